@@ -1,0 +1,28 @@
+"""loopflow: LLM personas ("mates"), their providers and the session layer.
+
+The library is free of Discord and Red. The one exception is :func:`setup`, Red's
+cog entry point, which imports the Red adapter (``loopflow_cog``) only when Red calls
+it, so ``[p]load loopflow`` works while ``import loopflow`` loads neither ``discord``
+nor ``redbot``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__red_end_user_data_statement__ = (
+    "This cog stores no message content: Discord keeps the messages. It stores the server's "
+    "mates and channel bindings, conversation reset points, each user's chosen DM mate, "
+    "token usage counters per mate, and a bounded index of which mate sent which message. "
+    "Message text is sent to the LLM provider (OpenAI or Anthropic, or the compatible server "
+    "the bot owner configured) to produce a mate's reply."
+)
+
+
+async def setup(bot: Any) -> None:
+    """Red's entry point for ``[p]load loopflow``."""
+    from loopflow_cog import setup as cog_setup
+
+    await cog_setup(bot)

@@ -1,0 +1,321 @@
+"""Mates: the value type, its validation, loopflow mate files and the built-in mates.
+
+A loopflow mate file is markdown::
+
+    # Maya
+    ## System Prompt
+    You are Maya, ...
+    ## Provider
+    openai
+    ## Model            (optional)
+    ## Temperature      (optional)
+    ## Avatar           (optional)
+    ## Description      (optional)
+
+The ``# Title`` is the display name; the mate's name is its slug (``maya``). Only the
+section titles above start a section: any other ``##`` line (and anything inside a
+code fence) belongs to the section's text, so prompts may use markdown headings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from loopflow.errors import MateError, MateFileError, UnknownMateError
+
+PROVIDERS = ("openai", "anthropic")
+NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
+MAX_DISPLAY_NAME = 80
+MAX_PROMPT_CHARS = 16_000
+MAX_DESCRIPTION_CHARS = 200
+GENERIC_PROMPT = (
+    "You are {display_name}, a friendly member of this Discord server. Answer the people "
+    "talking with you helpfully and concisely, in the language they use."
+)
+
+# The models a mate without its own model uses; the cog lets each server override them,
+# the environment (LOOPFLOW_OPENAI_MODEL, LOOPFLOW_ANTHROPIC_MODEL) overrides these.
+FALLBACK_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+
+_FIELD_LIMITS = {
+    "temperature": (0.0, 2.0),
+    "max_output_tokens": (1, 64_000),
+    "context_budget": (256, 2_000_000),
+}
+
+
+@dataclass(frozen=True)
+class Mate:
+    """A named LLM persona.
+
+    ``model`` may be empty: the caller's default model for the provider is then used.
+    """
+
+    name: str
+    display_name: str
+    system_prompt: str
+    provider: str = "openai"
+    model: str = ""
+    temperature: float | None = None
+    max_output_tokens: int = 1024
+    context_budget: int = 16_000
+    avatar_url: str = ""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        # Normalise what a mate file cannot preserve, so files round-trip exactly.
+        object.__setattr__(self, "display_name", " ".join(self.display_name.split()))
+        object.__setattr__(self, "system_prompt", self.system_prompt.strip())
+        object.__setattr__(self, "description", " ".join(self.description.split()))
+        validate_name(self.name)
+        if not self.display_name.strip() or len(self.display_name) > MAX_DISPLAY_NAME:
+            raise MateError(f"A display name needs 1 to {MAX_DISPLAY_NAME} characters.")
+        if not self.system_prompt.strip():
+            raise MateError("The system prompt is empty.")
+        if len(self.system_prompt) > MAX_PROMPT_CHARS:
+            raise MateError(
+                f"The system prompt has {len(self.system_prompt):,} characters; "
+                f"the limit is {MAX_PROMPT_CHARS:,}."
+            )
+        if self.provider not in PROVIDERS:
+            raise MateError(
+                f"Unknown provider {self.provider!r}: choose one of {', '.join(PROVIDERS)}."
+            )
+        if len(self.model) > 100 or any(ch.isspace() for ch in self.model):
+            raise MateError(f"{self.model!r} is not a model name.")
+        for field, (low, high) in _FIELD_LIMITS.items():
+            value = getattr(self, field)
+            if value is not None and not low <= value <= high:
+                raise MateError(f"{field.replace('_', ' ')} must be between {low} and {high}.")
+        if self.avatar_url:
+            validate_url(self.avatar_url)
+        if len(self.description) > MAX_DESCRIPTION_CHARS:
+            raise MateError(f"A description has at most {MAX_DESCRIPTION_CHARS} characters.")
+
+    def replace(self, **changes: object) -> Mate:
+        """A copy with ``changes`` applied and validated."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON-safe fields, as stored by the cog."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> Mate:
+        """Build a mate from stored fields, ignoring fields this version does not know."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it is a valid mate name, else raise :class:`MateError`."""
+    if not NAME_PATTERN.match(name):
+        raise MateError(
+            f"{name[:40]!r} is not a valid mate name: use 1 to 32 characters of a-z, 0-9, _ and -."
+        )
+    return name
+
+
+def validate_url(url: str) -> str:
+    """Return ``url`` if it is an absolute http(s) URL, else raise :class:`MateError`."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in url:
+        raise MateError(f"{url[:100]!r} is not an http(s) URL.")
+    return url
+
+
+def slugify(title: str) -> str:
+    """The mate name for a display name: ``"Dr. Ada Lovelace"`` -> ``"dr-ada-lovelace"``."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9_]+", "-", ascii_title.lower()).strip("-")
+    return slug[:32].rstrip("-")
+
+
+def provider_for_model(model: str) -> str:
+    """The provider a model name implies: ``claude-*`` is Anthropic, anything else OpenAI."""
+    return "anthropic" if model.lower().startswith("claude") else "openai"
+
+
+def default_models(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The default model per provider: ``LOOPFLOW_<PROVIDER>_MODEL`` or the fallback."""
+    env = os.environ if environ is None else environ
+    return {
+        provider: env.get(f"LOOPFLOW_{provider.upper()}_MODEL", "").strip() or model
+        for provider, model in FALLBACK_MODELS.items()
+    }
+
+
+def generic_mate(name: str) -> Mate:
+    """A new mate with a short generic prompt, for names with no built-in definition."""
+    display_name = name.replace("-", " ").replace("_", " ").title()
+    return Mate(
+        name=validate_name(name),
+        display_name=display_name,
+        system_prompt=GENERIC_PROMPT.format(display_name=display_name),
+    )
+
+
+# --- mate files -------------------------------------------------------------------------
+
+_SECTIONS = (
+    "system prompt",
+    "provider",
+    "model",
+    "temperature",
+    "max output tokens",
+    "context budget",
+    "avatar",
+    "description",
+)
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Mate)}
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def parse_mate_file(text: str, source: str | None = None) -> Mate:
+    """Parse a loopflow mate file; raise :class:`MateFileError` naming what is wrong."""
+    title, sections = _split_sections(text, source)
+    if "system prompt" not in sections:
+        raise MateFileError("missing the '## System Prompt' section.", source)
+    if "provider" not in sections:
+        raise MateFileError("missing the '## Provider' section.", source)
+    name = slugify(title)
+    if not name:
+        raise MateFileError(f"the title {title!r} gives no usable mate name.", source)
+    provider = sections["provider"].strip().lower()
+    try:
+        return Mate(
+            name=name,
+            display_name=title,
+            system_prompt=sections["system prompt"].strip(),
+            provider=provider,
+            model=sections.get("model", "").strip(),
+            temperature=_parse_number(sections.get("temperature", ""), float, source),
+            max_output_tokens=_parse_number(
+                sections.get("max output tokens", ""), int, source, _DEFAULTS["max_output_tokens"]
+            ),
+            context_budget=_parse_number(
+                sections.get("context budget", ""), int, source, _DEFAULTS["context_budget"]
+            ),
+            avatar_url=sections.get("avatar", "").strip(),
+            description=" ".join(sections.get("description", "").split()),
+        )
+    except MateFileError:
+        raise
+    except MateError as exc:
+        raise MateFileError(str(exc), source) from exc
+
+
+def render_mate_file(mate: Mate) -> str:
+    """A mate as a loopflow mate file; :func:`parse_mate_file` reads it back unchanged."""
+    parts = [f"# {mate.display_name}", "", "## System Prompt", "", mate.system_prompt, ""]
+    parts += ["## Provider", "", mate.provider, ""]
+    optional = {
+        "Model": mate.model,
+        "Temperature": "" if mate.temperature is None else repr(mate.temperature),
+        "Max Output Tokens": _non_default(mate, "max_output_tokens"),
+        "Context Budget": _non_default(mate, "context_budget"),
+        "Avatar": mate.avatar_url,
+        "Description": mate.description,
+    }
+    for title, value in optional.items():
+        if value:
+            parts += [f"## {title}", "", value, ""]
+    return "\n".join(parts)
+
+
+def load_mate_file(path: str | Path) -> Mate:
+    """Read and parse a mate file from disk."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MateFileError(f"cannot be read ({exc.__class__.__name__}).", str(path)) from exc
+    return parse_mate_file(text, source=path.name)
+
+
+def _split_sections(text: str, source: str | None) -> tuple[str, dict[str, str]]:
+    title: str | None = None
+    current: str | None = None
+    sections: dict[str, list[str]] = {}
+    in_fence = False
+    for line in text.splitlines():
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _heading(line)
+        if heading and heading[0] == 1 and title is None:
+            title = heading[1]
+            continue
+        if heading and heading[0] == 2 and heading[1].lower() in _SECTIONS:
+            current = heading[1].lower()
+            if current in sections:
+                raise MateFileError(f"the '## {heading[1]}' section appears twice.", source)
+            sections[current] = []
+            continue
+        if current is not None:
+            sections[current].append(line)
+        elif line.strip() and title is not None:
+            raise MateFileError(f"unexpected text before the first section: {line[:60]!r}", source)
+    if not title:
+        raise MateFileError("missing the '# Name' title.", source)
+    return title, {key: "\n".join(lines) for key, lines in sections.items()}
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    match = re.match(r"^(#{1,2})\s+(.+?)\s*#*\s*$", line)
+    return (len(match.group(1)), match.group(2).strip()) if match else None
+
+
+def _parse_number(value: str, kind: type, source: str | None, default: object = None) -> Any:
+    value = value.strip()
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise MateFileError(f"{value[:40]!r} is not a valid {kind.__name__}.", source) from None
+
+
+def _non_default(mate: Mate, field: str) -> str:
+    value = getattr(mate, field)
+    return "" if value == _DEFAULTS[field] else str(value)
+
+
+# --- built-in mates --------------------------------------------------------------------
+
+
+def builtin_mates() -> dict[str, Mate]:
+    """The mates shipped with the package (maya, merlin), by name."""
+    folder = resources.files("loopflow") / "mates_data"
+    mates = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".md"):
+            mate = parse_mate_file(entry.read_text(encoding="utf-8"), source=entry.name)
+            mates[mate.name] = mate
+    return mates
+
+
+def builtin_mate(name: str) -> Mate:
+    """The built-in mate called ``name``; :class:`UnknownMateError` if there is none."""
+    try:
+        return builtin_mates()[name.lower()]
+    except KeyError:
+        raise UnknownMateError(f"There is no built-in mate called {name!r}.") from None
+
+
+def resolve_mate(spec: str) -> Mate:
+    """A built-in mate by name, or a mate file by path (``*.md`` or an existing file)."""
+    path = Path(spec)
+    if spec.endswith(".md") or path.is_file():
+        if not path.is_file():
+            raise MateFileError("no such file.", spec)
+        return load_mate_file(path)
+    return builtin_mate(spec)
