@@ -1,0 +1,159 @@
+"""Discord-free chat logic: the conversation cache, turn control and routing."""
+
+from __future__ import annotations
+
+import asyncio
+
+from loopflow.chat.history import ConversationCache
+from loopflow.chat.queue import TurnQueue
+from loopflow.chat.routing import Candidate, addressed, route
+from loopflow.io.session import Turn
+
+MAYA = Candidate("maya", "Maya")
+MERLIN = Candidate("merlin", "Merlin")
+DOC = Candidate("doc-ock", "Doctor Octopus")
+
+
+def turn(message_id: int, text: str = "hi", mate: str = "") -> Turn:
+    return Turn(speaker_id=1, display_name="Alice", text=text, message_id=message_id, mate=mate)
+
+
+# --- the conversation cache -----------------------------------------------------------------
+
+
+def test_unloaded_conversations_ignore_new_messages_until_loaded() -> None:
+    cache = ConversationCache()
+    cache.add(10, turn(5))
+    assert not cache.is_loaded(10)
+    assert cache.turns(10) == []
+    cache.load(10, [turn(1), turn(2)])
+    cache.add(10, turn(3))
+    assert [t.message_id for t in cache.turns(10)] == [1, 2, 3]
+
+
+def test_load_merges_messages_that_arrived_during_the_fetch() -> None:
+    cache = ConversationCache()
+    cache.load(10, [turn(1)])
+    cache.add(10, turn(4))
+    cache.load(10, [turn(3), turn(2), turn(1, "fetched again")])
+    assert [t.message_id for t in cache.turns(10)] == [1, 2, 3, 4]
+
+
+def test_out_of_order_arrivals_stay_ordered() -> None:
+    cache = ConversationCache()
+    cache.load(10, [turn(1), turn(5)])
+    cache.add(10, turn(3))
+    assert [t.message_id for t in cache.turns(10)] == [1, 3, 5]
+
+
+def test_edits_and_deletes_are_reflected() -> None:
+    cache = ConversationCache()
+    cache.load(10, [turn(1, "old"), turn(2), turn(3)])
+    cache.edit(10, 1, "new")
+    cache.delete(10, {2, 99})
+    assert [(t.message_id, t.text) for t in cache.turns(10)] == [(1, "new"), (3, "hi")]
+
+
+def test_turns_after_a_reset_point() -> None:
+    cache = ConversationCache()
+    cache.load(10, [turn(i) for i in range(1, 8)])
+    assert [t.message_id for t in cache.turns(10, after=5)] == [6, 7]
+    assert cache.turns(10, after=7) == []
+
+
+def test_cache_is_bounded_per_conversation_and_in_conversations() -> None:
+    cache = ConversationCache(max_messages=3, max_conversations=2)
+    cache.load(1, [turn(i) for i in range(10)])
+    assert [t.message_id for t in cache.turns(1)] == [7, 8, 9]
+    cache.load(2, [])
+    cache.turns(1)  # 1 is now the most recently used
+    cache.load(3, [])
+    assert cache.is_loaded(1) and cache.is_loaded(3) and not cache.is_loaded(2)
+    assert len(cache) == 2
+
+
+# --- turn control ---------------------------------------------------------------------------
+
+
+async def test_one_turn_in_flight_per_key_and_bursts_coalesce() -> None:
+    queue = TurnQueue()
+    runs: list[int] = []
+    release = asyncio.Event()
+
+    async def job() -> None:
+        runs.append(len(runs))
+        await release.wait()
+
+    first = asyncio.create_task(queue.run("k", job))
+    await asyncio.sleep(0)
+    assert queue.is_running("k")
+    # Three messages arrive while the first turn runs: they fold into one more turn.
+    assert [await queue.run("k", job) for _ in range(3)] == [False, False, False]
+    release.set()
+    assert await first is True
+    assert runs == [0, 1]
+    assert not queue.is_running("k")
+
+
+async def test_different_keys_run_concurrently() -> None:
+    queue = TurnQueue()
+    both = asyncio.Barrier(2)
+
+    async def job() -> None:
+        await asyncio.wait_for(both.wait(), 1)
+
+    assert await asyncio.gather(queue.run("a", job), queue.run("b", job)) == [True, True]
+
+
+async def test_a_failing_turn_frees_its_key() -> None:
+    queue = TurnQueue()
+
+    async def broken() -> None:
+        raise RuntimeError("boom")
+
+    for _ in range(2):
+        try:
+            await queue.run("k", broken)
+        except RuntimeError:
+            pass
+    assert not queue.is_running("k")
+
+
+async def test_submit_runs_in_background_and_aclose_cancels() -> None:
+    queue = TurnQueue()
+    started = asyncio.Event()
+
+    async def forever() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    queue.submit("k", forever)
+    await asyncio.wait_for(started.wait(), 1)
+    await queue.aclose()
+    assert not queue.is_running("k")
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+def test_addressing_by_name_in_order_of_appearance() -> None:
+    assert addressed("maya, what do you think?", [MAYA, MERLIN]) == ["maya"]
+    assert addressed("what do you think, Merlin?", [MAYA, MERLIN]) == ["merlin"]
+    assert addressed("merlin and maya: thoughts?", [MAYA, MERLIN]) == ["merlin", "maya"]
+    assert addressed("@Maya hi", [MAYA]) == ["maya"]
+    assert addressed("ask doctor octopus", [DOC]) == ["doc-ock"]
+    assert addressed("doc-ock?", [DOC]) == ["doc-ock"]
+
+
+def test_names_inside_other_words_do_not_address() -> None:
+    assert addressed("the mayan calendar", [MAYA]) == []
+    assert addressed("amaya is here", [MAYA]) == []
+    assert addressed("merlins", [MERLIN]) == []
+
+
+def test_unaddressed_goes_to_the_last_speaker_else_the_first_bound() -> None:
+    assert route("hello", [MAYA, MERLIN]) == ["maya"]
+    assert route("hello", [MAYA, MERLIN], last_speaker="merlin") == ["merlin"]
+    assert route("hello", [MAYA, MERLIN], last_speaker="someone-unbound") == ["maya"]
+    assert route("maya?", [MAYA, MERLIN], last_speaker="merlin") == ["maya"]
+    assert route("hello", []) == []

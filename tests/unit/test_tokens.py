@@ -1,0 +1,73 @@
+"""Offline token counting: the real BPE for OpenAI models, an estimate elsewhere."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from loopflow.io.tokens import MESSAGE_OVERHEAD, TokenCounter, TokenCounters, encoding_name
+
+# Reference counts from OpenAI's tokenizers for these exact strings.
+HELLO = "Hello, world! Maya: how are you?"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "expected"),
+    [
+        ("openai", "gpt-4o-mini", ("o200k_base", 1.0)),
+        ("openai", "gpt-4.1", ("o200k_base", 1.0)),
+        ("openai", "gpt-5-mini", ("o200k_base", 1.0)),
+        ("openai", "o3-mini", ("o200k_base", 1.0)),
+        ("openai", "openai/gpt-4o", ("o200k_base", 1.0)),
+        ("openai", "gpt-4-turbo", ("cl100k_base", 1.0)),
+        ("openai", "gpt-3.5-turbo", ("cl100k_base", 1.0)),
+        ("openai", "llama3.1:8b", ("o200k_base", 1.2)),
+        ("anthropic", "claude-sonnet-4-5", ("o200k_base", 1.3)),
+    ],
+)
+def test_encoding_choice(provider: str, model: str, expected: tuple[str, float]) -> None:
+    assert encoding_name(provider, model) == expected
+
+
+def test_counts_match_the_real_tokenizers_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("token counting must not touch the network")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    o200k = TokenCounter("o200k_base")
+    cl100k = TokenCounter("cl100k_base")
+    assert o200k.count(HELLO) == 10
+    assert cl100k.count(HELLO) == 10
+    assert o200k.count("") == 0
+    # Special-token text is counted as ordinary text, never rejected.
+    assert o200k.count("<|endoftext|>") > 1
+    assert o200k.exact
+
+
+def test_estimates_round_up_and_are_marked_inexact() -> None:
+    exact = TokenCounter("o200k_base").count(HELLO)
+    estimate = TokenCounter("o200k_base", 1.3)
+    assert estimate.count(HELLO) == 13 == -(-exact * 13 // 10)
+    assert not estimate.exact
+
+
+def test_message_cost_includes_framing_and_images() -> None:
+    counter = TokenCounter()
+    assert counter.count_message(HELLO) == 10 + MESSAGE_OVERHEAD
+    assert counter.count_message(HELLO, images=2) > counter.count_message(HELLO) + 1000
+
+
+def test_counts_are_cached_and_bounded() -> None:
+    counter = TokenCounter(cache_size=2)
+    for text in ("a", "b", "c"):
+        counter.count(text)
+    assert list(counter._cache) == ["b", "c"]
+    counter.count("b")
+    assert list(counter._cache) == ["c", "b"]
+
+
+def test_counters_are_shared_per_encoding() -> None:
+    counters = TokenCounters()
+    assert counters.for_model("openai", "gpt-4o") is counters.for_model("openai", "gpt-4.1-mini")
+    assert counters.for_model("openai", "gpt-4o") is not counters.for_model("anthropic", "claude-x")
