@@ -1,0 +1,177 @@
+"""The terminal CLI: ``loopflow mates`` and ``loopflow chat``.
+
+``loopflow chat maya`` reads lines from stdin (typed or piped) and prints each reply
+as it streams, through the same session layer the Discord cog uses. Providers come
+from the environment the SDKs read: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` and
+``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from loopflow import __version__
+from loopflow.errors import LoopflowError, MissingKeyError, ProviderError
+from loopflow.io.session import Session, Turn
+from loopflow.mates import Mate, builtin_mates, load_mate_file, resolve_mate
+from loopflow.providers.base import Provider
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.run(args))
+    except LoopflowError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loopflow", description="Chat with loopflow mates in the terminal."
+    )
+    parser.add_argument("--version", action="version", version=f"loopflow {__version__}")
+    commands = parser.add_subparsers(title="commands")
+
+    mates = commands.add_parser("mates", help="list the built-in mates and any mate files given")
+    mates.add_argument("files", nargs="*", metavar="FILE.md", help="loopflow mate files")
+    mates.set_defaults(run=_list_mates)
+
+    chat = commands.add_parser("chat", help="chat with a mate; reads lines from stdin")
+    chat.add_argument("mate", metavar="NAME|FILE.md", help="a built-in mate or a mate file")
+    chat.add_argument("--model", help="use this model instead of the mate's")
+    chat.add_argument("--name", help="your name as the mate sees it (default: your login)")
+    chat.add_argument("--no-stream", action="store_true", help="print each reply when complete")
+    chat.set_defaults(run=_chat)
+
+    from loopflow.launcher import add_red_command
+
+    add_red_command(commands)
+    return parser
+
+
+def _list_mates(args: argparse.Namespace) -> int:
+    mates: list[tuple[str, Mate]] = [("built-in", m) for m in builtin_mates().values()]
+    mates += [(path, load_mate_file(path)) for path in args.files]
+    width = max(len(mate.name) for _, mate in mates)
+    for origin, mate in mates:
+        model = mate.model or "default model"
+        print(f"{mate.name:<{width}}  {mate.provider:<9}  {model:<20}  {mate.description}")
+        if origin != "built-in":
+            print(f"{'':<{width}}  from {origin}")
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    mate = resolve_mate(args.mate)
+    if args.model:
+        mate = mate.replace(model=args.model)
+    providers = _providers_from_environment()
+    if mate.provider not in providers:
+        raise MissingKeyError(
+            f"No API key for {mate.provider}: set {_KEY_VARIABLES[mate.provider]} "
+            "(and the base URL variable for a compatible server)."
+        )
+    name = args.name or _login_name()
+    return asyncio.run(_chat_loop(Session(providers), mate, name, sys.stdin, not args.no_stream))
+
+
+async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, stream: bool) -> int:
+    interactive = lines.isatty()
+    turns: list[Turn] = []
+    status = 0
+    if interactive:
+        print(f"Chatting with {mate.display_name}. /reset starts over, /quit or Ctrl-D ends.")
+    try:
+        while True:
+            if interactive:
+                print(f"{name}> ", end="", flush=True)
+            line = await asyncio.to_thread(lines.readline)
+            if not line:
+                break
+            text = line.strip()
+            if not text:
+                continue
+            if interactive and text in ("/quit", "/exit"):
+                break
+            if interactive and text == "/reset":
+                turns.clear()
+                print("(the conversation starts over)")
+                continue
+            turns.append(Turn(speaker_id=1, display_name=name, text=text))
+            reply = await _print_reply(session, mate, turns, stream)
+            if reply is None:
+                status = EXIT_FAILURE
+                turns.pop()  # the message got no answer; the next one starts clean
+                continue
+            turns.append(
+                Turn(speaker_id=0, display_name=mate.display_name, text=reply, mate=mate.name)
+            )
+    finally:
+        for provider in set(session.providers.values()):
+            await provider.aclose()
+    return status
+
+
+async def _print_reply(session: Session, mate: Mate, turns: list[Turn], stream: bool) -> str | None:
+    replying = session.stream(mate, turns, stream=stream)
+    heading = f"{mate.display_name}: "
+    try:
+        async for delta in replying:
+            print(heading + delta, end="", flush=True)
+            heading = ""
+    except ProviderError as exc:
+        if not heading:
+            print()
+        _error(str(exc))
+        return None
+    print(heading)
+    assert replying.reply is not None
+    for warning in replying.reply.warnings:
+        print(f"({warning})", file=sys.stderr)
+    return replying.reply.text
+
+
+def _providers_from_environment() -> dict[str, Provider]:
+    """Adapters for the providers whose API key the environment sets."""
+    from loopflow.providers.anthropic import AnthropicProvider
+    from loopflow.providers.openai import OpenAIProvider
+
+    providers: dict[str, Provider] = {}
+    if os.environ.get("OPENAI_API_KEY"):
+        providers["openai"] = OpenAIProvider()
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        providers["anthropic"] = AnthropicProvider()
+    return providers
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser().capitalize()
+    except (KeyError, OSError):
+        return "You"
+
+
+def _error(message: str) -> None:
+    print(f"loopflow: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

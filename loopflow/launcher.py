@@ -1,0 +1,166 @@
+"""``loopflow red``: one command from a Discord token to a running bot with mates.
+
+It creates a Red instance with Red's JSON storage when none exists (``redbot-setup
+--no-prompt``), makes sure the cog loads on the very first start too, and starts Red
+with the cog loaded. Red itself is imported only in the child processes, so the
+library stays free of Red.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import loopflow
+
+DEFAULT_INSTANCE = "loopflow"
+# A test seam: the end-to-end tests start Red through a launcher that points
+# discord.py at a fake Discord. Users never need it.
+REDBOT_COMMAND_VARIABLE = "LOOPFLOW_REDBOT_COMMAND"
+
+# Red records the Python version on each start, and on a new instance's first start
+# (its stored version is a placeholder) it loads no packages, --load-cogs included.
+# Recording the version up front, through Red's own Config, makes the first start
+# load the cog like every later one.
+_RECORD_PYTHON_VERSION = """
+import asyncio, sys
+from redbot.core import _drivers, data_manager
+from redbot.core.config import Config
+
+async def record(instance):
+    data_manager.load_basic_configuration(instance)
+    driver = _drivers.get_driver_class()
+    await driver.initialize(**data_manager.storage_details())
+    try:
+        conf = Config.get_core_conf(force_registration=False)
+        await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
+    finally:
+        await driver.teardown()
+
+asyncio.run(record(sys.argv[1]))
+"""
+
+
+class LaunchError(Exception):
+    """The bot cannot be started; the message says what to do."""
+
+
+def add_red_command(commands: Any) -> None:
+    """Register ``loopflow red`` on the CLI's subcommands."""
+    red = commands.add_parser(
+        "red",
+        help="run a Red bot with the loopflow cog (needs DISCORD_TOKEN and a provider key)",
+        description=(
+            "Start Red-DiscordBot with the loopflow cog loaded, creating a Red instance with "
+            "JSON storage first if needed. Needs DISCORD_TOKEN and OPENAI_API_KEY or "
+            "ANTHROPIC_API_KEY in the environment."
+        ),
+    )
+    red.add_argument("--instance", default=DEFAULT_INSTANCE, help="Red instance name")
+    red.add_argument("--owner", type=int, help="owner's Discord user ID (default: the app owner)")
+    red.add_argument("--prefix", default="!", help="command prefix (default: !)")
+    red.add_argument("--data-path", type=Path, help="where a new instance keeps its data")
+    red.set_defaults(run=run_red)
+
+
+def run_red(args: argparse.Namespace) -> int:
+    """Create the instance when needed, then run Red until it stops."""
+    try:
+        environment = _checked_environment()
+        if not instance_exists(args.instance):
+            create_instance(args.instance, args.data_path)
+        command = redbot_command(args, cog_path_folder())
+    except LaunchError as exc:
+        print(f"loopflow: {exc}", file=sys.stderr)
+        return 2
+    print(f"Starting Red instance {args.instance!r} with the loopflow cog...", flush=True)
+    return subprocess.call(command, env=environment)
+
+
+def _checked_environment() -> dict[str, str]:
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise LaunchError(
+            "DISCORD_TOKEN is not set: create a bot at "
+            "https://discord.com/developers/applications, copy its token and run: "
+            "DISCORD_TOKEN=... loopflow red"
+        )
+    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")):
+        raise LaunchError(
+            "No provider key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server "
+            "such as Ollama) or ANTHROPIC_API_KEY."
+        )
+    try:
+        import redbot  # noqa: F401
+    except ImportError:
+        raise LaunchError(
+            "Red-DiscordBot is not installed here: pip install 'loopflow-mates[red]'"
+        ) from None
+    # Red reads its token from RED_TOKEN: kept out of the command line (and `ps`).
+    return {**os.environ, "RED_TOKEN": token}
+
+
+def instance_exists(instance: str) -> bool:
+    """Whether Red already knows an instance called ``instance``."""
+    code = "from redbot.core.data_manager import config_file; print(config_file)"
+    output = _run([sys.executable, "-c", code], "find Red's instance list")
+    config_file = Path(output.strip().splitlines()[-1])
+    if not config_file.exists():
+        return False
+    return instance in json.loads(config_file.read_text(encoding="utf-8"))
+
+
+def create_instance(instance: str, data_path: Path | None) -> None:
+    """A new Red instance with JSON storage, ready to load cogs on its first start."""
+    print(f"Creating Red instance {instance!r} (JSON storage)...", flush=True)
+    command = [sys.executable, "-m", "redbot.setup", "--no-prompt", "--instance-name", instance]
+    command += ["--backend", "json"]
+    if data_path is not None:
+        command += ["--data-path", str(data_path)]
+    _run(command, "create the Red instance")
+    _run([sys.executable, "-c", _RECORD_PYTHON_VERSION, instance], "prepare the Red instance")
+
+
+def cog_path_folder() -> Path:
+    """A folder holding only the ``loopflow`` package, for Red's ``--cog-path``.
+
+    Pointing Red at the package's parent would list every installed package as a cog
+    when loopflow is installed into site-packages.
+    """
+    package = Path(loopflow.__file__).resolve().parent
+    folder = (
+        Path(tempfile.gettempdir()) / f"loopflow-cogs-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    )
+    folder.mkdir(exist_ok=True)
+    link = folder / "loopflow"
+    if link.is_symlink() and link.resolve() != package:
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(package, target_is_directory=True)
+    return folder
+
+
+def redbot_command(args: argparse.Namespace, cog_path: Path) -> list[str]:
+    """The command that runs Red with the cog loaded."""
+    custom = os.environ.get(REDBOT_COMMAND_VARIABLE)
+    base = shlex.split(custom) if custom else [sys.executable, "-m", "redbot"]
+    command = [*base, args.instance, "--no-prompt", "--prefix", args.prefix]
+    command += ["--cog-path", str(cog_path), "--load-cogs", "loopflow"]
+    if args.owner:
+        command += ["--owner", str(args.owner)]
+    return command
+
+
+def _run(command: list[str], what: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+        raise LaunchError(f"could not {what}: {' '.join(detail) or 'no output'}")
+    return result.stdout

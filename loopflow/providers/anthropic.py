@@ -1,0 +1,234 @@
+"""The Anthropic adapter: the Messages API through the official ``anthropic`` SDK.
+
+Anthropic takes the system prompt as a parameter, wants user and assistant turns to
+alternate, and wants the first turn to be the user's; :func:`to_anthropic_messages`
+does that conversion as a pure function.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Optional
+
+import anthropic
+import httpx
+from anthropic.types import Message as AnthropicMessage
+
+from loopflow.errors import (
+    AuthenticationError,
+    ContextTooLongError,
+    MissingKeyError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RefusedError,
+    UnavailableError,
+)
+from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
+
+NAME = "anthropic"
+
+#: The user turn put in front of a history that starts with the mate's own message.
+#: Dropping those leading assistant turns instead would lose what the next human message
+#: most likely answers ("yes, do that"); a neutral placeholder keeps them.
+LEADING_USER_PLACEHOLDER = "(The conversation continues.)"
+
+_CONTEXT_PHRASES = ("prompt is too long", "exceed context limit", "context window")
+
+
+def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Turn the neutral history into Messages API turns.
+
+    Messages with neither text nor images are skipped (the API rejects empty content).
+    Consecutive messages of the same role merge into one turn: texts joined with a blank
+    line, images kept in order before the text. A history that starts with an assistant
+    turn gets :data:`LEADING_USER_PLACEHOLDER` as its first user turn. A turn without
+    images has plain string content; one with images has image blocks then a text block.
+    """
+    turns: list[tuple[str, list[str], list[str]]] = []
+    for message in messages:
+        if not message.text.strip() and not message.images:
+            continue
+        if turns and turns[-1][0] == message.role:
+            _, texts, images = turns[-1]
+        else:
+            texts, images = [], []
+            turns.append((message.role, texts, images))
+        if message.text.strip():
+            texts.append(message.text)
+        images.extend(message.images)
+    if turns and turns[0][0] == "assistant":
+        turns.insert(0, ("user", [LEADING_USER_PLACEHOLDER], []))
+    return [{"role": role, "content": _content(texts, images)} for role, texts, images in turns]
+
+
+def _content(texts: list[str], images: list[str]) -> str | list[dict[str, Any]]:
+    text = "\n\n".join(texts)
+    if not images:
+        return text
+    blocks = [{"type": "image", "source": _image_source(url)} for url in images]
+    return blocks + ([{"type": "text", "text": text}] if text else [])
+
+
+def _image_source(url: str) -> dict[str, str]:
+    """A URL source, or a base64 source for ``data:<media type>;base64,<data>`` URLs."""
+    if url.startswith("data:") and ";base64," in url:
+        media_type, data = url[len("data:") :].split(";base64,", 1)
+        return {"type": "base64", "media_type": media_type, "data": data}
+    return {"type": "url", "url": url}
+
+
+class AnthropicProvider(Provider):
+    """Anthropic's Messages API behind :meth:`execute`.
+
+    ``api_key`` and ``base_url`` default to ``ANTHROPIC_API_KEY`` (or
+    ``ANTHROPIC_AUTH_TOKEN``) and ``ANTHROPIC_BASE_URL``. The SDK client is built once,
+    on the first request that has a key (a missing key is reported by :meth:`execute`
+    as :class:`MissingKeyError`), or injected as ``client``. Retries with backoff are
+    the SDK's (``max_retries``).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        client: Optional[anthropic.AsyncAnthropic] = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._client = client
+        self._owns_client = client is None
+
+    def _get_client(self) -> anthropic.AsyncAnthropic:
+        if self._client is None:
+            key = self._api_key
+            if key is None:
+                key = os.environ.get("ANTHROPIC_API_KEY")
+            if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+                raise MissingKeyError("No Anthropic API key is configured.", NAME)
+            self._client = anthropic.AsyncAnthropic(
+                api_key=key or None,
+                base_url=self._base_url,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+            )
+        return self._client
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
+        client = self._get_client()
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_anthropic_messages(request.messages),
+            "max_tokens": request.max_tokens,
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        with _mapped_errors():
+            if not stream:
+                message = await client.messages.create(**params)
+                yield _message_chunk(message)
+                return
+            events = await client.messages.create(**params, stream=True)
+            input_tokens, output_tokens, stop = 0, 0, None
+            async with events:  # closes the response if the caller stops early
+                async for event in events:
+                    if event.type == "message_start":
+                        input_tokens = _input_tokens(event.message.usage)
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        yield Chunk(event.delta.text)
+                    elif event.type == "message_delta":
+                        stop = event.delta.stop_reason or stop
+                        output_tokens = event.usage.output_tokens
+            yield Chunk(usage=Usage(input_tokens, output_tokens), finish_reason=_checked_stop(stop))
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this provider built it."""
+        if self._client is not None and self._owns_client:
+            await self._client.close()
+            self._client = None
+
+
+def _input_tokens(usage: Any) -> int:
+    """Billed input: fresh tokens plus cache writes and reads (all count toward context)."""
+    return (
+        (usage.input_tokens or 0)
+        + (usage.cache_creation_input_tokens or 0)
+        + (usage.cache_read_input_tokens or 0)
+    )
+
+
+def _checked_stop(stop: Optional[str]) -> str:
+    if stop is None:
+        raise UnavailableError("Anthropic's reply ended before it was complete.", NAME)
+    if stop == "refusal":
+        raise RefusedError("Anthropic refused to answer this request.", NAME)
+    return stop
+
+
+def _message_chunk(message: Any) -> Chunk:
+    if not isinstance(message, AnthropicMessage):
+        raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
+    stop = _checked_stop(message.stop_reason)
+    text = "".join(block.text for block in message.content if block.type == "text")
+    usage = Usage(_input_tokens(message.usage), message.usage.output_tokens or 0)
+    return Chunk(text, usage, stop)
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except (anthropic.APITimeoutError, httpx.TimeoutException) as exc:
+        raise ProviderTimeoutError("Anthropic did not answer in time.", NAME) from exc
+    except (anthropic.APIConnectionError, httpx.HTTPError) as exc:
+        raise UnavailableError("Anthropic could not be reached.", NAME) from exc
+    except anthropic.APIError as exc:
+        raise _status_error(exc) from exc
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+        # JSON that does not parse, or events without the fields every event has.
+        raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME) from exc
+
+
+def _status_error(exc: anthropic.APIError) -> ProviderError:
+    """Map an HTTP error, or an ``error`` event inside a stream (status 200), by type."""
+    status = getattr(exc, "status_code", None)
+    kind, message = _error_fields(exc)
+    if status == 401 or kind == "authentication_error":
+        return AuthenticationError("Anthropic rejected the API key.", NAME)
+    if status == 403 or kind == "permission_error":
+        return AuthenticationError("Anthropic refused access with this API key.", NAME)
+    too_long = any(phrase in message.lower() for phrase in _CONTEXT_PHRASES)
+    if status == 413 or kind == "request_too_large" or too_long:
+        return ContextTooLongError("The conversation is too long for this Anthropic model.", NAME)
+    if status == 429 or kind == "rate_limit_error":
+        return RateLimitError("Anthropic is rate limiting requests; try again shortly.", NAME)
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
+    if status is None or not 400 <= status < 500:
+        return UnavailableError("Anthropic is unavailable right now.", NAME)
+    return ProviderError(f"Anthropic rejected the request: {message}", NAME)
+
+
+def _error_fields(exc: anthropic.APIError) -> tuple[str, str]:
+    """``(error type, message)`` from ``{"type": "error", "error": {...}}``, short."""
+    body = exc.body
+    error = body.get("error") if isinstance(body, dict) else None
+    fields = error if isinstance(error, dict) else {}
+    kind = fields.get("type") if isinstance(fields.get("type"), str) else ""
+    message = fields.get("message") if isinstance(fields.get("message"), str) else exc.message
+    text = str(message)
+    return str(kind), text if len(text) <= 300 else text[:297] + "..."

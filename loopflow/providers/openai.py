@@ -1,0 +1,215 @@
+"""The OpenAI adapter: Chat Completions through the official ``openai`` SDK.
+
+It also serves OpenAI-compatible servers (Ollama, vLLM, LM Studio, OpenRouter) through
+``base_url`` or ``OPENAI_BASE_URL``, so the wire format stays on the widely supported
+subset: string content unless there are images, no ``name`` field (its charset rejects
+many Discord display names; speakers are prefixes in the text instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, Optional
+
+import httpx
+import openai
+from openai.types.chat import ChatCompletion
+
+from loopflow.errors import (
+    AuthenticationError,
+    ContextTooLongError,
+    MissingKeyError,
+    ProviderError,
+    ProviderTimeoutError,
+    RateLimitError,
+    RefusedError,
+    UnavailableError,
+)
+from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
+
+NAME = "openai"
+
+# Hosts known to want ``max_completion_tokens``: OpenAI deprecated ``max_tokens`` and its
+# reasoning models (o-series, gpt-5) reject it, while most compatible servers (Ollama,
+# LM Studio, older vLLM) only understand ``max_tokens``. So: the new name for OpenAI's
+# own API, the widely compatible old one everywhere else.
+_MAX_COMPLETION_TOKENS_HOSTS = ("api.openai.com",)
+
+
+def to_openai_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """Turn the neutral history into Chat Completions messages.
+
+    The system prompt becomes a first ``system`` message (omitted when empty). A message
+    with images becomes content parts (text, then one ``image_url`` part per image);
+    assistant messages cannot carry images in this API, so theirs are dropped.
+    """
+    wire: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        if message.images and message.role == "user":
+            parts: list[dict[str, Any]] = []
+            if message.text:
+                parts.append({"type": "text", "text": message.text})
+            parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+            wire.append({"role": message.role, "content": parts})
+        else:
+            wire.append({"role": message.role, "content": message.text})
+    return wire
+
+
+def token_limit_param(base_url: str) -> str:
+    """The request field that caps output tokens for the server at ``base_url``."""
+    host = httpx.URL(base_url).host
+    return "max_completion_tokens" if host in _MAX_COMPLETION_TOKENS_HOSTS else "max_tokens"
+
+
+class OpenAIProvider(Provider):
+    """OpenAI Chat Completions (and compatible servers) behind :meth:`execute`.
+
+    ``api_key`` and ``base_url`` default to ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``.
+    The SDK client is built once, on the first request that has a key (so a missing key
+    is reported by :meth:`execute` as :class:`MissingKeyError`, not at construction), or
+    injected as ``client``. Retries with backoff are the SDK's (``max_retries``).
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        base_url: Optional[str] = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        client: Optional[openai.AsyncOpenAI] = None,
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._client = client
+        self._owns_client = client is None
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            key = self._api_key if self._api_key is not None else os.environ.get("OPENAI_API_KEY")
+            if not key:
+                raise MissingKeyError("No OpenAI API key is configured.", NAME)
+            self._client = openai.AsyncOpenAI(
+                api_key=key,
+                base_url=self._base_url,
+                timeout=self._timeout,
+                max_retries=self._max_retries,
+            )
+        return self._client
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
+        client = self._get_client()
+        params: dict[str, Any] = {
+            "model": request.model,
+            "messages": to_openai_messages(request.system, request.messages),
+            token_limit_param(str(client.base_url)): request.max_tokens,
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        with _mapped_errors():
+            if not stream:
+                completion = await client.chat.completions.create(**params)
+                yield _completion_chunk(completion)
+                return
+            events = await client.chat.completions.create(
+                **params, stream=True, stream_options={"include_usage": True}
+            )
+            usage, finish = Usage(), None
+            async with events:  # closes the response if the caller stops early
+                async for event in events:
+                    if event.usage is not None:
+                        usage = _usage(event.usage)
+                    # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
+                    for choice in event.choices or ():
+                        if choice.delta is not None and choice.delta.refusal:
+                            raise RefusedError(_REFUSED, NAME)
+                        if choice.delta is not None and choice.delta.content:
+                            yield Chunk(choice.delta.content)
+                        finish = choice.finish_reason or finish
+            yield Chunk(usage=usage, finish_reason=_checked_finish(finish))
+
+    async def aclose(self) -> None:
+        """Close the SDK client if this provider built it."""
+        if self._client is not None and self._owns_client:
+            await self._client.close()
+            self._client = None
+
+
+_REFUSED = "OpenAI refused to answer this request."
+
+
+def _usage(usage: Any) -> Usage:
+    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+
+
+def _checked_finish(finish: Optional[str]) -> str:
+    if finish is None:
+        raise UnavailableError("OpenAI's reply ended before it was complete.", NAME)
+    if finish == "content_filter":
+        raise RefusedError(_REFUSED, NAME)
+    return finish
+
+
+def _completion_chunk(completion: Any) -> Chunk:
+    if not isinstance(completion, ChatCompletion) or not completion.choices:
+        raise UnavailableError("OpenAI sent a response loopflow could not read.", NAME)
+    choice = completion.choices[0]
+    if choice.message.refusal:
+        raise RefusedError(_REFUSED, NAME)
+    usage = _usage(completion.usage) if completion.usage is not None else Usage()
+    finish = _checked_finish(choice.finish_reason)
+    return Chunk(choice.message.content or "", usage, finish)
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except (openai.APITimeoutError, httpx.TimeoutException) as exc:
+        raise ProviderTimeoutError("OpenAI did not answer in time.", NAME) from exc
+    except (openai.APIConnectionError, httpx.HTTPError) as exc:
+        raise UnavailableError("OpenAI could not be reached.", NAME) from exc
+    except openai.APIError as exc:
+        raise _status_error(exc) from exc
+    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+        # JSON that does not parse, or events without the fields every chunk has.
+        raise UnavailableError("OpenAI sent a response loopflow could not read.", NAME) from exc
+
+
+def _status_error(exc: openai.APIError) -> ProviderError:
+    """Map an HTTP error, or an error event inside a stream, by status and error code."""
+    status = getattr(exc, "status_code", None)
+    message = _detail(exc)
+    if status == 401:
+        return AuthenticationError("OpenAI rejected the API key.", NAME)
+    if status == 403:
+        return AuthenticationError("OpenAI refused access with this API key.", NAME)
+    if exc.code == "context_length_exceeded" or "maximum context length" in message.lower():
+        return ContextTooLongError("The conversation is too long for this OpenAI model.", NAME)
+    if status == 429 or exc.code == "rate_limit_exceeded":
+        if exc.code == "insufficient_quota":
+            return RateLimitError("The OpenAI account has run out of quota.", NAME)
+        return RateLimitError("OpenAI is rate limiting requests; try again shortly.", NAME)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return UnavailableError("OpenAI sent a response loopflow could not read.", NAME)
+    if status is None or status >= 500:
+        return UnavailableError("OpenAI is unavailable right now.", NAME)
+    return ProviderError(f"OpenAI rejected the request: {message}", NAME)
+
+
+def _detail(exc: openai.APIError) -> str:
+    """The provider's own error message, short (the SDK's ``body`` is the error object)."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    text = message if isinstance(message, str) and message else exc.message
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,550 @@
+"""Fake OpenAI and Anthropic HTTP servers on 127.0.0.1, for the real SDKs.
+
+One aiohttp app speaks both wire protocols: OpenAI's ``POST /v1/chat/completions`` and
+Anthropic's ``POST /v1/messages``, each as JSON or as server-sent events. Point an SDK
+at it with ``base_url=server.openai_base_url`` (``.../v1``) or
+``base_url=server.anthropic_base_url`` (the SDK adds ``/v1/messages`` itself).
+
+Each request takes the next scripted behaviour from a queue (see :func:`reply`,
+:func:`refusal`, :func:`error`, :func:`context_too_long`, :func:`hang`,
+:func:`malformed`); a behaviour may name the ``provider`` it is meant for. With an
+empty queue the server answers ``echo: <last user text>`` (or the fixed default
+reply given). Every request is recorded (path, headers, JSON body).
+
+Three ways to run it:
+
+* in a test's event loop: ``server = FakeLLMServer(); await server.start()`` (the
+  ``llm_server`` fixture in ``tests/conftest.py`` does this);
+* in a background thread: ``with start_in_thread() as handle: handle.base_url``;
+* as a process: ``python tests/fake_llm.py --port 0 --reply TEXT`` prints
+  ``FAKE_LLM_URL=http://127.0.0.1:<port>`` and serves until SIGTERM/SIGINT.
+
+Out of process, ``POST /_control/enqueue`` (a behaviour or a list of them),
+``GET /_control/requests`` and ``POST /_control/reset`` drive it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from aiohttp import web
+
+# ---------------------------------------------------------------- behaviours
+
+
+@dataclass
+class Behaviour:
+    """What the server does with one request. ``/_control/enqueue`` takes these fields as JSON
+    (``{"kind": "reply", "text": "hi"}``); in Python use the constructors below."""
+
+    kind: str = "reply"  # reply | refusal | error | context_too_long | hang | malformed
+    text: str = ""
+    deltas: Optional[list[str]] = None  # stream exactly these (default: word by word)
+    delay: float = 0.0  # before each delta, or before a JSON reply
+    finish: Optional[str] = None  # the wire's finish/stop reason, e.g. "content_filter"
+    status: int = 500
+    message: Optional[str] = None  # error message (default: the provider's usual words)
+    error_type: Optional[str] = None
+    code: Optional[str] = None
+    retry_after: Optional[float] = None
+    in_stream: bool = False  # error as an SSE event after one delta, for streams
+    seconds: float = 30.0  # how long a hang lasts (the server's stop ends it sooner)
+    after_text: Optional[str] = None  # a streamed hang sends this first
+    truncated: bool = False  # malformed: end the stream early instead of sending garbage
+    provider: Optional[str] = None  # "openai" / "anthropic" / None for either
+
+
+def reply(text: str, **options: Any) -> Behaviour:
+    """Answer ``text``; options: ``deltas``, ``delay``, ``finish``, ``provider``."""
+    return Behaviour("reply", text, **options)
+
+
+def refusal(text: str = "I can't help with that.", **options: Any) -> Behaviour:
+    """Refuse: OpenAI's ``refusal`` field, Anthropic's ``stop_reason: "refusal"``."""
+    return Behaviour("refusal", text, **options)
+
+
+def error(status: int, message: Optional[str] = None, **options: Any) -> Behaviour:
+    """Answer HTTP ``status`` with the provider's real error body shape.
+
+    Options: ``error_type``, ``code``, ``retry_after``, ``in_stream``, ``provider``. A 429
+    sends ``retry-after: 0.05`` unless told otherwise (a float, which the SDKs accept, so
+    tests that retry stay fast).
+    """
+    options.setdefault("retry_after", 0.05 if status == 429 else None)
+    return Behaviour("error", status=status, message=message, **options)
+
+
+def context_too_long(**options: Any) -> Behaviour:
+    """A 400 saying the prompt exceeds the context window, as each provider words it."""
+    return Behaviour("context_too_long", **options)
+
+
+def hang(seconds: float = 30.0, **options: Any) -> Behaviour:
+    """Say nothing for ``seconds``; with ``after_text``, a stream stalls after sending it."""
+    return Behaviour("hang", seconds=seconds, **options)
+
+
+def malformed(**options: Any) -> Behaviour:
+    """Send broken JSON; with ``truncated=True``, a stream that stops early but parses."""
+    return Behaviour("malformed", **options)
+
+
+@dataclass
+class RecordedRequest:
+    """One request the server received; header names are lower-cased."""
+
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+# ---------------------------------------------------------------- wire formats
+
+
+def _sse(data: Any, event: Optional[str] = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    body = data if isinstance(data, str) else json.dumps(data)
+    return f"{head}data: {body}\n\n".encode()
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+class _OpenAIWire:
+    name = "openai"
+    # status: (message, type, code), as OpenAI words them
+    errors = {
+        400: ("Invalid request.", "invalid_request_error", None),
+        401: (
+            "Incorrect API key provided: sk-fake***1234.",
+            "invalid_request_error",
+            "invalid_api_key",
+        ),
+        403: ("Project does not have access to this model.", "invalid_request_error", None),
+        404: ("The model does not exist.", "invalid_request_error", "model_not_found"),
+        429: ("Rate limit reached for requests per min (RPM).", "requests", "rate_limit_exceeded"),
+        500: ("The server had an error while processing your request.", "server_error", None),
+    }
+    context = (
+        "This model's maximum context length is 128000 tokens. However, your messages "
+        "resulted in 130000 tokens. Please reduce the length of the messages.",
+        "invalid_request_error",
+        "context_length_exceeded",
+    )
+
+    def error_body(self, message: str, kind: str, code: Optional[str]) -> Any:
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def texts(self, body: Any) -> list[tuple[str, str]]:
+        return [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
+
+    def _object(self, kind: str, choices: list[Any], **extra: Any) -> dict[str, Any]:
+        return {"id": "chatcmpl-fake", "object": kind, "created": int(time.time()),
+                "model": "fake", "choices": choices, **extra}  # fmt: skip
+
+    def _usage(self, usage: tuple[int, int]) -> dict[str, int]:
+        prompt, completion = usage
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion}  # fmt: skip
+
+    def message(self, text: str, refused: bool, finish: str, usage: tuple[int, int]) -> Any:
+        msg = {"role": "assistant", "content": None if refused else text,
+               "refusal": text if refused else None}  # fmt: skip
+        choice = {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}
+        return self._object("chat.completion", [choice], usage=self._usage(usage))
+
+    def _chunk(self, delta: dict[str, Any], finish: Optional[str] = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return _sse(self._object("chat.completion.chunk", [choice]))
+
+    def head(self, usage: tuple[int, int]) -> list[bytes]:
+        return [self._chunk({"role": "assistant", "content": ""})]
+
+    def delta(self, text: str, refused: bool) -> bytes:
+        return self._chunk({"refusal": text} if refused else {"content": text})
+
+    def tail(self, body: Any, finish: str, usage: tuple[int, int]) -> list[bytes]:
+        events = [self._chunk({}, finish)]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage_only = self._object("chat.completion.chunk", [], usage=self._usage(usage))
+            events.append(_sse(usage_only))
+        return [*events, _sse("[DONE]")]
+
+    def error_event(self, payload: Any) -> bytes:
+        return _sse(payload)
+
+    def garbage(self) -> bytes:
+        return b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": "tr\n\n'
+
+    def finish(self, finish: Optional[str], refused: bool) -> str:
+        return finish or "stop"
+
+
+class _AnthropicWire:
+    name = "anthropic"
+    # status: (message, type, code), as Anthropic words them (it has no codes)
+    errors = {
+        400: ("Invalid request.", "invalid_request_error", None),
+        401: ("invalid x-api-key", "authentication_error", None),
+        403: ("Your API key does not have permission to use this.", "permission_error", None),
+        404: ("model: not found", "not_found_error", None),
+        429: ("Number of requests has exceeded your rate limit.", "rate_limit_error", None),
+        500: ("Internal server error", "api_error", None),
+        529: ("Overloaded", "overloaded_error", None),
+    }
+    context = ("prompt is too long: 208310 tokens > 200000 maximum", "invalid_request_error", None)
+
+    def error_body(self, message: str, kind: str, code: Optional[str]) -> Any:
+        error = {"type": kind, "message": message}
+        return {"type": "error", "error": error, "request_id": "req_fake"}
+
+    def texts(self, body: Any) -> list[tuple[str, str]]:
+        turns = [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
+        return [("system", _text_of(body.get("system", ""))), *turns]
+
+    def _message(self, content: list[Any], stop: Optional[str], usage: tuple[int, int]) -> Any:
+        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
+                "content": content, "stop_reason": stop, "stop_sequence": None,
+                "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}  # fmt: skip
+
+    def message(self, text: str, refused: bool, finish: str, usage: tuple[int, int]) -> Any:
+        content = [] if refused or not text else [{"type": "text", "text": text}]
+        return self._message(content, finish, usage)
+
+    def _event(self, kind: str, **fields: Any) -> bytes:
+        return _sse({"type": kind, **fields}, kind)
+
+    def head(self, usage: tuple[int, int]) -> list[bytes]:
+        block = {"type": "text", "text": ""}
+        return [
+            self._event("message_start", message=self._message([], None, (usage[0], 1))),
+            self._event("content_block_start", index=0, content_block=block),
+            self._event("ping"),
+        ]
+
+    def delta(self, text: str, refused: bool) -> bytes:
+        delta = {"type": "text_delta", "text": text}
+        return self._event("content_block_delta", index=0, delta=delta)
+
+    def tail(self, body: Any, finish: str, usage: tuple[int, int]) -> list[bytes]:
+        delta = {"stop_reason": finish, "stop_sequence": None}
+        return [
+            self._event("content_block_stop", index=0),
+            self._event("message_delta", delta=delta, usage={"output_tokens": usage[1]}),
+            self._event("message_stop"),
+        ]
+
+    def error_event(self, payload: Any) -> bytes:
+        return _sse(payload, "error")
+
+    def garbage(self) -> bytes:
+        return b'event: content_block_delta\ndata: {"type": "content_block_delta", "del\n\n'
+
+    def finish(self, finish: Optional[str], refused: bool) -> str:
+        return finish or ("refusal" if refused else "end_turn")
+
+
+# ---------------------------------------------------------------- the server
+
+
+class FakeLLMServer:
+    """A scriptable fake of both providers' HTTP APIs (see the module docstring)."""
+
+    def __init__(self, default_reply: Optional[str] = None) -> None:
+        self.default_reply = default_reply
+        self._queue: deque[Behaviour] = deque()
+        self._requests: list[RecordedRequest] = []
+        # The thread runner enqueues from another thread while the loop pops.
+        self._lock = threading.Lock()
+        self._closing = asyncio.Event()
+        self._runner: Optional[web.AppRunner] = None
+        self.base_url = ""
+
+    # -- scripting
+
+    def enqueue(self, *behaviours: Behaviour | dict[str, Any]) -> None:
+        """Append behaviours; each request consumes the first one meant for its provider."""
+        with self._lock:
+            self._queue.extend(
+                b if isinstance(b, Behaviour) else Behaviour(**b) for b in behaviours
+            )
+
+    def reset(self) -> None:
+        """Forget queued behaviours and recorded requests."""
+        with self._lock:
+            self._queue.clear()
+            self._requests.clear()
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received so far (control requests excluded)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def openai_base_url(self) -> str:
+        """``base_url`` for ``openai.AsyncOpenAI``."""
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """``base_url`` for ``anthropic.AsyncAnthropic``."""
+        return self.base_url
+
+    def _next(self, provider: str) -> Optional[Behaviour]:
+        with self._lock:
+            for behaviour in self._queue:
+                if behaviour.provider in (None, provider):
+                    self._queue.remove(behaviour)
+                    return behaviour
+        return None
+
+    # -- lifecycle
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0 picks a free port); return the base URL."""
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._openai)
+        app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/_control/enqueue", self._control_enqueue)
+        app.router.add_get("/_control/requests", self._control_requests)
+        app.router.add_post("/_control/reset", self._control_reset)
+        self._closing = asyncio.Event()
+        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        self.base_url = f"http://{host}:{self._runner.addresses[0][1]}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        """End hanging responses and close the server."""
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    # -- control endpoints
+
+    async def _control_enqueue(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        self.enqueue(*(payload if isinstance(payload, list) else [payload]))
+        return web.json_response({"queued": len(self._queue)})
+
+    async def _control_requests(self, request: web.Request) -> web.Response:
+        return web.json_response([asdict(r) for r in self.requests])
+
+    async def _control_reset(self, request: web.Request) -> web.Response:
+        self.reset()
+        return web.json_response({"ok": True})
+
+    # -- provider endpoints
+
+    async def _openai(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, _OpenAIWire())
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, _AnthropicWire())
+
+    async def _serve(self, request: web.Request, wire: Any) -> web.StreamResponse:
+        body = await request.json()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._lock:
+            self._requests.append(RecordedRequest(request.path, headers, body))
+        behaviour = self._next(wire.name) or reply(self._default_text(wire, body))
+        kind, stream = behaviour.kind, bool(body.get("stream"))
+        if kind == "error" and not (stream and behaviour.in_stream):
+            return self._error(wire, behaviour)
+        if kind == "context_too_long":
+            message, err_type, code = wire.context
+            return self._error(wire, error(400, message, error_type=err_type, code=code))
+        if kind == "hang" and not (stream and behaviour.after_text):
+            await self._sleep(behaviour.seconds)
+            return web.json_response({})
+        # Deterministic billing: a quarter of the characters in, a quarter out.
+        prompt_chars = sum(len(text) for _, text in wire.texts(body))
+        usage = (max(1, prompt_chars // 4), max(1, len(behaviour.text) // 4))
+        if stream:
+            return await self._stream(request, wire, body, behaviour, usage)
+        if kind == "malformed":
+            return web.Response(body=b'{"id": "broken", "cho', content_type="application/json")
+        refused = kind == "refusal"
+        await self._sleep(behaviour.delay)
+        finish = wire.finish(behaviour.finish, refused)
+        return web.json_response(wire.message(behaviour.text, refused, finish, usage))
+
+    def _default_text(self, wire: Any, body: Any) -> str:
+        if self.default_reply is not None:
+            return self.default_reply
+        users = [text for role, text in wire.texts(body) if role == "user"]
+        return f"echo: {users[-1] if users else ''}"
+
+    def _error(self, wire: Any, behaviour: Behaviour) -> web.Response:
+        payload = self._error_payload(wire, behaviour)
+        headers = {}
+        if behaviour.retry_after is not None:
+            headers["retry-after"] = str(behaviour.retry_after)
+        return web.json_response(payload, status=behaviour.status, headers=headers)
+
+    def _error_payload(self, wire: Any, behaviour: Behaviour) -> Any:
+        status = behaviour.status
+        message, err_type, code = wire.errors.get(
+            status, wire.errors[500 if status >= 500 else 400]
+        )
+        return wire.error_body(
+            behaviour.message or message, behaviour.error_type or err_type, behaviour.code or code
+        )
+
+    async def _stream(
+        self,
+        request: web.Request,
+        wire: Any,
+        body: Any,
+        behaviour: Behaviour,
+        usage: tuple[int, int],
+    ) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        # The client may have given up already (a timeout test); that is its business.
+        with contextlib.suppress(ConnectionError):
+            for event in wire.head(usage):
+                await response.write(event)
+            if behaviour.kind in ("reply", "refusal"):
+                await self._stream_reply(response, wire, body, behaviour, usage)
+            else:
+                await self._stream_failure(response, wire, behaviour)
+            await response.write_eof()
+        return response
+
+    async def _stream_reply(
+        self,
+        response: web.StreamResponse,
+        wire: Any,
+        body: Any,
+        behaviour: Behaviour,
+        usage: tuple[int, int],
+    ) -> None:
+        refused = behaviour.kind == "refusal"
+        # Word by word by default: "a b" -> ["a ", "b"], nothing lost.
+        words = [w for w in re.split(r"(?<=\s)(?=\S)", behaviour.text) if w]
+        for delta in behaviour.deltas or words:
+            await self._sleep(behaviour.delay)
+            await response.write(wire.delta(delta, refused))
+        for event in wire.tail(body, wire.finish(behaviour.finish, refused), usage):
+            await response.write(event)
+
+    async def _stream_failure(
+        self, response: web.StreamResponse, wire: Any, behaviour: Behaviour
+    ) -> None:
+        """One good delta, then a stall, an error event, garbage, or just the end."""
+        await response.write(wire.delta(behaviour.after_text or "partial ", False))
+        if behaviour.kind == "hang":
+            await self._sleep(behaviour.seconds)
+        elif behaviour.kind == "error":
+            await response.write(wire.error_event(self._error_payload(wire, behaviour)))
+        elif not behaviour.truncated:
+            await response.write(wire.garbage())
+
+
+# ---------------------------------------------------------------- runners
+
+
+class ThreadedFakeLLM:
+    """A :class:`FakeLLMServer` running in its own thread and event loop."""
+
+    def __init__(
+        self, server: FakeLLMServer, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+    ) -> None:
+        self.server = server
+        self._loop = loop
+        self._thread = thread
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return self.server.base_url
+
+    def enqueue(self, *behaviours: Behaviour | dict[str, Any]) -> None:
+        """Queue behaviours (thread-safe)."""
+        self.server.enqueue(*behaviours)
+
+    def stop(self) -> None:
+        """Stop the server and join its thread."""
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+    def __enter__(self) -> ThreadedFakeLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_in_thread(
+    host: str = "127.0.0.1", port: int = 0, default_reply: Optional[str] = None
+) -> ThreadedFakeLLM:
+    """Start a fake server in a daemon thread; ``.base_url`` is ready on return."""
+    server = FakeLLMServer(default_reply)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start(host, port))
+        started.set()
+        loop.run_forever()
+        loop.close()
+
+    thread = threading.Thread(target=run, name="fake-llm", daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("the fake LLM server did not start")
+    return ThreadedFakeLLM(server, loop, thread)
+
+
+async def _serve_forever(host: str, port: int, default_reply: Optional[str]) -> None:
+    server = FakeLLMServer(default_reply)
+    url = await server.start(host, port)
+    print(f"FAKE_LLM_URL={url}", flush=True)
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await server.stop()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """``python tests/fake_llm.py --port N --reply TEXT``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--reply", default=None, help="fixed reply (default: echo the user)")
+    args = parser.parse_args(argv)
+    asyncio.run(_serve_forever(args.host, args.port, args.reply))
+
+
+if __name__ == "__main__":
+    main()
