@@ -1,0 +1,198 @@
+"""Delivery: webhook reuse, re-creation, fallback to the bot, splitting, no pings.
+
+Hand-written fakes stand in for discord.py's channel and webhook objects; they
+raise discord.py's real exception types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import pytest
+
+from loopflow_cog.delivery import NO_PINGS, WEBHOOK_NAME, Delivery, Speaker
+
+BOT = SimpleNamespace(id=1)
+
+
+def http_error(cls: type[discord.HTTPException], status: int, code: int) -> discord.HTTPException:
+    response = SimpleNamespace(status=status, reason="error")
+    return cls(response, {"code": code, "message": "error"})  # type: ignore[arg-type]
+
+
+@dataclass
+class FakeWebhook:
+    id: int
+    name: str = WEBHOOK_NAME
+    token: str = "token"
+    user: Any = field(default_factory=lambda: BOT)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[discord.HTTPException] = field(default_factory=list)
+
+    async def send(self, content: str, **kwargs: Any) -> SimpleNamespace:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append({"content": content, **kwargs})
+        return SimpleNamespace(id=len(self.sent), content=content)
+
+
+@dataclass
+class FakeChannel:
+    id: int = 10
+    manage_webhooks: bool = True
+    existing: list[FakeWebhook] = field(default_factory=list)
+    created: list[FakeWebhook] = field(default_factory=list)
+    posted: list[dict[str, Any]] = field(default_factory=list)
+    list_calls: int = 0
+
+    @property
+    def guild(self) -> SimpleNamespace:
+        return SimpleNamespace(me=BOT)
+
+    def permissions_for(self, member: Any) -> SimpleNamespace:
+        return SimpleNamespace(manage_webhooks=self.manage_webhooks)
+
+    async def webhooks(self) -> list[FakeWebhook]:
+        self.list_calls += 1
+        return list(self.existing)
+
+    async def create_webhook(self, name: str, reason: str = "") -> FakeWebhook:
+        webhook = FakeWebhook(id=100 + len(self.created), name=name)
+        self.created.append(webhook)
+        return webhook
+
+    async def send(self, content: str, **kwargs: Any) -> SimpleNamespace:
+        self.posted.append({"content": content, **kwargs})
+        return SimpleNamespace(id=1000 + len(self.posted), content=content)
+
+
+MAYA = Speaker("Maya", "https://example.com/maya.png")
+
+
+@pytest.fixture()
+def delivery() -> Delivery:
+    return Delivery(lambda: BOT)  # type: ignore[arg-type,return-value]
+
+
+async def test_the_webhook_is_created_once_and_reused(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    for text in ("one", "two", "three"):
+        sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+        assert sent.via_webhook
+    assert len(channel.created) == 1 and channel.list_calls == 1
+    webhook = channel.created[0]
+    assert [m["content"] for m in webhook.sent] == ["one", "two", "three"]
+    first = webhook.sent[0]
+    assert first["username"] == "Maya"
+    assert first["avatar_url"] == "https://example.com/maya.png"
+    assert first["allowed_mentions"] is NO_PINGS
+    assert first["wait"] is True
+    assert delivery.is_own_webhook(webhook.id)
+    assert not delivery.is_own_webhook(999)
+
+
+async def test_an_existing_webhook_of_ours_is_reused_not_duplicated(delivery: Delivery) -> None:
+    foreign = FakeWebhook(id=7, name="GitHub", user=SimpleNamespace(id=55))
+    ours = FakeWebhook(id=8)
+    channel = FakeChannel(existing=[foreign, ours])
+    await delivery.send(channel, MAYA, "hello")  # type: ignore[arg-type]
+    assert channel.created == [] and [m["content"] for m in ours.sent] == ["hello"]
+
+
+async def test_a_deleted_webhook_is_recreated_once_and_the_reply_lands(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    await delivery.send(channel, MAYA, "first")  # type: ignore[arg-type]
+    channel.created[0].failures.append(http_error(discord.NotFound, 404, 10015))
+    sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
+    assert sent.via_webhook
+    assert len(channel.created) == 2
+    assert [m["content"] for m in channel.created[1].sent] == ["second"]
+
+
+async def test_a_webhook_deleted_twice_falls_back_to_the_bot(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    await delivery.send(channel, MAYA, "first")  # type: ignore[arg-type]
+    channel.created[0].failures.append(http_error(discord.NotFound, 404, 10015))
+    original_create = channel.create_webhook
+
+    async def create_deleted(name: str, reason: str = "") -> FakeWebhook:
+        webhook = await original_create(name, reason)
+        webhook.failures.append(http_error(discord.NotFound, 404, 10015))
+        return webhook
+
+    channel.create_webhook = create_deleted  # type: ignore[method-assign]
+    sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
+    assert not sent.via_webhook
+    assert channel.posted[0]["content"] == "**Maya:** second"
+
+
+async def test_without_manage_webhooks_the_bot_speaks_naming_the_mate(delivery: Delivery) -> None:
+    channel = FakeChannel(manage_webhooks=False)
+    sent = await delivery.send(channel, MAYA, "hi @everyone")  # type: ignore[arg-type]
+    assert not sent.via_webhook and channel.created == []
+    assert channel.posted == [{"content": "**Maya:** hi @everyone", "allowed_mentions": NO_PINGS}]
+
+
+async def test_forbidden_on_create_falls_back_and_is_remembered(delivery: Delivery) -> None:
+    channel = FakeChannel()
+
+    async def forbidden(name: str, reason: str = "") -> FakeWebhook:
+        raise http_error(discord.Forbidden, 403, 50013)
+
+    channel.create_webhook = forbidden  # type: ignore[method-assign]
+    for text in ("a", "b"):
+        assert not (await delivery.send(channel, MAYA, text)).via_webhook  # type: ignore[arg-type]
+    assert channel.list_calls == 1  # not asked again on the next reply
+    assert [p["content"] for p in channel.posted] == ["**Maya:** a", "**Maya:** b"]
+
+
+async def test_long_replies_are_split_and_nothing_is_lost(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    paragraphs = [f"Paragraph {i}. " + "word " * 60 for i in range(20)]
+    text = "\n\n".join(paragraphs)
+    sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+    contents = [m["content"] for m in channel.created[0].sent]
+    assert len(sent.messages) == len(contents) > 1
+    assert all(len(c) <= 2000 for c in contents)
+    assert " ".join(contents).split() == text.split()
+
+
+async def test_fallback_parts_fit_with_the_name_heading(delivery: Delivery) -> None:
+    channel = FakeChannel(manage_webhooks=False)
+    await delivery.send(channel, MAYA, "x" * 3990)  # type: ignore[arg-type]
+    assert all(len(p["content"]) <= 2000 for p in channel.posted)
+    assert sum(p["content"].count("x") for p in channel.posted) == 3990
+
+
+async def test_a_failure_midway_posts_the_rest_as_the_bot(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    await delivery.send(channel, MAYA, "warm up")  # type: ignore[arg-type]
+    webhook = channel.created[0]
+    text = "\n\n".join(["a" * 1500, "b" * 1500, "c" * 1500])
+    original = webhook.send
+    calls = 0
+
+    async def fail_second(content: str, **kwargs: Any) -> SimpleNamespace:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise http_error(discord.HTTPException, 500, 0)
+        return await original(content, **kwargs)
+
+    webhook.send = fail_second  # type: ignore[method-assign]
+    sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+    assert len(sent.messages) == 3
+    assert [m["content"] for m in webhook.sent[1:]] == ["a" * 1500]
+    assert [p["content"] for p in channel.posted] == [
+        "**Maya:** " + "b" * 1500,
+        "**Maya:** " + "c" * 1500,
+    ]
+
+
+async def test_empty_replies_post_nothing(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    assert (await delivery.send(channel, MAYA, "  \n ")).messages == []  # type: ignore[arg-type]
+    assert channel.created == [] and channel.posted == []

@@ -1,0 +1,120 @@
+"""The cog's store over Red's real Config (redbot.pytest's JSON-backed fixture)."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopflow.mates import Mate, builtin_mate
+from loopflow.providers.base import Usage
+from loopflow_cog.store import MESSAGE_INDEX_LIMIT, SCHEMA_VERSION, DuplicateMateError, Store
+
+GUILD = 1000
+MAYA = builtin_mate("maya")
+MERLIN = builtin_mate("merlin")
+
+
+@pytest.fixture()
+def store(config) -> Store:
+    return Store(config)
+
+
+def fresh(store: Store) -> Store:
+    """A second store on the same Config: what a restarted cog sees."""
+    return Store(store.config)
+
+
+async def test_mates_are_saved_listed_and_survive_a_restart(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
+    await store.add_mate(GUILD, MERLIN)
+    assert list(await store.mates(GUILD)) == ["maya", "merlin"]
+    assert await fresh(store).mate(GUILD, "MAYA") == MAYA
+    assert await store.mates(GUILD + 1) == {}
+
+
+async def test_duplicate_names_are_refused_and_change_nothing(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
+    with pytest.raises(DuplicateMateError):
+        await store.add_mate(GUILD, MAYA.replace(system_prompt="other"))
+    assert (await fresh(store).mate(GUILD, "maya")).system_prompt == MAYA.system_prompt
+
+
+async def test_save_mate_replaces(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
+    await store.save_mate(GUILD, MAYA.replace(model="gpt-4.1"))
+    assert (await fresh(store).mate(GUILD, "maya")).model == "gpt-4.1"
+
+
+async def test_bindings_keep_order_and_delete_removes_them(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
+    await store.add_mate(GUILD, MERLIN)
+    assert await store.bind(GUILD, 5, "merlin")
+    assert await store.bind(GUILD, 5, "maya")
+    assert not await store.bind(GUILD, 5, "maya")
+    await store.bind(GUILD, 6, "maya")
+    assert await fresh(store).channel_mates(GUILD, 5) == ["merlin", "maya"]
+    await store.add_usage(GUILD, "maya", Usage(10, 2))
+    await store.delete_mate(GUILD, "maya")
+    restarted = fresh(store)
+    assert await restarted.bindings(GUILD) == {5: ["merlin"]}
+    assert await restarted.mate(GUILD, "maya") is None
+    assert "maya" not in await restarted.usage(GUILD)
+
+
+async def test_unbind(store: Store) -> None:
+    await store.bind(GUILD, 5, "maya")
+    assert await store.unbind(GUILD, 5, "maya")
+    assert not await store.unbind(GUILD, 5, "maya")
+    assert await fresh(store).channel_mates(GUILD, 5) == []
+
+
+async def test_reset_points_per_channel(store: Store) -> None:
+    assert await store.reset_point(7) == 0
+    await store.set_reset_point(7, 123)
+    assert await store.reset_point(7) == 123
+    assert await fresh(store).reset_point(7) == 123
+    assert await fresh(store).reset_point(8) == 0
+
+
+async def test_usage_accumulates(store: Store) -> None:
+    await store.add_usage(GUILD, "maya", Usage(10, 3))
+    await store.add_usage(GUILD, "maya", Usage(5, 1))
+    assert await fresh(store).usage(GUILD) == {"maya": Usage(15, 4)}
+
+
+async def test_message_index_is_bounded_and_persisted(store: Store) -> None:
+    await store.record_messages(GUILD, [1, 2], "maya")
+    await store.record_messages(GUILD, range(3, MESSAGE_INDEX_LIMIT + 3), "merlin")
+    restarted = fresh(store)
+    assert await restarted.mate_for_message(GUILD, 1) is None  # the oldest went first
+    assert await restarted.mate_for_message(GUILD, 2) is None
+    assert await restarted.mate_for_message(GUILD, 3) == "merlin"
+    assert await restarted.mate_for_message(GUILD, MESSAGE_INDEX_LIMIT + 2) == "merlin"
+
+
+async def test_default_models_per_server(store: Store) -> None:
+    await store.set_default_model(GUILD, "openai", "gpt-4.1-mini")
+    assert await fresh(store).default_models(GUILD) == {"openai": "gpt-4.1-mini"}
+    await store.set_default_model(GUILD, "openai", None)
+    assert await fresh(store).default_models(GUILD) == {}
+
+
+async def test_user_data_and_its_deletion(store: Store) -> None:
+    await store.config.user_from_id(42).dm_guild.set(GUILD)
+    await store.config.user_from_id(42).dm_mate.set("maya")
+    assert await store.user_data(42) == {"dm_guild": GUILD, "dm_mate": "maya"}
+    await store.delete_user_data(42)
+    assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": ""}
+
+
+async def test_migrate_sets_the_schema_version(store: Store) -> None:
+    await store.migrate()
+    assert await store.config.schema_version() == SCHEMA_VERSION
+
+
+async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -> None:
+    await store.config.guild_from_id(GUILD).mates.set_raw(
+        "broken", value={**MAYA.to_dict(), "name": "broken", "provider": "gemini"}
+    )
+    await store.add_mate(GUILD, MERLIN)
+    assert list(await fresh(store).mates(GUILD)) == ["merlin"]
+    assert isinstance(await store.mate(GUILD, "merlin"), Mate)
