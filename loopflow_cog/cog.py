@@ -1,0 +1,111 @@
+"""The Loopflow cog: lifecycle, listeners and Red's end-user data API."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Mapping
+from typing import Literal
+
+import discord
+from redbot.core import Config, commands
+from redbot.core.bot import Red
+from redbot.core.i18n import Translator, cog_i18n
+
+from loopflow.io.session import Session
+from loopflow.mates import default_models
+from loopflow.providers import Provider
+
+from .clients import build_providers, provider_from_tokens
+from .commands import MateCommands
+from .conversation import Conversations
+from .delivery import Delivery
+from .store import CONFIG_IDENTIFIER, Store
+
+_ = Translator("Loopflow", __file__)
+log = logging.getLogger("red.loopflow")
+
+
+@cog_i18n(_)
+class Loopflow(MateCommands, commands.Cog):
+    """LLM personas ("mates") that chat in your server with their own name and avatar.
+
+    Create a mate with `[p]mate create maya`, bind it with `[p]mate channel add maya`,
+    and every message in that channel gets maya's answer.
+    """
+
+    def __init__(self, bot: Red) -> None:
+        super().__init__()
+        self.bot = bot
+        config = Config.get_conf(self, identifier=CONFIG_IDENTIFIER, force_registration=True)
+        self.store = Store(config)
+        self.providers: dict[str, Provider] = {}
+        self.session = Session(self.providers, models=default_models())
+        self.delivery = Delivery(lambda: bot.user)
+        self.conversations = Conversations(bot, self, self.store, self.session, self.delivery)
+
+    async def cog_load(self) -> None:
+        """Migrate stored data and build the provider clients."""
+        await self.store.migrate()
+        self.providers.update(await build_providers(self.bot))
+
+    async def cog_unload(self) -> None:
+        """Stop turns in flight and close the provider clients."""
+        await self.conversations.aclose()
+        for provider in self.providers.values():
+            await provider.aclose()
+
+    # --- listeners -------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message_without_command(self, message: discord.Message) -> None:
+        await self.conversations.on_message(message)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        self.conversations.on_edit(payload)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.conversations.on_delete(payload.channel_id, {payload.message_id})
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        self.conversations.on_delete(payload.channel_id, set(payload.message_ids))
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        self.delivery.forget(channel.id)
+        self.conversations.cache.drop(channel.id)
+
+    @commands.Cog.listener()
+    async def on_red_api_tokens_update(
+        self, service_name: str, api_tokens: Mapping[str, str]
+    ) -> None:
+        """Rebuild a provider's client when the owner changes its shared API tokens."""
+        if service_name not in self.providers:
+            return
+        old = self.providers[service_name]
+        self.providers[service_name] = provider_from_tokens(service_name, api_tokens)
+        await old.aclose()
+        log.info("Rebuilt the %s client after an API token update", service_name)
+
+    # --- Red's end-user data API --------------------------------------------------------------
+
+    async def red_delete_data_for_user(
+        self,
+        *,
+        requester: Literal["discord_deleted_user", "owner", "user", "user_strict"],
+        user_id: int,
+    ) -> None:
+        """Forget a user's stored choices (their DM mate); messages live on Discord."""
+        await self.store.delete_user_data(user_id)
+
+    async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:
+        """Everything this cog stores about a user, as JSON."""
+        data = await self.store.user_data(user_id)
+        if not any(data.values()):
+            return {}
+        payload = json.dumps({"user_id": user_id, **data}, indent=2).encode()
+        return {"user_data.json": io.BytesIO(payload)}

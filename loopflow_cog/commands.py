@@ -1,0 +1,325 @@
+"""The ``[p]mate`` commands (PRODUCT.md section 3): parse input, call the store, answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Optional, Union
+
+import discord
+from redbot.core import commands
+from redbot.core.i18n import Translator
+from redbot.core.utils.chat_formatting import box, humanize_number, pagify
+from redbot.core.utils.predicates import MessagePredicate
+
+from loopflow.errors import MateError
+from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
+
+from .converters import AvatarURL, ExistingMate, MateName, ProviderName
+from .store import DuplicateMateError
+
+if TYPE_CHECKING:
+    from .conversation import Conversations
+    from .store import Store
+
+_ = Translator("Loopflow", __file__)
+
+BindableChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread]
+CONFIRM_TIMEOUT = 30
+
+
+class MateCommands:
+    """Command handlers; mixed into the cog, which provides ``store`` and ``conversations``."""
+
+    store: Store
+    conversations: Conversations
+
+    @commands.hybrid_group(name="mate")
+    @commands.guild_only()
+    async def mate(self, ctx: commands.Context) -> None:
+        """Loopflow mates: LLM personas that chat in this server."""
+
+    @mate.command(name="create")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_create(
+        self, ctx: commands.Context, name: MateName, *, system_prompt: Optional[str] = None
+    ) -> None:
+        """Create a mate. Without a prompt, built-in mates (maya, merlin) bring their own."""
+        assert ctx.guild is not None
+        builtin = builtin_mates().get(name)
+        try:
+            if system_prompt:
+                base = builtin or generic_mate(name)
+                new = base.replace(system_prompt=system_prompt)
+            else:
+                new = builtin or generic_mate(name)
+            await self.store.add_mate(ctx.guild.id, new)
+        except DuplicateMateError:
+            await ctx.send(_("There is already a mate called `{name}`.").format(name=name))
+            return
+        except MateError as exc:
+            await ctx.send(_("That mate can't be created: {reason}").format(reason=exc))
+            return
+        lines = [
+            _("Created **{display}** (`{name}`, {provider}).").format(
+                display=new.display_name, name=new.name, provider=new.provider
+            )
+        ]
+        if not system_prompt and builtin is None:
+            lines.append(
+                _(
+                    "It has a short generic prompt; give it a real one with "
+                    "`{p}mate prompt {name} <text>`."
+                ).format(p=ctx.clean_prefix, name=name)
+            )
+        lines.append(
+            _("Bind it to a channel with `{p}mate channel add {name}`.").format(
+                p=ctx.clean_prefix, name=name
+            )
+        )
+        await ctx.send("\n".join(lines))
+
+    @mate.command(name="list")
+    async def mate_list(self, ctx: commands.Context) -> None:
+        """List this server's mates and where they speak."""
+        assert ctx.guild is not None
+        mates = await self.store.mates(ctx.guild.id)
+        if not mates:
+            await ctx.send(
+                _("No mates yet. An admin can start with `{p}mate create maya`.").format(
+                    p=ctx.clean_prefix
+                )
+            )
+            return
+        bindings = await self.store.bindings(ctx.guild.id)
+        lines = []
+        for mate in mates.values():
+            channels = [f"<#{cid}>" for cid, names in bindings.items() if mate.name in names]
+            where = ", ".join(channels) or _("no channel")
+            lines.append(
+                f"**{mate.display_name}** (`{mate.name}`) · {mate.provider} · "
+                f"{mate.model or _('default model')} · {where}"
+            )
+        for page in pagify("\n".join(lines)):
+            await ctx.send(page, allowed_mentions=discord.AllowedMentions.none())
+
+    @mate.command(name="show")
+    async def mate_show(self, ctx: commands.Context, mate: ExistingMate) -> None:
+        """Show a mate's settings (the prompt is shown to admins only)."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        embed = discord.Embed(title=mate.display_name, description=mate.description or None)
+        embed.add_field(name=_("Name"), value=f"`{mate.name}`")
+        embed.add_field(name=_("Provider"), value=mate.provider)
+        embed.add_field(name=_("Model"), value=mate.model or _("server default"))
+        temperature = _("default") if mate.temperature is None else str(mate.temperature)
+        embed.add_field(name=_("Temperature"), value=temperature)
+        embed.add_field(name=_("Max output tokens"), value=humanize_number(mate.max_output_tokens))
+        embed.add_field(name=_("Context budget"), value=humanize_number(mate.context_budget))
+        if mate.avatar_url:
+            embed.set_thumbnail(url=mate.avatar_url)
+        if await _is_admin(ctx):
+            prompt = mate.system_prompt
+            if len(prompt) > 1000:
+                prompt = prompt[:1000] + "…"
+            embed.add_field(name=_("System prompt"), value=box(prompt), inline=False)
+        await ctx.send(embed=embed)
+
+    @mate.command(name="prompt")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_prompt(
+        self, ctx: commands.Context, mate: ExistingMate, *, text: Optional[str] = None
+    ) -> None:
+        """Set a mate's system prompt, as text or an attached text file."""
+        assert isinstance(mate, Mate)
+        if not text and ctx.message.attachments:
+            attachment = ctx.message.attachments[0]
+            if attachment.size > MAX_PROMPT_CHARS * 4:
+                await ctx.send(_("That file is too large for a system prompt."))
+                return
+            text = (await attachment.read()).decode("utf-8", errors="replace")
+        if not text or not text.strip():
+            await ctx.send(_("Give the prompt as text after the name, or attach a text file."))
+            return
+        await self._update(ctx, mate, _("New prompt saved for **{display}**."), system_prompt=text)
+
+    @mate.command(name="model")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_model(self, ctx: commands.Context, mate: ExistingMate, model: str) -> None:
+        """Set a mate's model; the provider follows (`claude-*` is Anthropic, else OpenAI)."""
+        assert isinstance(mate, Mate)
+        provider = provider_for_model(model)
+        await self._update(
+            ctx,
+            mate,
+            _("**{display}** now uses `{model}` ({provider})."),
+            model=model,
+            provider=provider,
+        )
+
+    @mate.command(name="provider")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_provider(
+        self, ctx: commands.Context, mate: ExistingMate, provider: ProviderName
+    ) -> None:
+        """Set a mate's provider explicitly: `openai` (or a compatible server) or `anthropic`."""
+        assert isinstance(mate, Mate)
+        changes: dict[str, object] = {"provider": provider}
+        if mate.model and provider_for_model(mate.model) != provider:
+            changes["model"] = ""  # the old model belongs to the other provider
+        await self._update(ctx, mate, _("**{display}** now talks to {provider}."), **changes)
+
+    @mate.command(name="avatar")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_avatar(self, ctx: commands.Context, mate: ExistingMate, url: AvatarURL) -> None:
+        """Set a mate's avatar to an image URL."""
+        assert isinstance(mate, Mate)
+        await self._update(ctx, mate, _("New avatar set for **{display}**."), avatar_url=url)
+
+    @mate.command(name="delete")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_delete(self, ctx: commands.Context, mate: ExistingMate) -> None:
+        """Delete a mate and its channel bindings (asks to confirm)."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        await ctx.send(
+            _("Delete **{display}** and unbind it everywhere? Answer `yes` or `no`.").format(
+                display=mate.display_name
+            )
+        )
+        predicate = MessagePredicate.yes_or_no(ctx)
+        try:
+            await ctx.bot.wait_for("message", check=predicate, timeout=CONFIRM_TIMEOUT)
+        except asyncio.TimeoutError:
+            await ctx.send(_("No answer: nothing was deleted."))
+            return
+        if not predicate.result:
+            await ctx.send(_("Nothing was deleted."))
+            return
+        await self.store.delete_mate(ctx.guild.id, mate.name)
+        await ctx.send(_("Deleted **{display}**.").format(display=mate.display_name))
+
+    @mate.group(name="channel")
+    @commands.admin_or_permissions(manage_channels=True)
+    async def mate_channel(self, ctx: commands.Context) -> None:
+        """Bind mates to channels, where they answer every message."""
+
+    @mate_channel.command(name="add")
+    async def mate_channel_add(
+        self,
+        ctx: commands.Context,
+        mate: ExistingMate,
+        channel: Optional[BindableChannel] = None,
+    ) -> None:
+        """Bind a mate to a channel (default: this one): it answers every message there."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        target = channel or ctx.channel
+        me = ctx.guild.me
+        permissions = target.permissions_for(me)  # type: ignore[union-attr]
+        if not (permissions.view_channel and permissions.send_messages):
+            await ctx.send(
+                _(
+                    "I can't see or write in {channel}: give me View Channel and Send Messages "
+                    "there first."
+                ).format(channel=target.mention)  # type: ignore[union-attr]
+            )
+            return
+        if not await self.store.bind(ctx.guild.id, target.id, mate.name):
+            await ctx.send(
+                _("**{display}** already speaks in {channel}.").format(
+                    display=mate.display_name,
+                    channel=target.mention,  # type: ignore[union-attr]
+                )
+            )
+            return
+        note = ""
+        if not permissions.manage_webhooks:
+            note = "\n" + _(
+                "Tip: give me **Manage Webhooks** there so it speaks with its own name and avatar."
+            )
+        await ctx.send(
+            _("**{display}** now answers every message in {channel}.").format(
+                display=mate.display_name,
+                channel=target.mention,  # type: ignore[union-attr]
+            )
+            + note
+        )
+
+    @mate_channel.command(name="remove")
+    async def mate_channel_remove(
+        self,
+        ctx: commands.Context,
+        mate: ExistingMate,
+        channel: Optional[BindableChannel] = None,
+    ) -> None:
+        """Unbind a mate from a channel (default: this one)."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        target = channel or ctx.channel
+        if not await self.store.unbind(ctx.guild.id, target.id, mate.name):
+            await ctx.send(
+                _("**{display}** doesn't speak in {channel}.").format(
+                    display=mate.display_name,
+                    channel=target.mention,  # type: ignore[union-attr]
+                )
+            )
+            return
+        await ctx.send(
+            _("**{display}** no longer answers in {channel}.").format(
+                display=mate.display_name,
+                channel=target.mention,  # type: ignore[union-attr]
+            )
+        )
+
+    @mate.command(name="reset")
+    @commands.mod_or_permissions(manage_messages=True)
+    async def mate_reset(self, ctx: commands.Context) -> None:
+        """Start the conversation here over: mates forget what was said before."""
+        if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
+            await ctx.send(_("No mate speaks in this channel, so there is nothing to reset."))
+            return
+        await self.conversations.reset(ctx.channel.id, ctx.message.id)
+        await ctx.send(_("The conversation starts over from here."))
+
+    @mate.command(name="usage")
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_usage(self, ctx: commands.Context, mate: Optional[ExistingMate] = None) -> None:
+        """Tokens each mate has used (input and output), as the providers reported them."""
+        assert ctx.guild is not None
+        usage = await self.store.usage(ctx.guild.id)
+        names = (
+            [mate.name] if isinstance(mate, Mate) else list(await self.store.mates(ctx.guild.id))
+        )
+        lines = []
+        for name in names:
+            used = usage.get(name)
+            inputs = humanize_number(used.input_tokens if used else 0)
+            outputs = humanize_number(used.output_tokens if used else 0)
+            lines.append(
+                _("`{name}`: {inputs} tokens in, {outputs} tokens out").format(
+                    name=name, inputs=inputs, outputs=outputs
+                )
+            )
+        await ctx.send("\n".join(lines) or _("No mates yet."))
+
+    async def _update(
+        self, ctx: commands.Context, mate: Mate, done: str, **changes: object
+    ) -> None:
+        """Apply ``changes`` to ``mate`` and save; a validation error changes nothing."""
+        assert ctx.guild is not None
+        try:
+            updated = mate.replace(**changes)
+        except MateError as exc:
+            await ctx.send(_("Nothing changed: {reason}").format(reason=exc))
+            return
+        await self.store.save_mate(ctx.guild.id, updated)
+        await ctx.send(
+            done.format(
+                display=updated.display_name, model=updated.model, provider=updated.provider
+            )
+        )
+
+
+async def _is_admin(ctx: commands.Context) -> bool:
+    if await ctx.bot.is_owner(ctx.author):
+        return True
+    member = ctx.author
+    if not isinstance(member, discord.Member):
+        return False
+    return member.guild_permissions.manage_guild or await ctx.bot.is_admin(member)

@@ -1,0 +1,74 @@
+"""Command argument converters: bad input becomes a clear BadArgument, nothing else."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from redbot.core import commands
+from redbot.core.i18n import Translator
+
+from loopflow.errors import MateError
+from loopflow.mates import PROVIDERS, Mate, validate_name, validate_url
+
+if TYPE_CHECKING:
+    from .cog import Loopflow
+
+_ = Translator("Loopflow", __file__)
+
+
+class MateName(commands.Converter[str]):
+    """A valid, new-or-existing mate name (lower-cased)."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> str:
+        try:
+            return validate_name(argument.lower())
+        except MateError:
+            raise commands.BadArgument(
+                _(
+                    "`{name}` is not a valid mate name: use 1 to 32 characters of "
+                    "a-z, 0-9, _ and -."
+                ).format(name=argument[:40])
+            ) from None
+
+
+class ExistingMate(commands.Converter[Mate]):
+    """A mate of this server, by name."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> Mate:
+        cog: Loopflow = ctx.cog  # type: ignore[assignment]
+        assert ctx.guild is not None
+        mate = await cog.store.mate(ctx.guild.id, argument.lower())
+        if mate is None:
+            raise commands.BadArgument(
+                _("There is no mate called `{name}` here. `{prefix}mate list` shows them.").format(
+                    name=argument[:40], prefix=ctx.clean_prefix
+                )
+            )
+        return mate
+
+
+class ProviderName(commands.Converter[str]):
+    """``openai`` or ``anthropic``."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> str:
+        provider = argument.lower()
+        if provider not in PROVIDERS:
+            raise commands.BadArgument(
+                _("Unknown provider `{provider}`: choose one of {choices}.").format(
+                    provider=argument[:40], choices=", ".join(f"`{p}`" for p in PROVIDERS)
+                )
+            )
+        return provider
+
+
+class AvatarURL(commands.Converter[str]):
+    """An absolute http(s) URL."""
+
+    async def convert(self, ctx: commands.Context, argument: str) -> str:
+        url = argument.strip("<>")
+        try:
+            return validate_url(url)
+        except MateError:
+            raise commands.BadArgument(
+                _("`{url}` is not an http(s) URL.").format(url=url[:100])
+            ) from None

@@ -1,0 +1,231 @@
+"""The only module that touches Red's Config: IDs in, plain values and dataclasses out.
+
+Everything here works the same on Red's JSON and PostgreSQL backends. Guild data the
+listener reads on every message (mates, channel bindings) is mirrored in memory after
+the first read; the store is the only writer, so the mirror stays exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redbot.core import Config
+
+from loopflow.errors import MateError
+from loopflow.mates import Mate
+from loopflow.providers.base import Usage
+
+SCHEMA_VERSION = 1
+# Identifies this cog's data in Red's Config; never change it.
+CONFIG_IDENTIFIER = 0x10F7_F10E
+MESSAGE_INDEX_LIMIT = 5_000
+
+_GUILD_DEFAULTS: dict[str, Any] = {
+    "mates": {},  # name -> Mate.to_dict()
+    "bindings": {},  # str(channel id) -> [mate names], in the order they were bound
+    "models": {},  # provider -> default model for this server (overrides the global default)
+    "usage": {},  # mate name -> {"input": int, "output": int}
+    "message_index": {},  # str(message id) -> mate name, bounded, oldest dropped first
+    "webhook_hint_sent": False,
+}
+
+
+class DuplicateMateError(MateError):
+    """A mate by that name exists already in the server."""
+
+
+@dataclass
+class _GuildState:
+    mates: dict[str, Mate] = field(default_factory=dict)
+    bindings: dict[int, list[str]] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    message_index: dict[str, str] = field(default_factory=dict)
+
+
+class Store:
+    """Typed access to the cog's Config."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        config.register_global(schema_version=0)
+        config.register_guild(**_GUILD_DEFAULTS)
+        config.register_channel(reset_point=0)
+        # Two scalars, not one dict: Red's Config cannot merge a dict over a None default.
+        config.register_user(dm_guild=0, dm_mate="")
+        self._guilds: dict[int, _GuildState] = {}
+        self._reset_points: dict[int, int] = {}
+
+    async def migrate(self) -> None:
+        """Bring stored data to :data:`SCHEMA_VERSION` (version 1 is the first schema)."""
+        if await self.config.schema_version() < SCHEMA_VERSION:
+            await self.config.schema_version.set(SCHEMA_VERSION)
+
+    # --- mates ---------------------------------------------------------------------------
+
+    async def mates(self, guild_id: int) -> dict[str, Mate]:
+        """The server's mates by name, in creation order."""
+        return dict((await self._state(guild_id)).mates)
+
+    async def mate(self, guild_id: int, name: str) -> Mate | None:
+        """One mate by name (case-insensitive), or None."""
+        return (await self._state(guild_id)).mates.get(name.lower())
+
+    async def add_mate(self, guild_id: int, mate: Mate) -> None:
+        """Store a new mate; :class:`DuplicateMateError` if the name is taken."""
+        state = await self._state(guild_id)
+        if mate.name in state.mates:
+            raise DuplicateMateError(f"There is already a mate called {mate.name!r}.")
+        await self.save_mate(guild_id, mate)
+
+    async def save_mate(self, guild_id: int, mate: Mate) -> None:
+        """Create or replace a mate."""
+        state = await self._state(guild_id)
+        await self.config.guild_from_id(guild_id).mates.set_raw(mate.name, value=mate.to_dict())
+        state.mates[mate.name] = mate
+
+    async def delete_mate(self, guild_id: int, name: str) -> None:
+        """Remove a mate with its channel bindings and usage counters."""
+        state = await self._state(guild_id)
+        group = self.config.guild_from_id(guild_id)
+        await group.mates.clear_raw(name)
+        await group.usage.clear_raw(name)
+        state.mates.pop(name, None)
+        for channel_id, names in list(state.bindings.items()):
+            if name in names:
+                await self.unbind(guild_id, channel_id, name)
+
+    # --- channel bindings ----------------------------------------------------------------
+
+    async def channel_mates(self, guild_id: int, channel_id: int) -> list[str]:
+        """Names of the mates bound to a channel, in the order they were bound."""
+        return list((await self._state(guild_id)).bindings.get(channel_id, ()))
+
+    async def bindings(self, guild_id: int) -> dict[int, list[str]]:
+        """All of the server's bindings: channel id -> mate names."""
+        return {k: list(v) for k, v in (await self._state(guild_id)).bindings.items()}
+
+    async def bind(self, guild_id: int, channel_id: int, name: str) -> bool:
+        """Bind a mate to a channel; False if it was bound already."""
+        state = await self._state(guild_id)
+        names = state.bindings.get(channel_id, [])
+        if name in names:
+            return False
+        await self._set_binding(guild_id, channel_id, [*names, name])
+        return True
+
+    async def unbind(self, guild_id: int, channel_id: int, name: str) -> bool:
+        """Unbind a mate from a channel; False if it was not bound there."""
+        state = await self._state(guild_id)
+        names = state.bindings.get(channel_id, [])
+        if name not in names:
+            return False
+        await self._set_binding(guild_id, channel_id, [n for n in names if n != name])
+        return True
+
+    async def _set_binding(self, guild_id: int, channel_id: int, names: list[str]) -> None:
+        state = await self._state(guild_id)
+        bindings = self.config.guild_from_id(guild_id).bindings
+        if names:
+            await bindings.set_raw(str(channel_id), value=names)
+            state.bindings[channel_id] = names
+        else:
+            await bindings.clear_raw(str(channel_id))
+            state.bindings.pop(channel_id, None)
+
+    # --- server settings -------------------------------------------------------------------
+
+    async def default_models(self, guild_id: int) -> dict[str, str]:
+        """The server's default model per provider (only those it overrides)."""
+        return dict((await self._state(guild_id)).models)
+
+    async def set_default_model(self, guild_id: int, provider: str, model: str | None) -> None:
+        """Override (or with None, stop overriding) a provider's default model."""
+        state = await self._state(guild_id)
+        models = self.config.guild_from_id(guild_id).models
+        if model:
+            await models.set_raw(provider, value=model)
+            state.models[provider] = model
+        else:
+            await models.clear_raw(provider)
+            state.models.pop(provider, None)
+
+    async def webhook_hint_sent(self, guild_id: int) -> bool:
+        """Whether admins were told once that mates need Manage Webhooks."""
+        return bool(await self.config.guild_from_id(guild_id).webhook_hint_sent())
+
+    async def mark_webhook_hint_sent(self, guild_id: int) -> None:
+        """Remember that the Manage Webhooks hint was given."""
+        await self.config.guild_from_id(guild_id).webhook_hint_sent.set(True)
+
+    # --- conversations -----------------------------------------------------------------------
+
+    async def reset_point(self, channel_id: int) -> int:
+        """The message id a conversation starts after (0: from the beginning)."""
+        point = self._reset_points.get(channel_id)
+        if point is None:
+            point = int(await self.config.channel_from_id(channel_id).reset_point())
+            self._reset_points[channel_id] = point
+        return point
+
+    async def set_reset_point(self, channel_id: int, message_id: int) -> None:
+        """Start the conversation in a channel or thread over after ``message_id``."""
+        await self.config.channel_from_id(channel_id).reset_point.set(message_id)
+        self._reset_points[channel_id] = message_id
+
+    async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
+        """Add a reply's tokens to a mate's counters."""
+        async with self.config.guild_from_id(guild_id).usage() as counters:
+            counter = counters.setdefault(name, {"input": 0, "output": 0})
+            counter["input"] += usage.input_tokens
+            counter["output"] += usage.output_tokens
+
+    async def usage(self, guild_id: int) -> dict[str, Usage]:
+        """Tokens used per mate since it was created."""
+        counters = await self.config.guild_from_id(guild_id).usage()
+        return {name: Usage(c["input"], c["output"]) for name, c in counters.items()}
+
+    async def record_messages(self, guild_id: int, message_ids: Iterable[int], name: str) -> None:
+        """Remember that a mate sent these messages (bounded; oldest forgotten first)."""
+        index = (await self._state(guild_id)).message_index
+        for message_id in message_ids:
+            index[str(message_id)] = name
+        for stale in list(index)[: max(0, len(index) - MESSAGE_INDEX_LIMIT)]:
+            del index[stale]
+        await self.config.guild_from_id(guild_id).message_index.set(index)
+
+    async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
+        """The mate that sent a message, if the index still knows it."""
+        return (await self._state(guild_id)).message_index.get(str(message_id))
+
+    # --- end-user data -----------------------------------------------------------------------
+
+    async def user_data(self, user_id: int) -> dict[str, Any]:
+        """Everything stored about one user."""
+        return dict(await self.config.user_from_id(user_id).all())
+
+    async def delete_user_data(self, user_id: int) -> None:
+        """Forget everything stored about one user."""
+        await self.config.user_from_id(user_id).clear()
+
+    # --- the mirror ------------------------------------------------------------------------
+
+    async def _state(self, guild_id: int) -> _GuildState:
+        state = self._guilds.get(guild_id)
+        if state is None:
+            group = self.config.guild_from_id(guild_id)
+            mates = {}
+            for name, data in (await group.mates()).items():
+                try:
+                    mates[name] = Mate.from_dict(data)
+                except MateError:
+                    continue  # a mate stored by a future version with stricter fields
+            bindings = {int(k): list(v) for k, v in (await group.bindings()).items()}
+            state = _GuildState(mates, bindings, await group.models(), await group.message_index())
+            self._guilds[guild_id] = state
+        return state
+
+    def forget_guild(self, guild_id: int) -> None:
+        """Drop a guild's mirror (after its data was cleared elsewhere)."""
+        self._guilds.pop(guild_id, None)
