@@ -8,6 +8,7 @@ nor ``redbot``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __version__ = "0.1.0"
@@ -22,7 +23,14 @@ __red_end_user_data_statement__ = (
 
 
 async def setup(bot: Any) -> None:
-    """Red's entry point for ``[p]load loopflow``."""
-    from loopflow_cog import setup as cog_setup
+    """Red's entry point for ``[p]load loopflow``.
 
-    await cog_setup(bot)
+    With a pip-installed checkout the adapter is the ``loopflow_cog`` package. Red's
+    Downloader copies only this folder, so it also carries the adapter as ``_cog`` (a
+    symlink in the repository that Downloader's copy turns into a real folder).
+    """
+    try:
+        adapter = importlib.import_module("loopflow_cog")
+    except ImportError:
+        adapter = importlib.import_module("loopflow._cog")
+    await adapter.setup(bot)

@@ -20,7 +20,7 @@ class TurnQueue:
     def __init__(self) -> None:
         self._running: set[Hashable] = set()
         self._pending: set[Hashable] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[bool]] = set()
 
     def is_running(self, key: Hashable) -> bool:
         """Whether a turn for ``key`` is in flight."""

@@ -45,7 +45,7 @@ def route(text: str, candidates: Sequence[Candidate], last_speaker: str | None =
         return named
     names = [candidate.name for candidate in candidates]
     if last_speaker in names:
-        return [last_speaker]  # type: ignore[list-item]
+        return [last_speaker]
     return [names[0]]
 
 
