@@ -1,0 +1,123 @@
+"""The stream editor: early post, edit cadence, overflow into new messages, back-off."""
+
+from __future__ import annotations
+
+import asyncio
+
+from loopflow.chat.streaming import StreamEditor
+
+
+class FakeChat:
+    """Messages by id, with a log of every call and its time."""
+
+    def __init__(self, edit_delay: float = 0.0) -> None:
+        self.messages: dict[int, str] = {}
+        self.calls: list[tuple[str, int, float]] = []
+        self.edit_delay = edit_delay
+        self.fail_edits = 0
+
+    async def post(self, text: str) -> int:
+        handle = len(self.messages) + 1
+        self.messages[handle] = text
+        self.calls.append(("post", handle, asyncio.get_running_loop().time()))
+        return handle
+
+    async def edit(self, handle: int, text: str) -> None:
+        await asyncio.sleep(self.edit_delay)
+        if self.fail_edits:
+            self.fail_edits -= 1
+            raise RuntimeError("429 or gone")
+        self.messages[handle] = text
+        self.calls.append(("edit", handle, asyncio.get_running_loop().time()))
+
+    def shown(self) -> list[str]:
+        return [self.messages[k] for k in sorted(self.messages)]
+
+
+def editor(chat: FakeChat, **options: float) -> StreamEditor[int]:
+    settings = {"interval": 0.1, "first_delay": 0.05, **options}
+    return StreamEditor(chat.post, chat.edit, **settings)  # type: ignore[arg-type]
+
+
+async def test_a_fast_short_reply_is_one_post_and_no_edit() -> None:
+    chat = FakeChat()
+    stream = editor(chat)
+    for delta in ("Hello", " there", "!"):
+        stream.feed(delta)
+    assert await stream.finish() == [1]
+    assert chat.shown() == ["Hello there!"]
+    assert [kind for kind, _, _ in chat.calls] == ["post"]
+
+
+async def test_the_reply_appears_early_and_edits_are_spaced() -> None:
+    chat = FakeChat()
+    stream = editor(chat)
+    start = asyncio.get_running_loop().time()
+    for i in range(30):
+        stream.feed(f"word{i} ")
+        await asyncio.sleep(0.02)  # 0.6 s of streaming
+    elapsed = asyncio.get_running_loop().time() - start
+    await stream.finish()
+    kinds = [kind for kind, _, _ in chat.calls]
+    times = [t for _, _, t in chat.calls]
+    assert kinds[0] == "post" and times[0] - start < 0.5  # first_delay is 0.05
+    # It grows while written, but never faster than one round of edits per interval.
+    assert 2 <= kinds.count("edit") <= elapsed / 0.1 + 1
+    gaps = [b - a for a, b in zip(times[:-1], times[1:-1])]  # the final edit may come sooner
+    assert all(gap >= 0.095 for gap in gaps)
+    assert chat.shown() == ["".join(f"word{i} " for i in range(30)).strip()]
+
+
+async def test_a_reply_that_outgrows_a_message_continues_in_a_new_one() -> None:
+    chat = FakeChat()
+    stream = editor(chat, first_delay=0.0, interval=0.01)
+    paragraph = "x" * 900 + "\n\n"
+    for _ in range(5):
+        stream.feed(paragraph)
+        await asyncio.sleep(0.03)
+    await stream.finish()
+    shown = chat.shown()
+    assert len(shown) == 3 and all(len(part) <= 2000 for part in shown)
+    assert "".join(shown).count("x") == 4500
+
+
+async def test_an_open_code_block_renders_closed_while_streaming() -> None:
+    chat = FakeChat()
+    stream = editor(chat, first_delay=0.0)
+    stream.feed("```python\nprint(1)\n")
+    await asyncio.sleep(0.03)
+    assert chat.shown() == ["```python\nprint(1)\n```"]
+    stream.feed("print(2)\n```\nDone.")
+    await stream.finish()
+    assert chat.shown() == ["```python\nprint(1)\nprint(2)\n```\nDone."]
+
+
+async def test_slow_or_rate_limited_edits_back_off_and_the_final_text_lands() -> None:
+    chat = FakeChat(edit_delay=0.15)
+    stream = editor(chat, first_delay=0.0, interval=0.01)
+    for i in range(40):
+        stream.feed(f"{i} ")
+        await asyncio.sleep(0.01)
+    chat.fail_edits = 1
+    await asyncio.sleep(0.2)
+    await stream.finish()
+    assert chat.shown() == [" ".join(str(i) for i in range(40))]
+    edit_times = [t for kind, _, t in chat.calls if kind == "edit"]
+    assert all(b - a >= 0.15 for a, b in zip(edit_times, edit_times[1:]))
+
+
+async def test_a_message_that_cannot_be_edited_at_the_end_is_posted_again() -> None:
+    chat = FakeChat()
+    stream = editor(chat, first_delay=0.0, interval=10)
+    stream.feed("partial")
+    await asyncio.sleep(0.02)
+    stream.feed(" and the rest")
+    chat.fail_edits = 1
+    await stream.finish()
+    assert chat.messages[2] == "partial and the rest"
+
+
+async def test_nothing_fed_posts_nothing() -> None:
+    chat = FakeChat()
+    assert await editor(chat).finish() == []
+    assert chat.calls == []
