@@ -9,6 +9,7 @@ layer and is posted by :class:`Delivery` in the mate's name.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,13 @@ from redbot.core.i18n import Translator
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.routing import Candidate, route
+from loopflow.chat.streaming import StreamEditor
 from loopflow.errors import ProviderError
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate
 
-from .delivery import NO_PINGS, Delivery, MessageChannel, Speaker, typing
+from .delivery import NO_PINGS, Delivery, MessageChannel, Posted, Speaker, start_typing
 from .failures import failure_line
 from .store import Store
 from .turns import message_text, to_turn
@@ -119,33 +121,53 @@ class Conversations:
             return  # everything new was answered already (a burst folded into one turn)
         self._answered[key] = max(t.message_id for t in turns[-50:])
         mate = await self._with_model(guild.id, mate)
+        speaker = Speaker(mate.display_name, mate.avatar_url)
+        typing = start_typing(channel)
+
+        async def post(part: str) -> Posted:
+            typing.cancel()  # the reply itself now shows that the mate is writing
+            return await self.delivery.post(channel, speaker, part)
+
+        async def edit(posted: Posted, part: str) -> None:
+            await self.delivery.edit(channel, posted, part)
+
+        editor = StreamEditor(post, edit, limit=self.delivery.part_limit(channel, speaker))
+        stream = self.session.stream(mate, turns)
+        failure: ProviderError | None = None
         try:
-            async with typing(channel):
-                reply = await self.session.reply(mate, turns)
+            async for delta in stream:
+                editor.feed(delta)
         except ProviderError as exc:
             log.info("%s could not answer in %s: %r", mate.name, channel.id, exc)
+            failure = exc
+        finally:
+            typing.cancel()
+        if stream.reply is not None:
+            if not editor.text:
+                editor.feed("…")
+            if stream.reply.omitted and channel.id not in self._trim_noted:
+                self._trim_noted.add(channel.id)
+                editor.feed("\n-# " + stream.reply.warnings[0])
+            await self.store.add_usage(guild.id, mate.name, stream.reply.usage)
+        await self._finish(channel, mate, editor)
+        if failure is not None:
             prefix = (await self.bot.get_valid_prefixes(guild))[0]
-            await self._post_notice(channel, failure_line(exc, mate.display_name, prefix))
-            return
-        text = reply.text or "…"
-        if reply.omitted and channel.id not in self._trim_noted:
-            self._trim_noted.add(channel.id)
-            text += "\n-# " + reply.warnings[0]
-        await self._deliver(channel, mate, text)
-        await self.store.add_usage(guild.id, mate.name, reply.usage)
+            await self._post_notice(channel, failure_line(failure, mate.display_name, prefix))
 
-    async def _deliver(self, channel: MessageChannel, mate: Mate, text: str) -> None:
+    async def _finish(
+        self, channel: MessageChannel, mate: Mate, editor: StreamEditor[Posted]
+    ) -> None:
+        """Complete the reply's messages and remember them as the mate's."""
         try:
-            sent = await self.delivery.send(
-                channel, Speaker(mate.display_name, mate.avatar_url), text
-            )
+            await editor.finish()
         except discord.HTTPException as exc:
             log.warning("Could not post %s's reply in %s: %s", mate.name, channel.id, exc)
-            return
-        for message in sent.messages:
-            self.cache.add(channel.id, await to_turn(message, mate=mate.name))
-        await self.store.record_messages(channel.guild.id, [m.id for m in sent.messages], mate.name)
-        if not sent.via_webhook and sent.messages:
+        for posted, text in editor.messages:
+            turn = await to_turn(posted.message, mate=mate.name)
+            self.cache.add(channel.id, dataclasses.replace(turn, text=text))
+        message_ids = [posted.message.id for posted, _ in editor.messages]
+        await self.store.record_messages(channel.guild.id, message_ids, mate.name)
+        if any(posted.webhook is None for posted, _ in editor.messages):
             await self._hint_webhooks(channel)
 
     async def _with_model(self, guild_id: int, mate: Mate) -> Mate:

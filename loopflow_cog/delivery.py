@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Union
 
@@ -24,6 +24,7 @@ log = logging.getLogger("red.loopflow.delivery")
 
 WEBHOOK_NAME = "loopflow mates"
 NO_PINGS = discord.AllowedMentions.none()
+MESSAGE_LIMIT = 2000
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread]
 
@@ -37,15 +38,16 @@ class Speaker:
 
 
 @dataclass(frozen=True)
-class Sent:
-    """What was posted for one reply, and whether it went through a webhook."""
+class Posted:
+    """One posted message and the webhook it went through (None: posted by the bot)."""
 
-    messages: list[discord.Message]
-    via_webhook: bool
+    message: discord.Message
+    webhook: discord.Webhook | None
+    heading: str = ""  # what precedes the mate's words in a post by the bot
 
 
 class Delivery:
-    """Posts replies as mates; one instance per cog."""
+    """Posts and edits messages as mates; one instance per cog."""
 
     def __init__(self, bot_user: Callable[[], discord.abc.User | None]) -> None:
         self._bot_user = bot_user
@@ -58,62 +60,77 @@ class Delivery:
         """Whether a message's webhook is one the mates speak through."""
         return webhook_id is not None and any(w.id == webhook_id for w in self._webhooks.values())
 
-    async def send(self, channel: MessageChannel, speaker: Speaker, text: str) -> Sent:
-        """Post ``text`` as ``speaker``, split into messages of at most 2000 characters."""
-        parts = split_message(text)
-        if not parts:
-            return Sent([], via_webhook=False)
-        parent = channel.parent if isinstance(channel, discord.Thread) else channel
+    def part_limit(self, channel: MessageChannel, speaker: Speaker) -> int:
+        """Characters one part of a reply may have here (the bot's posts carry a heading)."""
+        parent = _parent(channel)
         if parent is not None and parent.id not in self._no_webhooks:
-            sent = await self._send_by_webhook(channel, parent, speaker, parts)
-            if sent is not None:
-                return sent
-        return Sent(await self._send_as_bot(channel, speaker, text), via_webhook=False)
+            return MESSAGE_LIMIT
+        return MESSAGE_LIMIT - len(_heading(speaker))
 
-    async def _send_by_webhook(
+    async def send(self, channel: MessageChannel, speaker: Speaker, text: str) -> list[Posted]:
+        """Post ``text`` as ``speaker``, split into messages that fit."""
+        return [
+            await self.post(channel, speaker, part)
+            for part in split_message(text, self.part_limit(channel, speaker))
+        ]
+
+    async def post(self, channel: MessageChannel, speaker: Speaker, part: str) -> Posted:
+        """Post one part as ``speaker``: by webhook when possible, else as the bot."""
+        parent = _parent(channel)
+        if parent is not None and parent.id not in self._no_webhooks:
+            posted = await self._post_by_webhook(channel, parent, speaker, part)
+            if posted is not None:
+                return posted
+        heading = _heading(speaker)
+        # Usually one piece; more only if the webhook failed after the reply was split.
+        pieces = split_message(part, MESSAGE_LIMIT - len(heading))
+        messages = [await channel.send(heading + p, allowed_mentions=NO_PINGS) for p in pieces]
+        return Posted(messages[0], None, heading)
+
+    async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:
+        """Replace what a posted message says."""
+        if posted.webhook is None:
+            await posted.message.edit(content=posted.heading + part, allowed_mentions=NO_PINGS)
+            return
+        await posted.webhook.edit_message(
+            posted.message.id,
+            content=part,
+            allowed_mentions=NO_PINGS,
+            thread=channel if isinstance(channel, discord.Thread) else discord.utils.MISSING,
+        )
+
+    async def _post_by_webhook(
         self,
         channel: MessageChannel,
         parent: discord.abc.GuildChannel,
         speaker: Speaker,
-        parts: list[str],
-    ) -> Sent | None:
+        part: str,
+    ) -> Posted | None:
         thread = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
-        posted: list[discord.Message] = []
-        recreated = False
-        while len(posted) < len(parts):
+        for _attempt in range(2):  # the second attempt goes through a re-created webhook
             try:
                 webhook = await self._webhook(parent)
                 if webhook is None:
-                    break
-                posted.append(
-                    await webhook.send(
-                        parts[len(posted)],
-                        username=sanitize_webhook_name(speaker.display_name),
-                        avatar_url=speaker.avatar_url or discord.utils.MISSING,
-                        allowed_mentions=NO_PINGS,
-                        thread=thread,
-                        wait=True,
-                    )
+                    return None
+                message = await webhook.send(
+                    part,
+                    username=sanitize_webhook_name(speaker.display_name),
+                    avatar_url=speaker.avatar_url or discord.utils.MISSING,
+                    allowed_mentions=NO_PINGS,
+                    thread=thread,
+                    wait=True,
                 )
+                return Posted(message, webhook)
             except discord.NotFound:
                 # The webhook was deleted (Unknown Webhook): make a new one, once.
                 self._webhooks.pop(parent.id, None)
-                if recreated:
-                    break
-                recreated = True
             except discord.Forbidden:
                 self._webhooks.pop(parent.id, None)
                 self._no_webhooks.add(parent.id)
-                break
+                return None
             except discord.HTTPException as exc:
-                log.warning("Webhook send failed in %s (%s); posting as the bot", parent.id, exc)
-                break
-        if len(posted) == len(parts):
-            return Sent(posted, via_webhook=True)
-        if posted:
-            # Part of the reply went out: the bot posts the rest so nothing is lost.
-            rest = "\n".join(parts[len(posted) :])
-            return Sent(posted + await self._send_as_bot(channel, speaker, rest), True)
+                log.warning("Webhook post failed in %s (%s); posting as the bot", parent.id, exc)
+                return None
         return None
 
     async def _webhook(self, channel: discord.abc.GuildChannel) -> discord.Webhook | None:
@@ -142,25 +159,24 @@ class Delivery:
             name=WEBHOOK_NAME, reason="loopflow mates speak through this webhook"
         )
 
-    async def _send_as_bot(
-        self, channel: MessageChannel, speaker: Speaker, text: str
-    ) -> list[discord.Message]:
-        """Post as the bot itself, each part headed by the mate's name."""
-        heading = f"**{discord.utils.escape_markdown(speaker.display_name)}:** "
-        posted = []
-        for part in split_message(text, limit=2000 - len(heading)):
-            posted.append(await channel.send(heading + part, allowed_mentions=NO_PINGS))
-        return posted
-
     def forget(self, channel_id: int) -> None:
         """Drop a channel's cached webhook (the channel was deleted)."""
         self._webhooks.pop(channel_id, None)
         self._no_webhooks.discard(channel_id)
 
 
-@contextlib.asynccontextmanager
-async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """Show "typing" while the body runs, without waiting for Discord to confirm it."""
+def _parent(channel: MessageChannel) -> discord.abc.GuildChannel | None:
+    """The channel that owns the webhook: a thread's parent, else the channel itself."""
+    return channel.parent if isinstance(channel, discord.Thread) else channel
+
+
+def _heading(speaker: Speaker) -> str:
+    """What the bot puts before a mate's words when it posts them itself."""
+    return f"**{discord.utils.escape_markdown(speaker.display_name)}:** "
+
+
+def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
+    """Show "typing" until the returned task is cancelled, off the reply's critical path."""
 
     async def keep_typing() -> None:
         while True:
@@ -168,8 +184,4 @@ async def typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
                 await channel.typing()
             await asyncio.sleep(TYPING_INTERVAL)
 
-    task = asyncio.create_task(keep_typing())
-    try:
-        yield
-    finally:
-        task.cancel()
+    return asyncio.create_task(keep_typing())

@@ -19,7 +19,7 @@ from loopflow.io.session import Session
 from loopflow.mates import builtin_mate
 from loopflow.providers.fake import FakeProvider
 from loopflow_cog.conversation import Conversations
-from loopflow_cog.delivery import Sent
+from loopflow_cog.delivery import Posted
 from loopflow_cog.store import Store
 
 GUILD = SimpleNamespace(id=1)
@@ -89,12 +89,20 @@ class FakeDelivery:
     def __init__(self) -> None:
         self.posts: list[tuple[int, str, str]] = []
 
-    async def send(self, channel: FakeChannel, speaker: Any, text: str) -> Sent:
-        self.posts.append((channel.id, speaker.display_name, text))
+    def part_limit(self, channel: FakeChannel, speaker: Any) -> int:
+        return 2000
+
+    async def post(self, channel: FakeChannel, speaker: Any, part: str) -> Posted:
+        self.posts.append((channel.id, speaker.display_name, part))
         author = SimpleNamespace(id=900, display_name=speaker.display_name, name="x", bot=True)
-        posted = message(author, text, channel, webhook_id=900)
+        posted = message(author, part, channel, webhook_id=900)
         channel.messages.append(posted)
-        return Sent([posted], via_webhook=True)
+        return Posted(posted, webhook=SimpleNamespace(id=900))  # type: ignore[arg-type]
+
+    async def edit(self, channel: FakeChannel, posted: Posted, part: str) -> None:
+        index = next(i for i, p in enumerate(self.posts) if p[2] == posted.message.content)
+        self.posts[index] = (channel.id, self.posts[index][1], part)
+        posted.message.content = posted.message.clean_content = part
 
 
 @pytest.fixture()
@@ -271,3 +279,21 @@ async def test_edits_and_deletes_change_what_the_mate_sees(world) -> None:
     await say(world, ALICE, "well?")
     texts = [m.text for m in world.provider.requests[-1].messages if m.role == "user"]
     assert "Alice: no, coffee" in texts and "Bob: spam" not in texts
+
+
+async def test_a_failure_midway_keeps_what_was_written_and_says_why(world) -> None:
+    world.provider.add(["The answer ", "is", RateLimitError("slow down", "openai")])
+    await say(world, ALICE, "question")
+    assert world.delivery.posts == [(50, "Maya", "The answer is")]
+    assert world.bound.notices[0].endswith(
+        "Maya is rate limited by OpenAI right now. Try again in a minute."
+    )
+
+
+async def test_trimmed_history_is_mentioned_once(world) -> None:
+    await world.store.save_mate(GUILD.id, builtin_mate("maya").replace(context_budget=600))
+    for i in range(6):
+        await say(world, ALICE, f"message {i} " + "filler " * 40)
+    notes = [text for _, _, text in world.delivery.posts if "left out" in text]
+    assert len(notes) == 1
+    assert notes[0].endswith("\n-# 1 older message left out to fit the context budget.")

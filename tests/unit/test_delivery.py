@@ -81,7 +81,7 @@ async def test_the_webhook_is_created_once_and_reused(delivery: Delivery) -> Non
     channel = FakeChannel()
     for text in ("one", "two", "three"):
         sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
-        assert sent.via_webhook
+        assert all(p.webhook is not None for p in sent)
     assert len(channel.created) == 1 and channel.list_calls == 1
     webhook = channel.created[0]
     assert [m["content"] for m in webhook.sent] == ["one", "two", "three"]
@@ -107,7 +107,7 @@ async def test_a_deleted_webhook_is_recreated_once_and_the_reply_lands(delivery:
     await delivery.send(channel, MAYA, "first")  # type: ignore[arg-type]
     channel.created[0].failures.append(http_error(discord.NotFound, 404, 10015))
     sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
-    assert sent.via_webhook
+    assert all(p.webhook is not None for p in sent)
     assert len(channel.created) == 2
     assert [m["content"] for m in channel.created[1].sent] == ["second"]
 
@@ -125,14 +125,14 @@ async def test_a_webhook_deleted_twice_falls_back_to_the_bot(delivery: Delivery)
 
     channel.create_webhook = create_deleted  # type: ignore[method-assign]
     sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
-    assert not sent.via_webhook
+    assert not all(p.webhook is not None for p in sent)
     assert channel.posted[0]["content"] == "**Maya:** second"
 
 
 async def test_without_manage_webhooks_the_bot_speaks_naming_the_mate(delivery: Delivery) -> None:
     channel = FakeChannel(manage_webhooks=False)
     sent = await delivery.send(channel, MAYA, "hi @everyone")  # type: ignore[arg-type]
-    assert not sent.via_webhook and channel.created == []
+    assert not all(p.webhook is not None for p in sent) and channel.created == []
     assert channel.posted == [{"content": "**Maya:** hi @everyone", "allowed_mentions": NO_PINGS}]
 
 
@@ -144,7 +144,7 @@ async def test_forbidden_on_create_falls_back_and_is_remembered(delivery: Delive
 
     channel.create_webhook = forbidden  # type: ignore[method-assign]
     for text in ("a", "b"):
-        assert not (await delivery.send(channel, MAYA, text)).via_webhook  # type: ignore[arg-type]
+        assert (await delivery.send(channel, MAYA, text))[0].webhook is None  # type: ignore[arg-type]
     assert channel.list_calls == 1  # not asked again on the next reply
     assert [p["content"] for p in channel.posted] == ["**Maya:** a", "**Maya:** b"]
 
@@ -155,7 +155,7 @@ async def test_long_replies_are_split_and_nothing_is_lost(delivery: Delivery) ->
     text = "\n\n".join(paragraphs)
     sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
     contents = [m["content"] for m in channel.created[0].sent]
-    assert len(sent.messages) == len(contents) > 1
+    assert len(sent) == len(contents) > 1
     assert all(len(c) <= 2000 for c in contents)
     assert " ".join(contents).split() == text.split()
 
@@ -184,15 +184,44 @@ async def test_a_failure_midway_posts_the_rest_as_the_bot(delivery: Delivery) ->
 
     webhook.send = fail_second  # type: ignore[method-assign]
     sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
-    assert len(sent.messages) == 3
-    assert [m["content"] for m in webhook.sent[1:]] == ["a" * 1500]
-    assert [p["content"] for p in channel.posted] == [
-        "**Maya:** " + "b" * 1500,
-        "**Maya:** " + "c" * 1500,
+    assert len(sent) == 3
+    # The part that failed went out from the bot; the next part used the webhook again.
+    assert [m["content"] for m in webhook.sent[1:]] == ["a" * 1500, "c" * 1500]
+    assert [p["content"] for p in channel.posted] == ["**Maya:** " + "b" * 1500]
+
+
+async def test_edits_go_through_the_webhook_or_keep_the_bots_heading(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    edits: list[tuple[int, dict[str, Any]]] = []
+
+    async def edit_message(message_id: int, **kwargs: Any) -> None:
+        edits.append((message_id, kwargs))
+
+    posted = await delivery.post(channel, MAYA, "draft")  # type: ignore[arg-type]
+    posted.webhook.edit_message = edit_message  # type: ignore[union-attr]
+    await delivery.edit(channel, posted, "final")  # type: ignore[arg-type]
+    assert edits == [
+        (
+            posted.message.id,
+            {"content": "final", "allowed_mentions": NO_PINGS, "thread": discord.utils.MISSING},
+        )
     ]
+
+    bare = FakeChannel(id=11, manage_webhooks=False)
+    by_bot = await delivery.post(bare, MAYA, "draft")  # type: ignore[arg-type]
+    changes: list[dict[str, Any]] = []
+
+    async def edit(**kwargs: Any) -> None:
+        changes.append(kwargs)
+
+    by_bot.message.edit = edit  # type: ignore[attr-defined]
+    await delivery.edit(bare, by_bot, "final")  # type: ignore[arg-type]
+    assert changes == [{"content": "**Maya:** final", "allowed_mentions": NO_PINGS}]
+    assert delivery.part_limit(bare, MAYA) == 2000 - len("**Maya:** ")  # type: ignore[arg-type]
+    assert delivery.part_limit(channel, MAYA) == 2000  # type: ignore[arg-type]
 
 
 async def test_empty_replies_post_nothing(delivery: Delivery) -> None:
     channel = FakeChannel()
-    assert (await delivery.send(channel, MAYA, "  \n ")).messages == []  # type: ignore[arg-type]
+    assert await delivery.send(channel, MAYA, "  \n ") == []  # type: ignore[arg-type]
     assert channel.created == [] and channel.posted == []
