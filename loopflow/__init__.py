@@ -26,11 +26,11 @@ async def setup(bot: Any) -> None:
     """Red's entry point for ``[p]load loopflow``.
 
     With a pip-installed checkout the adapter is the ``loopflow_cog`` package. Red's
-    Downloader copies only this folder, so it also carries the adapter as ``_cog`` (a
+    Downloader copies only this folder, so it also carries the adapter as ``cog_adapter`` (a
     symlink in the repository that Downloader's copy turns into a real folder).
     """
     try:
         adapter = importlib.import_module("loopflow_cog")
     except ImportError:
-        adapter = importlib.import_module("loopflow._cog")
+        adapter = importlib.import_module("loopflow.cog_adapter")
     await adapter.setup(bot)

@@ -20,7 +20,7 @@ from loopflow import __version__
 from loopflow.errors import LoopflowError, MissingKeyError, ProviderError
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate, builtin_mates, load_mate_file, resolve_mate
-from loopflow.providers.base import Provider
+from loopflow.providers import Provider, make_provider
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -151,15 +151,11 @@ async def _print_reply(session: Session, mate: Mate, turns: list[Turn], stream: 
 
 def _providers_from_environment() -> dict[str, Provider]:
     """Adapters for the providers whose API key the environment sets."""
-    from loopflow.providers.anthropic import AnthropicProvider
-    from loopflow.providers.openai import OpenAIProvider
-
-    providers: dict[str, Provider] = {}
-    if os.environ.get("OPENAI_API_KEY"):
-        providers["openai"] = OpenAIProvider()
-    if os.environ.get("ANTHROPIC_API_KEY"):
-        providers["anthropic"] = AnthropicProvider()
-    return providers
+    return {
+        name: make_provider(name)
+        for name, variable in _KEY_VARIABLES.items()
+        if os.environ.get(variable)
+    }
 
 
 def _login_name() -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Optional
 
 import discord
 from redbot.core import commands
@@ -14,7 +14,7 @@ from redbot.core.utils.predicates import MessagePredicate
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
-from .converters import AvatarURL, ExistingMate, MateName, ProviderName
+from .converters import AvatarURL, BindableChannel, ExistingMate, MateName, ProviderName
 from .store import DuplicateMateError
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 _ = Translator("Loopflow", __file__)
 
-BindableChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread]
 CONFIRM_TIMEOUT = 30
 
 
@@ -206,7 +205,7 @@ class MateCommands:
         self,
         ctx: commands.Context,
         mate: ExistingMate,
-        channel: Optional[BindableChannel] = None,
+        channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Bind a mate to a channel (default: this one): it answers every message there."""
         assert ctx.guild is not None and isinstance(mate, Mate)
@@ -247,7 +246,7 @@ class MateCommands:
         self,
         ctx: commands.Context,
         mate: ExistingMate,
-        channel: Optional[BindableChannel] = None,
+        channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Unbind a mate from a channel (default: this one)."""
         assert ctx.guild is not None and isinstance(mate, Mate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
@@ -72,3 +73,25 @@ class AvatarURL(commands.Converter[str]):
             raise commands.BadArgument(
                 _("`{url}` is not an http(s) URL.").format(url=url[:100])
             ) from None
+
+
+class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
+    """A text or voice channel, or a thread, of this server: by mention, ID or name."""
+
+    _converters = (
+        commands.TextChannelConverter(),
+        commands.VoiceChannelConverter(),
+        commands.ThreadConverter(),
+    )
+
+    async def convert(self, ctx: commands.Context, argument: str) -> discord.abc.GuildChannel:
+        for converter in self._converters:
+            try:
+                return await converter.convert(ctx, argument)
+            except commands.BadArgument:
+                continue
+        raise commands.BadArgument(
+            _("I can't find a channel or thread called `{channel}` here.").format(
+                channel=argument[:100]
+            )
+        )

@@ -8,8 +8,10 @@ each, so they load on first use: ``from loopflow.providers import OpenAIProvider
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
+from loopflow.errors import LoopflowError
 from loopflow.providers.base import Chunk, Message, Provider, Request, Role, Usage
 
 if TYPE_CHECKING:
@@ -47,19 +49,41 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+DEFAULT_TIMEOUT = 60.0
+
+
+def timeout_from_environment() -> float:
+    """Seconds one provider request may take: ``LOOPFLOW_TIMEOUT`` or 60."""
+    raw = os.environ.get("LOOPFLOW_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        raise LoopflowError(f"LOOPFLOW_TIMEOUT must be a positive number of seconds, not {raw!r}.")
+    return value
+
+
 def make_provider(
     name: str,
     *,
     api_key: str | None = None,
     base_url: str | None = None,
-    timeout: float = 60.0,
+    timeout: float | None = None,
     max_retries: int = 2,
 ) -> Provider:
     """Build the adapter for ``name`` (``"openai"`` or ``"anthropic"``).
 
-    Key and base URL default to the SDK's environment variables. Raises
-    :class:`ValueError` for any other name.
+    Key and base URL default to the SDK's environment variables; the timeout of one
+    attempt to ``LOOPFLOW_TIMEOUT`` seconds, else 60 (the SDK retries ``max_retries``
+    times on timeouts, 429 and 5xx, with backoff). Raises :class:`ValueError` for any
+    other name and :class:`LoopflowError` for a ``LOOPFLOW_TIMEOUT`` that is not a
+    positive number.
     """
+    if timeout is None:
+        timeout = timeout_from_environment()
     if name not in PROVIDER_NAMES:
         raise ValueError(f"unknown provider {name!r} (expected one of {', '.join(PROVIDER_NAMES)})")
     cls = __getattr__("OpenAIProvider" if name == "openai" else "AnthropicProvider")
