@@ -17,6 +17,8 @@ from loopflow.io.session import Session
 from loopflow.mates import default_models
 from loopflow.providers import Provider
 
+from .answering import Replier
+from .chat_commands import ChatCommands
 from .clients import build_providers, provider_from_tokens
 from .commands import MateCommands
 from .conversation import Conversations
@@ -28,7 +30,7 @@ log = logging.getLogger("red.loopflow")
 
 
 @cog_i18n(_)
-class Loopflow(MateCommands, commands.Cog):
+class Loopflow(MateCommands, ChatCommands, commands.Cog):
     """LLM personas ("mates") that chat in your server with their own name and avatar.
 
     Create a mate with `[p]mate create maya`, bind it with `[p]mate channel add maya`,
@@ -43,7 +45,8 @@ class Loopflow(MateCommands, commands.Cog):
         self.providers: dict[str, Provider] = {}
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
-        self.conversations = Conversations(bot, self, self.store, self.session, self.delivery)
+        self.replier = Replier(bot, self.store, self.session, self.delivery)
+        self.conversations = Conversations(bot, self, self.store, self.replier)
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""
@@ -53,6 +56,7 @@ class Loopflow(MateCommands, commands.Cog):
     async def cog_unload(self) -> None:
         """Stop turns in flight and close the provider clients."""
         await self.conversations.aclose()
+        await self.replier.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 
@@ -73,6 +77,10 @@ class Loopflow(MateCommands, commands.Cog):
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         self.conversations.on_delete(payload.channel_id, set(payload.message_ids))
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        self.conversations.on_reaction(payload)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:

@@ -9,6 +9,7 @@ import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import box, humanize_number, pagify
+from redbot.core.utils.mod import is_mod_or_superior
 from redbot.core.utils.predicates import MessagePredicate
 
 from loopflow.errors import MateError
@@ -33,11 +34,11 @@ class MateCommands:
     conversations: Conversations
 
     @commands.hybrid_group(name="mate")
-    @commands.guild_only()
     async def mate(self, ctx: commands.Context) -> None:
         """Loopflow mates: LLM personas that chat in this server."""
 
     @mate.command(name="create")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_create(
         self, ctx: commands.Context, name: MateName, *, system_prompt: Optional[str] = None
@@ -78,6 +79,7 @@ class MateCommands:
         await ctx.send("\n".join(lines))
 
     @mate.command(name="list")
+    @commands.guild_only()
     async def mate_list(self, ctx: commands.Context) -> None:
         """List this server's mates and where they speak."""
         assert ctx.guild is not None
@@ -102,6 +104,7 @@ class MateCommands:
             await ctx.send(page, allowed_mentions=discord.AllowedMentions.none())
 
     @mate.command(name="show")
+    @commands.guild_only()
     async def mate_show(self, ctx: commands.Context, mate: ExistingMate) -> None:
         """Show a mate's settings (the prompt is shown to admins only)."""
         assert ctx.guild is not None and isinstance(mate, Mate)
@@ -123,6 +126,7 @@ class MateCommands:
         await ctx.send(embed=embed)
 
     @mate.command(name="prompt")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_prompt(
         self, ctx: commands.Context, mate: ExistingMate, *, text: Optional[str] = None
@@ -141,6 +145,7 @@ class MateCommands:
         await self._update(ctx, mate, _("New prompt saved for **{display}**."), system_prompt=text)
 
     @mate.command(name="model")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_model(self, ctx: commands.Context, mate: ExistingMate, model: str) -> None:
         """Set a mate's model; the provider follows (`claude-*` is Anthropic, else OpenAI)."""
@@ -155,6 +160,7 @@ class MateCommands:
         )
 
     @mate.command(name="provider")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_provider(
         self, ctx: commands.Context, mate: ExistingMate, provider: ProviderName
@@ -167,6 +173,7 @@ class MateCommands:
         await self._update(ctx, mate, _("**{display}** now talks to {provider}."), **changes)
 
     @mate.command(name="avatar")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_avatar(self, ctx: commands.Context, mate: ExistingMate, url: AvatarURL) -> None:
         """Set a mate's avatar to an image URL."""
@@ -174,6 +181,7 @@ class MateCommands:
         await self._update(ctx, mate, _("New avatar set for **{display}**."), avatar_url=url)
 
     @mate.command(name="delete")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_delete(self, ctx: commands.Context, mate: ExistingMate) -> None:
         """Delete a mate and its channel bindings (asks to confirm)."""
@@ -196,6 +204,7 @@ class MateCommands:
         await ctx.send(_("Deleted **{display}**.").format(display=mate.display_name))
 
     @mate.group(name="channel")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_channels=True)
     async def mate_channel(self, ctx: commands.Context) -> None:
         """Bind mates to channels, where they answer every message."""
@@ -267,16 +276,24 @@ class MateCommands:
         )
 
     @mate.command(name="reset")
-    @commands.mod_or_permissions(manage_messages=True)
     async def mate_reset(self, ctx: commands.Context) -> None:
-        """Start the conversation here over: mates forget what was said before."""
-        if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
-            await ctx.send(_("No mate speaks in this channel, so there is nothing to reset."))
-            return
+        """Start the conversation here over: mates forget what was said before.
+
+        Needs Manage Messages in a server channel; anyone may reset a thread they opened
+        with `[p]mate chat`, and their own DMs.
+        """
+        if ctx.guild is not None:
+            if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
+                await ctx.send(_("No mate speaks in this channel, so there is nothing to reset."))
+                return
+            if not await _may_reset(ctx, self.store):
+                await ctx.send(_("You need the Manage Messages permission to reset here."))
+                return
         await self.conversations.reset(ctx.channel.id, ctx.message.id)
         await ctx.send(_("The conversation starts over from here."))
 
     @mate.command(name="usage")
+    @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_usage(self, ctx: commands.Context, mate: Optional[ExistingMate] = None) -> None:
         """Tokens each mate has used (input and output), as the providers reported them."""
@@ -313,6 +330,19 @@ class MateCommands:
                 display=updated.display_name, model=updated.model, provider=updated.provider
             )
         )
+
+
+async def _may_reset(ctx: commands.Context, store: Store) -> bool:
+    """Moderators and Manage Messages reset anywhere; openers reset their own threads."""
+    member = ctx.author
+    assert ctx.guild is not None and isinstance(member, discord.Member)
+    channel = ctx.channel
+    if isinstance(channel, discord.Thread):
+        if await store.thread_opener(ctx.guild.id, channel.id) == member.id:
+            return True
+    if channel.permissions_for(member).manage_messages:  # type: ignore[union-attr]
+        return True
+    return await is_mod_or_superior(ctx.bot, member)
 
 
 async def _is_admin(ctx: commands.Context) -> bool:

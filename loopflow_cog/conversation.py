@@ -1,9 +1,13 @@
-"""Mates at work in Discord: which messages become turns, and answering them.
+"""Which messages become turns, and which mates answer them.
 
-A conversation is a channel (or a thread) with mates bound to it. Its history lives
-in a :class:`ConversationCache` fed by gateway events; only a cold conversation
-fetches history from Discord, once. Each answer runs through the library's session
-layer and is posted by :class:`Delivery` in the mate's name.
+Conversations happen in three kinds of places:
+
+* a channel or thread with mates bound to it (a thread also inherits its parent's
+  mates): every person's message is a turn, history comes from a cache fed by
+  gateway events, and only a cold conversation fetches history from Discord, once;
+* anywhere, a reply to a mate's message: that mate answers with the reply chain as
+  context;
+* a DM with the bot: the mate the person chose with ``[p]mate dm`` answers.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import discord
@@ -19,14 +25,12 @@ from redbot.core.i18n import Translator
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.routing import Candidate, route
-from loopflow.chat.streaming import StreamEditor
-from loopflow.errors import ProviderError
 from loopflow.io.discord import sanitize_webhook_name
-from loopflow.io.session import Session, Turn
+from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
-from .delivery import NO_PINGS, Delivery, MessageChannel, Posted, Speaker, start_typing
-from .failures import failure_line
+from .answering import Answer, Replier
+from .delivery import MessageChannel
 from .store import Store
 from .turns import message_text, to_turn
 
@@ -40,45 +44,56 @@ log = logging.getLogger("red.loopflow.conversation")
 # How many messages a cold conversation fetches; the mate's token budget then decides
 # how many of them it reads.
 COLD_FETCH_LIMIT = 300
+REPLY_CHAIN_LIMIT = 12
+COOLDOWN_EMOJI = "\N{HOURGLASS WITH FLOWING SAND}"
 
 
 class Conversations:
-    """Turns messages in bound channels into mates' replies."""
+    """Turns messages into mates' replies."""
 
-    def __init__(
-        self, bot: Red, cog: commands.Cog, store: Store, session: Session, delivery: Delivery
-    ) -> None:
+    def __init__(self, bot: Red, cog: commands.Cog, store: Store, replier: Replier) -> None:
         self.bot = bot
         self.cog = cog
         self.store = store
-        self.session = session
-        self.delivery = delivery
+        self.replier = replier
         self.cache = ConversationCache()
         self.queue = TurnQueue()
         self._loading: dict[int, asyncio.Lock] = {}
         self._trim_noted: set[int] = set()
         # (conversation, mate) -> the newest message id the mate's last turn read.
         self._answered: dict[tuple[int, str], int] = {}
+        self._last_turn: dict[tuple[int, int], float] = {}  # (guild, person) -> time
+        self._dm_hinted: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- gateway events --------------------------------------------------------------------
 
     async def on_message(self, message: discord.Message) -> None:
-        """A message that is not a command: cache it, and answer it if a mate should."""
+        """A message that is not a command: remember it, and answer it if a mate should."""
         if message.guild is None:
-            return  # DMs are not conversations with a bound mate
-        names = await self.bound_mates(message.channel)
-        if not names or self.cache.get(message.channel.id, message.id) is not None:
+            await self._on_direct_message(message)
             return
+        channel = message.channel
         from_person = not (message.author.bot or message.webhook_id)
+        names = await self.bound_mates(channel)  # type: ignore[arg-type]
+        replied = await self._replied_mate(message) if from_person else None
+        if not names and replied is None:
+            return
         if from_person and not await self._may_trigger(message):
             return
-        turn = await self._turn_for(message)
-        if turn is None:
+        if names:
+            if self.cache.get(channel.id, message.id) is not None:
+                return  # our own post, added when it was sent
+            turn = await self._turn_for(message, message.guild.id)
+            if turn is None:
+                return
+            self.cache.add(channel.id, turn)
+        if not from_person or not await self._cooled_down(message):
             return
-        self.cache.add(message.channel.id, turn)
-        if from_person:
-            self._spawn(self._answer_message(message.channel, turn, names))
+        if names:
+            self._spawn(self._answer_in_place(channel, message, names, replied))  # type: ignore[arg-type]
+        else:
+            self._spawn(self._answer_reply(channel, message, replied))  # type: ignore[arg-type]
 
     def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """Reflect an edited message in a loaded conversation."""
@@ -90,114 +105,186 @@ class Conversations:
         """Reflect deleted messages in a loaded conversation."""
         self.cache.delete(channel_id, message_ids)
 
-    # --- answering -----------------------------------------------------------------------
+    def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        """A stop reaction from a person on a reply still being written stops it."""
+        from .answering import STOP_EMOJI
+
+        me = self.bot.user
+        if str(payload.emoji) == STOP_EMOJI and me is not None and payload.user_id != me.id:
+            self.replier.stop(payload.message_id)
+
+    # --- bound channels and threads ------------------------------------------------------------
 
     async def bound_mates(self, channel: MessageChannel) -> list[str]:
         """Mates bound here; a thread inherits its parent channel's mates."""
+        if isinstance(channel, discord.DMChannel):
+            return []
         guild_id = channel.guild.id
         names = await self.store.channel_mates(guild_id, channel.id)
         if not names and isinstance(channel, discord.Thread) and channel.parent_id:
             names = await self.store.channel_mates(guild_id, channel.parent_id)
         return names
 
-    async def _answer_message(self, channel: MessageChannel, turn: Turn, names: list[str]) -> None:
-        mates = await self.store.mates(channel.guild.id)
-        candidates = [Candidate(n, mates[n].display_name) for n in names if n in mates]
-        last = next((t.mate for t in reversed(self.cache.turns(channel.id)) if t.mate), None)
-        for name in route(turn.text, candidates, last_speaker=last):
-            await self.queue.run((channel.id, name), lambda n=name: self._answer(channel, n))
+    async def _answer_in_place(
+        self,
+        channel: MessageChannel,
+        message: discord.Message,
+        names: list[str],
+        replied: str | None,
+    ) -> None:
+        guild_id = message.guild.id  # type: ignore[union-attr]
+        if replied is not None:
+            targets = [replied]
+        else:
+            mates = await self.store.mates(guild_id)
+            candidates = [Candidate(n, mates[n].display_name) for n in names if n in mates]
+            turns = self.cache.turns(channel.id)
+            last = next((t.mate for t in reversed(turns) if t.mate), None)
+            targets = route(message_text(message), candidates, last_speaker=last)
+        for name in targets:
+            await self.queue.run(
+                (channel.id, name), lambda n=name: self._channel_turn(channel, guild_id, n)
+            )
 
-    async def _answer(self, channel: MessageChannel, name: str) -> None:
-        """One turn of mate ``name`` in ``channel``, reading the conversation as it is now."""
-        guild = channel.guild
-        mate = await self.store.mate(guild.id, name)
+    async def _channel_turn(self, channel: MessageChannel, guild_id: int, name: str) -> None:
+        """One turn of mate ``name`` in a conversation, reading it as it is now."""
+        mate = await self.store.mate(guild_id, name)
         if mate is None:
             return
-        await self._ensure_loaded(channel)
+        await self._ensure_loaded(channel, guild_id)
         turns = self.cache.turns(channel.id, after=await self.store.reset_point(channel.id))
         key = (channel.id, mate.name)
         turns = _unread_last(turns, mate.name, self._answered.get(key, 0))
         if not turns or turns[-1].mate == mate.name:
             return  # everything new was answered already (a burst folded into one turn)
         self._answered[key] = max(t.message_id for t in turns[-50:])
-        mate = await self._with_model(guild.id, mate)
-        speaker = Speaker(mate.display_name, mate.avatar_url)
-        typing = start_typing(channel)
+        answer = await self.replier.answer(
+            channel, guild_id, mate, turns, say_if_trimmed=channel.id not in self._trim_noted
+        )
+        if answer.trimmed:
+            self._trim_noted.add(channel.id)
+        await self._remember(channel, guild_id, mate, answer)
 
-        async def post(part: str) -> Posted:
-            typing.cancel()  # the reply itself now shows that the mate is writing
-            return await self.delivery.post(channel, speaker, part)
-
-        async def edit(posted: Posted, part: str) -> None:
-            await self.delivery.edit(channel, posted, part)
-
-        editor = StreamEditor(post, edit, limit=self.delivery.part_limit(channel, speaker))
-        stream = self.session.stream(mate, turns)
-        failure: ProviderError | None = None
-        try:
-            async for delta in stream:
-                editor.feed(delta)
-        except ProviderError as exc:
-            log.info("%s could not answer in %s: %r", mate.name, channel.id, exc)
-            failure = exc
-        finally:
-            typing.cancel()
-        if stream.reply is not None:
-            if not editor.text:
-                editor.feed("…")
-            if stream.reply.omitted and channel.id not in self._trim_noted:
-                self._trim_noted.add(channel.id)
-                editor.feed("\n-# " + stream.reply.warnings[0])
-            await self.store.add_usage(guild.id, mate.name, stream.reply.usage)
-        await self._finish(channel, mate, editor)
-        if failure is not None:
-            prefix = (await self.bot.get_valid_prefixes(guild))[0]
-            await self._post_notice(channel, failure_line(failure, mate.display_name, prefix))
-
-    async def _finish(
-        self, channel: MessageChannel, mate: Mate, editor: StreamEditor[Posted]
+    async def _remember(
+        self,
+        channel: MessageChannel,
+        guild_id: int,
+        mate: Mate,
+        answer: Answer,
+        replied_to: int = 0,
     ) -> None:
-        """Complete the reply's messages and remember them as the mate's."""
-        try:
-            await editor.finish()
-        except discord.HTTPException as exc:
-            log.warning("Could not post %s's reply in %s: %s", mate.name, channel.id, exc)
-        for posted, text in editor.messages:
+        """Cache and index what a mate posted, so it reads as the mate's own turns."""
+        for posted, text in answer.posted:
             turn = await to_turn(posted.message, mate=mate.name)
             self.cache.add(channel.id, dataclasses.replace(turn, text=text))
-        message_ids = [posted.message.id for posted, _ in editor.messages]
-        await self.store.record_messages(channel.guild.id, message_ids, mate.name)
-        if any(posted.webhook is None for posted, _ in editor.messages):
-            await self._hint_webhooks(channel)
+        ids = [posted.message.id for posted, _ in answer.posted]
+        await self.store.record_messages(guild_id, ids, mate.name, answered=replied_to)
+        if any(not posted.in_own_name for posted, _ in answer.posted):
+            await self._hint_webhooks(channel, guild_id)
 
-    async def _with_model(self, guild_id: int, mate: Mate) -> Mate:
-        if mate.model:
-            return mate
-        server_default = (await self.store.default_models(guild_id)).get(mate.provider)
-        return mate.replace(model=server_default or self.session.models[mate.provider])
+    # --- replies to a mate's message, anywhere -------------------------------------------------
 
-    async def _post_notice(self, channel: MessageChannel, text: str) -> None:
-        try:
-            await channel.send(text, allowed_mentions=NO_PINGS)
-        except discord.HTTPException as exc:
-            log.warning("Could not post a notice in %s: %s", channel.id, exc)
+    async def _replied_mate(self, message: discord.Message) -> str | None:
+        """The mate whose message this one replies to, if it still exists."""
+        reference = message.reference
+        if reference is None or reference.message_id is None or message.guild is None:
+            return None
+        name = await self.store.mate_for_message(message.guild.id, reference.message_id)
+        if name is None or await self.store.mate(message.guild.id, name) is None:
+            return None
+        return name
 
-    async def _hint_webhooks(self, channel: MessageChannel) -> None:
-        """Tell admins once per server that mates need Manage Webhooks for their identity."""
-        if await self.store.webhook_hint_sent(channel.guild.id):
+    async def _answer_reply(
+        self, channel: MessageChannel, message: discord.Message, name: str | None
+    ) -> None:
+        guild_id = message.guild.id  # type: ignore[union-attr]
+        mate = await self.store.mate(guild_id, name or "")
+        if mate is None:
             return
-        await self.store.mark_webhook_hint_sent(channel.guild.id)
-        await self._post_notice(
-            channel,
-            _(
-                "-# Admins: give me the **Manage Webhooks** permission here and mates will "
-                "speak with their own name and avatar."
-            ),
+        turns = await self._reply_chain(message, guild_id)
+
+        async def turn() -> None:
+            answer = await self.replier.answer(channel, guild_id, mate, turns)
+            await self._remember(channel, guild_id, mate, answer, replied_to=message.id)
+
+        await self.queue.run((channel.id, mate.name), turn)
+
+    async def _reply_chain(self, message: discord.Message, guild_id: int) -> list[Turn]:
+        """The messages this one answers, following replies and the mates' answers back."""
+        chain = [message]
+        current = message
+        while len(chain) < REPLY_CHAIN_LIMIT:
+            parent_id = await self._parent_id(current, guild_id)
+            if not parent_id:
+                break
+            parent = await self._fetch(current.channel, parent_id, current)  # type: ignore[arg-type]
+            if parent is None:
+                break
+            chain.append(parent)
+            current = parent
+        turns = [await self._turn_for(m, guild_id) for m in reversed(chain)]
+        return [turn for turn in turns if turn is not None]
+
+    async def _parent_id(self, message: discord.Message, guild_id: int) -> int:
+        if message.reference is not None and message.reference.message_id:
+            return message.reference.message_id
+        # A mate's answer cannot be a native reply (webhooks cannot reply): the index
+        # remembers which message it answered.
+        _name, answered = await self.store.message_origin(guild_id, message.id)
+        return answered
+
+    @staticmethod
+    async def _fetch(
+        channel: MessageChannel, message_id: int, child: discord.Message
+    ) -> discord.Message | None:
+        resolved = child.reference.resolved if child.reference is not None else None
+        if isinstance(resolved, discord.Message) and resolved.id == message_id:
+            return resolved
+        try:
+            return await channel.fetch_message(message_id)
+        except discord.HTTPException:
+            return None
+
+    # --- DMs -----------------------------------------------------------------------------------
+
+    async def _on_direct_message(self, message: discord.Message) -> None:
+        channel = message.channel
+        if message.author.bot or not isinstance(channel, discord.DMChannel):
+            return  # the bot's own posts are cached when they are sent
+        if not await self.bot.message_eligible_as_command(message):
+            return
+        choice = await self.store.dm_choice(message.author.id)
+        mate = await self.store.mate(*choice) if choice else None
+        if choice is None or mate is None:
+            await self._hint_dm_choice(channel, message.author.id, missing=choice is not None)
+            return
+        guild_id, name = choice
+        await self._ensure_loaded(channel, guild_id)
+        turn = await to_turn(message)
+        self.cache.add(channel.id, turn)
+        self._spawn(
+            self.queue.run((channel.id, name), lambda: self._channel_turn(channel, guild_id, name))
         )
+
+    async def _hint_dm_choice(
+        self, channel: discord.DMChannel, user_id: int, missing: bool
+    ) -> None:
+        if user_id in self._dm_hinted:
+            return
+        self._dm_hinted.add(user_id)
+        prefix = (await self.bot.get_valid_prefixes())[0]
+        if missing:
+            text = _(
+                "The mate you chose for DMs no longer exists. Choose another with "
+                "`{p}mate dm <name>` in a server."
+            )
+        else:
+            text = _("Choose a mate to talk to here with `{p}mate dm <name>` in a server we share.")
+        await self.replier.notice(channel, text.format(p=prefix))
 
     # --- history -------------------------------------------------------------------------
 
-    async def _ensure_loaded(self, channel: MessageChannel) -> None:
+    async def _ensure_loaded(self, channel: MessageChannel, guild_id: int) -> None:
         """Fetch a cold conversation's history from Discord, once."""
         if self.cache.is_loaded(channel.id):
             return
@@ -206,37 +293,66 @@ class Conversations:
             if self.cache.is_loaded(channel.id):
                 return
             reset = await self.store.reset_point(channel.id)
-            prefixes = tuple(await self.bot.get_valid_prefixes(channel.guild))
+            guild = getattr(channel, "guild", None)
+            prefixes = tuple(await self.bot.get_valid_prefixes(guild))
+            messages = [
+                message
+                async for message in channel.history(
+                    limit=COLD_FETCH_LIMIT,
+                    after=discord.Object(reset) if reset else None,
+                    oldest_first=False,
+                )
+            ]
+            starter = await self._thread_starter(channel, reset)
+            if starter is not None:
+                messages.append(starter)
             turns = []
-            async for message in channel.history(
-                limit=COLD_FETCH_LIMIT,
-                after=discord.Object(reset) if reset else None,
-                oldest_first=False,
-            ):
+            for message in messages:
                 if message.content.startswith(prefixes) and not message.author.bot:
                     continue  # a command, not conversation
-                turn = await self._turn_for(message)
+                turn = await self._turn_for(message, guild_id)
                 if turn is not None:
                     turns.append(turn)
             self.cache.load(channel.id, turns)
 
-    async def _turn_for(self, message: discord.Message) -> Turn | None:
+    @staticmethod
+    async def _thread_starter(channel: MessageChannel, reset: int) -> discord.Message | None:
+        """The message a thread was started from (its id is the thread's), if any."""
+        if not isinstance(channel, discord.Thread) or channel.parent is None or reset:
+            return None
+        try:
+            return await channel.parent.fetch_message(channel.id)  # type: ignore[union-attr]
+        except discord.HTTPException:
+            return None  # a thread started on its own has no starter
+
+    async def _turn_for(self, message: discord.Message, guild_id: int) -> Turn | None:
         """The turn a message makes, or None for bots and webhooks that are not mates."""
         if not (message.author.bot or message.webhook_id):
             return await to_turn(message)
-        name = await self._mate_of(message)
+        name = await self._mate_of(message, guild_id)
         return None if name is None else await to_turn(message, mate=name)
 
-    async def _mate_of(self, message: discord.Message) -> str | None:
-        assert message.guild is not None
-        name = await self.store.mate_for_message(message.guild.id, message.id)
-        if name is not None or message.webhook_id is None:
+    async def _mate_of(self, message: discord.Message, guild_id: int) -> str | None:
+        name = await self.store.mate_for_message(guild_id, message.id)
+        if name is not None:
             return name
-        # Not in the index (it is bounded): a webhook post under a mate's display name.
-        for mate in (await self.store.mates(message.guild.id)).values():
-            if message.author.name == sanitize_webhook_name(mate.display_name):
-                return mate.name
+        mates = (await self.store.mates(guild_id)).values()
+        if message.webhook_id is not None:
+            # Not in the index (it is bounded): a webhook post under a mate's name.
+            return next(
+                (
+                    m.name
+                    for m in mates
+                    if message.author.name == sanitize_webhook_name(m.display_name)
+                ),
+                None,
+            )
+        if message.guild is None and message.embeds:
+            author = message.embeds[0].author.name  # a mate's DM post
+            return next((m.name for m in mates if m.display_name == author), None)
         return None
+
+    # --- rules ---------------------------------------------------------------------------
 
     async def _may_trigger(self, message: discord.Message) -> bool:
         """Red's rules: allow/block lists, ignored channels and guilds, cog disabled."""
@@ -245,15 +361,42 @@ class Conversations:
         assert message.guild is not None
         return not await self.bot.cog_disabled_in_guild(self.cog, message.guild)
 
+    async def _cooled_down(self, message: discord.Message) -> bool:
+        """Whether this person may start a turn now (the server's cooldown has passed)."""
+        assert message.guild is not None
+        cooldown = await self.store.cooldown(message.guild.id)
+        if not cooldown:
+            return True
+        key = (message.guild.id, message.author.id)
+        now = time.monotonic()
+        if now - self._last_turn.get(key, -cooldown) < cooldown:
+            self.replier.chore(message.add_reaction(COOLDOWN_EMOJI))
+            return False
+        self._last_turn[key] = now
+        return True
+
+    async def _hint_webhooks(self, channel: MessageChannel, guild_id: int) -> None:
+        """Tell admins once per server that mates need Manage Webhooks for their identity."""
+        if await self.store.webhook_hint_sent(guild_id):
+            return
+        await self.store.mark_webhook_hint_sent(guild_id)
+        await self.replier.notice(
+            channel,
+            _(
+                "-# Admins: give me the **Manage Webhooks** permission here and mates will "
+                "speak with their own name and avatar."
+            ),
+        )
+
     # --- lifecycle -----------------------------------------------------------------------
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.create_task(coro)  # type: ignore[arg-type]
-        self._tasks.add(task)
+    def _spawn(self, coro: Awaitable[object]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # type: ignore[arg-type]
         task.add_done_callback(self._finished)
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
+    def _finished(self, task: asyncio.Future[object]) -> None:
+        self._tasks.discard(task)  # type: ignore[arg-type]
         if not task.cancelled() and task.exception() is not None:
             log.error("A mate's turn failed", exc_info=task.exception())
 

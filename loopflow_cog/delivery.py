@@ -2,8 +2,9 @@
 
 The webhook carries the mate's display name and avatar; a thread is reached through
 its parent channel's webhook with ``thread=``. A webhook deleted behind our back is
-re-created once. Without Manage Webhooks the bot itself posts, naming the mate. Model
-output never pings anyone: every send allows no mentions.
+re-created once. Without Manage Webhooks the bot itself posts, naming the mate. In
+DMs, where webhooks do not exist, the bot posts an embed whose author is the mate.
+Model output never pings anyone: every send allows no mentions.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ log = logging.getLogger("red.loopflow.delivery")
 WEBHOOK_NAME = "loopflow mates"
 NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000
+EMBED_LIMIT = 4096  # an embed description's limit, for DMs
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
-MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread]
+MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class Posted:
     message: discord.Message
     webhook: discord.Webhook | None
     heading: str = ""  # what precedes the mate's words in a post by the bot
+    embed_of: Speaker | None = None  # a DM post: the mate is the embed's author
+
+    @property
+    def in_own_name(self) -> bool:
+        """Whether the mate's name and avatar show (webhook or DM embed)."""
+        return self.webhook is not None or self.embed_of is not None
 
 
 class Delivery:
@@ -62,6 +70,8 @@ class Delivery:
 
     def part_limit(self, channel: MessageChannel, speaker: Speaker) -> int:
         """Characters one part of a reply may have here (the bot's posts carry a heading)."""
+        if isinstance(channel, discord.DMChannel):
+            return EMBED_LIMIT
         parent = _parent(channel)
         if parent is not None and parent.id not in self._no_webhooks:
             return MESSAGE_LIMIT
@@ -76,6 +86,9 @@ class Delivery:
 
     async def post(self, channel: MessageChannel, speaker: Speaker, part: str) -> Posted:
         """Post one part as ``speaker``: by webhook when possible, else as the bot."""
+        if isinstance(channel, discord.DMChannel):
+            message = await channel.send(embed=_embed(speaker, part), allowed_mentions=NO_PINGS)
+            return Posted(message, None, embed_of=speaker)
         parent = _parent(channel)
         if parent is not None and parent.id not in self._no_webhooks:
             posted = await self._post_by_webhook(channel, parent, speaker, part)
@@ -89,6 +102,9 @@ class Delivery:
 
     async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:
         """Replace what a posted message says."""
+        if posted.embed_of is not None:
+            await posted.message.edit(embed=_embed(posted.embed_of, part))
+            return
         if posted.webhook is None:
             await posted.message.edit(content=posted.heading + part, allowed_mentions=NO_PINGS)
             return
@@ -167,7 +183,15 @@ class Delivery:
 
 def _parent(channel: MessageChannel) -> discord.abc.GuildChannel | None:
     """The channel that owns the webhook: a thread's parent, else the channel itself."""
+    if isinstance(channel, discord.DMChannel):
+        return None
     return channel.parent if isinstance(channel, discord.Thread) else channel
+
+
+def _embed(speaker: Speaker, text: str) -> discord.Embed:
+    embed = discord.Embed(description=text)
+    embed.set_author(name=speaker.display_name, icon_url=speaker.avatar_url or None)
+    return embed
 
 
 def _heading(speaker: Speaker) -> str:

@@ -27,7 +27,10 @@ _GUILD_DEFAULTS: dict[str, Any] = {
     "bindings": {},  # str(channel id) -> [mate names], in the order they were bound
     "models": {},  # provider -> default model for this server (overrides the global default)
     "usage": {},  # mate name -> {"input": int, "output": int}
-    "message_index": {},  # str(message id) -> mate name, bounded, oldest dropped first
+    # str(message id) -> "mate" or "mate:answered message id", bounded, oldest dropped first
+    "message_index": {},
+    "threads": {},  # str(thread id) -> id of the person who opened it with [p]mate chat
+    "cooldown": 0,  # seconds between turns one person may start
     "webhook_hint_sent": False,
 }
 
@@ -186,28 +189,79 @@ class Store:
         counters = await self.config.guild_from_id(guild_id).usage()
         return {name: Usage(c["input"], c["output"]) for name, c in counters.items()}
 
-    async def record_messages(self, guild_id: int, message_ids: Iterable[int], name: str) -> None:
-        """Remember that a mate sent these messages (bounded; oldest forgotten first)."""
+    async def record_messages(
+        self, guild_id: int, message_ids: Iterable[int], name: str, answered: int = 0
+    ) -> None:
+        """Remember that a mate sent these messages, answering message ``answered`` when
+        it replied to one (bounded; oldest forgotten first)."""
         index = (await self._state(guild_id)).message_index
+        entry = f"{name}:{answered}" if answered else name
         for message_id in message_ids:
-            index[str(message_id)] = name
+            index[str(message_id)] = entry
         for stale in list(index)[: max(0, len(index) - MESSAGE_INDEX_LIMIT)]:
             del index[stale]
         await self.config.guild_from_id(guild_id).message_index.set(index)
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
-        return (await self._state(guild_id)).message_index.get(str(message_id))
+        return (await self.message_origin(guild_id, message_id))[0]
+
+    async def message_origin(self, guild_id: int, message_id: int) -> tuple[str | None, int]:
+        """The mate that sent a message and the message it answered (0: none or unknown)."""
+        entry = (await self._state(guild_id)).message_index.get(str(message_id))
+        if entry is None:
+            return None, 0
+        name, _, answered = entry.partition(":")
+        return name, int(answered or 0)
+
+    async def cooldown(self, guild_id: int) -> int:
+        """Seconds a person waits between the turns they start (0: no cooldown)."""
+        return int(await self.config.guild_from_id(guild_id).cooldown())
+
+    async def set_cooldown(self, guild_id: int, seconds: int) -> None:
+        """Set the per-person cooldown."""
+        await self.config.guild_from_id(guild_id).cooldown.set(seconds)
+
+    async def add_thread(self, guild_id: int, thread_id: int, opener_id: int) -> None:
+        """Remember who opened a mate's thread (they may reset it)."""
+        await self.config.guild_from_id(guild_id).threads.set_raw(str(thread_id), value=opener_id)
+
+    async def thread_opener(self, guild_id: int, thread_id: int) -> int:
+        """Who opened a mate's thread with ``[p]mate chat`` (0: not such a thread)."""
+        threads = await self.config.guild_from_id(guild_id).threads()
+        return int(threads.get(str(thread_id), 0))
+
+    async def dm_choice(self, user_id: int) -> tuple[int, str] | None:
+        """The (server, mate) a person chose to talk to in DMs, if any."""
+        data = await self.config.user_from_id(user_id).all()
+        return (int(data["dm_guild"]), data["dm_mate"]) if data["dm_mate"] else None
+
+    async def set_dm_choice(self, user_id: int, guild_id: int, name: str) -> None:
+        """Choose the mate that answers a person's DMs."""
+        group = self.config.user_from_id(user_id)
+        await group.dm_guild.set(guild_id)
+        await group.dm_mate.set(name)
 
     # --- end-user data -----------------------------------------------------------------------
 
     async def user_data(self, user_id: int) -> dict[str, Any]:
         """Everything stored about one user."""
-        return dict(await self.config.user_from_id(user_id).all())
+        data: dict[str, Any] = dict(await self.config.user_from_id(user_id).all())
+        data["threads_opened"] = [
+            int(thread_id)
+            for guild in (await self.config.all_guilds()).values()
+            for thread_id, opener in guild.get("threads", {}).items()
+            if opener == user_id
+        ]
+        return data
 
     async def delete_user_data(self, user_id: int) -> None:
-        """Forget everything stored about one user."""
+        """Forget everything stored about one user: their DM choice, the threads they opened."""
         await self.config.user_from_id(user_id).clear()
+        for guild_id, data in (await self.config.all_guilds()).items():
+            opened = [t for t, opener in data.get("threads", {}).items() if opener == user_id]
+            for thread_id in opened:
+                await self.config.guild_from_id(guild_id).threads.set_raw(thread_id, value=0)
 
     # --- the mirror ------------------------------------------------------------------------
 

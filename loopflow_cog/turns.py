@@ -23,6 +23,8 @@ def message_text(message: discord.Message) -> str:
 async def to_turn(message: discord.Message, mate: str = "") -> Turn:
     """``message`` as a turn; ``mate`` names the mate that sent it, if one did."""
     text = message_text(message)
+    if mate and not text and message.embeds:  # a mate speaking in a DM: an embed
+        text = message.embeds[0].description or ""
     images = []
     for attachment in message.attachments:
         kind = attachment.content_type or ""

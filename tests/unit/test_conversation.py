@@ -18,6 +18,7 @@ from loopflow.errors import RateLimitError
 from loopflow.io.session import Session
 from loopflow.mates import builtin_mate
 from loopflow.providers.fake import FakeProvider
+from loopflow_cog.answering import Replier
 from loopflow_cog.conversation import Conversations
 from loopflow_cog.delivery import Posted
 from loopflow_cog.store import Store
@@ -60,6 +61,8 @@ def message(author: Any, text: str, channel: FakeChannel, webhook_id: int | None
         content=text,
         clean_content=text,
         attachments=[],
+        embeds=[],
+        reference=None,
         webhook_id=webhook_id,
         guild=channel.guild,
         channel=channel,
@@ -113,7 +116,8 @@ async def world(config) -> SimpleNamespace:
     provider = FakeProvider()
     session = Session({"openai": provider, "anthropic": provider})
     bot, delivery = FakeBot(), FakeDelivery()
-    conversations = Conversations(bot, object(), store, session, delivery)  # type: ignore[arg-type]
+    replier = Replier(bot, store, session, delivery)  # type: ignore[arg-type]
+    conversations = Conversations(bot, object(), store, replier)  # type: ignore[arg-type]
     bound, unbound = FakeChannel(50), FakeChannel(60)
     await store.bind(GUILD.id, bound.id, "maya")
     yield SimpleNamespace(
@@ -245,7 +249,7 @@ class GatedProvider(FakeProvider):
 
 async def test_a_burst_during_a_generation_is_answered_once_together(world) -> None:
     gated = GatedProvider()
-    world.conversations.session.providers["openai"] = gated
+    world.conversations.replier.session.providers["openai"] = gated
     first = message(ALICE, "one", world.bound)
     world.bound.messages.append(first)
     await world.conversations.on_message(first)

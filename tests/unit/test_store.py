@@ -99,11 +99,35 @@ async def test_default_models_per_server(store: Store) -> None:
 
 
 async def test_user_data_and_its_deletion(store: Store) -> None:
-    await store.config.user_from_id(42).dm_guild.set(GUILD)
-    await store.config.user_from_id(42).dm_mate.set("maya")
-    assert await store.user_data(42) == {"dm_guild": GUILD, "dm_mate": "maya"}
+    await store.set_dm_choice(42, GUILD, "maya")
+    await store.add_thread(GUILD, 777, opener_id=42)
+    await store.add_thread(GUILD, 778, opener_id=43)
+    assert await fresh(store).dm_choice(42) == (GUILD, "maya")
+    assert await store.user_data(42) == {
+        "dm_guild": GUILD,
+        "dm_mate": "maya",
+        "threads_opened": [777],
+    }
     await store.delete_user_data(42)
-    assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": ""}
+    assert await fresh(store).dm_choice(42) is None
+    assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": "", "threads_opened": []}
+    assert await store.thread_opener(GUILD, 777) == 0
+    assert await store.thread_opener(GUILD, 778) == 43
+
+
+async def test_message_origin_links_a_reply_to_what_it_answered(store: Store) -> None:
+    await store.record_messages(GUILD, [10, 11], "maya", answered=9)
+    await store.record_messages(GUILD, [12], "merlin")
+    assert await fresh(store).message_origin(GUILD, 11) == ("maya", 9)
+    assert await store.message_origin(GUILD, 12) == ("merlin", 0)
+    assert await store.message_origin(GUILD, 13) == (None, 0)
+    assert await store.mate_for_message(GUILD, 10) == "maya"
+
+
+async def test_cooldown_setting(store: Store) -> None:
+    assert await store.cooldown(GUILD) == 0
+    await store.set_cooldown(GUILD, 30)
+    assert await fresh(store).cooldown(GUILD) == 30
 
 
 async def test_migrate_sets_the_schema_version(store: Store) -> None:

@@ -1,0 +1,195 @@
+"""One turn of one mate: stream the reply into Discord, and handle what goes wrong.
+
+The reply appears early and grows by edits (``StreamEditor``); "typing" shows until
+it appears. A stop reaction on the growing reply ends the generation and keeps what
+was written. A provider failure keeps what was written too and adds one clear line.
+Usage is counted and the posted messages are remembered as the mate's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+from redbot.core.i18n import Translator
+
+from loopflow.chat.streaming import StreamEditor
+from loopflow.errors import ProviderError
+from loopflow.io.session import Session, Turn
+from loopflow.mates import Mate
+
+from .delivery import NO_PINGS, Delivery, MessageChannel, Posted, Speaker, start_typing
+from .failures import failure_line
+from .store import Store
+
+if TYPE_CHECKING:
+    from redbot.core.bot import Red
+
+_ = Translator("Loopflow", __file__)
+log = logging.getLogger("red.loopflow.answering")
+
+STOP_EMOJI = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a turn posted (each message with the text it shows), and whether the budget
+    left older messages out."""
+
+    posted: list[tuple[Posted, str]]
+    trimmed: bool = False
+
+
+class Replier:
+    """Runs mates' turns; keeps track of replies still being written (for stop)."""
+
+    def __init__(self, bot: Red, store: Store, session: Session, delivery: Delivery) -> None:
+        self.bot = bot
+        self.store = store
+        self.session = session
+        self.delivery = delivery
+        self._growing: dict[int, asyncio.Event] = {}  # message id -> stop request
+        self._chores: set[asyncio.Task[None]] = set()
+
+    def stop(self, message_id: int) -> bool:
+        """Stop the generation whose reply is ``message_id``; False if none is running."""
+        event = self._growing.get(message_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    async def answer(
+        self,
+        channel: MessageChannel,
+        guild_id: int,
+        mate: Mate,
+        turns: Sequence[Turn],
+        *,
+        say_if_trimmed: bool = False,
+    ) -> Answer:
+        """``mate``'s reply to ``turns``, posted in ``channel``.
+
+        With ``say_if_trimmed``, a reply whose context left older messages out ends
+        with a small note saying so.
+        """
+        mate = await self._with_model(guild_id, mate)
+        speaker = Speaker(mate.display_name, mate.avatar_url)
+        typing = start_typing(channel)
+        stop = asyncio.Event()
+        streaming = True
+
+        async def post(part: str) -> Posted:
+            typing.cancel()  # the reply itself now shows that the mate is writing
+            posted = await self.delivery.post(channel, speaker, part)
+            if streaming:  # posted before the reply was complete: it may be stopped
+                self._offer_stop(channel, posted.message.id, stop)
+            return posted
+
+        async def edit(posted: Posted, part: str) -> None:
+            await self.delivery.edit(channel, posted, part)
+
+        editor = StreamEditor(post, edit, limit=self.delivery.part_limit(channel, speaker))
+        stream = self.session.stream(mate, turns)
+
+        async def consume() -> None:
+            async for delta in stream:
+                editor.feed(delta)
+
+        failure: ProviderError | None = None
+        try:
+            await _until_stopped(consume(), stop)
+        except ProviderError as exc:
+            log.info("%s could not answer in %s: %r", mate.name, channel.id, exc)
+            failure = exc
+        finally:
+            typing.cancel()
+            streaming = False
+        trimmed = stream.reply is not None and stream.reply.omitted > 0
+        if stream.reply is not None:
+            await self.store.add_usage(guild_id, mate.name, stream.reply.usage)
+            if trimmed and say_if_trimmed:
+                editor.feed("\n-# " + stream.reply.warnings[0])
+        if not editor.text and failure is None:
+            editor.feed("…")
+        posted = await self._finish(channel, mate, editor)
+        if failure is not None:
+            prefix = (await self.bot.get_valid_prefixes(getattr(channel, "guild", None)))[0]
+            await self.notice(channel, failure_line(failure, mate.display_name, prefix))
+        return Answer(posted, trimmed)
+
+    async def _finish(
+        self, channel: MessageChannel, mate: Mate, editor: StreamEditor[Posted]
+    ) -> list[tuple[Posted, str]]:
+        try:
+            await editor.finish()
+        except discord.HTTPException as exc:
+            log.warning("Could not post %s's reply in %s: %s", mate.name, channel.id, exc)
+        for posted, _text in editor.messages:
+            if self._growing.pop(posted.message.id, None) is not None:
+                self._withdraw_stop(channel, posted.message.id)
+        return list(editor.messages)
+
+    def _offer_stop(self, channel: MessageChannel, message_id: int, stop: asyncio.Event) -> None:
+        """Put a stop button (a reaction) on a reply that is still being written."""
+        self._growing[message_id] = stop
+        self.chore(channel.get_partial_message(message_id).add_reaction(STOP_EMOJI))
+
+    def _withdraw_stop(self, channel: MessageChannel, message_id: int) -> None:
+        me = self.bot.user
+        if me is not None:
+            message = channel.get_partial_message(message_id)
+            self.chore(message.remove_reaction(STOP_EMOJI, me))
+
+    def chore(self, call: Awaitable[object]) -> None:
+        """Run a cosmetic Discord call (a reaction) beside the reply, ignoring failures."""
+
+        async def quietly() -> None:
+            with contextlib.suppress(discord.HTTPException):
+                await call
+
+        task = asyncio.create_task(quietly())
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def aclose(self) -> None:
+        """Stop every reply in progress and cancel pending chores."""
+        for stop in self._growing.values():
+            stop.set()
+        for task in list(self._chores):
+            task.cancel()
+        await asyncio.gather(*self._chores, return_exceptions=True)
+
+    async def _with_model(self, guild_id: int, mate: Mate) -> Mate:
+        if mate.model:
+            return mate
+        server_default = (await self.store.default_models(guild_id)).get(mate.provider)
+        return mate.replace(model=server_default or self.session.models[mate.provider])
+
+    async def notice(self, channel: MessageChannel, text: str) -> None:
+        """Post a short line from the bot itself."""
+        try:
+            await channel.send(text, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as exc:
+            log.warning("Could not post a notice in %s: %s", channel.id, exc)
+
+
+async def _until_stopped(work: object, stop: asyncio.Event) -> None:
+    """Run ``work`` until it ends or ``stop`` is set; its exceptions propagate."""
+    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if not task.cancelled():
+        task.result()

@@ -1,0 +1,156 @@
+"""The ``[p]mate`` commands about talking: threads, DMs, mate files, cooldown."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Optional
+
+import discord
+from redbot.core import commands
+from redbot.core.i18n import Translator
+from redbot.core.utils.chat_formatting import humanize_list
+
+from loopflow.errors import MateError
+from loopflow.mates import Mate, parse_mate_file, render_mate_file
+
+from .commands import MateCommands
+from .converters import ExistingMate
+
+if TYPE_CHECKING:
+    from .conversation import Conversations
+    from .store import Store
+
+_ = Translator("Loopflow", __file__)
+
+THREAD_NAME_LIMIT = 100
+MATE_FILE_LIMIT = 64_000  # bytes; a prompt has at most 16,000 characters
+MAX_COOLDOWN = 3600
+
+
+class ChatCommands:
+    """Command handlers mixed into the cog, which provides ``store`` and ``conversations``."""
+
+    store: Store
+    conversations: Conversations
+
+    @MateCommands.mate.command(name="chat")
+    @commands.guild_only()
+    @commands.bot_has_permissions(create_public_threads=True, send_messages_in_threads=True)
+    async def mate_chat(
+        self, ctx: commands.Context, mate: ExistingMate, *, topic: Optional[str] = None
+    ) -> None:
+        """Open a thread where everything you write goes to a mate."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        channel = ctx.channel
+        if isinstance(channel, discord.Thread):
+            channel = channel.parent  # type: ignore[assignment]
+        if not isinstance(channel, discord.TextChannel):
+            await ctx.send(_("Mates can open threads in text channels only."))
+            return
+        name = f"{mate.display_name} · {topic or _('chat')}"[:THREAD_NAME_LIMIT]
+        try:
+            thread = await channel.create_thread(
+                name=name,
+                type=discord.ChannelType.public_thread,
+                reason=f"[p]mate chat by {ctx.author}",
+            )
+        except discord.HTTPException:
+            await ctx.send(_("I couldn't open a thread here: check my thread permissions."))
+            return
+        await self.store.bind(ctx.guild.id, thread.id, mate.name)
+        await self.store.add_thread(ctx.guild.id, thread.id, ctx.author.id)
+        await thread.send(
+            _("{user}, **{display}** is listening: everything written here goes to them.").format(
+                user=ctx.author.mention, display=mate.display_name
+            ),
+            allowed_mentions=discord.AllowedMentions(users=[ctx.author]),
+        )
+        await ctx.send(
+            _("Opened {thread} with **{display}**.").format(
+                thread=thread.mention, display=mate.display_name
+            )
+        )
+
+    @MateCommands.mate.command(name="dm")
+    @commands.guild_only()
+    async def mate_dm(self, ctx: commands.Context, mate: ExistingMate) -> None:
+        """Choose the mate that answers your DMs to the bot."""
+        assert ctx.guild is not None and isinstance(mate, Mate)
+        await self.store.set_dm_choice(ctx.author.id, ctx.guild.id, mate.name)
+        await ctx.send(
+            _("**{display}** now answers your DMs to me.").format(display=mate.display_name)
+        )
+
+    @MateCommands.mate.command(name="export")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_export(self, ctx: commands.Context, mate: ExistingMate) -> None:
+        """Upload a mate as a loopflow mate file (markdown)."""
+        assert isinstance(mate, Mate)
+        data = io.BytesIO(render_mate_file(mate).encode("utf-8"))
+        await ctx.send(
+            _("**{display}** as a loopflow mate file:").format(display=mate.display_name),
+            file=discord.File(data, filename=f"{mate.name}.md"),
+        )
+
+    @MateCommands.mate.command(name="import")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_import(self, ctx: commands.Context) -> None:
+        """Create or update mates from attached loopflow mate files (`.md`).
+
+        A file with a mistake is reported by name, and nothing from it is applied.
+        """
+        assert ctx.guild is not None
+        files = [a for a in ctx.message.attachments if a.filename.lower().endswith(".md")]
+        if not files:
+            await ctx.send(_("Attach one or more loopflow mate files (`.md`) to this command."))
+            return
+        created, updated, problems = [], [], []
+        for attachment in files:
+            try:
+                mate = await _read_mate_file(attachment)
+            except MateError as exc:
+                problems.append(str(exc))
+                continue
+            existing = await self.store.mate(ctx.guild.id, mate.name)
+            await self.store.save_mate(ctx.guild.id, mate)
+            (updated if existing else created).append(f"**{mate.display_name}** (`{mate.name}`)")
+        lines = []
+        if created:
+            lines.append(_("Created {mates}.").format(mates=humanize_list(created)))
+        if updated:
+            lines.append(_("Updated {mates}.").format(mates=humanize_list(updated)))
+        if problems:
+            lines.append(_("Not imported:"))
+            lines += [f"- {problem}" for problem in problems]
+        await ctx.send("\n".join(lines))
+
+    @MateCommands.mate.command(name="cooldown")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mate_cooldown(self, ctx: commands.Context, seconds: Optional[int] = None) -> None:
+        """Show or set how many seconds a person waits between the turns they start (0: off)."""
+        assert ctx.guild is not None
+        if seconds is None:
+            current = await self.store.cooldown(ctx.guild.id)
+            await ctx.send(_("The cooldown is {seconds} seconds.").format(seconds=current))
+            return
+        if not 0 <= seconds <= MAX_COOLDOWN:
+            await ctx.send(
+                _("The cooldown is between 0 and {limit} seconds.").format(limit=MAX_COOLDOWN)
+            )
+            return
+        await self.store.set_cooldown(ctx.guild.id, seconds)
+        await ctx.send(_("The cooldown is now {seconds} seconds.").format(seconds=seconds))
+
+
+async def _read_mate_file(attachment: discord.Attachment) -> Mate:
+    """Parse an attached mate file; :class:`MateError` names the file and the problem."""
+    if attachment.size > MATE_FILE_LIMIT:
+        raise MateError(f"{attachment.filename}: the file is too large for a mate file.")
+    try:
+        text = (await attachment.read()).decode("utf-8")
+    except (discord.HTTPException, UnicodeDecodeError):
+        raise MateError(f"{attachment.filename}: the file cannot be read as text.") from None
+    return parse_mate_file(text, source=attachment.filename)
