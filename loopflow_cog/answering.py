@@ -72,11 +72,13 @@ class Replier:
         turns: Sequence[Turn],
         *,
         say_if_trimmed: bool = False,
+        replied_to: int = 0,
     ) -> Answer:
         """``mate``'s reply to ``turns``, posted in ``channel``.
 
         With ``say_if_trimmed``, a reply whose context left older messages out ends
-        with a small note saying so.
+        with a small note saying so. ``replied_to`` is the message the reply answers
+        when someone replied to the mate: the index links them, for reply chains.
         """
         mate = await self._with_model(guild_id, mate)
         speaker = Speaker(mate.display_name, mate.avatar_url)
@@ -87,6 +89,10 @@ class Replier:
         async def post(part: str) -> Posted:
             typing.cancel()  # the reply itself now shows that the mate is writing
             posted = await self.delivery.post(channel, speaker, part)
+            # Indexed at once: a reply to it may come before this turn ends.
+            await self.store.record_messages(
+                guild_id, [posted.message.id], mate.name, answered=replied_to
+            )
             if streaming:  # posted before the reply was complete: it may be stopped
                 self._offer_stop(channel, posted.message.id, stop)
             return posted

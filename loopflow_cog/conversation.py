@@ -171,14 +171,11 @@ class Conversations:
         guild_id: int,
         mate: Mate,
         answer: Answer,
-        replied_to: int = 0,
     ) -> None:
-        """Cache and index what a mate posted, so it reads as the mate's own turns."""
+        """Cache what a mate posted, so it reads as the mate's own turns."""
         for posted, text in answer.posted:
             turn = await to_turn(posted.message, mate=mate.name)
             self.cache.add(channel.id, dataclasses.replace(turn, text=text))
-        ids = [posted.message.id for posted, _ in answer.posted]
-        await self.store.record_messages(guild_id, ids, mate.name, answered=replied_to)
         if any(not posted.in_own_name for posted, _ in answer.posted):
             await self._hint_webhooks(channel, guild_id)
 
@@ -204,10 +201,12 @@ class Conversations:
         turns = await self._reply_chain(message, guild_id)
 
         async def turn() -> None:
-            answer = await self.replier.answer(channel, guild_id, mate, turns)
-            await self._remember(channel, guild_id, mate, answer, replied_to=message.id)
+            answer = await self.replier.answer(
+                channel, guild_id, mate, turns, replied_to=message.id
+            )
+            await self._remember(channel, guild_id, mate, answer)
 
-        await self.queue.run((channel.id, mate.name), turn)
+        await self.queue.run_alone((channel.id, mate.name), turn)
 
     async def _reply_chain(self, message: discord.Message, guild_id: int) -> list[Turn]:
         """The messages this one answers, following replies and the mates' answers back."""
@@ -410,7 +409,6 @@ class Conversations:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.queue.aclose()
 
 
 def _unread_last(turns: list[Turn], mate: str, answered: int) -> list[Turn]:

@@ -119,20 +119,6 @@ async def test_a_failing_turn_frees_its_key() -> None:
     assert not queue.is_running("k")
 
 
-async def test_submit_runs_in_background_and_aclose_cancels() -> None:
-    queue = TurnQueue()
-    started = asyncio.Event()
-
-    async def forever() -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    queue.submit("k", forever)
-    await asyncio.wait_for(started.wait(), 1)
-    await queue.aclose()
-    assert not queue.is_running("k")
-
-
 # --- routing -------------------------------------------------------------------------------
 
 
@@ -157,3 +143,29 @@ def test_unaddressed_goes_to_the_last_speaker_else_the_first_bound() -> None:
     assert route("hello", [MAYA, MERLIN], last_speaker="someone-unbound") == ["maya"]
     assert route("maya?", [MAYA, MERLIN], last_speaker="merlin") == ["maya"]
     assert route("hello", []) == []
+
+
+async def test_run_alone_waits_for_the_key_and_is_never_folded() -> None:
+    queue = TurnQueue()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def folding() -> None:
+        order.append("folding")
+        await release.wait()
+
+    def alone(name: str):
+        async def job() -> None:
+            order.append(name)
+
+        return job
+
+    first = asyncio.create_task(queue.run("k", folding))
+    await asyncio.sleep(0)
+    waiting = [asyncio.create_task(queue.run_alone("k", alone(n))) for n in ("a", "b")]
+    await asyncio.sleep(0.01)
+    assert order == ["folding"]  # they wait for the turn in flight
+    release.set()
+    await asyncio.gather(first, *waiting)
+    assert order == ["folding", "a", "b"]
+    assert queue._locks == {}  # idle keys keep no state

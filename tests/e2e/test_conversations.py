@@ -1,0 +1,271 @@
+"""Conversations beyond one channel, on a real Red process: threads, several mates,
+replies, DMs, turn control, mate files and usage. Each test works in channels of its
+own so they do not read each other's history."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from fake_discord import FakeDiscord
+from fake_llm import ThreadedFakeLLM, reply, start_in_thread
+from harness import RedProcess
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ThreadedFakeLLM]:
+    with start_in_thread() as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
+    return {
+        "OPENAI_API_KEY": "sk-e2e",
+        "OPENAI_BASE_URL": llm.server.openai_base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-e2e",
+        "ANTHROPIC_BASE_URL": llm.server.anthropic_base_url,
+    }
+
+
+@pytest.fixture(scope="module")
+def mates(red: RedProcess, fake_discord: FakeDiscord) -> None:
+    async def setup() -> None:
+        await red.addpath(CHECKOUT)
+        await red.load("loopflow")
+        for name in ("maya", "merlin"):
+            answer = await red.owner_command(f"!mate create {name}")
+            assert answer.content.startswith("Created"), answer.content
+
+    asyncio.run(setup())
+
+
+@pytest.fixture(autouse=True)
+def fresh_llm(llm: ThreadedFakeLLM, mates: None) -> None:
+    llm.server.reset()
+
+
+async def bound_channel(discord: FakeDiscord, name: str, *mates: str) -> int:
+    channel = await discord.create_channel(name)
+    for mate in mates:
+        answer = await discord.command(
+            discord.owner, "admin", f"!mate channel add {mate} <#{channel.id}>"
+        )
+        assert "now answers every message" in answer.content, answer.content
+    return channel.id
+
+
+def conversation(llm: ThreadedFakeLLM, index: int = -1) -> list[tuple[str, str]]:
+    """(role, text) of a request the LLM got, in either wire format, system excluded."""
+    body = llm.server.requests[index].json
+
+    def text(content: object) -> str:
+        if isinstance(content, str):
+            return content
+        return "".join(part.get("text", "") for part in content)  # type: ignore[union-attr]
+
+    return [(m["role"], text(m["content"])) for m in body["messages"] if m["role"] != "system"]
+
+
+async def test_mate_chat_opens_a_thread_that_the_mate_answers_in(discord, llm) -> None:
+    sent = await discord.send(discord.member, "general", "!mate chat maya Planning")
+    opened = await discord.wait_for_message(
+        lambda m: m.content.startswith("Opened"), channel="general", after=sent
+    )
+    match = re.fullmatch(r"Opened <#(\d+)> with \*\*Maya\*\*\.", opened.content)
+    assert match, opened.content
+    thread = discord.channel(int(match.group(1)))
+    assert thread.is_thread and thread.name == "Maya · Planning"
+    llm.enqueue(reply("Let's plan. What's first?"))
+    await discord.send(discord.member, thread.id, "the offsite agenda")
+    answer = await discord.wait_for_message(
+        lambda m: m.content == "Let's plan. What's first?", channel=thread.id, timeout=15
+    )
+    assert answer.is_webhook and answer.webhook_name == "Maya"
+    assert conversation(llm) == [("user", "Bob: the offsite agenda")]
+    # The person who opened the thread may reset it, without Manage Messages.
+    reset = await discord.command(discord.member, thread.id, "!mate reset")
+    assert reset.content == "The conversation starts over from here."
+
+
+async def test_threads_inherit_their_channels_mates_and_see_their_starter(discord, llm) -> None:
+    channel = await bound_channel(discord, "inherit", "maya")
+    llm.enqueue(reply("On it."))
+    starter = await discord.send(discord.member, channel, "the build is red again")
+    await discord.wait_for_message(lambda m: m.content == "On it.", channel=channel)
+    thread = await discord.create_thread(discord.member, channel, "build", message=starter)
+    llm.enqueue(reply("Which job fails?"))
+    await discord.send(discord.member, thread.id, "details in here")
+    await discord.wait_for_message(lambda m: m.content == "Which job fails?", channel=thread.id)
+    assert conversation(llm) == [
+        ("user", "Bob: the build is red again"),
+        ("user", "Bob: details in here"),
+    ]
+    await discord.archive_thread(thread.id)
+    llm.enqueue(reply("Back from the archive."))
+    await discord.send(discord.member, thread.id, "still there?")
+    await discord.wait_for_message(
+        lambda m: m.content == "Back from the archive.", channel=thread.id, timeout=15
+    )
+
+
+async def test_several_mates_answer_in_the_order_named_and_see_each_other(discord, llm) -> None:
+    channel = await bound_channel(discord, "duo", "maya", "merlin")
+    llm.enqueue(reply("Merlin: ready.", provider="anthropic"), reply("Maya: ready."))
+    await discord.send(discord.member, channel, "merlin and maya, ready?")
+    first, second = await discord.wait_for_messages(2, channel=channel, timeout=20)
+    assert (first.webhook_name, second.webhook_name) == ("Merlin", "Maya")
+    # Maya answered second and saw Merlin's answer as a named participant.
+    assert conversation(llm)[-1] == ("user", "Merlin: ready.")
+    assert llm.server.requests[0].path.endswith("/messages")  # merlin speaks Anthropic
+    # Unaddressed: the mate that spoke last answers.
+    llm.enqueue(reply("Still Maya."))
+    await discord.send(discord.member, channel, "and then?")
+    answer = await discord.wait_for_message(lambda m: m.content == "Still Maya.", channel=channel)
+    assert answer.webhook_name == "Maya"
+    # A reply to Merlin's message goes to Merlin, though Maya spoke last.
+    llm.enqueue(reply("Merlin again.", provider="anthropic"))
+    await discord.send(discord.member, channel, "why?", reply_to=first)
+    answer = await discord.wait_for_message(lambda m: m.content == "Merlin again.", channel=channel)
+    assert answer.webhook_name == "Merlin"
+
+
+async def test_replying_to_a_mate_anywhere_gets_its_answer_with_the_chain(discord, llm) -> None:
+    channel = await bound_channel(discord, "replies", "maya")
+    llm.enqueue(reply("Use a canary."))
+    await discord.send(discord.member, channel, "how do we roll out safely?")
+    canary = await discord.wait_for_message(lambda m: m.content == "Use a canary.", channel=channel)
+    unbound = await discord.command(
+        discord.owner, "admin", f"!mate channel remove maya <#{channel}>"
+    )
+    assert "no longer answers" in unbound.content
+    llm.server.reset()
+    await discord.send(discord.member, channel, "unrelated chatter")
+    llm.enqueue(reply("Five percent of traffic."))
+    await discord.send(discord.member, channel, "how big a canary?", reply_to=canary)
+    five = await discord.wait_for_message(lambda m: m.content.startswith("Five"), channel=channel)
+    assert conversation(llm) == [
+        ("assistant", "Use a canary."),
+        ("user", "Bob: how big a canary?"),
+    ]
+    llm.enqueue(reply("Watch error rates."))
+    await discord.send(discord.owner, channel, "and then?", reply_to=five)
+    await discord.wait_for_message(lambda m: m.content.startswith("Watch"), channel=channel)
+    assert conversation(llm) == [
+        ("assistant", "Use a canary."),
+        ("user", "Bob: how big a canary?"),
+        ("assistant", "Five percent of traffic."),
+        ("user", "Alice: and then?"),
+    ]
+
+
+async def test_dms_go_to_the_chosen_mate_and_survive_a_restart(discord, red, llm) -> None:
+    chosen = await discord.command(discord.member, "general", "!mate dm merlin")
+    assert chosen.content == "**Merlin** now answers your DMs to me."
+    dm = discord.dm(discord.member)
+    llm.enqueue(reply("Hello from Merlin.", provider="anthropic"))
+    await discord.send(discord.member, dm.id, "hi merlin")
+    answer = await discord.wait_for_message(channel=dm.id, timeout=15)
+    assert answer.embeds[0]["author"]["name"] == "Merlin"
+    assert answer.embeds[0]["description"] == "Hello from Merlin."
+    await red.restart()
+    llm.enqueue(reply("Yes, I remember.", provider="anthropic"))
+    await discord.send(discord.member, dm.id, "remember me?")
+    later = await discord.wait_for_message(
+        lambda m: bool(m.embeds) and m.embeds[0]["description"] == "Yes, I remember.",
+        channel=dm.id,
+        timeout=15,
+    )
+    assert later.embeds[0]["author"]["name"] == "Merlin"
+    assert conversation(llm) == [
+        ("user", "Bob: hi merlin"),
+        ("assistant", "Hello from Merlin."),
+        ("user", "Bob: remember me?"),
+    ]
+    reset = await discord.command(discord.member, dm.id, "!mate reset")
+    assert reset.content == "The conversation starts over from here."
+
+
+async def test_a_burst_during_a_generation_is_answered_once_together(discord, llm) -> None:
+    channel = await bound_channel(discord, "burst", "maya")
+    llm.enqueue(reply("First answer.", delay=1.0), reply("Both answered."))
+    await discord.send(discord.member, channel, "one")
+    await asyncio.sleep(0.3)
+    await discord.send(discord.member, channel, "two")
+    await discord.send(discord.member, channel, "three")
+    both = await discord.wait_for_message(
+        lambda m: m.content == "Both answered.", channel=channel, timeout=20
+    )
+    await discord.expect_no_message(channel=channel, after=both, within=2)
+    assert len(llm.server.requests) == 2
+    assert conversation(llm) == [
+        ("user", "Bob: one"),
+        ("assistant", "First answer."),
+        ("user", "Bob: two"),
+        ("user", "Bob: three"),
+    ]
+
+
+async def test_the_cooldown_holds_a_person_back(discord, llm) -> None:
+    channel = await bound_channel(discord, "cooldown", "maya")
+    answer = await discord.command(discord.owner, "admin", "!mate cooldown 30")
+    assert answer.content == "The cooldown is now 30 seconds."
+    try:
+        llm.enqueue(reply("Answered."))
+        await discord.send(discord.member, channel, "first")
+        await discord.wait_for_message(lambda m: m.content == "Answered.", channel=channel)
+        second = await discord.send(discord.member, channel, "second, too soon")
+        await discord.expect_no_message(channel=channel, within=2)
+        assert discord.message(second).reactions.get("\N{HOURGLASS WITH FLOWING SAND}")
+        assert len(llm.server.requests) == 1
+    finally:
+        await discord.command(discord.owner, "admin", "!mate cooldown 0")
+
+
+async def test_a_stop_reaction_ends_the_generation_and_keeps_the_text(discord, llm) -> None:
+    channel = await bound_channel(discord, "stop", "maya")
+    words = [f"w{i} " for i in range(60)]
+    llm.enqueue(reply("".join(words).strip(), deltas=words, delay=0.1))
+    await discord.send(discord.member, channel, "talk for a while")
+    growing = await discord.wait_for_message(channel=channel, timeout=15)
+    await discord.wait_until(lambda d: STOP in d.message(growing).reactions, timeout=10)
+    await discord.react(discord.member, growing, STOP)
+    await asyncio.sleep(2.5)
+    stopped = discord.message(growing).content
+    assert stopped.startswith("w0 w1") and not stopped.endswith("w59")
+    await asyncio.sleep(2)
+    assert discord.message(growing).content == stopped  # it no longer grows
+    bot_id = discord.bot_user.id
+    assert bot_id not in discord.message(growing).reactions.get(STOP, [])
+
+
+async def test_mate_files_export_and_import(discord) -> None:
+    exported = await discord.command(discord.owner, "admin", "!mate export maya")
+    (attachment,) = exported.attachments
+    assert attachment.filename == "maya.md"
+    assert attachment.data.decode().startswith("# Maya\n\n## System Prompt\n\nYou are Maya")
+    good = "# Ada\n\n## System Prompt\n\nYou are Ada.\n\n## Provider\n\nanthropic\n"
+    bad = "# Broken\n\n## Provider\n\nopenai\n"
+    sent = await discord.send(
+        discord.owner, "admin", "!mate import", files=[("ada.md", good), ("broken.md", bad)]
+    )
+    answer = await discord.wait_for_message(channel="admin", after=sent)
+    assert answer.content == (
+        "Created **Ada** (`ada`).\nNot imported:\n"
+        "- broken.md: missing the '## System Prompt' section."
+    )
+    listing = await discord.command(discord.owner, "admin", "!mate list")
+    assert "`ada`" in listing.content and "broken" not in listing.content.lower()
+
+
+async def test_usage_counts_tokens_per_mate(discord) -> None:
+    answer = await discord.command(discord.owner, "admin", "!mate usage maya")
+    match = re.fullmatch(r"`maya`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer.content)
+    assert match and int(match.group(1).replace(",", "")) > 0, answer.content
