@@ -3,7 +3,8 @@
 It creates a Red instance with Red's JSON storage when none exists (``redbot-setup
 --no-prompt``), makes sure the cog loads on the very first start too, and starts Red
 with the cog loaded. Red itself is imported only in the child processes, so the
-library stays free of Red.
+library stays free of Red. On POSIX, Red then replaces this process, so Ctrl+C and a
+service manager's SIGTERM reach Red directly and it shuts down cleanly.
 """
 
 from __future__ import annotations
@@ -14,37 +15,42 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import loopflow
 
 DEFAULT_INSTANCE = "loopflow"
+DEFAULT_PREFIX = "!"
 # A test seam: the end-to-end tests start Red through a launcher that points
 # discord.py at a fake Discord. Users never need it.
 REDBOT_COMMAND_VARIABLE = "LOOPFLOW_REDBOT_COMMAND"
 
-# Red records the Python version on each start, and on a new instance's first start
-# (its stored version is a placeholder) it loads no packages, --load-cogs included.
-# Recording the version up front, through Red's own Config, makes the first start
-# load the cog like every later one.
-_RECORD_PYTHON_VERSION = """
+# Writes Red's own settings through Red's Config: the prefix (stored, not passed as
+# --prefix, which would override `[p]set prefix` on every start) and, for a new
+# instance, the Python version. Red records that version on each start, and on a new
+# instance's first start (its stored version is a placeholder) it loads no packages,
+# --load-cogs included; recording it up front makes the first start load the cog.
+_PREPARE_INSTANCE = """
 import asyncio, sys
 from redbot.core import _drivers, data_manager
 from redbot.core.config import Config
 
-async def record(instance):
+async def prepare(instance, prefix, new):
     data_manager.load_basic_configuration(instance)
     driver = _drivers.get_driver_class()
     await driver.initialize(**data_manager.storage_details())
     try:
         conf = Config.get_core_conf(force_registration=False)
-        await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
+        conf.register_global(prefix=[], last_system_info__python_version=[3, 7])
+        if prefix:
+            await conf.prefix.set([prefix])
+        if new:
+            await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
     finally:
         await driver.teardown()
 
-asyncio.run(record(sys.argv[1]))
+asyncio.run(prepare(sys.argv[1], sys.argv[2], sys.argv[3] == "new"))
 """
 
 
@@ -65,7 +71,9 @@ def add_red_command(commands: Any) -> None:
     )
     red.add_argument("--instance", default=DEFAULT_INSTANCE, help="Red instance name")
     red.add_argument("--owner", type=int, help="owner's Discord user ID (default: the app owner)")
-    red.add_argument("--prefix", default="!", help="command prefix (default: !)")
+    red.add_argument(
+        "--prefix", help=f"set the command prefix (a new instance gets {DEFAULT_PREFIX})"
+    )
     red.add_argument("--data-path", type=Path, help="where a new instance keeps its data")
     red.set_defaults(run=run_red)
 
@@ -74,13 +82,23 @@ def run_red(args: argparse.Namespace) -> int:
     """Create the instance when needed, then run Red until it stops."""
     try:
         environment = _checked_environment()
-        if not instance_exists(args.instance):
-            create_instance(args.instance, args.data_path)
+        data_path = instance_data_path(args.instance)
+        if data_path is None:
+            data_path = create_instance(args.instance, args.data_path, args.prefix)
+        else:
+            _reuse_instance(args.instance, data_path, args)
         command = redbot_command(args, cog_path_folder())
     except LaunchError as exc:
         print(f"loopflow: {exc}", file=sys.stderr)
         return 2
-    print(f"Starting Red instance {args.instance!r} with the loopflow cog...", flush=True)
+    print(
+        f"Starting Red instance {args.instance!r} (data in {data_path}) with the loopflow cog...",
+        flush=True,
+    )
+    if os.name == "posix":
+        # Red takes over this process: signals reach it directly, and its exit status
+        # (e.g. 26 after [p]restart) is what a service manager sees.
+        os.execvpe(command[0], command, environment)
     return subprocess.call(command, env=environment)
 
 
@@ -107,43 +125,65 @@ def _checked_environment() -> dict[str, str]:
     return {**os.environ, "RED_TOKEN": token}
 
 
-def instance_exists(instance: str) -> bool:
-    """Whether Red already knows an instance called ``instance``."""
+def instance_data_path(instance: str) -> Path | None:
+    """The data folder of Red's instance called ``instance``; None if there is none."""
     code = "from redbot.core.data_manager import config_file; print(config_file)"
     output = _run([sys.executable, "-c", code], "find Red's instance list")
     config_file = Path(output.strip().splitlines()[-1])
     if not config_file.exists():
-        return False
-    return instance in json.loads(config_file.read_text(encoding="utf-8"))
+        return None
+    instances = json.loads(config_file.read_text(encoding="utf-8"))
+    if instance not in instances:
+        return None
+    return Path(instances[instance]["DATA_PATH"])
 
 
-def create_instance(instance: str, data_path: Path | None) -> None:
+def create_instance(instance: str, data_path: Path | None, prefix: str | None) -> Path:
     """A new Red instance with JSON storage, ready to load cogs on its first start."""
-    print(f"Creating Red instance {instance!r} (JSON storage)...", flush=True)
+    print(f"Creating Red instance {instance!r} with JSON storage...", flush=True)
     command = [sys.executable, "-m", "redbot.setup", "--no-prompt", "--instance-name", instance]
     command += ["--backend", "json"]
     if data_path is not None:
         command += ["--data-path", str(data_path)]
     _run(command, "create the Red instance")
-    _run([sys.executable, "-c", _RECORD_PYTHON_VERSION, instance], "prepare the Red instance")
+    _prepare(instance, prefix or DEFAULT_PREFIX, new=True)
+    created = instance_data_path(instance)
+    if created is None:
+        raise LaunchError(f"redbot-setup did not create the Red instance {instance!r}")
+    return created
+
+
+def _reuse_instance(instance: str, data_path: Path, args: argparse.Namespace) -> None:
+    print(f"Using the existing Red instance {instance!r}.", flush=True)
+    if args.data_path is not None and args.data_path.resolve() != data_path.resolve():
+        print(f"--data-path is ignored: {instance!r} keeps its data in {data_path}.", flush=True)
+    if args.prefix:
+        _prepare(instance, args.prefix, new=False)
+
+
+def _prepare(instance: str, prefix: str, *, new: bool) -> None:
+    state = "new" if new else "existing"
+    command = [sys.executable, "-c", _PREPARE_INSTANCE, instance, prefix, state]
+    _run(command, "prepare the Red instance")
 
 
 def cog_path_folder() -> Path:
     """A folder holding only the ``loopflow`` package, for Red's ``--cog-path``.
 
     Pointing Red at the package's parent would list every installed package as a cog
-    when loopflow is installed into site-packages.
+    when loopflow is installed into site-packages. The folder is in the user's cache
+    (not a shared temporary folder, where another user could plant a ``loopflow``).
     """
+    import platformdirs  # a dependency of Red, like everything this module runs
+
     package = Path(loopflow.__file__).resolve().parent
-    folder = (
-        Path(tempfile.gettempdir()) / f"loopflow-cogs-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    )
-    folder.mkdir(exist_ok=True)
+    folder = platformdirs.user_cache_path("loopflow") / "red-cogs"
+    folder.mkdir(parents=True, exist_ok=True)
     link = folder / "loopflow"
-    if link.is_symlink() and link.resolve() != package:
-        link.unlink()
-    if not link.exists():
-        link.symlink_to(package, target_is_directory=True)
+    if not (link.is_symlink() and link.resolve() == package):
+        fresh = folder / f".loopflow-{os.getpid()}"
+        fresh.symlink_to(package, target_is_directory=True)
+        os.replace(fresh, link)  # atomic, and replaces a link to another checkout
     return folder
 
 
@@ -151,7 +191,7 @@ def redbot_command(args: argparse.Namespace, cog_path: Path) -> list[str]:
     """The command that runs Red with the cog loaded."""
     custom = os.environ.get(REDBOT_COMMAND_VARIABLE)
     base = shlex.split(custom) if custom else [sys.executable, "-m", "redbot"]
-    command = [*base, args.instance, "--no-prompt", "--prefix", args.prefix]
+    command = [*base, args.instance, "--no-prompt"]
     command += ["--cog-path", str(cog_path), "--load-cogs", "loopflow"]
     if args.owner:
         command += ["--owner", str(args.owner)]

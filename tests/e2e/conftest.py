@@ -6,7 +6,9 @@
   environment variables, e.g. provider base URLs and keys) and ``red_backend`` (``"json"`` or
   ``"postgres"``; the default comes from ``LOOPFLOW_E2E_BACKEND``, else ``json``) in a test
   module to configure it. The postgres backend gets a fresh database per module on the
-  server of ``postgres_env`` (PG* variables, or a throwaway server).
+  server of ``postgres_env`` (PG* variables, or a throwaway server). ``red_options`` (dict)
+  passes further ``RedProcess`` arguments, e.g. ``python`` (another environment's
+  interpreter) or ``args`` (extra ``redbot`` options).
 - ``discord`` (function): ``fake_discord`` with Red ready; faults, latency and the bot's
   permissions are reset after each test.
 
@@ -23,7 +25,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import pytest
 
@@ -65,6 +67,12 @@ def red_env() -> dict[str, Optional[str]]:
     return {}
 
 
+@pytest.fixture(scope="module")
+def red_options() -> dict[str, Any]:
+    """Further keyword arguments for ``RedProcess`` (``python``, ``args``). Override per module."""
+    return {}
+
+
 @pytest.fixture(scope="session")
 def postgres_env() -> Iterator[dict[str, str]]:
     """PG* settings of a PostgreSQL server for Red's postgres backend.
@@ -92,12 +100,15 @@ def red(
     fake_discord: FakeDiscord,
     red_backend: str,
     red_env: dict[str, Optional[str]],
+    red_options: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RedProcess]:
     """A running Red process (prefix ``!``, owner ``alice``) for this test module."""
     pg_env = request.getfixturevalue("postgres_env") if red_backend == "postgres" else None
     root = tmp_path_factory.mktemp(f"red-{request.module.__name__.rsplit('.', 1)[-1]}")
-    process = RedProcess(fake_discord, root, backend=red_backend, env=red_env, pg_env=pg_env)
+    process = RedProcess(
+        fake_discord, root, backend=red_backend, env=red_env, pg_env=pg_env, **red_options
+    )
     request.node.stash[RED_KEY] = process
     try:
         process.setup()

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, TypeVar
 
@@ -87,7 +87,12 @@ class RedProcess:
         pg_env: Optional[Mapping[str, str]] = None,
         instance: str = "e2e",
         start_timeout: float = 90,
+        python: Optional[str] = None,
+        args: Sequence[str] = (),
     ) -> None:
+        """``python`` runs ``redbot-setup`` and Red (default: this interpreter, whose
+        environment must have Red); ``args`` are extra ``redbot`` options, e.g. ``["--dev"]``.
+        """
         if backend not in ("json", "postgres"):
             raise ValueError(f"unknown backend {backend!r}")
         self.discord = discord
@@ -96,6 +101,8 @@ class RedProcess:
         self.extra_env: dict[str, Optional[str]] = dict(env or {})
         self.instance = instance
         self.start_timeout = start_timeout
+        self.python = python or sys.executable
+        self.args = list(args)
         self.config_home = root / "config"
         self.data_path = root / "data"
         self.log_path = root / "red.log"
@@ -145,7 +152,7 @@ class RedProcess:
             # blank answers make Red use the PG* environment variables at run time.
             answers = "\n\n\nNONE\n\n"
         cmd = [
-            sys.executable,
+            self.python,
             "-m",
             "redbot.setup",
             "--no-prompt",
@@ -185,21 +192,7 @@ class RedProcess:
             raise RuntimeError("Red is already running")
         self.extra_env.update(env or {})
         identifies = self.discord.gateway.stats.identifies
-        cmd = [
-            sys.executable,
-            str(LAUNCHER),
-            "--fake-url",
-            self.discord.url,
-            self.instance,
-            "--token",
-            self.discord.token,
-            "--owner",
-            str(self.discord.owner.id),
-            "--prefix",
-            PREFIX,
-            "--no-prompt",
-            "--force-disable-rich-logging",
-        ]
+        cmd = self.command()
         self._log_file = self.log_path.open("ab")
         self._log_file.write(
             f"\n===== harness: start #{self.starts + 1}: {' '.join(cmd)}\n".encode()
@@ -220,6 +213,25 @@ class RedProcess:
         except BaseException:
             self.stop()
             raise
+
+    def command(self) -> list[str]:
+        """The command that starts Red against the fake Discord (subclasses may change it)."""
+        return [
+            self.python,
+            str(LAUNCHER),
+            "--fake-url",
+            self.discord.url,
+            self.instance,
+            "--token",
+            self.discord.token,
+            "--owner",
+            str(self.discord.owner.id),
+            "--prefix",
+            PREFIX,
+            "--no-prompt",
+            "--force-disable-rich-logging",
+            *self.args,
+        ]
 
     async def _wait_ready(self, identifies_before: int) -> None:
         deadline = time.monotonic() + self.start_timeout
