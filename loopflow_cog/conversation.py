@@ -254,9 +254,12 @@ class Conversations:
             return
         choice = await self.store.dm_choice(message.author.id)
         mate = await self.store.mate(*choice) if choice else None
-        if choice is None or mate is None:
+        guild = self.bot.get_guild(choice[0]) if choice else None
+        if mate is None or guild is None or guild.get_member(message.author.id) is None:
+            # No choice yet, or the mate or the shared server is gone.
             await self._hint_dm_choice(channel, message.author.id, missing=choice is not None)
             return
+        assert choice is not None
         guild_id, name = choice
         await self._ensure_loaded(channel, guild_id)
         turn = await to_turn(message)
@@ -274,8 +277,8 @@ class Conversations:
         prefix = (await self.bot.get_valid_prefixes())[0]
         if missing:
             text = _(
-                "The mate you chose for DMs no longer exists. Choose another with "
-                "`{p}mate dm <name>` in a server."
+                "The mate you chose for DMs is no longer available to you. Choose another "
+                "with `{p}mate dm <name>` in a server we share."
             )
         else:
             text = _("Choose a mate to talk to here with `{p}mate dm <name>` in a server we share.")
