@@ -50,6 +50,10 @@ class Loopflow(MateCommands, ChatCommands, commands.Cog):
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""
+        httpx_log = logging.getLogger("httpx")
+        if httpx_log.level == logging.NOTSET:
+            # The SDKs' HTTP client logs every request at INFO: a line per reply in Red's log.
+            httpx_log.setLevel(logging.WARNING)
         await self.store.migrate()
         self.providers.update(await build_providers(self.bot))
 
