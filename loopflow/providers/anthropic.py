@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Optional
 
 import anthropic
-import httpx
 from anthropic.types import Message as AnthropicMessage
 
 from loopflow.errors import (
@@ -21,12 +20,12 @@ from loopflow.errors import (
     ContextTooLongError,
     MissingKeyError,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitError,
     RefusedError,
     UnavailableError,
 )
 from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
+from loopflow.providers.sdk_errors import mapped_errors
 
 NAME = "anthropic"
 
@@ -185,22 +184,9 @@ def _message_chunk(message: Any) -> Chunk:
     return Chunk(text, usage, stop)
 
 
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
+def _mapped_errors() -> contextlib.AbstractContextManager[None]:
     """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
-    try:
-        yield
-    except ProviderError:
-        raise
-    except (anthropic.APITimeoutError, httpx.TimeoutException) as exc:
-        raise ProviderTimeoutError("Anthropic did not answer in time.", NAME) from exc
-    except (anthropic.APIConnectionError, httpx.HTTPError) as exc:
-        raise UnavailableError("Anthropic could not be reached.", NAME) from exc
-    except anthropic.APIError as exc:
-        raise _status_error(exc) from exc
-    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
-        # JSON that does not parse, or events without the fields every event has.
-        raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME) from exc
+    return mapped_errors(anthropic, "Anthropic", NAME, _status_error)
 
 
 def _status_error(exc: anthropic.APIError) -> ProviderError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Optional
 
 import httpx
@@ -22,12 +22,12 @@ from loopflow.errors import (
     ContextTooLongError,
     MissingKeyError,
     ProviderError,
-    ProviderTimeoutError,
     RateLimitError,
     RefusedError,
     UnavailableError,
 )
 from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
+from loopflow.providers.sdk_errors import mapped_errors
 
 NAME = "openai"
 
@@ -168,22 +168,9 @@ def _completion_chunk(completion: Any) -> Chunk:
     return Chunk(choice.message.content or "", usage, finish)
 
 
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
+def _mapped_errors() -> contextlib.AbstractContextManager[None]:
     """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
-    try:
-        yield
-    except ProviderError:
-        raise
-    except (openai.APITimeoutError, httpx.TimeoutException) as exc:
-        raise ProviderTimeoutError("OpenAI did not answer in time.", NAME) from exc
-    except (openai.APIConnectionError, httpx.HTTPError) as exc:
-        raise UnavailableError("OpenAI could not be reached.", NAME) from exc
-    except openai.APIError as exc:
-        raise _status_error(exc) from exc
-    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
-        # JSON that does not parse, or events without the fields every chunk has.
-        raise UnavailableError("OpenAI sent a response loopflow could not read.", NAME) from exc
+    return mapped_errors(openai, "OpenAI", NAME, _status_error)
 
 
 def _status_error(exc: openai.APIError) -> ProviderError:
