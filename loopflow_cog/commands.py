@@ -230,24 +230,15 @@ class MateCommands:
             )
             return
         if not await self.store.bind(ctx.guild.id, target.id, mate.name):
-            await ctx.send(
-                _("**{display}** already speaks in {channel}.").format(
-                    display=mate.display_name,
-                    channel=target.mention,  # type: ignore[union-attr]
-                )
-            )
+            await _about(ctx, _("**{display}** already speaks in {channel}."), mate, target)
             return
         note = ""
         if not permissions.manage_webhooks:
             note = "\n" + _(
                 "Tip: give me **Manage Webhooks** there so it speaks with its own name and avatar."
             )
-        await ctx.send(
-            _("**{display}** now answers every message in {channel}.").format(
-                display=mate.display_name,
-                channel=target.mention,  # type: ignore[union-attr]
-            )
-            + note
+        await _about(
+            ctx, _("**{display}** now answers every message in {channel}.") + note, mate, target
         )
 
     @mate_channel.command(name="remove")
@@ -261,19 +252,9 @@ class MateCommands:
         assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
         if not await self.store.unbind(ctx.guild.id, target.id, mate.name):
-            await ctx.send(
-                _("**{display}** doesn't speak in {channel}.").format(
-                    display=mate.display_name,
-                    channel=target.mention,  # type: ignore[union-attr]
-                )
-            )
+            await _about(ctx, _("**{display}** doesn't speak in {channel}."), mate, target)
             return
-        await ctx.send(
-            _("**{display}** no longer answers in {channel}.").format(
-                display=mate.display_name,
-                channel=target.mention,  # type: ignore[union-attr]
-            )
-        )
+        await _about(ctx, _("**{display}** no longer answers in {channel}."), mate, target)
 
     @mate.command(name="reset")
     async def mate_reset(self, ctx: commands.Context) -> None:
@@ -330,6 +311,12 @@ class MateCommands:
                 display=updated.display_name, model=updated.model, provider=updated.provider
             )
         )
+
+
+async def _about(ctx: commands.Context, text: str, mate: Mate, channel: object) -> None:
+    """Send ``text`` with ``{display}`` and ``{channel}`` filled in."""
+    mention = getattr(channel, "mention", "")
+    await ctx.send(text.format(display=mate.display_name, channel=mention))
 
 
 async def _may_reset(ctx: commands.Context, store: Store) -> bool:
