@@ -269,3 +269,34 @@ async def test_usage_counts_tokens_per_mate(discord) -> None:
     answer = await discord.command(discord.owner, "admin", "!mate usage maya")
     match = re.fullmatch(r"`maya`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer.content)
     assert match and int(match.group(1).replace(",", "")) > 0, answer.content
+
+
+async def test_the_reply_index_survives_a_restart(discord, red, llm) -> None:
+    channel = await bound_channel(discord, "remembered", "maya")
+    llm.enqueue(reply("Rotate the keys monthly."))
+    await discord.send(discord.member, channel, "key policy?")
+    advice = await discord.wait_for_message(
+        lambda m: m.content.startswith("Rotate"), channel=channel
+    )
+    await discord.command(discord.owner, "admin", f"!mate channel remove maya <#{channel}>")
+    await red.restart()
+    llm.enqueue(reply("Monthly is a good start."))
+    await discord.send(discord.member, channel, "why monthly?", reply_to=advice)
+    answer = await discord.wait_for_message(
+        lambda m: m.content == "Monthly is a good start.", channel=channel, timeout=15
+    )
+    assert answer.webhook_name == "Maya"
+    assert conversation(llm) == [
+        ("assistant", "Rotate the keys monthly."),
+        ("user", "Bob: why monthly?"),
+    ]
+
+
+async def test_a_dm_without_a_chosen_mate_explains_how_to_choose(discord) -> None:
+    newcomer = await discord.add_member("carol", "Carol")
+    dm = discord.dm(newcomer)
+    await discord.send(newcomer, dm.id, "hello?")
+    hint = await discord.wait_for_message(channel=dm.id, timeout=10)
+    assert (
+        hint.content == "Choose a mate to talk to here with `!mate dm <name>` in a server we share."
+    )
