@@ -23,6 +23,7 @@ from .clients import build_providers, provider_from_tokens
 from .commands import MateCommands
 from .conversation import Conversations
 from .delivery import Delivery
+from .settings_commands import SettingsCommands
 from .store import CONFIG_IDENTIFIER, Store
 
 _ = Translator("Loopflow", __file__)
@@ -30,7 +31,7 @@ log = logging.getLogger("red.loopflow")
 
 
 @cog_i18n(_)
-class Loopflow(MateCommands, ChatCommands, commands.Cog):
+class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
     """LLM personas ("mates") that chat in your server with their own name and avatar.
 
     Create a mate with `[p]mate create maya`, bind it with `[p]mate channel add maya`,

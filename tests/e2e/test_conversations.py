@@ -300,3 +300,28 @@ async def test_a_dm_without_a_chosen_mate_explains_how_to_choose(discord) -> Non
     assert (
         hint.content == "Choose a mate to talk to here with `!mate dm <name>` in a server we share."
     )
+
+
+async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None:
+    async def admin(text: str) -> str:
+        return (await discord.command(discord.owner, "admin", text)).content
+
+    assert await admin("!mate set maya temperature 0.3") == "**Maya**: temperature is now 0.3."
+    assert (
+        await admin("!mate set maya temperature hot") == "Nothing changed: `hot` is not a number."
+    )
+    assert await admin("!mate set maya budget 10") == (
+        "Nothing changed: context budget must be between 256 and 2000000."
+    )
+    assert (await admin("!mate set maya colour red")).startswith("Unknown setting `colour`")
+    assert await admin("!mate defaultmodel openai gpt-4.1-mini") == (
+        "Mates on openai without a model of their own now use `gpt-4.1-mini`."
+    )
+    channel = await bound_channel(discord, "settings", "maya")
+    llm.enqueue(reply("Tuned."))
+    await discord.send(discord.member, channel, "hello")
+    await discord.wait_for_message(lambda m: m.content == "Tuned.", channel=channel)
+    body = llm.server.requests[-1].json
+    assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.3
+    await admin("!mate defaultmodel openai")
+    await admin("!mate set maya temperature 1")
