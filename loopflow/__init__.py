@@ -9,6 +9,8 @@ nor ``redbot``.
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
@@ -31,6 +33,23 @@ async def setup(bot: Any) -> None:
     """
     try:
         adapter = importlib.import_module("loopflow_cog")
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != "loopflow_cog":
+            raise  # the adapter is there but something it needs is not
         adapter = importlib.import_module("loopflow.cog_adapter")
-    await adapter.setup(bot)
+    try:
+        await adapter.setup(bot)
+    except ImportError as exc:
+        raise _missing_libraries(exc) from exc
+
+
+def _missing_libraries(exc: ImportError) -> Exception:
+    """Red's CogLoadError (its message reaches the owner) naming the fix."""
+    from redbot.core.errors import CogLoadError
+
+    info = json.loads((Path(__file__).parent / "info.json").read_text(encoding="utf-8"))
+    wanted = " ".join(f'"{r}"' for r in ["typing-extensions<4.14", *info["requirements"]])
+    return CogLoadError(
+        f"loopflow could not import a library it needs ({exc}). Install versions that fit "
+        f"this Red with `[p]pipinstall {wanted}`, then load it again."
+    )
