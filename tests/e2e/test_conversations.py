@@ -325,3 +325,16 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.3
     await admin("!mate defaultmodel openai")
     await admin("!mate set maya temperature 1")
+
+
+async def test_rate_limited_stream_edits_back_off_and_the_reply_lands_whole(discord, llm) -> None:
+    channel = await bound_channel(discord, "ratelimited", "maya")
+    words = [f"part{i} " for i in range(30)]
+    fault = discord.fail_next("PATCH /webhooks/*", "rate_limit", count=2, retry_after=0.5)
+    llm.enqueue(reply("".join(words).strip(), deltas=words, delay=0.1))
+    await discord.send(discord.member, channel, "a long answer please")
+    answer = await discord.wait_for_message(
+        lambda m: m.content == "".join(words).strip(), channel=channel, timeout=30
+    )
+    assert answer.is_webhook and len(fault.hits) == 2
+    assert len([m for m in discord.messages(channel) if m.is_webhook]) == 1
