@@ -29,7 +29,7 @@ from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
-from .answering import Answer, Replier
+from .answering import STOP_EMOJI, Answer, Replier
 from .delivery import MessageChannel
 from .store import Store
 from .turns import message_text, to_turn
@@ -96,9 +96,13 @@ class Conversations:
             self._spawn(self._answer_reply(channel, message, replied))  # type: ignore[arg-type]
 
     def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        """Reflect an edited message in a loaded conversation."""
+        """Reflect a person's edited message in a loaded conversation.
+
+        A mate's own messages are edited by its streaming; the cache already holds
+        their final text.
+        """
         cached = self.cache.get(payload.channel_id, payload.message_id)
-        if cached is not None and "content" in payload.data:
+        if cached is not None and not cached.mate and "content" in payload.data:
             self.cache.edit(payload.channel_id, payload.message_id, message_text(payload.message))
 
     def on_delete(self, channel_id: int, message_ids: set[int]) -> None:
@@ -107,8 +111,6 @@ class Conversations:
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A stop reaction from a person on a reply still being written stops it."""
-        from .answering import STOP_EMOJI
-
         me = self.bot.user
         if str(payload.emoji) == STOP_EMOJI and me is not None and payload.user_id != me.id:
             self.replier.stop(payload.message_id)
