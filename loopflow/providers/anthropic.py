@@ -25,7 +25,7 @@ from loopflow.errors import (
     UnavailableError,
 )
 from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
-from loopflow.providers.sdk_errors import mapped_errors
+from loopflow.providers.sdk import POOL_LIMITS, mapped_errors
 
 NAME = "anthropic"
 
@@ -118,6 +118,7 @@ class AnthropicProvider(Provider):
                 base_url=self._base_url,
                 timeout=self._timeout,
                 max_retries=self._max_retries,
+                http_client=anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
             )
         return self._client
 

@@ -1,4 +1,4 @@
-"""SDK failures into loopflow errors, shared by the adapters.
+"""What the two SDK adapters share: the HTTP pool's limits and the error mapping.
 
 The ``openai`` and ``anthropic`` SDKs are generated from one template and raise the
 same families of exceptions (``APITimeoutError``, ``APIConnectionError``,
@@ -16,6 +16,10 @@ from typing import Any
 import httpx
 
 from loopflow.errors import ProviderError, ProviderTimeoutError, UnavailableError
+
+# httpcore's pool slows down badly with many idle keep-alive connections (a burst of
+# concurrent conversations leaves ~100 behind): keep a few, allow many at once.
+POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=20)
 
 
 @contextlib.contextmanager
