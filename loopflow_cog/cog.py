@@ -62,6 +62,7 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         """Stop turns in flight and close the provider clients."""
         await self.conversations.aclose()
         await self.replier.aclose()
+        await self.store.aclose()
         for provider in self.providers.values():
             await provider.aclose()
 

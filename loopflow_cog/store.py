@@ -7,6 +7,7 @@ the first read; the store is the only writer, so the mirror stays exact.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ SCHEMA_VERSION = 1
 # Identifies this cog's data in Red's Config; never change it.
 CONFIG_IDENTIFIER = 0x10F7_F10E
 MESSAGE_INDEX_LIMIT = 5_000
+SAVE_DELAY = 1.0  # seconds a batched write waits for more changes
 
 _GUILD_DEFAULTS: dict[str, Any] = {
     "mates": {},  # name -> Mate.to_dict()
@@ -59,6 +61,11 @@ class Store:
         config.register_user(dm_guild=0, dm_mate="")
         self._guilds: dict[int, _GuildState] = {}
         self._reset_points: dict[int, int] = {}
+        # Written on every reply, so saved in batches (see flush): each Config write
+        # rewrites the cog's whole JSON file, and a reply should not wait for that.
+        self._unsaved_usage: dict[int, dict[str, Usage]] = {}
+        self._unsaved_index: set[int] = set()
+        self._saving: asyncio.Task[None] | None = None
 
     async def migrate(self) -> None:
         """Bring stored data to :data:`SCHEMA_VERSION` (version 1 is the first schema)."""
@@ -94,6 +101,7 @@ class Store:
         group = self.config.guild_from_id(guild_id)
         await group.mates.clear_raw(name)
         await group.usage.clear_raw(name)
+        self._unsaved_usage.get(guild_id, {}).pop(name, None)
         state.mates.pop(name, None)
         for channel_id, names in list(state.bindings.items()):
             if name in names:
@@ -178,16 +186,18 @@ class Store:
         self._reset_points[channel_id] = message_id
 
     async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
-        """Add a reply's tokens to a mate's counters."""
-        async with self.config.guild_from_id(guild_id).usage() as counters:
-            counter = counters.setdefault(name, {"input": 0, "output": 0})
-            counter["input"] += usage.input_tokens
-            counter["output"] += usage.output_tokens
+        """Add a reply's tokens to a mate's counters (written within a second)."""
+        pending = self._unsaved_usage.setdefault(guild_id, {})
+        pending[name] = pending.get(name, Usage()) + usage
+        self._save_soon()
 
     async def usage(self, guild_id: int) -> dict[str, Usage]:
         """Tokens used per mate since it was created."""
         counters = await self.config.guild_from_id(guild_id).usage()
-        return {name: Usage(c["input"], c["output"]) for name, c in counters.items()}
+        totals = {name: Usage(c["input"], c["output"]) for name, c in counters.items()}
+        for name, unsaved in self._unsaved_usage.get(guild_id, {}).items():
+            totals[name] = totals.get(name, Usage()) + unsaved
+        return totals
 
     async def record_messages(
         self, guild_id: int, message_ids: Iterable[int], name: str, answered: int = 0
@@ -200,7 +210,8 @@ class Store:
             index[str(message_id)] = entry
         for stale in list(index)[: max(0, len(index) - MESSAGE_INDEX_LIMIT)]:
             del index[stale]
-        await self.config.guild_from_id(guild_id).message_index.set(index)
+        self._unsaved_index.add(guild_id)
+        self._save_soon()
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
@@ -241,6 +252,37 @@ class Store:
         group = self.config.user_from_id(user_id)
         await group.dm_guild.set(guild_id)
         await group.dm_mate.set(name)
+
+    # --- batched writes ------------------------------------------------------------------
+
+    def _save_soon(self) -> None:
+        if self._saving is None or self._saving.done():
+            self._saving = asyncio.create_task(self._save_later())
+
+    async def _save_later(self) -> None:
+        await asyncio.sleep(SAVE_DELAY)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the batched usage counters and message index now (the cog's unload
+        calls this; otherwise it runs within a second of a change)."""
+        usage, self._unsaved_usage = self._unsaved_usage, {}
+        guilds, self._unsaved_index = self._unsaved_index, set()
+        for guild_id in guilds:
+            index = (await self._state(guild_id)).message_index
+            await self.config.guild_from_id(guild_id).message_index.set(index)
+        for guild_id, per_mate in usage.items():
+            async with self.config.guild_from_id(guild_id).usage() as counters:
+                for name, added in per_mate.items():
+                    counter = counters.setdefault(name, {"input": 0, "output": 0})
+                    counter["input"] += added.input_tokens
+                    counter["output"] += added.output_tokens
+
+    async def aclose(self) -> None:
+        """Save what is batched and stop the timer."""
+        if self._saving is not None and not self._saving.done():
+            self._saving.cancel()
+        await self.flush()
 
     # --- end-user data -----------------------------------------------------------------------
 

@@ -130,6 +130,7 @@ async def world(config) -> SimpleNamespace:
         unbound=unbound,
     )
     await conversations.aclose()
+    await store.aclose()
 
 
 async def say(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from loopflow.mates import Mate, builtin_mate
@@ -18,8 +20,9 @@ def store(config) -> Store:
     return Store(config)
 
 
-def fresh(store: Store) -> Store:
-    """A second store on the same Config: what a restarted cog sees."""
+async def restarted(store: Store) -> Store:
+    """What the cog sees after a restart: the old store saved on unload, a new one reads."""
+    await store.aclose()
     return Store(store.config)
 
 
@@ -27,7 +30,7 @@ async def test_mates_are_saved_listed_and_survive_a_restart(store: Store) -> Non
     await store.add_mate(GUILD, MAYA)
     await store.add_mate(GUILD, MERLIN)
     assert list(await store.mates(GUILD)) == ["maya", "merlin"]
-    assert await fresh(store).mate(GUILD, "MAYA") == MAYA
+    assert await (await restarted(store)).mate(GUILD, "MAYA") == MAYA
     assert await store.mates(GUILD + 1) == {}
 
 
@@ -35,13 +38,13 @@ async def test_duplicate_names_are_refused_and_change_nothing(store: Store) -> N
     await store.add_mate(GUILD, MAYA)
     with pytest.raises(DuplicateMateError):
         await store.add_mate(GUILD, MAYA.replace(system_prompt="other"))
-    assert (await fresh(store).mate(GUILD, "maya")).system_prompt == MAYA.system_prompt
+    assert (await (await restarted(store)).mate(GUILD, "maya")).system_prompt == MAYA.system_prompt
 
 
 async def test_save_mate_replaces(store: Store) -> None:
     await store.add_mate(GUILD, MAYA)
     await store.save_mate(GUILD, MAYA.replace(model="gpt-4.1"))
-    assert (await fresh(store).mate(GUILD, "maya")).model == "gpt-4.1"
+    assert (await (await restarted(store)).mate(GUILD, "maya")).model == "gpt-4.1"
 
 
 async def test_bindings_keep_order_and_delete_removes_them(store: Store) -> None:
@@ -51,65 +54,65 @@ async def test_bindings_keep_order_and_delete_removes_them(store: Store) -> None
     assert await store.bind(GUILD, 5, "maya")
     assert not await store.bind(GUILD, 5, "maya")
     await store.bind(GUILD, 6, "maya")
-    assert await fresh(store).channel_mates(GUILD, 5) == ["merlin", "maya"]
+    assert await (await restarted(store)).channel_mates(GUILD, 5) == ["merlin", "maya"]
     await store.add_usage(GUILD, "maya", Usage(10, 2))
     await store.delete_mate(GUILD, "maya")
-    restarted = fresh(store)
-    assert await restarted.bindings(GUILD) == {5: ["merlin"]}
-    assert await restarted.mate(GUILD, "maya") is None
-    assert "maya" not in await restarted.usage(GUILD)
+    after = await restarted(store)
+    assert await after.bindings(GUILD) == {5: ["merlin"]}
+    assert await after.mate(GUILD, "maya") is None
+    assert "maya" not in await after.usage(GUILD)
 
 
 async def test_unbind(store: Store) -> None:
     await store.bind(GUILD, 5, "maya")
     assert await store.unbind(GUILD, 5, "maya")
     assert not await store.unbind(GUILD, 5, "maya")
-    assert await fresh(store).channel_mates(GUILD, 5) == []
+    assert await (await restarted(store)).channel_mates(GUILD, 5) == []
 
 
 async def test_reset_points_per_channel(store: Store) -> None:
     assert await store.reset_point(7) == 0
     await store.set_reset_point(7, 123)
     assert await store.reset_point(7) == 123
-    assert await fresh(store).reset_point(7) == 123
-    assert await fresh(store).reset_point(8) == 0
+    assert await (await restarted(store)).reset_point(7) == 123
+    assert await (await restarted(store)).reset_point(8) == 0
 
 
 async def test_usage_accumulates(store: Store) -> None:
     await store.add_usage(GUILD, "maya", Usage(10, 3))
     await store.add_usage(GUILD, "maya", Usage(5, 1))
-    assert await fresh(store).usage(GUILD) == {"maya": Usage(15, 4)}
+    assert await (await restarted(store)).usage(GUILD) == {"maya": Usage(15, 4)}
 
 
 async def test_message_index_is_bounded_and_persisted(store: Store) -> None:
     await store.record_messages(GUILD, [1, 2], "maya")
     await store.record_messages(GUILD, range(3, MESSAGE_INDEX_LIMIT + 3), "merlin")
-    restarted = fresh(store)
-    assert await restarted.mate_for_message(GUILD, 1) is None  # the oldest went first
-    assert await restarted.mate_for_message(GUILD, 2) is None
-    assert await restarted.mate_for_message(GUILD, 3) == "merlin"
-    assert await restarted.mate_for_message(GUILD, MESSAGE_INDEX_LIMIT + 2) == "merlin"
+    after = await restarted(store)
+    assert await after.mate_for_message(GUILD, 1) is None  # the oldest went first
+    assert await after.mate_for_message(GUILD, 2) is None
+    assert await after.mate_for_message(GUILD, 3) == "merlin"
+    assert await after.mate_for_message(GUILD, MESSAGE_INDEX_LIMIT + 2) == "merlin"
 
 
 async def test_default_models_per_server(store: Store) -> None:
     await store.set_default_model(GUILD, "openai", "gpt-4.1-mini")
-    assert await fresh(store).default_models(GUILD) == {"openai": "gpt-4.1-mini"}
+    assert await (await restarted(store)).default_models(GUILD) == {"openai": "gpt-4.1-mini"}
     await store.set_default_model(GUILD, "openai", None)
-    assert await fresh(store).default_models(GUILD) == {}
+    assert await (await restarted(store)).default_models(GUILD) == {}
 
 
 async def test_user_data_and_its_deletion(store: Store) -> None:
     await store.set_dm_choice(42, GUILD, "maya")
     await store.add_thread(GUILD, 777, opener_id=42)
     await store.add_thread(GUILD, 778, opener_id=43)
-    assert await fresh(store).dm_choice(42) == (GUILD, "maya")
+    assert await (await restarted(store)).dm_choice(42) == (GUILD, "maya")
     assert await store.user_data(42) == {
         "dm_guild": GUILD,
         "dm_mate": "maya",
         "threads_opened": [777],
     }
     await store.delete_user_data(42)
-    assert await fresh(store).dm_choice(42) is None
+    assert await (await restarted(store)).dm_choice(42) is None
     assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": "", "threads_opened": []}
     assert await store.thread_opener(GUILD, 777) == 0
     assert await store.thread_opener(GUILD, 778) == 43
@@ -118,7 +121,7 @@ async def test_user_data_and_its_deletion(store: Store) -> None:
 async def test_message_origin_links_a_reply_to_what_it_answered(store: Store) -> None:
     await store.record_messages(GUILD, [10, 11], "maya", answered=9)
     await store.record_messages(GUILD, [12], "merlin")
-    assert await fresh(store).message_origin(GUILD, 11) == ("maya", 9)
+    assert await (await restarted(store)).message_origin(GUILD, 11) == ("maya", 9)
     assert await store.message_origin(GUILD, 12) == ("merlin", 0)
     assert await store.message_origin(GUILD, 13) == (None, 0)
     assert await store.mate_for_message(GUILD, 10) == "maya"
@@ -127,7 +130,7 @@ async def test_message_origin_links_a_reply_to_what_it_answered(store: Store) ->
 async def test_cooldown_setting(store: Store) -> None:
     assert await store.cooldown(GUILD) == 0
     await store.set_cooldown(GUILD, 30)
-    assert await fresh(store).cooldown(GUILD) == 30
+    assert await (await restarted(store)).cooldown(GUILD) == 30
 
 
 async def test_migrate_sets_the_schema_version(store: Store) -> None:
@@ -140,5 +143,20 @@ async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -
         "broken", value={**MAYA.to_dict(), "name": "broken", "provider": "gemini"}
     )
     await store.add_mate(GUILD, MERLIN)
-    assert list(await fresh(store).mates(GUILD)) == ["merlin"]
+    assert list(await (await restarted(store)).mates(GUILD)) == ["merlin"]
     assert isinstance(await store.mate(GUILD, "merlin"), Mate)
+
+
+async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
+    store: Store, monkeypatch
+) -> None:
+    monkeypatch.setattr("loopflow_cog.store.SAVE_DELAY", 0.05)
+    await store.add_usage(GUILD, "maya", Usage(3, 1))
+    await store.record_messages(GUILD, [99], "maya")
+    assert await store.usage(GUILD) == {"maya": Usage(3, 1)}
+    assert await store.mate_for_message(GUILD, 99) == "maya"
+    assert await store.config.guild_from_id(GUILD).usage() == {}  # not written yet
+    await asyncio.sleep(0.2)
+    unsaved_free = Store(store.config)  # a second reader sees only what was written
+    assert await unsaved_free.usage(GUILD) == {"maya": Usage(3, 1)}
+    assert await unsaved_free.mate_for_message(GUILD, 99) == "maya"
