@@ -427,6 +427,9 @@ def _unread_last(turns: list[Turn], mate: str, answered: int) -> list[Turn]:
     """
     if not answered:
         return turns
-    unread = {t.message_id for t in turns[-50:] if t.message_id > answered and t.mate != mate}
-    read = [t for t in turns if t.message_id not in unread]
-    return read + [t for t in turns[-50:] if t.message_id in unread]
+    head, tail = turns[:-50], turns[-50:]
+    unread = [t for t in tail if t.message_id > answered and t.mate != mate]
+    if not unread:
+        return turns
+    unread_ids = {t.message_id for t in unread}
+    return head + [t for t in tail if t.message_id not in unread_ids] + unread
