@@ -137,6 +137,8 @@ class Conversations:
         guild_id = message.guild.id  # type: ignore[union-attr]
         if replied is not None:
             targets = [replied]
+        elif len(names) == 1:
+            targets = names
         else:
             mates = await self.store.mates(guild_id)
             candidates = [Candidate(n, mates[n].display_name) for n in names if n in mates]

@@ -47,6 +47,7 @@ class _GuildState:
     bindings: dict[int, list[str]] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     message_index: dict[str, str] = field(default_factory=dict)
+    cooldown: int = 0
 
 
 class Store:
@@ -227,11 +228,13 @@ class Store:
 
     async def cooldown(self, guild_id: int) -> int:
         """Seconds a person waits between the turns they start (0: no cooldown)."""
-        return int(await self.config.guild_from_id(guild_id).cooldown())
+        return (await self._state(guild_id)).cooldown
 
     async def set_cooldown(self, guild_id: int, seconds: int) -> None:
         """Set the per-person cooldown."""
+        state = await self._state(guild_id)
         await self.config.guild_from_id(guild_id).cooldown.set(seconds)
+        state.cooldown = seconds
 
     async def add_thread(self, guild_id: int, thread_id: int, opener_id: int) -> None:
         """Remember who opened a mate's thread (they may reset it)."""
@@ -318,7 +321,13 @@ class Store:
                 except MateError:
                     continue  # a mate stored by a future version with stricter fields
             bindings = {int(k): list(v) for k, v in (await group.bindings()).items()}
-            state = _GuildState(mates, bindings, await group.models(), await group.message_index())
+            state = _GuildState(
+                mates,
+                bindings,
+                await group.models(),
+                await group.message_index(),
+                int(await group.cooldown()),
+            )
             self._guilds[guild_id] = state
         return state
 
