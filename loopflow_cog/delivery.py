@@ -28,6 +28,7 @@ NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096  # an embed description's limit, for DMs
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
+TYPING_DELAY = 0.4
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
 
 
@@ -200,9 +201,14 @@ def _heading(speaker: Speaker) -> str:
 
 
 def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
-    """Show "typing" until the returned task is cancelled, off the reply's critical path."""
+    """Show "typing" until the returned task is cancelled, off the reply's critical path.
+
+    It starts after a short delay: a reply whose first text comes sooner needs no
+    indicator, and a burst of messages gets its LLM requests out before any typing call.
+    """
 
     async def keep_typing() -> None:
+        await asyncio.sleep(TYPING_DELAY)
         while True:
             with contextlib.suppress(discord.HTTPException):
                 await channel.typing()

@@ -19,7 +19,7 @@ from loopflow.io.session import Turn
 class ConversationCache:
     """Turns per conversation id (a channel or thread id), ordered by message id."""
 
-    def __init__(self, max_messages: int = 1_000, max_conversations: int = 2_000) -> None:
+    def __init__(self, max_messages: int = 1_000, max_conversations: int = 1_000) -> None:
         self.max_messages = max_messages
         self.max_conversations = max_conversations
         # Conversations in least-recently-used order; each one's turns in message order

@@ -338,3 +338,17 @@ async def test_rate_limited_stream_edits_back_off_and_the_reply_lands_whole(disc
     )
     assert answer.is_webhook and len(fault.hits) == 2
     assert len([m for m in discord.messages(channel) if m.is_webhook]) == 1
+
+
+async def test_typing_shows_while_a_slow_mate_thinks_and_not_for_a_quick_one(discord, llm) -> None:
+    channel = await bound_channel(discord, "typing", "maya")
+    llm.enqueue(reply("Quick."))
+    await discord.send(discord.member, channel, "fast please")
+    await discord.wait_for_message(lambda m: m.content == "Quick.", channel=channel)
+    assert discord.typing_calls(channel) == []
+    llm.enqueue(reply("Slow and steady.", delay=1.5))
+    await discord.send(discord.member, channel, "take your time")
+    await discord.wait_for_message(
+        lambda m: m.content == "Slow and steady.", channel=channel, timeout=15
+    )
+    assert len(discord.typing_calls(channel)) >= 1
