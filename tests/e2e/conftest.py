@@ -34,6 +34,7 @@ if str(HERE) not in sys.path:  # also under --import-mode=importlib
     sys.path.insert(0, str(HERE))
 
 from fake_discord import FakeDiscord  # noqa: E402
+from fake_llm import ThreadedFakeLLM, start_in_thread  # noqa: E402
 from harness import RedProcess, pg_settings, postgres_available  # noqa: E402
 
 RED_KEY = pytest.StashKey[RedProcess]()
@@ -65,6 +66,14 @@ def red_backend() -> str:
 def red_env() -> dict[str, Optional[str]]:
     """Extra environment variables for Red (``None`` removes one). Override per module."""
     return {}
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ThreadedFakeLLM]:
+    """A fake OpenAI + Anthropic server (in a thread) for this module; see
+    ``harness.provider_env`` to point Red at it."""
+    with start_in_thread() as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")

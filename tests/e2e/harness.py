@@ -46,6 +46,19 @@ ADMIN_CHANNEL = "admin"
 PG_VARS = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 
+CHECKOUT = HERE.parents[1]  # the project: what `!addpath` adds for a checkout install
+
+
+def provider_env(llm: Any) -> dict[str, Optional[str]]:
+    """Environment that points both SDKs at a fake LLM server (``fake_llm``)."""
+    return {
+        "OPENAI_API_KEY": "sk-e2e",
+        "OPENAI_BASE_URL": llm.server.openai_base_url,
+        "ANTHROPIC_API_KEY": "sk-ant-e2e",
+        "ANTHROPIC_BASE_URL": llm.server.anthropic_base_url,
+    }
+
+
 class RedStartError(RuntimeError):
     """Red did not get ready (the message carries the tail of its log)."""
 

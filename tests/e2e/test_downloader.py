@@ -18,7 +18,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
@@ -26,10 +25,9 @@ from typing import Any, Optional, Union
 
 import pytest
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, reply, start_in_thread
-from harness import RedProcess
+from fake_llm import ThreadedFakeLLM, reply
+from harness import CHECKOUT, RedProcess, provider_env
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = {"openai", "anthropic", "bpe_openai"}  # loopflow/info.json, as modules
 
 
@@ -137,16 +135,9 @@ def wheelhouse(
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ThreadedFakeLLM]:
-    with start_in_thread() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
 def red_env(llm: ThreadedFakeLLM, wheelhouse: list[Path]) -> dict[str, Optional[str]]:
     return {
-        "OPENAI_API_KEY": "sk-e2e",
-        "OPENAI_BASE_URL": llm.server.openai_base_url,
+        **provider_env(llm),
         "PIP_NO_INDEX": "1",
         "PIP_FIND_LINKS": " ".join(map(str, wheelhouse)),
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",

@@ -21,8 +21,8 @@ from typing import Optional
 
 import pytest
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, reply, start_in_thread
-from harness import LAUNCHER, RedProcess
+from fake_llm import ThreadedFakeLLM, reply
+from harness import LAUNCHER, RedProcess, provider_env
 
 HERE = Path(__file__).resolve().parent
 INSTANCE = "loopflow"  # the launcher's default
@@ -58,12 +58,6 @@ class LaunchedRed(RedProcess):
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ThreadedFakeLLM]:
-    with start_in_thread() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
 def red(
     request: pytest.FixtureRequest,
     fake_discord: FakeDiscord,
@@ -76,8 +70,7 @@ def red(
     env = sandbox(root)
     env |= {
         "DISCORD_TOKEN": fake_discord.token,
-        "OPENAI_API_KEY": "sk-e2e",
-        "OPENAI_BASE_URL": llm.server.openai_base_url,
+        **provider_env(llm),
         "LOOPFLOW_REDBOT_COMMAND": shlex.join([*redbot, "--force-disable-rich-logging"]),
     }
     process = LaunchedRed(fake_discord, root, env=env, instance=INSTANCE)

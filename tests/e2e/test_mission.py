@@ -8,33 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Optional
 
 import pytest
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, error, hang, reply, start_in_thread
-from harness import RedProcess
+from fake_llm import ThreadedFakeLLM, error, hang, reply
+from harness import CHECKOUT, RedProcess, provider_env
 
-CHECKOUT = Path(__file__).resolve().parents[2]
 MAYA_PROMPT_START = "You are Maya, an infrastructure engineer"
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ThreadedFakeLLM]:
-    with start_in_thread() as handle:
-        yield handle
-
-
-@pytest.fixture(scope="module")
 def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
-    return {
-        "OPENAI_API_KEY": "sk-e2e",
-        "OPENAI_BASE_URL": llm.server.openai_base_url,
-        "ANTHROPIC_API_KEY": "sk-ant-e2e",
-        "ANTHROPIC_BASE_URL": llm.server.anthropic_base_url,
-        "LOOPFLOW_TIMEOUT": "1.5",
-    }
+    return {**provider_env(llm), "LOOPFLOW_TIMEOUT": "1.5"}
 
 
 @pytest.fixture(autouse=True)
