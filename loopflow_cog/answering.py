@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import discord
-from redbot.core.i18n import Translator
 
 from loopflow.chat.streaming import StreamEditor
 from loopflow.errors import ProviderError
@@ -30,7 +29,6 @@ from .store import Store
 if TYPE_CHECKING:
     from redbot.core.bot import Red
 
-_ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow.answering")
 
 STOP_EMOJI = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
@@ -185,9 +183,9 @@ class Replier:
             log.warning("Could not post a notice in %s: %s", channel.id, exc)
 
 
-async def _until_stopped(work: object, stop: asyncio.Event) -> None:
+async def _until_stopped(work: Awaitable[None], stop: asyncio.Event) -> None:
     """Run ``work`` until it ends or ``stop`` is set; its exceptions propagate."""
-    task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+    task = asyncio.ensure_future(work)
     stopper = asyncio.ensure_future(stop.wait())
     try:
         await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
