@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +32,29 @@ REDBOT_COMMAND_VARIABLE = "LOOPFLOW_REDBOT_COMMAND"
 # instance, the Python version. Red records that version on each start, and on a new
 # instance's first start (its stored version is a placeholder) it loads no packages,
 # --load-cogs included; recording it up front makes the first start load the cog.
-_PREPARE_INSTANCE = """
-import asyncio, sys
-from redbot.core import _drivers, data_manager
-from redbot.core.config import Config
+_PREPARE_INSTANCE = textwrap.dedent(
+    """
+    import asyncio, sys
+    from redbot.core import _drivers, data_manager
+    from redbot.core.config import Config
 
-async def prepare(instance, prefix, new):
-    data_manager.load_basic_configuration(instance)
-    driver = _drivers.get_driver_class()
-    await driver.initialize(**data_manager.storage_details())
-    try:
-        conf = Config.get_core_conf(force_registration=False)
-        conf.register_global(prefix=[], last_system_info__python_version=[3, 7])
-        if prefix:
-            await conf.prefix.set([prefix])
-        if new:
-            await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
-    finally:
-        await driver.teardown()
+    async def prepare(instance, prefix, new):
+        data_manager.load_basic_configuration(instance)
+        driver = _drivers.get_driver_class()
+        await driver.initialize(**data_manager.storage_details())
+        try:
+            conf = Config.get_core_conf(force_registration=False)
+            conf.register_global(prefix=[], last_system_info__python_version=[3, 7])
+            if prefix:
+                await conf.prefix.set([prefix])
+            if new:
+                await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
+        finally:
+            await driver.teardown()
 
-asyncio.run(prepare(sys.argv[1], sys.argv[2], sys.argv[3] == "new"))
-"""
+    asyncio.run(prepare(sys.argv[1], sys.argv[2], sys.argv[3] == "new"))
+    """
+)
 
 
 class LaunchError(Exception):

@@ -24,8 +24,8 @@ from loopflow.errors import (
     RefusedError,
     UnavailableError,
 )
-from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
-from loopflow.providers.sdk import POOL_LIMITS, mapped_errors
+from loopflow.providers.base import Chunk, Message, Request, Usage
+from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors
 
 NAME = "anthropic"
 
@@ -79,48 +79,28 @@ def _image_source(url: str) -> dict[str, str]:
     return {"type": "url", "url": url}
 
 
-class AnthropicProvider(Provider):
+class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
     """Anthropic's Messages API behind :meth:`execute`.
 
     ``api_key`` and ``base_url`` default to ``ANTHROPIC_API_KEY`` (or
-    ``ANTHROPIC_AUTH_TOKEN``) and ``ANTHROPIC_BASE_URL``. The SDK client is built once,
-    on the first request that has a key (a missing key is reported by :meth:`execute`
-    as :class:`MissingKeyError`), or injected as ``client``. Retries with backoff are
-    the SDK's (``max_retries``).
+    ``ANTHROPIC_AUTH_TOKEN``) and ``ANTHROPIC_BASE_URL``.
     """
 
     name = NAME
 
-    def __init__(
-        self,
-        api_key: Optional[str] = None,
-        base_url: Optional[str] = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        client: Optional[anthropic.AsyncAnthropic] = None,
-    ) -> None:
-        self._api_key = api_key
-        self._base_url = base_url
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._client = client
-        self._owns_client = client is None
-
-    def _get_client(self) -> anthropic.AsyncAnthropic:
-        if self._client is None:
-            key = self._api_key
-            if key is None:
-                key = os.environ.get("ANTHROPIC_API_KEY")
-            if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
-                raise MissingKeyError("No Anthropic API key is configured.", NAME)
-            self._client = anthropic.AsyncAnthropic(
-                api_key=key or None,
-                base_url=self._base_url,
-                timeout=self._timeout,
-                max_retries=self._max_retries,
-                http_client=anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
-            )
-        return self._client
+    def _build_client(self) -> anthropic.AsyncAnthropic:
+        key = self._api_key
+        if key is None:
+            key = os.environ.get("ANTHROPIC_API_KEY")
+        if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+            raise MissingKeyError("No Anthropic API key is configured.", NAME)
+        return anthropic.AsyncAnthropic(
+            api_key=key or None,
+            base_url=self._base_url,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            http_client=anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
+        )
 
     async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
@@ -151,12 +131,6 @@ class AnthropicProvider(Provider):
                         stop = event.delta.stop_reason or stop
                         output_tokens = event.usage.output_tokens
             yield Chunk(usage=Usage(input_tokens, output_tokens), finish_reason=_checked_stop(stop))
-
-    async def aclose(self) -> None:
-        """Close the SDK client if this provider built it."""
-        if self._client is not None and self._owns_client:
-            await self._client.close()
-            self._client = None
 
 
 def _input_tokens(usage: Any) -> int:

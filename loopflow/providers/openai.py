@@ -26,8 +26,8 @@ from loopflow.errors import (
     RefusedError,
     UnavailableError,
 )
-from loopflow.providers.base import Chunk, Message, Provider, Request, Usage
-from loopflow.providers.sdk import POOL_LIMITS, mapped_errors
+from loopflow.providers.base import Chunk, Message, Request, Usage
+from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors
 
 NAME = "openai"
 
@@ -64,51 +64,32 @@ def token_limit_param(base_url: str) -> str:
     return "max_completion_tokens" if host in _MAX_COMPLETION_TOKENS_HOSTS else "max_tokens"
 
 
-class OpenAIProvider(Provider):
+class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     """OpenAI Chat Completions (and compatible servers) behind :meth:`execute`.
 
     ``api_key`` and ``base_url`` default to ``OPENAI_API_KEY`` and ``OPENAI_BASE_URL``.
-    The SDK client is built once, on the first request that has a key (so a missing key
-    is reported by :meth:`execute` as :class:`MissingKeyError`, not at construction), or
-    injected as ``client``. Retries with backoff are the SDK's (``max_retries``).
     """
 
     name = NAME
+    _limit_param = ""  # the output-token field this client's server wants, once known
 
-    def __init__(
-        self,
-        api_key: Optional[str] = None,
-        base_url: Optional[str] = None,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        client: Optional[openai.AsyncOpenAI] = None,
-    ) -> None:
-        self._api_key = api_key
-        self._base_url = base_url
-        self._timeout = timeout
-        self._max_retries = max_retries
-        self._client = client
-        self._owns_client = client is None
-        self._limit_param = "" if client is None else token_limit_param(str(client.base_url))
-
-    def _get_client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            key = self._api_key if self._api_key is not None else os.environ.get("OPENAI_API_KEY")
-            if not key:
-                raise MissingKeyError("No OpenAI API key is configured.", NAME)
-            self._client = openai.AsyncOpenAI(
-                api_key=key,
-                base_url=self._base_url,
-                timeout=self._timeout,
-                max_retries=self._max_retries,
-                http_client=openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
-            )
-            self._limit_param = token_limit_param(str(self._client.base_url))
-        return self._client
+    def _build_client(self) -> openai.AsyncOpenAI:
+        key = self._api_key if self._api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise MissingKeyError("No OpenAI API key is configured.", NAME)
+        return openai.AsyncOpenAI(
+            api_key=key,
+            base_url=self._base_url,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            http_client=openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
+        )
 
     async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
         client = self._get_client()
+        if not self._limit_param:
+            self._limit_param = token_limit_param(str(client.base_url))
         params: dict[str, Any] = {
             "model": request.model,
             "messages": to_openai_messages(request.system, request.messages),
@@ -149,12 +130,6 @@ class OpenAIProvider(Provider):
                             yield Chunk(choice.delta.content)
                         finish = choice.finish_reason or finish
             yield Chunk(usage=usage, finish_reason=_checked_finish(finish))
-
-    async def aclose(self) -> None:
-        """Close the SDK client if this provider built it."""
-        if self._client is not None and self._owns_client:
-            await self._client.close()
-            self._client = None
 
 
 _REFUSED = "OpenAI refused to answer this request."
