@@ -338,3 +338,21 @@ async def test_typing_shows_while_a_slow_mate_thinks_and_not_for_a_quick_one(dis
         lambda m: m.content == "Slow and steady.", channel=channel, timeout=15
     )
     assert len(discord.typing_calls(channel)) >= 1
+
+
+async def test_edits_and_deletions_change_what_the_mate_reads(discord, llm) -> None:
+    channel = await bound_channel(discord, "edits", "maya")
+    llm.enqueue(reply("Tea, noted."), reply("Noted."))
+    typo = await discord.send(discord.member, channel, "I like tea")
+    await discord.wait_for_message(lambda m: m.content == "Tea, noted.", channel=channel)
+    spam = await discord.send(discord.owner, channel, "buy cheap watches")
+    await discord.wait_for_message(lambda m: m.content == "Noted.", channel=channel)
+    await discord.edit(typo, "I like coffee")
+    await discord.delete(spam)
+    llm.enqueue(reply("Coffee it is."))
+    await discord.send(discord.member, channel, "what do I like?")
+    await discord.wait_for_message(lambda m: m.content == "Coffee it is.", channel=channel)
+    texts = [text for _, text in conversation(llm)]
+    assert "Bob: I like coffee" in texts
+    assert not any("tea" in text.lower() and text.startswith("Bob") for text in texts)
+    assert not any("watches" in text for text in texts)
