@@ -30,7 +30,7 @@ for _path in (ROOT / "tests" / "e2e", ROOT / "tests"):
 
 from fake_discord import FakeDiscord  # noqa: E402
 from fake_discord_faults import Call  # noqa: E402
-from fake_llm import FakeLLMServer, ThreadedFakeLLM  # noqa: E402
+from fake_llm import FakeLLMServer, ThreadedFakeLLM, start_in_thread  # noqa: E402
 from harness import RedProcess, run_blocking  # noqa: E402
 
 __all__ = [
@@ -182,20 +182,5 @@ class TimedLLM(FakeLLMServer):
 
 
 def start_llm() -> ThreadedFakeLLM:
-    """A ``TimedLLM`` in its own thread and loop (as ``fake_llm.start_in_thread``)."""
-    server = TimedLLM()
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start("127.0.0.1", 0))
-        started.set()
-        loop.run_forever()
-        loop.close()
-
-    thread = threading.Thread(target=run, name="fake-llm", daemon=True)
-    thread.start()
-    if not started.wait(10):
-        raise RuntimeError("the fake LLM server did not start")
-    return ThreadedFakeLLM(server, loop, thread)
+    """A ``TimedLLM`` in its own thread and loop."""
+    return start_in_thread(server=TimedLLM())

@@ -503,10 +503,14 @@ class ThreadedFakeLLM:
 
 
 def start_in_thread(
-    host: str = "127.0.0.1", port: int = 0, default_reply: Optional[str] = None
+    host: str = "127.0.0.1",
+    port: int = 0,
+    default_reply: Optional[str] = None,
+    server: Optional[FakeLLMServer] = None,
 ) -> ThreadedFakeLLM:
-    """Start a fake server in a daemon thread; ``.base_url`` is ready on return."""
-    server = FakeLLMServer(default_reply)
+    """Start a fake server (``server``, or a new one) in a daemon thread; ``.base_url``
+    is ready on return."""
+    server = server or FakeLLMServer(default_reply)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 
