@@ -15,7 +15,6 @@ import os
 import shlex
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -26,36 +25,6 @@ DEFAULT_PREFIX = "!"
 # A test seam: the end-to-end tests start Red through a launcher that points
 # discord.py at a fake Discord. Users never need it.
 REDBOT_COMMAND_VARIABLE = "LOOPFLOW_REDBOT_COMMAND"
-
-# Writes Red's own settings through Red's Config: the prefix (stored, not passed as
-# --prefix, which would override `[p]set prefix` on every start) and, for a new
-# instance, the Python version. Red records that version on each start, and on a new
-# instance's first start (its stored version is a placeholder) it loads no packages,
-# --load-cogs included; recording it up front makes the first start load the cog.
-_PREPARE_INSTANCE = textwrap.dedent(
-    """
-    import asyncio, sys
-    from redbot.core import _drivers, data_manager
-    from redbot.core.config import Config
-
-    async def prepare(instance, prefix, new):
-        data_manager.load_basic_configuration(instance)
-        driver = _drivers.get_driver_class()
-        await driver.initialize(**data_manager.storage_details())
-        try:
-            conf = Config.get_core_conf(force_registration=False)
-            conf.register_global(prefix=[], last_system_info__python_version=[3, 7])
-            if prefix:
-                await conf.prefix.set([prefix])
-            if new:
-                await conf.last_system_info.python_version.set(list(sys.version_info[:2]))
-        finally:
-            await driver.teardown()
-
-    asyncio.run(prepare(sys.argv[1], sys.argv[2], sys.argv[3] == "new"))
-    """
-)
-
 
 class LaunchError(Exception):
     """The bot cannot be started; the message says what to do."""
@@ -166,7 +135,9 @@ def _reuse_instance(instance: str, data_path: Path, args: argparse.Namespace) ->
 
 def _prepare(instance: str, prefix: str, *, new: bool) -> None:
     state = "new" if new else "existing"
-    command = [sys.executable, "-c", _PREPARE_INSTANCE, instance, prefix, state]
+    # Red's settings are written through Red's Config, in a child process (see
+    # loopflow/red_instance.py): the library itself never imports Red.
+    command = [sys.executable, "-m", "loopflow.red_instance", instance, prefix, state]
     _run(command, "prepare the Red instance")
 
 
