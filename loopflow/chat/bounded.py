@@ -1,0 +1,57 @@
+"""Maps that cannot grow without bound: per-conversation state on a long-running bot.
+
+A bot in many servers sees an open-ended number of conversations, people and messages;
+any map keyed by them must forget. :class:`LRUMap` forgets the least recently used
+entries beyond its limit; that is right for state that can be rebuilt or whose loss is
+harmless (a read marker falls back to Discord's order, a cooldown clock to "may speak").
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRUMap(MutableMapping[K, V]):
+    """A mapping of at most ``limit`` entries; reading or writing a key makes it the newest,
+    and adding beyond the limit drops the oldest. Raises ``ValueError`` for a limit < 1."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"an LRUMap needs a limit of at least 1, not {limit}")
+        self.limit = limit
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def __getitem__(self, key: K) -> V:
+        value = self._data[key]
+        self._data.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.limit:
+            self._data.popitem(last=False)
+
+    def __delitem__(self, key: K) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data  # a membership test does not refresh the key
+
+    def discard_where(self, predicate: Callable[[K], bool]) -> int:
+        """Drop every entry whose key satisfies ``predicate(key)``; returns how many."""
+        stale = [key for key in self._data if predicate(key)]
+        for key in stale:
+            del self._data[key]
+        return len(stale)

@@ -1,0 +1,48 @@
+"""The bounded map behind per-conversation state."""
+
+from __future__ import annotations
+
+import pytest
+
+from loopflow.chat.bounded import LRUMap
+
+
+def test_the_oldest_entry_goes_first_beyond_the_limit() -> None:
+    seen: LRUMap[int, str] = LRUMap(limit=3)
+    for key in range(5):
+        seen[key] = str(key)
+    assert list(seen) == [2, 3, 4]
+    assert len(seen) == 3
+
+
+def test_reading_or_writing_a_key_keeps_it() -> None:
+    seen: LRUMap[str, int] = LRUMap(limit=2)
+    seen["a"], seen["b"] = 1, 2
+    assert seen["a"] == 1  # "a" is now the newest
+    seen["c"] = 3
+    assert dict(seen) == {"a": 1, "c": 3}
+    seen["a"] = 10
+    seen["d"] = 4
+    assert dict(seen) == {"a": 10, "d": 4}
+
+
+def test_a_membership_test_does_not_refresh() -> None:
+    seen: LRUMap[str, int] = LRUMap(limit=2)
+    seen["a"], seen["b"] = 1, 2
+    assert "a" in seen
+    seen["c"] = 3
+    assert "a" not in seen and seen.get("b") == 2
+
+
+def test_entries_can_be_dropped_by_key() -> None:
+    seen: LRUMap[tuple[int, str], int] = LRUMap(limit=10)
+    seen[(1, "maya")], seen[(1, "merlin")], seen[(2, "maya")] = 1, 2, 3
+    assert seen.discard_where(lambda key: key[0] == 1) == 2
+    assert dict(seen) == {(2, "maya"): 3}
+    del seen[(2, "maya")]
+    assert not seen
+
+
+def test_a_limit_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        LRUMap(limit=0)
