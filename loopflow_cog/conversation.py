@@ -32,6 +32,7 @@ from loopflow.mates import Mate
 from .answering import STOP_EMOJI, Answer, Replier
 from .delivery import MessageChannel
 from .store import Store
+from .trust import may_stop, people_answered, replied_id, server_allows
 from .turns import message_text, to_turn
 
 if TYPE_CHECKING:
@@ -121,27 +122,8 @@ class Conversations:
     async def _stop_if_allowed(
         self, payload: discord.RawReactionActionEvent, answering: frozenset[int]
     ) -> None:
-        if await self._may_stop(payload, answering):
+        if await may_stop(self.bot, payload, answering):
             self.replier.stop(payload.message_id)
-
-    async def _may_stop(
-        self, payload: discord.RawReactionActionEvent, answering: frozenset[int]
-    ) -> bool:
-        """The person a reply answers, or someone with Manage Messages in that channel, may
-        stop it; a bot or someone on Red's block lists never may."""
-        if payload.guild_id is None:  # a DM: only its person is there
-            allowed = await self.bot.allowed_by_whitelist_blacklist(who_id=payload.user_id)
-            return allowed and payload.user_id in answering
-        member = payload.member
-        guild = self.bot.get_guild(payload.guild_id)
-        if member is None or guild is None or member.bot:
-            return False
-        if not await self.bot.allowed_by_whitelist_blacklist(member):
-            return False
-        if payload.user_id in answering:
-            return True
-        channel = guild.get_channel_or_thread(payload.channel_id)
-        return channel is not None and channel.permissions_for(member).manage_messages
 
     # --- bound channels and threads ------------------------------------------------------------
 
@@ -197,7 +179,7 @@ class Conversations:
             mate,
             turns,
             say_if_trimmed=channel.id not in self._trim_noted,
-            answering=_people_answered(turns, mate.name, read_before),
+            answering=people_answered(turns, mate.name, read_before),
         )
         if answer.trimmed:
             self._trim_noted.add(channel.id)
@@ -223,7 +205,7 @@ class Conversations:
 
     async def _replied_mate(self, message: discord.Message) -> str | None:
         """The mate whose message this one replies to, if it still exists."""
-        replied = _replied_id(message)
+        replied = replied_id(message)
         if not replied or message.guild is None:
             return None
         name = await self.store.mate_for_message(message.guild.id, replied)
@@ -270,7 +252,7 @@ class Conversations:
         return [turn for turn in turns if turn is not None]
 
     async def _parent_id(self, message: discord.Message, guild_id: int) -> int:
-        replied = _replied_id(message)
+        replied = replied_id(message)
         if replied:
             return replied
         # A mate's answer cannot be a native reply (webhooks cannot reply): the index
@@ -309,7 +291,7 @@ class Conversations:
             return
         assert choice is not None
         guild_id, name = choice
-        if not await self._server_allows(member):
+        if not await server_allows(self.bot, self.cog, member):
             return
         await self._ensure_loaded(channel, guild_id)
         turn = await to_turn(message)
@@ -319,13 +301,6 @@ class Conversations:
         self._spawn(
             self.queue.run((channel.id, name), lambda: self._channel_turn(channel, guild_id, name))
         )
-
-    async def _server_allows(self, member: discord.Member) -> bool:
-        """Whether the member's server lets its mates talk to them in DMs: the cog is not
-        disabled there and the server's allow and block lists let them through."""
-        if await self.bot.cog_disabled_in_guild(self.cog, member.guild):
-            return False
-        return await self.bot.allowed_by_whitelist_blacklist(member)
 
     async def _hint_dm_choice(
         self, channel: discord.DMChannel, user_id: int, missing: bool
@@ -483,34 +458,6 @@ class Conversations:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _replied_id(message: discord.Message) -> int:
-    """The message this one replies to (0: none). A forward references a message too, but
-    it is a copy shown in another place, not a reply."""
-    reference = message.reference
-    if reference is None or not reference.message_id:
-        return 0
-    if reference.type is discord.MessageReferenceType.forward:
-        return 0
-    return reference.message_id
-
-
-def _people_answered(turns: list[Turn], mate: str, read_before: int) -> frozenset[int]:
-    """Whom ``mate``'s reply to ``turns`` answers: the people who wrote since it last spoke
-    (and since the newest message its last turn read, ``read_before``; 0 if unknown). When
-    the mate never spoke in the conversation and nothing is known, only the newest
-    message's author: a cold history is context, not a question to this reply."""
-    people: set[int] = set()
-    for turn in reversed(turns):
-        if turn.mate == mate or (read_before and turn.message_id <= read_before):
-            return frozenset(people)
-        if not turn.mate:
-            people.add(turn.speaker_id)
-    if read_before:
-        return frozenset(people)
-    newest = next((t for t in reversed(turns) if not t.mate), None)
-    return frozenset({newest.speaker_id} if newest is not None else ())
 
 
 def _unread_last(turns: list[Turn], mate: str, answered: int) -> list[Turn]:

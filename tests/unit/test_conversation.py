@@ -16,11 +16,11 @@ import discord
 import pytest
 
 from loopflow.errors import RateLimitError
-from loopflow.io.session import Session, Turn
+from loopflow.io.session import Session
 from loopflow.mates import builtin_mate
 from loopflow.providers.fake import FakeProvider
 from loopflow_cog.answering import Replier
-from loopflow_cog.conversation import Conversations, _people_answered
+from loopflow_cog.conversation import Conversations
 from loopflow_cog.delivery import Posted
 from loopflow_cog.store import Store
 
@@ -352,30 +352,3 @@ async def test_a_forwarded_mate_message_is_not_a_reply(world) -> None:
     world.unbound.messages.append(forward)
     await world.conversations.on_message(forward)
     assert not world.conversations._tasks and len(world.provider.requests) == 1
-
-
-@pytest.mark.parametrize(
-    ("history", "read_before", "expected"),
-    [
-        # since the mate last spoke: everyone who wrote
-        ([(1, ALICE, ""), (2, None, "maya"), (3, BOB, ""), (4, ALICE, "")], 0, {11, 12}),
-        # another mate's reply is no person
-        ([(2, None, "maya"), (3, BOB, ""), (4, None, "merlin")], 0, {12}),
-        # only what the last turn had not read
-        ([(1, ALICE, ""), (3, BOB, "")], 2, {12}),
-        # a cold history the mate never spoke in: the newest message's author
-        ([(1, ALICE, ""), (3, BOB, "")], 0, {12}),
-    ],
-)
-def test_whom_a_reply_answers(history, read_before, expected) -> None:
-    turns = [
-        Turn(
-            speaker_id=who.id if who else 900,
-            display_name=who.display_name if who else mate,
-            text="x",
-            message_id=message_id,
-            mate=mate,
-        )
-        for message_id, who, mate in history
-    ]
-    assert _people_answered(turns, "maya", read_before) == frozenset(expected)
