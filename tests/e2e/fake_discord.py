@@ -15,9 +15,11 @@ moment while the server thread answers.
 Modules: ``fake_discord_server`` (thread, HTTP server, middleware, waits),
 ``fake_discord_model`` (values and payload shapes), ``fake_discord_state`` and
 ``fake_discord_messages`` (the world and the gateway events its changes cause),
-``fake_discord_gateway``, ``fake_discord_rest`` + ``fake_discord_webhooks`` (routes),
-``fake_discord_faults`` (fault injection, call log), ``fake_discord_control`` (the
-``/_control`` HTTP API).
+``fake_discord_forums`` (forums and their posts), ``fake_discord_gateway``,
+``fake_discord_rest`` + ``fake_discord_webhooks`` (routes), ``fake_discord_interactions``
+(slash commands: INTERACTION_CREATE, the answers, their test API), ``fake_discord_actions``
+(forwards, members' webhooks, forums, permission overwrites), ``fake_discord_faults``
+(fault injection, call log), ``fake_discord_control`` (the ``/_control`` HTTP API).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import copy
 import mimetypes
 from typing import Any, Callable, Optional, Union
 
+from fake_discord_actions import MemberActions
 from fake_discord_faults import Call, Fault
 from fake_discord_interactions import InteractionActions, InteractionRecord
-from fake_discord_model import BOT_PERMS, Channel, Message, Perm, ReferenceType, User, Webhook
+from fake_discord_model import BOT_PERMS, Channel, Message, Perm, User, Webhook
 from fake_discord_server import DiscordServer, HarnessTimeout
 from fake_discord_state import ChannelRef, UserRef
 
@@ -47,11 +50,12 @@ __all__ = [
 MessageRef = Union[Message, int]
 
 
-class FakeDiscord(InteractionActions, DiscordServer):
+class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
     """One guild, three people (owner ``alice``, member ``bob``, the bot ``Red``) and channels
     ``#harness`` (only the harness's readiness pings), ``#admin`` (owner commands such as
     ``!load``), ``#general``, ``#chat``, ``#random``. Slash commands: ``slash`` and
-    ``wait_for_response`` (``fake_discord_interactions.py``)."""
+    ``wait_for_response`` (``fake_discord_interactions.py``); forwards, members' webhooks,
+    forums and permission overwrites: ``fake_discord_actions.py``."""
 
     # ------------------------------------------------------------------------ the world
 
@@ -122,53 +126,6 @@ class FakeDiscord(InteractionActions, DiscordServer):
 
         return await self._bridge(act())
 
-    async def forward(self, user: UserRef, message: MessageRef, channel: ChannelRef) -> Message:
-        """Forward ``message`` into ``channel`` as ``user``: a reference of type FORWARD with a
-        snapshot of the message, no reply (MESSAGE_CREATE)."""
-
-        async def act() -> Message:
-            msg = self.state.create_message(
-                self.state.channel(channel),
-                self.state.user(user),
-                reference_id=_id(message),
-                reference_type=ReferenceType.FORWARD,
-            )
-            self._last_sent_id = msg.id
-            return copy.deepcopy(msg)
-
-        return await self._bridge(act())
-
-    async def webhook_send(
-        self, webhook: Union[Webhook, int], content: str, *, username: Optional[str] = None
-    ) -> Message:
-        """Post through a webhook as someone holding its URL would (a PluralKit proxy, an
-        integration): MESSAGE_CREATE with the webhook's ID."""
-
-        async def act() -> Message:
-            hook = self.state.webhook(_id(webhook))
-            msg = self.state.create_message(
-                self.state.channel(hook.channel_id),
-                User(hook.id, username or hook.name, bot=True),
-                content,
-                webhook=hook,
-                webhook_name=username,
-            )
-            self._last_sent_id = msg.id
-            return copy.deepcopy(msg)
-
-        return await self._bridge(act())
-
-    async def create_webhook(self, user: UserRef, channel: ChannelRef, name: str) -> Webhook:
-        """A webhook made by ``user`` (who needs Manage Webhooks), not by the bot."""
-
-        async def act() -> Webhook:
-            hook = self.state.create_webhook(
-                self.state.channel(channel), self.state.user(user), name
-            )
-            return copy.deepcopy(hook)
-
-        return await self._bridge(act())
-
     async def edit(self, message: MessageRef, content: str) -> Message:
         """Edit a user's message (MESSAGE_UPDATE)."""
         return await self._bridge(
@@ -231,52 +188,6 @@ class FakeDiscord(InteractionActions, DiscordServer):
             return copy.deepcopy(self.state.create_channel(name, topic))
 
         return await self._bridge(act())
-
-    async def create_forum(self, name: str) -> Channel:
-        """A new forum channel (CHANNEL_CREATE): it holds posts, not messages."""
-
-        async def act() -> Channel:
-            return copy.deepcopy(self.state.create_forum(name))
-
-        return await self._bridge(act())
-
-    async def create_forum_post(
-        self, user: UserRef, forum: ChannelRef, name: str, content: str
-    ) -> tuple[Channel, Message]:
-        """Open a post in a forum as ``user``: the post (a thread) and its starter message,
-        which lives in the post and has the post's ID."""
-
-        async def act() -> tuple[Channel, Message]:
-            post, starter = self.state.create_forum_post(
-                self.state.channel(forum), self.state.user(user), name, content
-            )
-            self._last_sent_id = starter.id
-            return copy.deepcopy(post), copy.deepcopy(starter)
-
-        return await self._bridge(act())
-
-    def set_permissions(
-        self,
-        channel: ChannelRef,
-        target: Union[UserRef, None] = None,
-        *,
-        allow: tuple[str, ...] = (),
-        deny: tuple[str, ...] = (),
-    ) -> None:
-        """Set a channel's permission overwrite for a member (``target``) or, with no target,
-        for @everyone, e.g. ``set_permissions("general", "bob", allow=("manage_channels",))``.
-        Empty ``allow`` and ``deny`` remove the overwrite (CHANNEL_UPDATE each time)."""
-
-        def act() -> None:
-            where = self.state.channel(channel)
-            target_id = self.state.guild_id if target is None else self.state.user(target).id
-            bits = [0, 0]
-            for index, names in enumerate((allow, deny)):
-                for name in names:
-                    bits[index] |= Perm[name.upper()]
-            self.state.set_overwrite(where, target_id, *bits)
-
-        self.run_sync(act)
 
     async def add_member(
         self, username: str, display_name: Optional[str] = None, *, admin: bool = False
