@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,7 +52,12 @@ class Replier:
         self.session = session
         self.delivery = delivery
         self._growing: dict[int, asyncio.Event] = {}  # message id -> stop request
+        self._answering: dict[int, frozenset[int]] = {}  # message id -> the people it answers
         self._chores: set[asyncio.Task[None]] = set()
+
+    def answering(self, message_id: int) -> frozenset[int] | None:
+        """The people a reply still being written answers (None: no such reply)."""
+        return self._answering.get(message_id) if message_id in self._growing else None
 
     def stop(self, message_id: int) -> bool:
         """Stop the generation whose reply is ``message_id``; False if none is running."""
@@ -71,12 +76,14 @@ class Replier:
         *,
         say_if_trimmed: bool = False,
         replied_to: int = 0,
+        answering: Collection[int] = (),
     ) -> Answer:
         """``mate``'s reply to ``turns``, posted in ``channel``.
 
         With ``say_if_trimmed``, a reply whose context left older messages out ends
         with a small note saying so. ``replied_to`` is the message the reply answers
         when someone replied to the mate: the index links them, for reply chains.
+        ``answering`` are the ids of the people the reply answers (they may stop it).
         """
         mate = await self._with_model(guild_id, mate)
         speaker = Speaker(mate.display_name, mate.avatar_url)
@@ -92,7 +99,7 @@ class Replier:
                 guild_id, [posted.message.id], mate.name, answered=replied_to
             )
             if streaming:  # posted before the reply was complete: it may be stopped
-                self._offer_stop(channel, posted.message.id, stop)
+                self._offer_stop(channel, posted.message.id, stop, frozenset(answering))
             return posted
 
         async def edit(posted: Posted, part: str) -> None:
@@ -135,13 +142,21 @@ class Replier:
         except discord.HTTPException as exc:
             log.warning("Could not post %s's reply in %s: %s", mate.name, channel.id, exc)
         for posted, _text in editor.messages:
+            self._answering.pop(posted.message.id, None)
             if self._growing.pop(posted.message.id, None) is not None:
                 self._withdraw_stop(channel, posted.message.id)
         return list(editor.messages)
 
-    def _offer_stop(self, channel: MessageChannel, message_id: int, stop: asyncio.Event) -> None:
+    def _offer_stop(
+        self,
+        channel: MessageChannel,
+        message_id: int,
+        stop: asyncio.Event,
+        answering: frozenset[int],
+    ) -> None:
         """Put a stop button (a reaction) on a reply that is still being written."""
         self._growing[message_id] = stop
+        self._answering[message_id] = answering
         self.chore(channel.get_partial_message(message_id).add_reaction(STOP_EMOJI))
 
     def _withdraw_stop(self, channel: MessageChannel, message_id: int) -> None:

@@ -47,6 +47,19 @@ class ChatCommands:
         if not isinstance(channel, discord.TextChannel):
             await ctx.send(_("Mates can open threads in text channels only."))
             return
+        missing = _missing_thread_permissions(channel.permissions_for(ctx.author))  # type: ignore[arg-type]
+        if missing:
+            if len(missing) == 1:
+                text = _(
+                    "You can't open threads in {channel}: you need the {needed} permission there."
+                )
+            else:
+                text = _(
+                    "You can't open threads in {channel}: you need the {needed} permissions there."
+                )
+            needed = humanize_list(missing)
+            await ctx.send(text.format(channel=channel.mention, needed=needed), ephemeral=True)
+            return
         name = f"{mate.display_name} · {topic or _('chat')}"[:THREAD_NAME_LIMIT]
         try:
             thread = await channel.create_thread(
@@ -143,6 +156,18 @@ class ChatCommands:
             return
         await self.store.set_cooldown(ctx.guild.id, seconds)
         await ctx.send(_("The cooldown is now {seconds} seconds.").format(seconds=seconds))
+
+
+def _missing_thread_permissions(permissions: discord.Permissions) -> list[str]:
+    """What a member lacks to open a public thread and talk in it, as Discord names it
+    (the bot creates the thread for them, so Discord does not check them itself)."""
+    needed = [
+        (permissions.view_channel, _("View Channel")),
+        (permissions.send_messages, _("Send Messages")),
+        (permissions.create_public_threads, _("Create Public Threads")),
+        (permissions.send_messages_in_threads, _("Send Messages in Threads")),
+    ]
+    return [name for allowed, name in needed if not allowed]
 
 
 async def _read_mate_file(attachment: discord.Attachment) -> Mate:

@@ -209,24 +209,30 @@ class MateCommands:
     async def mate_channel(self, ctx: commands.Context) -> None:
         """Bind mates to channels, where they answer every message."""
 
+    # A slash subcommand is checked alone (its group's checks do not run): each subcommand
+    # carries its own, and the channel it changes is checked in the body, once converted.
     @mate_channel.command(name="add")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_channels=True)
     async def mate_channel_add(
         self,
         ctx: commands.Context,
         mate: ExistingMate,
         channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
-        """Bind a mate to a channel (default: this one): it answers every message there."""
+        """Bind a mate to a channel, forum or thread (default: this one): it answers every
+        message there. Binding another channel needs Manage Channels there."""
         assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
-        me = ctx.guild.me
-        permissions = target.permissions_for(me)  # type: ignore[union-attr]
-        if not (permissions.view_channel and permissions.send_messages):
+        if not await _may_manage(ctx, target):
+            return
+        permissions = target.permissions_for(ctx.guild.me)  # type: ignore[union-attr]
+        if not _can_speak(target, permissions):
             await ctx.send(
                 _(
-                    "I can't see or write in {channel}: give me View Channel and Send Messages "
-                    "there first."
-                ).format(channel=target.mention)  # type: ignore[union-attr]
+                    "I can't see or write in {channel}: give me View Channel and {send} there "
+                    "first."
+                ).format(channel=target.mention, send=_send_permission(target))  # type: ignore[union-attr]
             )
             return
         if not await self.store.bind(ctx.guild.id, target.id, mate.name):
@@ -242,15 +248,19 @@ class MateCommands:
         )
 
     @mate_channel.command(name="remove")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_channels=True)
     async def mate_channel_remove(
         self,
         ctx: commands.Context,
         mate: ExistingMate,
         channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
-        """Unbind a mate from a channel (default: this one)."""
+        """Unbind a mate from a channel, forum or thread (default: this one)."""
         assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
+        if not await _may_manage(ctx, target):
+            return
         if not await self.store.unbind(ctx.guild.id, target.id, mate.name):
             await _about(ctx, _("**{display}** doesn't speak in {channel}."), mate, target)
             return
@@ -295,6 +305,14 @@ class MateCommands:
             )
         await ctx.send("\n".join(lines) or _("No mates yet."))
 
+    async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:
+        """A slash command refused by its checks says so (Red's own handler is silent, which
+        leaves a slash command "not responding"); everything else goes to Red's handler."""
+        if ctx.interaction is not None and type(error) is commands.CheckFailure:
+            await ctx.send(_("You are not permitted to use this command."), ephemeral=True)
+            return
+        await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)  # type: ignore[attr-defined]
+
     async def _update(
         self, ctx: commands.Context, mate: Mate, done: str, **changes: object
     ) -> None:
@@ -317,6 +335,39 @@ async def _about(ctx: commands.Context, text: str, mate: Mate, channel: object) 
     """Send ``text`` with ``{display}`` and ``{channel}`` filled in."""
     mention = getattr(channel, "mention", "")
     await ctx.send(text.format(display=mate.display_name, channel=mention))
+
+
+async def _may_manage(ctx: commands.Context, target: object) -> bool:
+    """Whether the author may bind mates in ``target``: admins and owners anywhere, others
+    with Manage Channels in that very channel (not merely where they typed). Says why not."""
+    member = ctx.author
+    if await _is_admin(ctx):
+        return True
+    permissions_for = getattr(target, "permissions_for", None)
+    if isinstance(member, discord.Member) and permissions_for is not None:
+        if permissions_for(member).manage_channels:
+            return True
+    await ctx.send(
+        _(
+            "You need the Manage Channels permission in {channel} to bind or unbind mates there."
+        ).format(channel=getattr(target, "mention", "")),
+        ephemeral=True,
+    )
+    return False
+
+
+def _can_speak(target: object, permissions: discord.Permissions) -> bool:
+    """Whether the bot can read and answer in a channel, forum or thread."""
+    if isinstance(target, (discord.Thread, discord.ForumChannel)):
+        return permissions.view_channel and permissions.send_messages_in_threads
+    return permissions.view_channel and permissions.send_messages
+
+
+def _send_permission(target: object) -> str:
+    """The permission the bot needs to answer in ``target``, as Discord names it."""
+    if isinstance(target, (discord.Thread, discord.ForumChannel)):
+        return _("Send Messages in Threads")
+    return _("Send Messages")
 
 
 async def _may_reset(ctx: commands.Context, store: Store) -> bool:

@@ -32,6 +32,7 @@ from loopflow.mates import Mate
 from .answering import STOP_EMOJI, Answer, Replier
 from .delivery import MessageChannel
 from .store import Store
+from .trust import may_stop, people_answered, replied_id, server_allows
 from .turns import message_text, to_turn
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class Conversations:
             if turn is None:
                 return
             self.cache.add(channel.id, turn)
-        if not from_person or not await self._cooled_down(message):
+        if not from_person or not await self._cooled_down(message, message.guild.id):
             return
         if names:
             self._spawn(self._answer_in_place(channel, message, names, replied))  # type: ignore[arg-type]
@@ -110,9 +111,18 @@ class Conversations:
         self.cache.delete(channel_id, message_ids)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        """A stop reaction from a person on a reply still being written stops it."""
+        """A stop reaction on a reply still being written stops it, if its author may."""
         me = self.bot.user
-        if str(payload.emoji) == STOP_EMOJI and me is not None and payload.user_id != me.id:
+        if str(payload.emoji) != STOP_EMOJI or me is None or payload.user_id == me.id:
+            return
+        answering = self.replier.answering(payload.message_id)
+        if answering is not None:
+            self._spawn(self._stop_if_allowed(payload, answering))
+
+    async def _stop_if_allowed(
+        self, payload: discord.RawReactionActionEvent, answering: frozenset[int]
+    ) -> None:
+        if await may_stop(self.bot, payload, answering):
             self.replier.stop(payload.message_id)
 
     # --- bound channels and threads ------------------------------------------------------------
@@ -158,12 +168,18 @@ class Conversations:
         await self._ensure_loaded(channel, guild_id)
         turns = self.cache.turns(channel.id, after=await self.store.reset_point(channel.id))
         key = (channel.id, mate.name)
-        turns = _unread_last(turns, mate.name, self._answered.get(key, 0))
+        read_before = self._answered.get(key, 0)
+        turns = _unread_last(turns, mate.name, read_before)
         if not turns or turns[-1].mate == mate.name:
             return  # everything new was answered already (a burst folded into one turn)
         self._answered[key] = max(t.message_id for t in turns[-50:])
         answer = await self.replier.answer(
-            channel, guild_id, mate, turns, say_if_trimmed=channel.id not in self._trim_noted
+            channel,
+            guild_id,
+            mate,
+            turns,
+            say_if_trimmed=channel.id not in self._trim_noted,
+            answering=people_answered(turns, mate.name, read_before),
         )
         if answer.trimmed:
             self._trim_noted.add(channel.id)
@@ -180,6 +196,8 @@ class Conversations:
         for posted, text in answer.posted:
             turn = await to_turn(posted.message, mate=mate.name)
             self.cache.add(channel.id, dataclasses.replace(turn, text=text))
+            if posted.webhook is not None:
+                await self.store.record_webhook(guild_id, posted.webhook.id)
         if any(not posted.in_own_name for posted, _ in answer.posted):
             await self._hint_webhooks(channel, guild_id)
 
@@ -187,10 +205,10 @@ class Conversations:
 
     async def _replied_mate(self, message: discord.Message) -> str | None:
         """The mate whose message this one replies to, if it still exists."""
-        reference = message.reference
-        if reference is None or reference.message_id is None or message.guild is None:
+        replied = replied_id(message)
+        if not replied or message.guild is None:
             return None
-        name = await self.store.mate_for_message(message.guild.id, reference.message_id)
+        name = await self.store.mate_for_message(message.guild.id, replied)
         if name is None or await self.store.mate(message.guild.id, name) is None:
             return None
         return name
@@ -206,7 +224,12 @@ class Conversations:
 
         async def turn() -> None:
             answer = await self.replier.answer(
-                channel, guild_id, mate, turns, replied_to=message.id
+                channel,
+                guild_id,
+                mate,
+                turns,
+                replied_to=message.id,
+                answering=(message.author.id,),
             )
             await self._remember(channel, guild_id, mate, answer)
 
@@ -229,8 +252,9 @@ class Conversations:
         return [turn for turn in turns if turn is not None]
 
     async def _parent_id(self, message: discord.Message, guild_id: int) -> int:
-        if message.reference is not None and message.reference.message_id:
-            return message.reference.message_id
+        replied = replied_id(message)
+        if replied:
+            return replied
         # A mate's answer cannot be a native reply (webhooks cannot reply): the index
         # remembers which message it answered.
         _name, answered = await self.store.message_origin(guild_id, message.id)
@@ -251,6 +275,7 @@ class Conversations:
     # --- DMs -----------------------------------------------------------------------------------
 
     async def _on_direct_message(self, message: discord.Message) -> None:
+        """A DM goes to the mate the person chose, under the rules of that mate's server."""
         channel = message.channel
         if message.author.bot or not isinstance(channel, discord.DMChannel):
             return  # the bot's own posts are cached when they are sent
@@ -259,15 +284,20 @@ class Conversations:
         choice = await self.store.dm_choice(message.author.id)
         mate = await self.store.mate(*choice) if choice else None
         guild = self.bot.get_guild(choice[0]) if choice else None
-        if mate is None or guild is None or guild.get_member(message.author.id) is None:
+        member = guild.get_member(message.author.id) if guild is not None else None
+        if mate is None or member is None:
             # No choice yet, or the mate or the shared server is gone.
             await self._hint_dm_choice(channel, message.author.id, missing=choice is not None)
             return
         assert choice is not None
         guild_id, name = choice
+        if not await server_allows(self.bot, self.cog, member):
+            return
         await self._ensure_loaded(channel, guild_id)
         turn = await to_turn(message)
         self.cache.add(channel.id, turn)
+        if not await self._cooled_down(message, guild_id):
+            return
         self._spawn(
             self.queue.run((channel.id, name), lambda: self._channel_turn(channel, guild_id, name))
         )
@@ -323,39 +353,51 @@ class Conversations:
 
     @staticmethod
     async def _thread_starter(channel: MessageChannel, reset: int) -> discord.Message | None:
-        """The message a thread was started from (its id is the thread's), if any."""
-        if not isinstance(channel, discord.Thread) or channel.parent is None or reset:
+        """The message a thread was started from (its id is the thread's), if any.
+
+        A forum post's starter is the post's own first message, already in its history;
+        other threads' starters live in the parent channel.
+        """
+        if not isinstance(channel, discord.Thread) or reset:
             return None
+        parent = channel.parent
+        if not isinstance(parent, (discord.TextChannel, discord.VoiceChannel)):
+            return None  # a forum (or an uncached parent): nothing to fetch there
         try:
-            return await channel.parent.fetch_message(channel.id)  # type: ignore[union-attr]
+            return await parent.fetch_message(channel.id)
         except discord.HTTPException:
             return None  # a thread started on its own has no starter
 
     async def _turn_for(self, message: discord.Message, guild_id: int) -> Turn | None:
-        """The turn a message makes, or None for bots and webhooks that are not mates."""
+        """The turn a message makes: a person's, a mate's, or None for other bots.
+
+        A mate's posts are known by the message index, else by the mates' own webhooks
+        (never by a name alone: anyone may name a webhook "Maya"). A foreign webhook's post
+        (a PluralKit proxy, an integration) is read as a person's words, under its name.
+        """
         if not (message.author.bot or message.webhook_id):
             return await to_turn(message)
-        name = await self._mate_of(message, guild_id)
+        name = await self.store.mate_for_message(guild_id, message.id)
+        if name is None and message.webhook_id is not None:
+            if not await self._is_mates_webhook(guild_id, message.webhook_id):
+                return await to_turn(message)
+            name = await self._mate_named(guild_id, message.author.name, webhook=True)
+        elif name is None and message.guild is None and message.embeds:
+            # A mate's DM post: only the bot posts in its DMs, the mate is the embed's author.
+            name = await self._mate_named(guild_id, message.embeds[0].author.name or "")
         return None if name is None else await to_turn(message, mate=name)
 
-    async def _mate_of(self, message: discord.Message, guild_id: int) -> str | None:
-        name = await self.store.mate_for_message(guild_id, message.id)
-        if name is not None:
-            return name
-        mates = (await self.store.mates(guild_id)).values()
-        if message.webhook_id is not None:
-            # Not in the index (it is bounded): a webhook post under a mate's name.
-            return next(
-                (
-                    m.name
-                    for m in mates
-                    if message.author.name == sanitize_webhook_name(m.display_name)
-                ),
-                None,
-            )
-        if message.guild is None and message.embeds:
-            author = message.embeds[0].author.name  # a mate's DM post
-            return next((m.name for m in mates if m.display_name == author), None)
+    async def _is_mates_webhook(self, guild_id: int, webhook_id: int) -> bool:
+        if self.replier.delivery.is_own_webhook(webhook_id):
+            return True
+        return await self.store.is_mates_webhook(guild_id, webhook_id)
+
+    async def _mate_named(self, guild_id: int, shown: str, webhook: bool = False) -> str | None:
+        """The mate whose display name is ``shown`` (as a webhook shows it, if ``webhook``)."""
+        for mate in (await self.store.mates(guild_id)).values():
+            name = sanitize_webhook_name(mate.display_name) if webhook else mate.display_name
+            if name == shown:
+                return mate.name
         return None
 
     # --- rules ---------------------------------------------------------------------------
@@ -367,13 +409,13 @@ class Conversations:
         assert message.guild is not None
         return not await self.bot.cog_disabled_in_guild(self.cog, message.guild)
 
-    async def _cooled_down(self, message: discord.Message) -> bool:
-        """Whether this person may start a turn now (the server's cooldown has passed)."""
-        assert message.guild is not None
-        cooldown = await self.store.cooldown(message.guild.id)
+    async def _cooled_down(self, message: discord.Message, guild_id: int) -> bool:
+        """Whether this person may start a turn now (the cooldown of the server ``guild_id``
+        has passed; it counts their DMs to its mates too)."""
+        cooldown = await self.store.cooldown(guild_id)
         if not cooldown:
             return True
-        key = (message.guild.id, message.author.id)
+        key = (guild_id, message.author.id)
         now = time.monotonic()
         if now - self._last_turn.get(key, -cooldown) < cooldown:
             self.replier.chore(message.add_reaction(COOLDOWN_EMOJI))

@@ -76,11 +76,13 @@ class AvatarURL(commands.Converter[str]):
 
 
 class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
-    """A text or voice channel, or a thread, of this server: by mention, ID or name."""
+    """A text, voice or forum channel, or a thread (a forum post too), of this server: by
+    mention, ID or name. A bound forum's posts inherit its mates."""
 
     _converters = (
         commands.TextChannelConverter(),
         commands.VoiceChannelConverter(),
+        commands.ForumChannelConverter(),
         commands.ThreadConverter(),
     )
 

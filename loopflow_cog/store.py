@@ -22,6 +22,7 @@ SCHEMA_VERSION = 1
 # Identifies this cog's data in Red's Config; never change it.
 CONFIG_IDENTIFIER = 0x10F7_F10E
 MESSAGE_INDEX_LIMIT = 5_000
+WEBHOOK_LIMIT = 1_000  # the mates' webhooks remembered per server (one per channel)
 SAVE_DELAY = 1.0  # seconds a batched write waits for more changes
 
 _GUILD_DEFAULTS: dict[str, Any] = {
@@ -34,6 +35,7 @@ _GUILD_DEFAULTS: dict[str, Any] = {
     "threads": {},  # str(thread id) -> id of the person who opened it with [p]mate chat
     "cooldown": 0,  # seconds between turns one person may start
     "webhook_hint_sent": False,
+    "webhooks": [],  # ids of the webhooks the mates speak through, oldest first
 }
 
 
@@ -67,6 +69,7 @@ class Store:
         self._unsaved_usage: dict[int, dict[str, Usage]] = {}
         self._unsaved_index: set[int] = set()
         self._saving: asyncio.Task[None] | None = None
+        self._webhooks: dict[int, list[int]] = {}  # guild -> the mates' webhook ids
 
     async def migrate(self) -> None:
         """Bring stored data to :data:`SCHEMA_VERSION` (version 1 is the first schema)."""
@@ -256,6 +259,29 @@ class Store:
         await group.dm_guild.set(guild_id)
         await group.dm_mate.set(name)
 
+    # --- the mates' webhooks ----------------------------------------------------------------
+
+    async def record_webhook(self, guild_id: int, webhook_id: int) -> None:
+        """Remember a webhook the mates speak through, so their posts are told from a
+        foreign webhook's after a restart too (bounded; oldest forgotten first)."""
+        ids = await self._webhook_ids(guild_id)
+        if webhook_id in ids:
+            return
+        ids.append(webhook_id)
+        del ids[: max(0, len(ids) - WEBHOOK_LIMIT)]
+        await self.config.guild_from_id(guild_id).webhooks.set(ids)
+
+    async def is_mates_webhook(self, guild_id: int, webhook_id: int) -> bool:
+        """Whether the mates spoke through this webhook (False for anyone else's)."""
+        return webhook_id in await self._webhook_ids(guild_id)
+
+    async def _webhook_ids(self, guild_id: int) -> list[int]:
+        ids = self._webhooks.get(guild_id)
+        if ids is None:
+            ids = [int(i) for i in await self.config.guild_from_id(guild_id).webhooks()]
+            self._webhooks[guild_id] = ids
+        return ids
+
     # --- batched writes ------------------------------------------------------------------
 
     def _save_soon(self) -> None:
@@ -334,3 +360,4 @@ class Store:
     def forget_guild(self, guild_id: int) -> None:
         """Drop a guild's mirror (after its data was cleared elsewhere)."""
         self._guilds.pop(guild_id, None)
+        self._webhooks.pop(guild_id, None)

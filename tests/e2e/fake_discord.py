@@ -15,9 +15,11 @@ moment while the server thread answers.
 Modules: ``fake_discord_server`` (thread, HTTP server, middleware, waits),
 ``fake_discord_model`` (values and payload shapes), ``fake_discord_state`` and
 ``fake_discord_messages`` (the world and the gateway events its changes cause),
-``fake_discord_gateway``, ``fake_discord_rest`` + ``fake_discord_webhooks`` (routes),
-``fake_discord_faults`` (fault injection, call log), ``fake_discord_control`` (the
-``/_control`` HTTP API).
+``fake_discord_forums`` (forums and their posts), ``fake_discord_gateway``,
+``fake_discord_rest`` + ``fake_discord_webhooks`` (routes), ``fake_discord_interactions``
+(slash commands: INTERACTION_CREATE, the answers, their test API), ``fake_discord_actions``
+(forwards, members' webhooks, forums, permission overwrites), ``fake_discord_faults``
+(fault injection, call log), ``fake_discord_control`` (the ``/_control`` HTTP API).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ import copy
 import mimetypes
 from typing import Any, Callable, Optional, Union
 
+from fake_discord_actions import MemberActions
 from fake_discord_faults import Call, Fault
+from fake_discord_interactions import InteractionActions, InteractionRecord
 from fake_discord_model import BOT_PERMS, Channel, Message, Perm, User, Webhook
 from fake_discord_server import DiscordServer, HarnessTimeout
 from fake_discord_state import ChannelRef, UserRef
@@ -37,6 +41,7 @@ __all__ = [
     "FakeDiscord",
     "Fault",
     "HarnessTimeout",
+    "InteractionRecord",
     "Message",
     "User",
     "Webhook",
@@ -45,10 +50,12 @@ __all__ = [
 MessageRef = Union[Message, int]
 
 
-class FakeDiscord(DiscordServer):
+class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
     """One guild, three people (owner ``alice``, member ``bob``, the bot ``Red``) and channels
     ``#harness`` (only the harness's readiness pings), ``#admin`` (owner commands such as
-    ``!load``), ``#general``, ``#chat``, ``#random``."""
+    ``!load``), ``#general``, ``#chat``, ``#random``. Slash commands: ``slash`` and
+    ``wait_for_response`` (``fake_discord_interactions.py``); forwards, members' webhooks,
+    forums and permission overwrites: ``fake_discord_actions.py``."""
 
     # ------------------------------------------------------------------------ the world
 

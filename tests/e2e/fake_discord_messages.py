@@ -19,6 +19,7 @@ from fake_discord_model import (
     Message,
     MessageType,
     Perm,
+    ReferenceType,
     Role,
     Snowflakes,
     User,
@@ -65,10 +66,22 @@ class MessageOps:
         tts: bool = False,
         components: Optional[list[dict[str, Any]]] = None,
         msg_type: Optional[MessageType] = None,
+        message_id: Optional[int] = None,
+        reference_type: ReferenceType = ReferenceType.DEFAULT,
     ) -> Message:
-        """Post a message and dispatch MESSAGE_CREATE (un-archiving a thread first)."""
+        """Post a message and dispatch MESSAGE_CREATE (un-archiving a thread first).
+
+        ``message_id`` is for a forum post's starter message, which has the post's ID. A
+        forward (``reference_type=FORWARD``) has no content of its own: it carries a snapshot
+        of the referenced message, and it is no reply.
+        """
+        forward = reference_type is ReferenceType.FORWARD
         embeds = [{"type": "rich", **e} for e in embeds or []]
-        if not (content or embeds or files or components) and msg_type is None:
+        if channel.is_forum:
+            raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
+        if forward and (content or embeds or files or reference_id is None):
+            raise DiscordError(400, 50035, "Invalid Form Body: a forward carries only a reference")
+        if not (content or embeds or files or components or forward) and msg_type is None:
             raise DiscordError(400, 50006, "Cannot send an empty message")
         if len(content) > 2000:
             raise DiscordError(
@@ -81,7 +94,7 @@ class MessageOps:
         if channel.is_thread and channel.archived:
             self.update_thread(channel, archived=False)
         msg = Message(
-            id=self.ids.next(),
+            id=message_id or self.ids.next(),
             channel_id=channel.id,
             guild_id=channel.guild_id,
             author=author,
@@ -89,13 +102,15 @@ class MessageOps:
             embeds=embeds,
             allowed_mentions=allowed_mentions,
             reference_id=reference_id,
+            reference_type=reference_type,
             webhook_id=webhook.id if webhook else None,
             webhook_name=(webhook_name or webhook.name) if webhook else None,
             avatar_url=avatar_url,
             flags=flags,
             tts=tts,
             components=components or [],
-            type=msg_type or (MessageType.REPLY if reference_id else MessageType.DEFAULT),
+            type=msg_type
+            or (MessageType.REPLY if reference_id and not forward else MessageType.DEFAULT),
         )
         msg.attachments = [self._attachment(channel.id, *f) for f in files or []]
         self._resolve_mentions(msg)
@@ -151,6 +166,7 @@ class MessageOps:
         ref = self.messages.get(msg.reference_id or 0)
         if (
             ref is not None
+            and msg.reference_type is ReferenceType.DEFAULT
             and replied_user
             and not ref.is_webhook
             and ref.author.id not in msg.mentions

@@ -107,6 +107,7 @@ class ChannelType(enum.IntEnum):
     DM = 1
     PUBLIC_THREAD = 11
     PRIVATE_THREAD = 12
+    GUILD_FORUM = 15
 
 
 class MessageType(enum.IntEnum):
@@ -115,6 +116,33 @@ class MessageType(enum.IntEnum):
     DEFAULT = 0
     THREAD_CREATED = 18
     REPLY = 19
+    CHAT_INPUT_COMMAND = 20
+
+
+class ReferenceType(enum.IntEnum):
+    """What a ``message_reference`` is: a reply (default) or a forward."""
+
+    DEFAULT = 0
+    FORWARD = 1
+
+
+@dataclass
+class Overwrite:
+    """A channel permission overwrite for a role (type 0) or a member (type 1)."""
+
+    id: int
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        """The overwrite object."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(int(self.allow)),
+            "deny": str(int(self.deny)),
+        }
 
 
 class DiscordError(Exception):
@@ -234,7 +262,7 @@ class Member:
 
 @dataclass
 class Channel:
-    """A text channel, a thread or a DM channel."""
+    """A text or forum channel, a thread (a forum's posts are threads) or a DM channel."""
 
     id: int
     type: ChannelType
@@ -254,6 +282,13 @@ class Channel:
     member_ids: set[int] = field(default_factory=set)
     # DMs
     recipient: Optional[User] = None
+    # text and forum channels
+    overwrites: list[Overwrite] = field(default_factory=list)
+
+    @property
+    def is_forum(self) -> bool:
+        """Whether this is a forum channel (it holds posts, which are threads, not messages)."""
+        return self.type is ChannelType.GUILD_FORUM
 
     @property
     def is_thread(self) -> bool:
@@ -309,9 +344,17 @@ class Channel:
                 parent_id=None,
                 position=self.position,
                 topic=self.topic,
-                permission_overwrites=[],
+                permission_overwrites=[o.payload() for o in self.overwrites],
                 default_thread_rate_limit_per_user=0,
             )
+            if self.is_forum:
+                data.update(
+                    available_tags=[],
+                    default_reaction_emoji=None,
+                    default_sort_order=None,
+                    default_forum_layout=0,
+                    default_auto_archive_duration=self.auto_archive_duration,
+                )
         return data
 
 
@@ -399,6 +442,7 @@ class Message:
     mention_roles: list[int] = field(default_factory=list)
     mention_everyone: bool = False
     reference_id: Optional[int] = None
+    reference_type: ReferenceType = ReferenceType.DEFAULT
     webhook_id: Optional[int] = None
     webhook_name: Optional[str] = None
     avatar_url: Optional[str] = None

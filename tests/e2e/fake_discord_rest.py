@@ -330,9 +330,10 @@ class RestRoutes:
         return no_content()
 
     def require_in(self, channel: Any, perm: Perm) -> None:
-        """The bot needs ``perm`` in a guild channel; in DMs it may do everything."""
+        """The bot needs ``perm`` in a guild channel (overwrites count); in DMs it may do
+        everything."""
         if channel.guild_id is not None:
-            self.state.require(self.state.bot.id, perm)
+            self.state.require_in_channel(self.state.bot.id, channel, perm)
 
     # ------------------------------------------------------------------------ threads
 
@@ -353,7 +354,22 @@ class RestRoutes:
     @route("POST", "/channels/{channel_id}/threads")
     async def standalone_thread(self, request: web.Request) -> web.Response:
         channel = self.channel_arg(request)
-        payload, _ = await read_body(request)
+        payload, files = await read_body(request)
+        if channel.is_forum:  # a forum post: the thread and its starter message at once
+            self.require_in(channel, Perm.SEND_MESSAGES)
+            starter = payload.get("message") or {}
+            post, msg = self.state.create_forum_post(
+                channel,
+                self.state.bot,
+                payload["name"],
+                starter.get("content") or "",
+                embeds=starter.get("embeds"),
+                files=files,
+                auto_archive_duration=payload.get("auto_archive_duration") or 1440,
+            )
+            data = post.payload()
+            data["message"] = self.state.message_payload(msg)
+            return json_response(data, status=201)
         private = payload.get("type") == 12
         need = Perm.CREATE_PRIVATE_THREADS if private else Perm.CREATE_PUBLIC_THREADS
         self.require_in(channel, need)

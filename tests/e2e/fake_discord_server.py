@@ -24,6 +24,7 @@ from aiohttp import web
 from fake_discord_control import add_control_routes
 from fake_discord_faults import Call, Fault, add_rate_limit_headers
 from fake_discord_gateway import Gateway
+from fake_discord_interactions import InteractionState
 from fake_discord_model import DiscordError, Message
 from fake_discord_rest import API_PREFIX, json_response
 from fake_discord_state import DiscordState
@@ -112,6 +113,7 @@ class DiscordServer:
         self.port = sock.getsockname()[1]
         self._changed = asyncio.Event()
         self.state = DiscordState(self.url, self._dispatch)
+        self.state.interactions = InteractionState(self.state)
         self.gateway = Gateway(
             self.token,
             self._ready_payload,

@@ -11,6 +11,7 @@ import secrets
 import time
 from typing import Any, Callable, Optional, Union
 
+from fake_discord_forums import ForumOps
 from fake_discord_messages import MessageOps
 from fake_discord_model import (
     BOT_PERMS,
@@ -22,7 +23,9 @@ from fake_discord_model import (
     Member,
     Message,
     MessageType,
+    Overwrite,
     Perm,
+    ReferenceType,
     Role,
     Snowflakes,
     User,
@@ -38,7 +41,7 @@ UserRef = Union[User, int, str]
 DEFAULT_CHANNELS = ("harness", "admin", "general", "chat", "random")
 
 
-class DiscordState(MessageOps):
+class DiscordState(MessageOps, ForumOps):
     """The guild "Test Guild" with an owner (admin), a member, the bot, and text channels.
 
     ``dispatch(event, data)`` is called for every gateway event the change causes.
@@ -58,6 +61,7 @@ class DiscordState(MessageOps):
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.typing: list[tuple[int, float]] = []  # (channel id, time) of bot typing calls
         self.app_commands: dict[Optional[int], list[dict[str, Any]]] = {}
+        self.interactions: Any = None  # an InteractionState, set by the server
 
         self.bot = self._new_user("red-e2e", "Red", bot=True)
         self.owner = self._new_user("alice", "Alice")
@@ -159,6 +163,46 @@ class DiscordState(MessageOps):
         """Raise Discord's 403 Missing Permissions unless the member has ``perm``."""
         if not self.permissions_for(user_id) & perm:
             raise DiscordError(*MISSING_PERMISSIONS)
+
+    def channel_permissions(self, user_id: int, channel: Channel) -> int:
+        """A member's permissions in a channel, overwrites included (Discord's algorithm).
+
+        A thread has its parent's permissions; without View Channel nothing else is allowed.
+        """
+        base = self.permissions_for(user_id)
+        if base & Perm.ADMINISTRATOR or user_id == self.owner.id or channel.is_dm:
+            return base
+        where = self.text_channel_of(channel)
+        member = self.members[user_id]
+        everyone = next((o for o in where.overwrites if o.id == self.guild_id), None)
+        if everyone is not None:
+            base = (base & ~everyone.deny) | everyone.allow
+        roles = [o for o in where.overwrites if o.type == 0 and o.id in member.roles]
+        deny = allow = 0
+        for overwrite in roles:
+            deny, allow = deny | overwrite.deny, allow | overwrite.allow
+        base = (base & ~deny) | allow
+        for overwrite in where.overwrites:
+            if overwrite.type == 1 and overwrite.id == user_id:
+                base = (base & ~overwrite.deny) | overwrite.allow
+        return base if base & Perm.VIEW_CHANNEL else 0
+
+    def require_in_channel(self, user_id: int, channel: Channel, perm: Perm) -> None:
+        """Raise 403 Missing Permissions unless the member has ``perm`` in ``channel``."""
+        if not self.channel_permissions(user_id, channel) & perm:
+            raise DiscordError(*MISSING_PERMISSIONS)
+
+    def set_overwrite(self, channel: Channel, target_id: int, allow: int, deny: int) -> None:
+        """Set a role's or member's overwrite on a text or forum channel (CHANNEL_UPDATE)."""
+        if channel.is_thread or channel.is_dm:
+            raise DiscordError(400, 50024, "Cannot execute action on this channel type")
+        kind = 0 if target_id in self.roles else 1
+        channel.overwrites = [o for o in channel.overwrites if o.id != target_id]
+        if allow or deny:
+            channel.overwrites.append(Overwrite(target_id, kind, allow, deny))
+        # @everyone's overwrite comes first, as Discord sends it (clients rely on it).
+        channel.overwrites.sort(key=lambda o: o.id != self.guild_id)
+        self._dispatch("CHANNEL_UPDATE", channel.payload())
 
     def text_channel_of(self, channel: Channel) -> Channel:
         """The channel itself, or a thread's parent."""
@@ -263,18 +307,34 @@ class DiscordState(MessageOps):
             ref = self.messages.get(msg.reference_id)
             ref_channel = ref.channel_id if ref else msg.channel_id
             data["message_reference"] = {
-                "type": 0,
+                "type": int(msg.reference_type),
                 "message_id": str(msg.reference_id),
                 "channel_id": str(ref_channel),
             }
             if msg.guild_id:
                 data["message_reference"]["guild_id"] = str(msg.guild_id)
+            if msg.reference_type is ReferenceType.FORWARD and ref is not None:
+                data["message_snapshots"] = [{"message": self._snapshot_payload(ref)}]
             if not nested and msg.type is MessageType.REPLY:
                 alive = ref is not None and not ref.deleted
                 data["referenced_message"] = (
                     self.message_payload(ref, nested=True) if alive else None
                 )
         return data
+
+    def _snapshot_payload(self, msg: Message) -> dict[str, Any]:
+        """What a forward carries of the forwarded message (a copy, not a link)."""
+        return {
+            "type": int(msg.type),
+            "content": msg.content,
+            "embeds": msg.embeds,
+            "attachments": [a.payload() for a in msg.attachments],
+            "timestamp": iso(msg.created_at),
+            "edited_timestamp": iso(msg.edited_at),
+            "flags": msg.flags,
+            "mentions": [],
+            "mention_roles": [],
+        }
 
     def _mention_payload(self, user_id: int, guild_id: Optional[int]) -> dict[str, Any]:
         data = self.users[user_id].payload()
@@ -315,7 +375,8 @@ class DiscordState(MessageOps):
         Like Discord, a thread started from a message takes the message's ID, and a standalone
         public thread leaves a "started a thread" system message in the parent channel.
         """
-        if parent.is_thread or parent.is_dm:
+        if parent.is_thread or parent.is_dm or parent.is_forum:
+            # (a forum's posts are opened with create_forum_post)
             raise DiscordError(400, 50024, "Cannot execute action on this channel type")
         if message is not None and message.thread_id is not None:
             raise DiscordError(400, 160004, "A thread has already been created for this message")

@@ -14,7 +14,8 @@ import zlib
 from typing import Any, Optional
 
 from aiohttp import web
-from fake_discord_model import Channel, DiscordError, Message, Perm, User, Webhook
+from fake_discord_interactions import InteractionRoutes
+from fake_discord_model import Channel, ChannelType, DiscordError, Message, Perm, User, Webhook
 from fake_discord_rest import RestRoutes, int_arg, json_response, no_content, read_body, route
 
 
@@ -37,8 +38,10 @@ def _tiny_png() -> bytes:
 TINY_PNG = _tiny_png()
 
 
-class ApiRoutes(RestRoutes):
-    """The whole REST API: ``RestRoutes`` plus webhooks, application commands and the CDN."""
+class ApiRoutes(InteractionRoutes, RestRoutes):
+    """The whole REST API: ``RestRoutes`` plus webhooks, interactions, application commands
+    and the CDN. An interaction's followup webhook (its ID is the application's) shares the
+    webhook routes and is handed to ``InteractionRoutes``."""
 
     # ------------------------------------------------------------------ bot-side webhooks
 
@@ -105,9 +108,21 @@ class ApiRoutes(RestRoutes):
 
     @route("POST", "/webhooks/{webhook_id}/{webhook_token}")
     async def execute_webhook(self, request: web.Request) -> web.Response:
+        if self.is_interaction_hook(request):
+            return await self.interaction_followup(request)
         hook = self._hook_arg(request)
         target = self._target_channel(hook, int_arg(request, "thread_id"))
         payload, files = await read_body(request)
+        starter_id = None
+        if target.is_forum:
+            if not payload.get("thread_name"):
+                raise DiscordError(
+                    400,
+                    220001,
+                    "Webhooks posted to forum channels must have a thread_name or thread_id",
+                )
+            target = self._open_post(hook, payload)
+            starter_id = target.id  # a post's first message has the post's ID
         username: Optional[str] = payload.get("username")
         if username is not None and any(w in username.lower() for w in ("discord", "clyde")):
             raise DiscordError(400, 50035, "Invalid Form Body: username")
@@ -125,10 +140,25 @@ class ApiRoutes(RestRoutes):
             flags=payload.get("flags") or 0,
             tts=bool(payload.get("tts")),
             components=payload.get("components"),
+            message_id=starter_id,
         )
         if request.query.get("wait", "").lower() in ("true", "1"):
             return json_response(self.state.message_payload(msg))
         return no_content()
+
+    def _open_post(self, hook: Webhook, payload: dict[str, Any]) -> Channel:
+        """A forum webhook's ``thread_name``: a new post, whose starter is the message."""
+        post = Channel(
+            self.state.ids.next(),
+            ChannelType.PUBLIC_THREAD,
+            payload["thread_name"],
+            self.state.guild_id,
+            parent_id=hook.channel_id,
+            owner_id=hook.id,
+        )
+        self.state.channels[post.id] = post
+        self.state._dispatch("THREAD_CREATE", {**post.payload(), "newly_created": True})
+        return post
 
     def _target_channel(self, hook: Webhook, thread_id: Optional[int]) -> Channel:
         """The hook's channel, or the thread ``thread_id`` if it is one of the channel's."""
@@ -149,10 +179,14 @@ class ApiRoutes(RestRoutes):
 
     @route("GET", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
     async def get_hook_message(self, request: web.Request) -> web.Response:
+        if self.is_interaction_hook(request):
+            return await self.interaction_message(request)
         return json_response(self.state.message_payload(self._hook_message(request)))
 
     @route("PATCH", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
     async def edit_hook_message(self, request: web.Request) -> web.Response:
+        if self.is_interaction_hook(request):
+            return await self.interaction_message(request)
         msg = self._hook_message(request)
         payload, files = await read_body(request)
         self.state.edit_message(msg, {**payload, "files": files})
@@ -160,6 +194,8 @@ class ApiRoutes(RestRoutes):
 
     @route("DELETE", "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
     async def delete_hook_message(self, request: web.Request) -> web.Response:
+        if self.is_interaction_hook(request):
+            return await self.interaction_message(request)
         self.state.delete_message(self._hook_message(request))
         return no_content()
 

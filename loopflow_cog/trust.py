@@ -1,0 +1,74 @@
+"""Who may do what with the mates: rules about people, channels and servers.
+
+Small pure helpers and Red checks the conversation listener uses: which message a
+message replies to (a forward is no reply), whom a growing reply answers, who may stop
+it, and whether a member's server lets its mates talk to them in DMs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+
+from loopflow.io.session import Turn
+
+if TYPE_CHECKING:
+    from redbot.core import commands
+    from redbot.core.bot import Red
+
+
+def replied_id(message: discord.Message) -> int:
+    """The message this one replies to (0: none). A forward references a message too, but
+    it is a copy shown in another place, not a reply."""
+    reference = message.reference
+    if reference is None or not reference.message_id:
+        return 0
+    if reference.type is discord.MessageReferenceType.forward:
+        return 0
+    return reference.message_id
+
+
+def people_answered(turns: list[Turn], mate: str, read_before: int) -> frozenset[int]:
+    """Whom ``mate``'s reply to ``turns`` answers: the people who wrote since it last spoke
+    (and since the newest message its last turn read, ``read_before``; 0 if unknown). When
+    the mate never spoke in the conversation and nothing is known, only the newest
+    message's author: a cold history is context, not a question to this reply."""
+    people: set[int] = set()
+    for turn in reversed(turns):
+        if turn.mate == mate or (read_before and turn.message_id <= read_before):
+            return frozenset(people)
+        if not turn.mate:
+            people.add(turn.speaker_id)
+    if read_before:
+        return frozenset(people)
+    newest = next((t for t in reversed(turns) if not t.mate), None)
+    return frozenset({newest.speaker_id} if newest is not None else ())
+
+
+async def server_allows(bot: Red, cog: commands.Cog, member: discord.Member) -> bool:
+    """Whether the member's server lets its mates talk to them in DMs: the cog is not
+    disabled there and the server's allow and block lists let them through."""
+    if await bot.cog_disabled_in_guild(cog, member.guild):
+        return False
+    return await bot.allowed_by_whitelist_blacklist(member)
+
+
+async def may_stop(
+    bot: Red, payload: discord.RawReactionActionEvent, answering: frozenset[int]
+) -> bool:
+    """The person a reply answers, or someone with Manage Messages in that channel, may
+    stop it; a bot or someone on Red's block lists never may."""
+    if payload.guild_id is None:  # a DM: only its person is there
+        allowed = await bot.allowed_by_whitelist_blacklist(who_id=payload.user_id)
+        return allowed and payload.user_id in answering
+    member = payload.member
+    guild = bot.get_guild(payload.guild_id)
+    if member is None or guild is None or member.bot:
+        return False
+    if not await bot.allowed_by_whitelist_blacklist(member):
+        return False
+    if payload.user_id in answering:
+        return True
+    channel = guild.get_channel_or_thread(payload.channel_id)
+    return channel is not None and channel.permissions_for(member).manage_messages
