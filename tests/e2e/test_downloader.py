@@ -163,7 +163,9 @@ async def test_repo_add_cog_install_and_load(
     await discord.send(discord.owner, "admin", "I agree")
     added, repo_message = await answers(discord, 2, timeout=60)
     assert added == "Repo `loopflow` successfully added."
-    assert repo_message.startswith("Thanks for installing loopflow mates!")  # ./info.json
+    assert repo_message.startswith(  # ./info.json
+        "Thanks for adding loopflow mates! Next: `!cog install loopflow loopflow`"
+    )
 
     # Downloader pip-installs the requirements one by one, then copies the cog.
     await discord.send(discord.owner, "admin", "!cog install loopflow loopflow")
