@@ -29,27 +29,55 @@ async def setup(bot: Any) -> None:
 
     With a pip-installed checkout the adapter is the ``loopflow_cog`` package. Red's
     Downloader copies only this folder, so it also carries the adapter as ``cog_adapter`` (a
-    symlink in the repository that Downloader's copy turns into a real folder).
+    symlink in the repository that Downloader's copy turns into a real folder). Before that
+    adapter is imported, the libraries Downloader installed are made to fit this Red (see
+    :mod:`loopflow.downloader_libraries`).
     """
     try:
         adapter = importlib.import_module("loopflow_cog")
     except ModuleNotFoundError as exc:
         if exc.name != "loopflow_cog":
             raise  # the adapter is there but something it needs is not
+        await _fit_downloader_libraries()
         adapter = importlib.import_module("loopflow.cog_adapter")
     try:
         await adapter.setup(bot)
     except ImportError as exc:
-        raise _missing_libraries(exc) from exc
+        raise _missing_libraries(f"could not import a library it needs: {exc}") from exc
 
 
-def _missing_libraries(exc: ImportError) -> Exception:
-    """Red's CogLoadError (its message reaches the owner) naming the fix."""
+async def _fit_downloader_libraries() -> None:
+    """Make the requirements of ``info.json`` import from Downloader's lib folder, or raise
+    Red's CogLoadError naming the manual fix."""
+    from redbot.core.data_manager import cog_data_path
+
+    from .downloader_libraries import LibraryFitError, fit_libraries
+
+    lib = cog_data_path(raw_name="Downloader") / "lib"  # as Red's __main__ puts on sys.path
+    try:
+        await fit_libraries(_requirements(), lib)
+    except LibraryFitError as exc:
+        raise _missing_libraries(
+            f"could not make Downloader's libraries fit this Red: {exc}"
+        ) from exc
+
+
+def _requirements() -> list[str]:
+    """The requirements of ``info.json`` (what Downloader installs)."""
+    info = json.loads((Path(__file__).parent / "info.json").read_text(encoding="utf-8"))
+    return list(info["requirements"])
+
+
+def _missing_libraries(reason: str) -> Exception:
+    """Red's CogLoadError (its message reaches the owner) naming the manual fix: one pip run
+    of the requirements within the ``typing-extensions`` that Red runs with."""
+    from importlib.metadata import version
+
     from redbot.core.errors import CogLoadError
 
-    info = json.loads((Path(__file__).parent / "info.json").read_text(encoding="utf-8"))
-    wanted = " ".join(f'"{r}"' for r in ["typing-extensions<4.14", *info["requirements"]])
+    pinned = f"typing-extensions=={version('typing-extensions')}"
+    wanted = " ".join(f'"{r}"' for r in [pinned, *_requirements()])
     return CogLoadError(
-        f"loopflow could not import a library it needs ({exc}). Install versions that fit "
-        f"this Red with `[p]pipinstall {wanted}`, then load it again."
+        f"loopflow {reason}. Install versions that fit this Red with "
+        f"`[p]pipinstall {wanted}`, then load it again."
     )

@@ -1,12 +1,13 @@
 """The mission path after an install with Red's Downloader, nothing of the project pip-installed.
 
 Red runs in a virtual environment of its own holding Red-DiscordBot only (the version that runs
-these tests, from the package registry or pip's cache). The owner adds a git repository of
-the checkout (``project_repo``) and installs the cog: Downloader copies ``loopflow/`` into
-Red's cog install path (the ``cog_adapter`` symlink becomes a real folder) and pip-installs the
-requirements of ``loopflow/info.json`` into its lib folder, offline, from wheels downloaded
-beforehand; README's ``[p]pipinstall`` line then makes those libraries fit Red 3.5's pins. Then
-maya answers. Red runs with ``--dev``, so ``[p]debug`` shows where the loaded modules come from.
+these tests, from the package registry or pip's cache). The owner runs README's three commands
+and nothing else: ``[p]repo add`` with a git repository of the checkout (``project_repo``),
+``[p]cog install`` (Downloader copies ``loopflow/`` into Red's cog install path, the
+``cog_adapter`` symlink becoming a real folder, and pip-installs each requirement of
+``loopflow/info.json`` into its lib folder from the package registry, in a run of its own) and
+``[p]load``, whose ``setup()`` makes those libraries fit Red 3.5's pins. Then maya answers. Red
+runs with ``--dev``, so ``[p]debug`` shows where the loaded modules come from and their versions.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from __future__ import annotations
 import ast
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -27,6 +26,7 @@ import pytest
 from fake_discord import FakeDiscord
 from fake_llm import ThreadedFakeLLM, reply
 from harness import CHECKOUT, RedProcess, provider_env
+from packaging.version import Version
 
 REQUIREMENTS = {"openai", "anthropic", "bpe_openai"}  # loopflow/info.json, as modules
 
@@ -96,50 +96,25 @@ def requirements(project_repo: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def pipinstall(project_repo: Path, requirements: list[str]) -> list[str]:
-    """The arguments of README's ``[p]pipinstall`` line: the test runs what README says.
-
-    Red 3.5 pins typing-extensions 4.13.2 (its last release for Python 3.8), and Downloader's
-    lib folder comes after Red's own packages on ``sys.path``: the line installs the cog's
-    requirements again in one pip run, within that pin.
-    """
-    readme = (project_repo / "README.md").read_text("utf-8")
-    lines = [line.strip() for line in readme.splitlines()]
-    args = next(shlex.split(line)[1:] for line in lines if line.startswith("[p]pipinstall "))
-    assert set(requirements) < set(args), "README's [p]pipinstall misses a requirement"
-    return args
-
-
-@pytest.fixture(scope="module")
-def wheelhouse(
-    red_python: Path,
-    requirements: list[str],
-    pipinstall: list[str],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> list[Path]:
-    """Folders of wheels for Downloader's pip, offline: what the registry gives each of its runs.
-
-    Downloader installs each requirement in a pip run of its own, so each is downloaded on
-    its own too (in parallel, a folder each); and the one run of README's ``[p]pipinstall``.
-    """
-    runs = [[requirement] for requirement in requirements] + [pipinstall]
-    folders = [tmp_path_factory.mktemp("wheels") for _ in runs]
-    with ThreadPoolExecutor() as pool:
-        downloads = [
-            pool.submit(run, red_python, "-m", "pip", "download", "--quiet", "--dest", dest, *reqs)
-            for dest, reqs in zip(folders, runs)
-        ]
-        for download in downloads:
-            download.result()
-    return folders
+def fitting_versions(red_python: Path, requirements: list[str]) -> dict[str, str]:
+    """The newest versions of the cog's libraries that fit this Red, as the package registry
+    answers now: pip resolves Red-DiscordBot (its exact pins) and the requirements together.
+    Module name -> version."""
+    red = f"Red-DiscordBot=={version('Red-DiscordBot')}"
+    command = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-"]
+    report = json.loads(run(red_python, "-m", "pip", *command, red, *requirements))
+    return {
+        item["metadata"]["name"].replace("-", "_").lower(): item["metadata"]["version"]
+        for item in report["install"]
+    }
 
 
 @pytest.fixture(scope="module")
-def red_env(llm: ThreadedFakeLLM, wheelhouse: list[Path]) -> dict[str, Optional[str]]:
+def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
+    """Downloader's pip reaches the package registry, as on an owner's machine."""
     return {
         **provider_env(llm),
-        "PIP_NO_INDEX": "1",
-        "PIP_FIND_LINKS": " ".join(map(str, wheelhouse)),
+        "PIP_NO_INDEX": None,
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "PIP_NO_COMPILE": "1",  # Red runs with PYTHONDONTWRITEBYTECODE anyway
         "PYTHONPATH": None,
@@ -179,8 +154,8 @@ def test_reds_environment_has_nothing_of_the_project(red: RedProcess) -> None:
     assert found.strip() == str([None] * (2 + len(REQUIREMENTS)))
 
 
-async def test_repo_add_and_cog_install(
-    discord: FakeDiscord, red: RedProcess, project_repo: Path, pipinstall: list[str]
+async def test_repo_add_cog_install_and_load(
+    discord: FakeDiscord, red: RedProcess, project_repo: Path
 ) -> None:
     await red.load("downloader")
     asked = await owner(discord, f"!repo add loopflow {project_repo}")
@@ -188,24 +163,23 @@ async def test_repo_add_and_cog_install(
     await discord.send(discord.owner, "admin", "I agree")
     added, repo_message = await answers(discord, 2, timeout=60)
     assert added == "Repo `loopflow` successfully added."
-    assert repo_message.startswith("Thanks for installing loopflow mates!")  # ./info.json
+    assert repo_message.startswith(  # ./info.json
+        "Thanks for adding loopflow mates! Next: `!cog install loopflow loopflow`"
+    )
 
     # Downloader pip-installs the requirements one by one, then copies the cog.
     await discord.send(discord.owner, "admin", "!cog install loopflow loopflow")
     installed, cog_message = await answers(discord, 2, timeout=240)
     assert installed.startswith("Successfully installed the cog: `loopflow`"), installed
-    assert cog_message.startswith("Loaded with `!load loopflow`.")  # loopflow/info.json
+    assert cog_message.startswith("Load it with `!load loopflow`")  # loopflow/info.json
     cog = install_path(red) / "loopflow"
     adapter = cog / "cog_adapter"
     assert adapter.is_dir() and not adapter.is_symlink()
     assert (adapter / "cog.py").is_file() and (cog / "mates_data").is_dir()
     assert REQUIREMENTS <= {p.name for p in lib_path(red).iterdir()}
 
-    # Each of Downloader's pip runs takes the newest pydantic and anyio, which need a newer
-    # typing-extensions than Red's; README's one run within Red's pin installs a set that fits.
-    args = " ".join(f'"{arg}"' for arg in pipinstall)
-    assert await owner(discord, f"!pipinstall {args}", timeout=240) == "Libraries installed."
-    await red.load("loopflow")
+    # Nothing else: the three commands of README are enough.
+    await red.load("loopflow", timeout=300)
 
 
 async def test_maya_answers(discord: FakeDiscord, llm: ThreadedFakeLLM) -> None:
@@ -234,3 +208,24 @@ async def test_the_code_runs_from_reds_folders(discord: FakeDiscord, red: RedPro
     for name in REQUIREMENTS:
         assert Path(files[name]).is_relative_to(lib_path(red)), files
     assert red.blocked_connections() == []
+
+
+async def test_the_libraries_are_the_newest_that_fit_red(
+    discord: FakeDiscord, fitting_versions: dict[str, str]
+) -> None:
+    """What Red imports is what pip resolves for Red and the requirements together (where a
+    module tells its version), so nothing older than needed was pinned."""
+    names = sorted(fitting_versions)
+    code = (
+        "{n: getattr(__import__(n), '__version__', None) for n in "
+        f"{names} if __import__('importlib.util').util.find_spec(n)}}"
+    )
+    answer = await owner(discord, f"!debug {code}")
+    loaded = ast.literal_eval(answer.removeprefix("```py\n").removesuffix("\n```"))
+    print("Red imports:", loaded)  # the report of this test run (pytest -s)
+    told = {name: got for name, got in loaded.items() if got is not None}
+    assert {"openai", "anthropic", "httpx", "pydantic", "pydantic_core"} <= told.keys(), loaded
+    # Compared as base versions: certifi's __version__ leaves out its release's ".post1".
+    assert {name: Version(got).base_version for name, got in told.items()} == {
+        name: Version(fitting_versions[name]).base_version for name in told
+    }
