@@ -7,6 +7,13 @@ with their name (``Alice: hi``), because providers' ``name`` fields reject many
 display names. The request keeps the system prompt and the newest turn always and
 fills the mate's context budget with the newest turns before it; when the provider
 still says the context is too long, the session trims harder and tries once more.
+The newest turn is bounded too: when it alone is over the budget it is cut to what
+the budget leaves after the system prompt (at least :data:`NEWEST_TURN_FLOOR` tokens),
+ending with a note that tells the model so.
+
+A request always ends with a turn the mate has not answered: when the newest turn
+with anything to read is the mate's own, :class:`NothingToAnswerError` is raised and
+nothing is sent (else the mate would repeat its last reply).
 """
 
 from __future__ import annotations
@@ -15,11 +22,22 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loopflow.errors import ContextTooLongError, MissingKeyError
+from loopflow.errors import ContextTooLongError, MissingKeyError, NothingToAnswerError
 from loopflow.io.discord import prefixed, strip_own_prefix
-from loopflow.io.tokens import REPLY_PRIMING, TokenCounters
+from loopflow.io.tokens import (
+    IMAGE_TOKENS,
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TokenCounter,
+    TokenCounters,
+)
 from loopflow.mates import Mate, default_models
 from loopflow.providers.base import Message, Provider, Request, Usage
+
+NEWEST_TURN_FLOOR = 100
+"""Tokens of the newest turn kept even when the system prompt leaves less of the budget."""
+
+TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
 
 _VISION_PREFIXES = {
     "openai": ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"),
@@ -50,11 +68,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A built request with what the budget left out."""
+    """A built request with what the budget left out: ``omitted`` older turns, and
+    whether the newest turn was ``truncated``; ``tokens`` is the request's count."""
 
     request: Request
     omitted: int
     tokens: int
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,14 +85,29 @@ class Reply:
     usage: Usage
     model: str
     omitted: int = 0
+    truncated: bool = False
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """Short notes for the people in the conversation, e.g. about trimmed history."""
-        if not self.omitted:
-            return ()
-        plural = "s" if self.omitted != 1 else ""
-        return (f"{self.omitted} older message{plural} left out to fit the context budget.",)
+        notes = []
+        if self.omitted:
+            plural = "s" if self.omitted != 1 else ""
+            notes.append(
+                f"{self.omitted} older message{plural} left out to fit the context budget."
+            )
+        if self.truncated:
+            notes.append("The newest message was cut to fit the context budget.")
+        return tuple(notes)
+
+
+def awaits_answer(mate: Mate, turns: Sequence[Turn]) -> bool:
+    """Whether the newest turn with anything to read (text or images) is not ``mate``'s
+    own: only then is there something for ``mate`` to answer."""
+    for turn in reversed(turns):
+        if turn.text.strip() or turn.images:
+            return turn.mate != mate.name
+    return False
 
 
 def supports_vision(provider: str, model: str) -> bool:
@@ -106,6 +141,10 @@ class Session:
 
         Walks from the newest turn back and stops at the first that does not fit, so
         the cost grows with what fits in the budget, not with the conversation's age.
+        The newest turn is cut to fit (see the module docstring).
+
+        Raises:
+            NothingToAnswerError: the newest turn with anything to read is ``mate``'s own.
         """
         model = self.model_for(mate)
         counter = self.counters.for_model(mate.provider, model)
@@ -114,17 +153,26 @@ class Session:
         used = counter.count_message(mate.system_prompt) + REPLY_PRIMING
         messages: list[Message] = []
         considered = 0
+        truncated = False
         for turn in reversed(turns):
             message = _message_for(mate, turn, vision)
             if message is None:
                 considered += 1
                 continue
+            if not messages and message.role != "user":
+                raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
             cost = counter.count_message(message.text, len(message.images))
             if messages and used + cost > budget:
                 break
+            if not messages and used + cost > budget:
+                message = _fit(message, counter, max(budget - used, NEWEST_TURN_FLOOR))
+                cost = counter.count_message(message.text, len(message.images))
+                truncated = True
             used += cost
             considered += 1
             messages.append(message)
+        if not messages:
+            raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
         messages.reverse()
         request = Request(
             model=model,
@@ -133,7 +181,9 @@ class Session:
             max_tokens=mate.max_output_tokens,
             temperature=mate.temperature,
         )
-        return Prompt(request=request, omitted=len(turns) - considered, tokens=used)
+        return Prompt(
+            request=request, omitted=len(turns) - considered, tokens=used, truncated=truncated
+        )
 
     async def reply(self, mate: Mate, turns: Sequence[Turn]) -> Reply:
         """``mate``'s complete reply to ``turns``."""
@@ -217,6 +267,7 @@ class ReplyStream:
             usage=usage,
             model=prompt.request.model,
             omitted=prompt.omitted,
+            truncated=prompt.truncated,
         )
 
     _text: str = field(default="", init=False)
@@ -228,8 +279,29 @@ def _message_for(mate: Mate, turn: Turn, vision: bool) -> Message | None:
     text = turn.text
     if turn.images and not vision:
         text = f"{text}\n[{len(turn.images)} image(s) attached]".strip()
-    if not text and not images:
+    if not text.strip() and not images:
         return None
     if turn.mate == mate.name:
         return Message("assistant", text)
     return Message("user", prefixed(turn.display_name, text), images)
+
+
+def _fit(message: Message, counter: TokenCounter, room: int) -> Message:
+    """``message`` cut to cost at most ``room`` tokens, with notes saying what was cut.
+
+    Images go first when they leave less than :data:`NEWEST_TURN_FLOOR` tokens for the
+    text (each counts :data:`~loopflow.io.tokens.IMAGE_TOKENS`); then the text is cut
+    and ends with :data:`TRUNCATION_NOTE`.
+    """
+    images = message.images
+    text = message.text
+    spare = room - MESSAGE_OVERHEAD - NEWEST_TURN_FLOOR
+    if len(images) * IMAGE_TOKENS > spare:
+        kept = max(0, spare) // IMAGE_TOKENS
+        text += f"\n[{len(images) - kept} image(s) left out to fit the context budget]"
+        images = images[:kept]
+    room -= MESSAGE_OVERHEAD + len(images) * IMAGE_TOKENS
+    if counter.count(text) > room:
+        note = "\n" + TRUNCATION_NOTE
+        text = counter.truncate(text, room - counter.count(note)).rstrip() + note
+    return Message(message.role, text, images)

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from loopflow.errors import ContextTooLongError, MissingKeyError, RateLimitError
-from loopflow.io.session import Session, Turn, supports_vision
+from loopflow.errors import (
+    ContextTooLongError,
+    MissingKeyError,
+    NothingToAnswerError,
+    RateLimitError,
+)
+from loopflow.io.session import (
+    NEWEST_TURN_FLOOR,
+    Reply,
+    Session,
+    Turn,
+    awaits_answer,
+    supports_vision,
+)
 from loopflow.mates import Mate
-from loopflow.providers.base import Message
+from loopflow.providers.base import Message, Usage
 from loopflow.providers.fake import FakeProvider
 
 MAYA = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.", model="gpt-4o")
@@ -156,3 +168,97 @@ def test_a_long_history_gives_the_same_request_as_its_tail() -> None:
     tail = session.build(MAYA, history[-(kept + 10) :])
     assert tail.request == full.request
     assert full.omitted == 10_000 - kept
+
+
+# --- the newest turn is bounded too ------------------------------------------------------------
+
+TRUNCATED = "[… message truncated to fit the context budget]"
+
+
+def test_the_newest_turn_is_truncated_to_the_budget_with_a_note() -> None:
+    session, _ = session_with()
+    small = MAYA.replace(context_budget=1000)
+    attachments = "".join(f"\n\n[notes{i}.txt]\n" + "lorem ipsum dolor " * 900 for i in range(10))
+    turns = [human("older", message_id=1), human("read these" + attachments, message_id=2)]
+    prompt = session.build(small, turns)
+    counter = session.counters.for_model("openai", "gpt-4o")
+    (only,) = prompt.request.messages
+    assert only.text.startswith("Alice: read these\n\n[notes0.txt]\nlorem ipsum")
+    assert only.text.endswith("\n" + TRUNCATED)
+    assert prompt.omitted == 1 and prompt.truncated
+    sent = counter.count_message(small.system_prompt) + 3 + counter.count_message(only.text)
+    assert prompt.tokens == sent <= 1000
+    assert sent > 900  # what the budget allows is used, not thrown away
+    # The note reaches the people too, through the reply's warnings.
+    assert Reply(text="", usage=Usage(), model="m", omitted=1, truncated=True).warnings == (
+        "1 older message left out to fit the context budget.",
+        "The newest message was cut to fit the context budget.",
+    )
+
+
+def test_a_newest_turn_that_fits_is_untouched() -> None:
+    session, _ = session_with()
+    prompt = session.build(MAYA.replace(context_budget=1000), [human("word " * 500)])
+    assert prompt.request.messages == (Message("user", "Alice: " + "word " * 500),)
+    assert not prompt.truncated
+
+
+def test_the_newest_turn_keeps_a_floor_when_the_prompt_fills_the_budget() -> None:
+    session, _ = session_with()
+    wordy = MAYA.replace(system_prompt="rule " * 2000, context_budget=1000)
+    prompt = session.build(wordy, [human("tell me " * 3000)])
+    (only,) = prompt.request.messages
+    counter = session.counters.for_model("openai", "gpt-4o")
+    assert only.text.startswith("Alice: tell me") and only.text.endswith(TRUNCATED)
+    assert NEWEST_TURN_FLOOR - 10 <= counter.count_message(only.text) <= NEWEST_TURN_FLOOR
+
+
+def test_images_of_a_newest_turn_over_the_budget_are_left_out_with_a_note() -> None:
+    session, _ = session_with()
+    images = tuple(f"https://cdn.example/{i}.png" for i in range(10))
+    prompt = session.build(
+        MAYA.replace(context_budget=2000), [Turn(1, "Alice", "look", images=images)]
+    )
+    (only,) = prompt.request.messages
+    assert 0 < len(only.images) < 10
+    assert (
+        only.text
+        == f"Alice: look\n[{10 - len(only.images)} image(s) left out to fit the context budget]"
+    )
+    assert prompt.tokens <= 2000
+
+
+async def test_a_retry_after_context_too_long_cuts_the_newest_turn_further() -> None:
+    session, fake = session_with(ContextTooLongError("too long", "openai"), "Fits now.")
+    await session.reply(MAYA.replace(context_budget=4000), [human("essay " * 10_000)])
+    first, second = fake.requests
+    assert len(second.messages[-1].text) < len(first.messages[-1].text) / 1.5
+    assert second.messages[-1].text.endswith(TRUNCATED)
+
+
+# --- nothing to answer -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        [],
+        [human("")],
+        [human("hi"), said_by(MAYA, "Hello!")],
+        [human("hi"), said_by(MAYA, "Hello!"), human(""), human("   ")],
+    ],
+)
+async def test_a_request_never_ends_with_the_mates_own_turn(turns: list[Turn]) -> None:
+    session, fake = session_with("the same answer again")
+    assert not awaits_answer(MAYA, turns)
+    with pytest.raises(NothingToAnswerError):
+        session.build(MAYA, turns)
+    with pytest.raises(NothingToAnswerError):
+        await session.reply(MAYA, turns)
+    assert fake.requests == []
+
+
+def test_a_turn_after_the_mates_own_awaits_an_answer() -> None:
+    assert awaits_answer(MAYA, [said_by(MAYA, "Hello!"), human("[sticker: wave]")])
+    assert awaits_answer(MAYA, [human("hi"), said_by(MERLIN, "Greetings.")])
+    assert awaits_answer(MAYA, [said_by(MAYA, "Hi"), Turn(1, "Alice", "", images=("u",))])
