@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import unquote, urlsplit
 
 from loopflow.errors import ContextTooLongError, MissingKeyError, NothingToAnswerError
 from loopflow.io.discord import prefixed, strip_own_prefix
@@ -39,6 +40,16 @@ NEWEST_TURN_FLOOR = 100
 
 TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
 
+IMAGE_WINDOW = timedelta(hours=1)
+"""Images go to the model only from turns at most this much older than the newest turn.
+
+Discord's CDN links expire about 24 hours after they are issued, and a provider that
+cannot fetch one image refuses the whole request: a cached turn's old link would break
+the conversation until a reset. An image older than the window (relative to the newest
+turn, so an idle conversation picked up again sends none of its old images) becomes an
+``[image: name]`` note; resending it on every turn would cost its tokens each time too.
+"""
+
 _VISION_PREFIXES = {
     "openai": ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"),
     "anthropic": ("claude-3", "claude-sonnet", "claude-opus", "claude-haiku"),
@@ -49,7 +60,11 @@ _VISION_PREFIXES = {
 class Turn:
     """One message of a conversation, as the session layer sees it.
 
-    ``mate`` is the name of the mate that wrote the turn, or empty for a person.
+    ``text`` is the message's own words (what an edit changes); ``attached`` is what it
+    carries besides, as the model should read it after the words (inlined text files,
+    ``[sticker: wave]``, a poll, a forwarded message). ``mate`` is the name of the mate
+    that wrote the turn, or empty for a person. ``images`` are URLs; ``time`` (aware)
+    decides whether they are still sent (see :data:`IMAGE_WINDOW`).
     """
 
     speaker_id: int
@@ -59,6 +74,12 @@ class Turn:
     time: datetime | None = None
     mate: str = ""
     images: tuple[str, ...] = ()
+    attached: str = ""
+
+    @property
+    def content(self) -> str:
+        """Everything the model reads of the turn: its words, then what is attached."""
+        return (self.text + self.attached).strip()
 
     @property
     def role(self) -> str:
@@ -105,7 +126,7 @@ def awaits_answer(mate: Mate, turns: Sequence[Turn]) -> bool:
     """Whether the newest turn with anything to read (text or images) is not ``mate``'s
     own: only then is there something for ``mate`` to answer."""
     for turn in reversed(turns):
-        if turn.text.strip() or turn.images:
+        if turn.content or turn.images:
             return turn.mate != mate.name
     return False
 
@@ -154,8 +175,10 @@ class Session:
         messages: list[Message] = []
         considered = 0
         truncated = False
+        newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
         for turn in reversed(turns):
-            message = _message_for(mate, turn, vision)
+            fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+            message = _message_for(mate, turn, vision and fresh)
             if message is None:
                 considered += 1
                 continue
@@ -273,13 +296,18 @@ class ReplyStream:
     _text: str = field(default="", init=False)
 
 
-def _message_for(mate: Mate, turn: Turn, vision: bool) -> Message | None:
-    """``turn`` as ``mate`` sees it, or None when it carries nothing to say."""
-    images = turn.images if vision else ()
-    text = turn.text
-    if turn.images and not vision:
-        text = f"{text}\n[{len(turn.images)} image(s) attached]".strip()
-    if not text.strip() and not images:
+def _message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
+    """``turn`` as ``mate`` sees it, or None when it carries nothing to say.
+
+    Without ``with_images`` (a model without vision, an image past :data:`IMAGE_WINDOW`)
+    each image becomes an ``[image: name]`` note.
+    """
+    images = turn.images if with_images else ()
+    text = turn.content
+    if turn.images and not with_images:
+        notes = "".join(f"\n[image: {_image_name(url)}]" for url in turn.images)
+        text = (text + notes).strip()
+    if not text and not images:
         return None
     if turn.mate == mate.name:
         return Message("assistant", text)
@@ -305,3 +333,8 @@ def _fit(message: Message, counter: TokenCounter, room: int) -> Message:
         note = "\n" + TRUNCATION_NOTE
         text = counter.truncate(text, room - counter.count(note)).rstrip() + note
     return Message(message.role, text, images)
+
+
+def _image_name(url: str) -> str:
+    """The file name at the end of an image URL's path (``cat.png``), else ``image``."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
 from loopflow.errors import (
@@ -99,7 +101,7 @@ def test_empty_turns_are_skipped_and_images_follow_vision_support() -> None:
     vision = session.build(MAYA, turns).request.messages
     assert vision == (Message("user", "Alice: look", ("https://cdn.example/cat.png",)),)
     text_only = session.build(MAYA.replace(model="llama3"), turns).request.messages
-    assert text_only == (Message("user", "Alice: look\n[1 image(s) attached]"),)
+    assert text_only == (Message("user", "Alice: look\n[image: cat.png]"),)
     assert supports_vision("anthropic", "claude-sonnet-4-5")
     assert not supports_vision("openai", "gpt-3.5-turbo")
 
@@ -198,8 +200,9 @@ def test_the_newest_turn_is_truncated_to_the_budget_with_a_note() -> None:
 
 def test_a_newest_turn_that_fits_is_untouched() -> None:
     session, _ = session_with()
-    prompt = session.build(MAYA.replace(context_budget=1000), [human("word " * 500)])
-    assert prompt.request.messages == (Message("user", "Alice: " + "word " * 500),)
+    words = " ".join(["word"] * 500)
+    prompt = session.build(MAYA.replace(context_budget=1000), [human(words)])
+    assert prompt.request.messages == (Message("user", "Alice: " + words),)
     assert not prompt.truncated
 
 
@@ -262,3 +265,42 @@ def test_a_turn_after_the_mates_own_awaits_an_answer() -> None:
     assert awaits_answer(MAYA, [said_by(MAYA, "Hello!"), human("[sticker: wave]")])
     assert awaits_answer(MAYA, [human("hi"), said_by(MERLIN, "Greetings.")])
     assert awaits_answer(MAYA, [said_by(MAYA, "Hi"), Turn(1, "Alice", "", images=("u",))])
+
+
+# --- what a turn carries besides its own words; images that may have expired -------------------
+
+NOW = datetime(2026, 4, 18, 12, 0, tzinfo=timezone.utc)
+
+
+def test_attached_text_follows_the_turns_own_words() -> None:
+    session, _ = session_with()
+    turn = Turn(1, "Alice", "see the file", attached="\n\n[notes.txt]\nline one")
+    sticker = Turn(2, "Sam", "", attached="[sticker: wave]")
+    messages = session.build(MAYA, [turn, sticker]).request.messages
+    assert [m.text for m in messages] == [
+        "Alice: see the file\n\n[notes.txt]\nline one",
+        "Sam: [sticker: wave]",
+    ]
+
+
+def test_images_go_only_from_turns_within_an_hour_of_the_newest() -> None:
+    session, _ = session_with()
+    cdn = "https://cdn.discordapp.com/attachments/1/2/{}?ex=65f&is=65e&hm=ab"
+    turns = [
+        Turn(
+            1,
+            "Alice",
+            "yesterday's",
+            time=NOW - timedelta(hours=20),
+            images=(cdn.format("old.png"),),
+        ),
+        Turn(
+            1, "Alice", "earlier", time=NOW - timedelta(minutes=50), images=(cdn.format("new.png"),)
+        ),
+        human("what do you see?"),  # no time: the newest turn's time is the last known one
+        Turn(2, "Bob", "and this", time=NOW, images=(cdn.format("a%20b.webp"),)),
+    ]
+    messages = session.build(MAYA, turns).request.messages
+    assert messages[0] == Message("user", "Alice: yesterday's\n[image: old.png]")
+    assert messages[1] == Message("user", "Alice: earlier", (cdn.format("new.png"),))
+    assert messages[3] == Message("user", "Bob: and this", (cdn.format("a%20b.webp"),))
