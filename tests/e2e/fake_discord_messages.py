@@ -65,10 +65,16 @@ class MessageOps:
         tts: bool = False,
         components: Optional[list[dict[str, Any]]] = None,
         msg_type: Optional[MessageType] = None,
+        stickers: Optional[list[str]] = None,
     ) -> Message:
-        """Post a message and dispatch MESSAGE_CREATE (un-archiving a thread first)."""
+        """Post a message and dispatch MESSAGE_CREATE (un-archiving a thread first).
+
+        ``stickers`` are sticker names (Discord allows at most 3 per message).
+        """
         embeds = [{"type": "rich", **e} for e in embeds or []]
-        if not (content or embeds or files or components) and msg_type is None:
+        if len(stickers or []) > 3:
+            raise DiscordError(400, 50035, "Invalid Form Body: at most 3 stickers")
+        if not (content or embeds or files or components or stickers) and msg_type is None:
             raise DiscordError(400, 50006, "Cannot send an empty message")
         if len(content) > 2000:
             raise DiscordError(
@@ -98,6 +104,9 @@ class MessageOps:
             type=msg_type or (MessageType.REPLY if reference_id else MessageType.DEFAULT),
         )
         msg.attachments = [self._attachment(channel.id, *f) for f in files or []]
+        msg.stickers = [
+            {"id": str(self.ids.next()), "name": name, "format_type": 1} for name in stickers or []
+        ]
         self._resolve_mentions(msg)
         self.messages[msg.id] = msg
         channel.last_message_id = msg.id
