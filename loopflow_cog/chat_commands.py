@@ -108,7 +108,7 @@ class ChatCommands:
             await ctx.send(_("Attach one or more loopflow mate files (`.md`) to this command."))
             return
         mates: dict[str, tuple[str, Mate]] = {}  # name -> (file name, mate)
-        problems = []
+        problems: list[str] = []
         for attachment in ctx.message.attachments:
             try:
                 mate = await _read_mate_file(attachment)
@@ -124,18 +124,19 @@ class ChatCommands:
                 continue
             mates[mate.name] = (attachment.filename, mate)
         if problems:
-            lines = [_("Nothing was imported; fix these files and attach them all again:")]
+            heading = _("Nothing was imported; fix these files and attach them all again:")
             await ctx.send(
-                "\n".join(lines + [f"- {problem}" for problem in problems]),
+                "\n".join([heading, *(f"- {problem}" for problem in problems)]),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
             return
-        created, updated = [], []
+        created: list[str] = []
+        updated: list[str] = []
         for _file, mate in mates.values():
             existing = await self.store.mate(ctx.guild.id, mate.name)
             await self.store.save_mate(ctx.guild.id, mate)
             (updated if existing else created).append(f"**{mate.display_name}** (`{mate.name}`)")
-        lines = []
+        lines: list[str] = []
         if created:
             lines.append(_("Created {mates}.").format(mates=humanize_list(created)))
         if updated:
