@@ -92,7 +92,8 @@ class _Reader:
         self.text_bytes = 0
 
     def note(self, line: str) -> None:
-        self.text += "\n" + line
+        """Add a line: a description or a file's name (mass mentions defused)."""
+        self.text += "\n" + scrub_mentions(line)
 
     async def read(
         self, attachments: Sequence[discord.Attachment], stickers: Iterable[Any]

@@ -156,11 +156,11 @@ async def test_a_sticker_is_described() -> None:
 
 async def test_a_poll_is_described_with_its_answers() -> None:
     poll = SimpleNamespace(
-        question="Pizza or tacos?",
+        question="Pizza or tacos, @everyone?",
         answers=[SimpleNamespace(text="Pizza"), SimpleNamespace(text="Tacos")],
     )
     turn = await to_turn(FakeMessage(poll=poll))  # type: ignore[arg-type]
-    assert turn.content == "[poll: Pizza or tacos? (Pizza / Tacos)]"
+    assert turn.content == "[poll: Pizza or tacos, @\u200beveryone? (Pizza / Tacos)]"
 
 
 async def test_a_forward_reads_as_its_snapshot() -> None:
