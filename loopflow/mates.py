@@ -31,7 +31,7 @@ import dataclasses
 import os
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loopflow.errors import MateError, MateFileError, UnknownMateError
+from loopflow.io.markdown import read_lines, section_text, section_value
 
 PROVIDERS = ("openai", "anthropic")
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
@@ -223,21 +224,6 @@ _SECTIONS = (
     "description",
 )
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Mate)}
-_VERBATIM = "verbatim"
-
-
-@dataclass(frozen=True)
-class _Fence:
-    """An open code fence: its character (backtick or tilde) and its length."""
-
-    char: str
-    length: int
-
-    def closed_by(self, line: str) -> bool:
-        """Whether ``line`` closes this fence (CommonMark: at least as long, nothing after)."""
-        stripped = line.lstrip(" \t")
-        run = len(stripped) - len(stripped.lstrip(self.char))
-        return run >= self.length and not stripped[run:].strip()
 
 
 def parse_mate_file(text: str, source: str | None = None) -> Mate:
@@ -298,7 +284,7 @@ def render_mate_file(mate: Mate) -> str:
     }
     for heading, value in sections.items():
         if value:
-            parts += [f"## {heading}", "", _section_text(value), ""]
+            parts += [f"## {heading}", "", section_text(value), ""]
     return "\n".join(parts)
 
 
@@ -316,7 +302,7 @@ def _split_sections(text: str, source: str | None) -> tuple[str, dict[str, str]]
     title: str | None = None
     current: str | None = None
     sections: dict[str, list[str]] = {}
-    for line, heading in _classify(text.replace("\r\n", "\n").replace("\r", "\n")):
+    for line, heading in read_lines(text.replace("\r\n", "\n").replace("\r", "\n")):
         if heading and heading[0] == 1 and title is None:
             title = heading[1]
             continue
@@ -332,82 +318,7 @@ def _split_sections(text: str, source: str | None) -> tuple[str, dict[str, str]]
             raise MateFileError(f"unexpected text before the first section: {line[:60]!r}", source)
     if not title:
         raise MateFileError("missing the '# Name' title.", source)
-    return title, {key: _section_value(lines) for key, lines in sections.items()}
-
-
-def _classify(text: str) -> Iterator[tuple[str, tuple[int, str] | None]]:
-    """Each line of ``text`` with its heading ``(level, title)``; None inside code fences."""
-    fence: _Fence | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            if fence.closed_by(line):
-                fence = None
-            yield line, None
-            continue
-        fence = _opening_fence(line)
-        yield line, None if fence else _heading(line)
-
-
-def _section_value(lines: list[str]) -> str:
-    """A section's text: its lines, or the inside of a ``verbatim`` block that is all of it."""
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
-    body = lines[start:]
-    fence = _opening_fence(body[0]) if body else None
-    if (
-        fence is not None
-        and len(body) >= 2
-        and body[0].strip()[fence.length :].strip() == _VERBATIM
-        and next((i for i, line in enumerate(body) if i and fence.closed_by(line)), 0)
-        == len(body) - 1
-    ):
-        return "\n".join(body[1:-1])
-    return "\n".join(lines)
-
-
-def _section_text(value: str) -> str:
-    """``value`` as a section's text that :func:`_section_value` reads back unchanged."""
-    plain = all(
-        heading is None and _opening_fence(line) is None for line, heading in _classify(value)
-    )
-    if plain:
-        return value
-    longest = max((len(run) for run in re.findall(r"`+", value)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{_VERBATIM}\n{value}\n{fence}"
-
-
-def _opening_fence(line: str) -> _Fence | None:
-    """The fence ``line`` opens (CommonMark: 3+ backticks or tildes; no backtick in a
-    backtick fence's info string), else None."""
-    stripped = line.lstrip(" \t")
-    char = stripped[:1]
-    if char not in ("`", "~"):
-        return None
-    run = len(stripped) - len(stripped.lstrip(char))
-    if run < 3 or (char == "`" and "`" in stripped[run:]):
-        return None
-    return _Fence(char, run)
-
-
-def _heading(line: str) -> tuple[int, str] | None:
-    """``(level, title)`` of a level-1 or level-2 ATX heading, else None.
-
-    CommonMark's rules, without a regular expression (the one used before backtracked
-    cubically on long runs of spaces): ``#`` or ``##`` at the start of the line, then
-    whitespace, then the title; an optional closing run of ``#`` preceded by whitespace
-    is dropped.
-    """
-    level = len(line) - len(line.lstrip("#"))
-    rest = line[level:]
-    if level not in (1, 2) or not rest[:1].isspace():
-        return None
-    title = rest.strip()
-    unclosed = title.rstrip("#")
-    if unclosed != title and (not unclosed or unclosed[-1].isspace()):
-        title = unclosed.rstrip()
-    return (level, title) if title else None
+    return title, {key: section_value(lines) for key, lines in sections.items()}
 
 
 def _parse_number(value: str, kind: type, source: str | None, default: object = None) -> Any:
