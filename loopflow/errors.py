@@ -7,6 +7,7 @@ branch they can act on and show ``str(error)`` (a short, user-safe line) for the
     ├── MateError                 a mate's fields are invalid
     │   └── MateFileError         a loopflow mate file cannot be read
     ├── UnknownMateError          no mate by that name
+    ├── NothingToAnswerError      the conversation ends with the mate's own turn
     └── ProviderError             the LLM provider failed; ``retryable`` tells the caller
         ├── MissingKeyError       no API key configured for the provider
         ├── AuthenticationError   the key was rejected
@@ -41,6 +42,12 @@ class MateFileError(MateError):
 
 class UnknownMateError(LoopflowError, LookupError):
     """No mate by that name."""
+
+
+class NothingToAnswerError(LoopflowError):
+    """Nothing new for the mate to answer: after the mate's own last turn there is no turn
+    with anything to read (a sticker-only message described as nothing, say). A request
+    would end with the mate's own reply and make it repeat itself, so none is sent."""
 
 
 class ProviderError(LoopflowError):

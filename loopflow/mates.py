@@ -12,9 +12,17 @@ A loopflow mate file is markdown::
     ## Avatar           (optional)
     ## Description      (optional)
 
-The ``# Title`` is the display name; the mate's name is its slug (``maya``). Only the
-section titles above start a section: any other ``##`` line (and anything inside a
-code fence) belongs to the section's text, so prompts may use markdown headings.
+The ``# Title`` is the display name; the mate's name is its slug (``maya``), or the
+optional ``## Name`` section when it differs. Only the section titles above start a
+section: any other ``##`` line (and anything inside a code fence) belongs to the
+section's text, so prompts may use markdown headings. Headings and code fences follow
+CommonMark (a closing ``#`` sequence needs a space before it; a fence closes with a line
+of at least as many of its backticks or tildes).
+
+A section whose whole text is one code block with the info string ``verbatim`` holds
+exactly the text inside the block. :func:`render_mate_file` writes a value that way only
+when it would not read back unchanged otherwise (a prompt with a ``## Provider`` line or
+a lone fence), so every mate survives export and import.
 """
 
 from __future__ import annotations
@@ -28,15 +36,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from loopflow.errors import MateError, MateFileError, UnknownMateError
+from loopflow.io.markdown import read_lines, section_text, section_value
 
 PROVIDERS = ("openai", "anthropic")
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
 MAX_DISPLAY_NAME = 80
 MAX_PROMPT_CHARS = 16_000
 MAX_DESCRIPTION_CHARS = 200
+# Far above any real avatar URL (Discord's CDN links are about 150 characters), and small
+# enough that a stored mate stays small.
+MAX_URL_CHARS = 2048
 GENERIC_PROMPT = (
     "You are {display_name}, a friendly member of this Discord server. Answer the people "
     "talking with you helpfully and concisely, in the language they use."
@@ -46,6 +58,18 @@ GENERIC_PROMPT = (
 # the environment (LOOPFLOW_OPENAI_MODEL, LOOPFLOW_ANTHROPIC_MODEL) overrides these.
 FALLBACK_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
 
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "display_name": (str,),
+    "system_prompt": (str,),
+    "provider": (str,),
+    "model": (str,),
+    "temperature": (int, float, type(None)),
+    "max_output_tokens": (int,),
+    "context_budget": (int,),
+    "avatar_url": (str,),
+    "description": (str,),
+}
 _FIELD_LIMITS = {
     "temperature": (0.0, 2.0),
     "max_output_tokens": (1, 64_000),
@@ -72,9 +96,15 @@ class Mate:
     description: str = ""
 
     def __post_init__(self) -> None:
-        # Normalise what a mate file cannot preserve, so files round-trip exactly.
+        for field, kinds in _FIELD_TYPES.items():
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise MateError(f"{field.replace('_', ' ')} cannot be {type(value).__name__}.")
+        # Normalise what a mate file cannot preserve, so files round-trip exactly; line
+        # endings mean nothing to a model.
         object.__setattr__(self, "display_name", " ".join(self.display_name.split()))
-        object.__setattr__(self, "system_prompt", self.system_prompt.strip())
+        prompt = self.system_prompt.replace("\r\n", "\n").replace("\r", "\n")
+        object.__setattr__(self, "system_prompt", prompt.strip())
         object.__setattr__(self, "description", " ".join(self.description.split()))
         validate_name(self.name)
         if not self.display_name.strip() or len(self.display_name) > MAX_DISPLAY_NAME:
@@ -126,10 +156,26 @@ def validate_name(name: str) -> str:
 
 
 def validate_url(url: str) -> str:
-    """Return ``url`` if it is an absolute http(s) URL, else raise :class:`MateError`."""
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or " " in url:
-        raise MateError(f"{url[:100]!r} is not an http(s) URL.")
+    """Return ``url`` if it is an absolute http(s) URL with a host, else raise
+    :class:`MateError` (never another exception): at most :data:`MAX_URL_CHARS`
+    characters, no whitespace or control characters, a valid port if any.
+    """
+    bad = MateError(f"{str(url)[:100]!r} is not an http(s) URL.")
+    if not isinstance(url, str) or not url:
+        raise bad
+    if len(url) > MAX_URL_CHARS:
+        raise MateError(
+            f"{url[:100]!r}... is not an http(s) URL of at most {MAX_URL_CHARS:,} characters."
+        )
+    if any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        raise bad
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:  # "Invalid IPv6 URL" for https://[x, a bad port
+        raise bad from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise bad
     return url
 
 
@@ -167,6 +213,7 @@ def generic_mate(name: str) -> Mate:
 # --- mate files -------------------------------------------------------------------------
 
 _SECTIONS = (
+    "name",
     "system prompt",
     "provider",
     "model",
@@ -177,19 +224,21 @@ _SECTIONS = (
     "description",
 )
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Mate)}
-_FENCE = re.compile(r"^\s*(```|~~~)")
 
 
 def parse_mate_file(text: str, source: str | None = None) -> Mate:
-    """Parse a loopflow mate file; raise :class:`MateFileError` naming what is wrong."""
+    """Parse a loopflow mate file; raise :class:`MateFileError` naming what is wrong.
+
+    Linear in the length of ``text`` (no regular expression backtracks on it).
+    """
     title, sections = _split_sections(text, source)
     if "system prompt" not in sections:
         raise MateFileError("missing the '## System Prompt' section.", source)
     if "provider" not in sections:
         raise MateFileError("missing the '## Provider' section.", source)
-    name = slugify(title)
+    name = sections.get("name", "").strip().lower() or slugify(title)
     if not name:
-        raise MateFileError(f"the title {title!r} gives no usable mate name.", source)
+        raise MateFileError(f"the title {title[:60]!r} gives no usable mate name.", source)
     provider = sections["provider"].strip().lower()
     try:
         return Mate(
@@ -215,10 +264,17 @@ def parse_mate_file(text: str, source: str | None = None) -> Mate:
 
 
 def render_mate_file(mate: Mate) -> str:
-    """A mate as a loopflow mate file; :func:`parse_mate_file` reads it back unchanged."""
-    parts = [f"# {mate.display_name}", "", "## System Prompt", "", mate.system_prompt, ""]
-    parts += ["## Provider", "", mate.provider, ""]
-    optional = {
+    """A mate as a loopflow mate file; :func:`parse_mate_file` reads it back unchanged.
+
+    Values are written as plain markdown when that reads back unchanged, else in a
+    ``verbatim`` code block (see the module docstring).
+    """
+    title = mate.display_name + (" #" if mate.display_name.endswith("#") else "")
+    parts = [f"# {title}", ""]
+    sections = {
+        "Name": "" if mate.name == slugify(mate.display_name) else mate.name,
+        "System Prompt": mate.system_prompt,
+        "Provider": mate.provider,
         "Model": mate.model,
         "Temperature": "" if mate.temperature is None else repr(mate.temperature),
         "Max Output Tokens": _non_default(mate, "max_output_tokens"),
@@ -226,9 +282,9 @@ def render_mate_file(mate: Mate) -> str:
         "Avatar": mate.avatar_url,
         "Description": mate.description,
     }
-    for title, value in optional.items():
+    for heading, value in sections.items():
         if value:
-            parts += [f"## {title}", "", value, ""]
+            parts += [f"## {heading}", "", section_text(value), ""]
     return "\n".join(parts)
 
 
@@ -246,18 +302,14 @@ def _split_sections(text: str, source: str | None) -> tuple[str, dict[str, str]]
     title: str | None = None
     current: str | None = None
     sections: dict[str, list[str]] = {}
-    in_fence = False
-    for line in text.splitlines():
-        if _FENCE.match(line):
-            in_fence = not in_fence
-        heading = None if in_fence else _heading(line)
+    for line, heading in read_lines(text.replace("\r\n", "\n").replace("\r", "\n")):
         if heading and heading[0] == 1 and title is None:
             title = heading[1]
             continue
         if heading and heading[0] == 2 and heading[1].lower() in _SECTIONS:
             current = heading[1].lower()
             if current in sections:
-                raise MateFileError(f"the '## {heading[1]}' section appears twice.", source)
+                raise MateFileError(f"the '## {heading[1][:40]}' section appears twice.", source)
             sections[current] = []
             continue
         if current is not None:
@@ -266,12 +318,7 @@ def _split_sections(text: str, source: str | None) -> tuple[str, dict[str, str]]
             raise MateFileError(f"unexpected text before the first section: {line[:60]!r}", source)
     if not title:
         raise MateFileError("missing the '# Name' title.", source)
-    return title, {key: "\n".join(lines) for key, lines in sections.items()}
-
-
-def _heading(line: str) -> tuple[int, str] | None:
-    match = re.match(r"^(#{1,2})\s+(.+?)\s*#*\s*$", line)
-    return (len(match.group(1)), match.group(2).strip()) if match else None
+    return title, {key: section_value(lines) for key, lines in sections.items()}
 
 
 def _parse_number(value: str, kind: type, source: str | None, default: object = None) -> Any:

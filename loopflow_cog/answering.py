@@ -19,7 +19,7 @@ import discord
 
 from loopflow.chat.streaming import StreamEditor
 from loopflow.errors import ProviderError
-from loopflow.io.session import Session, Turn
+from loopflow.io.session import Session, Turn, awaits_answer
 from loopflow.mates import Mate
 
 from .delivery import NO_PINGS, Delivery, MessageChannel, Posted, Speaker, start_typing
@@ -84,7 +84,11 @@ class Replier:
         with a small note saying so. ``replied_to`` is the message the reply answers
         when someone replied to the mate: the index links them, for reply chains.
         ``answering`` are the ids of the people the reply answers (they may stop it).
+        Nothing is posted when nothing new awaits an answer (a message with nothing
+        readable after the mate's own reply): the mate would only repeat itself.
         """
+        if not awaits_answer(mate, turns):
+            return Answer([])
         mate = await self._with_model(guild_id, mate)
         speaker = Speaker(mate.display_name, mate.avatar_url)
         typing = start_typing(channel)

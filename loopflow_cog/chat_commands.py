@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from typing import TYPE_CHECKING, Optional
 
@@ -112,32 +113,48 @@ class ChatCommands:
     async def mate_import(self, ctx: commands.Context) -> None:
         """Create or update mates from attached loopflow mate files (`.md`).
 
-        A file with a mistake is reported by name, and nothing from it is applied.
+        All or nothing: when any attached file has a mistake, each bad file is reported
+        by name and no mate is created or changed.
         """
         assert ctx.guild is not None
-        files = [a for a in ctx.message.attachments if a.filename.lower().endswith(".md")]
-        if not files:
+        if not ctx.message.attachments:
             await ctx.send(_("Attach one or more loopflow mate files (`.md`) to this command."))
             return
-        created, updated, problems = [], [], []
-        for attachment in files:
+        mates: dict[str, tuple[str, Mate]] = {}  # name -> (file name, mate)
+        problems: list[str] = []
+        for attachment in ctx.message.attachments:
             try:
                 mate = await _read_mate_file(attachment)
             except MateError as exc:
                 problems.append(str(exc))
                 continue
+            if mate.name in mates:
+                problems.append(
+                    _("{file}: defines `{name}`, as {other} does.").format(
+                        file=attachment.filename, name=mate.name, other=mates[mate.name][0]
+                    )
+                )
+                continue
+            mates[mate.name] = (attachment.filename, mate)
+        if problems:
+            heading = _("Nothing was imported; fix these files and attach them all again:")
+            await ctx.send(
+                "\n".join([heading, *(f"- {problem}" for problem in problems)]),
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+            return
+        created: list[str] = []
+        updated: list[str] = []
+        for _file, mate in mates.values():
             existing = await self.store.mate(ctx.guild.id, mate.name)
             await self.store.save_mate(ctx.guild.id, mate)
             (updated if existing else created).append(f"**{mate.display_name}** (`{mate.name}`)")
-        lines = []
+        lines: list[str] = []
         if created:
             lines.append(_("Created {mates}.").format(mates=humanize_list(created)))
         if updated:
             lines.append(_("Updated {mates}.").format(mates=humanize_list(updated)))
-        if problems:
-            lines.append(_("Not imported:"))
-            lines += [f"- {problem}" for problem in problems]
-        await ctx.send("\n".join(lines))
+        await ctx.send("\n".join(lines), allowed_mentions=discord.AllowedMentions.none())
 
     @MateCommands.mate.command(name="cooldown")
     @commands.guild_only()
@@ -171,11 +188,18 @@ def _missing_thread_permissions(permissions: discord.Permissions) -> list[str]:
 
 
 async def _read_mate_file(attachment: discord.Attachment) -> Mate:
-    """Parse an attached mate file; :class:`MateError` names the file and the problem."""
+    """Parse an attached mate file; :class:`MateError` names the file and the problem.
+
+    Parsing runs in a worker thread: it is linear, yet a 64 KB file still takes a few
+    milliseconds that the event loop should not wait for.
+    """
+    name = attachment.filename
+    if not name.lower().endswith(".md"):
+        raise MateError(_("{file}: not a loopflow mate file (`.md`).").format(file=name))
     if attachment.size > MATE_FILE_LIMIT:
-        raise MateError(f"{attachment.filename}: the file is too large for a mate file.")
+        raise MateError(_("{file}: the file is too large for a mate file.").format(file=name))
     try:
         text = (await attachment.read()).decode("utf-8")
     except (discord.HTTPException, UnicodeDecodeError):
-        raise MateError(f"{attachment.filename}: the file cannot be read as text.") from None
-    return parse_mate_file(text, source=attachment.filename)
+        raise MateError(_("{file}: the file cannot be read as text.").format(file=name)) from None
+    return await asyncio.to_thread(parse_mate_file, text, name)

@@ -99,8 +99,9 @@ class Conversations:
     def on_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         """Reflect a person's edited message in a loaded conversation.
 
-        A mate's own messages are edited by its streaming; the cache already holds
-        their final text.
+        Only the message's own words change: what it carries besides (inlined text
+        files, stickers, a forward) stays as read when it arrived. A mate's own messages
+        are edited by its streaming; the cache already holds their final text.
         """
         cached = self.cache.get(payload.channel_id, payload.message_id)
         if cached is not None and not cached.mate and "content" in payload.data:

@@ -7,19 +7,48 @@ with their name (``Alice: hi``), because providers' ``name`` fields reject many
 display names. The request keeps the system prompt and the newest turn always and
 fills the mate's context budget with the newest turns before it; when the provider
 still says the context is too long, the session trims harder and tries once more.
+The newest turn is bounded too: when it alone is over the budget it is cut to what
+the budget leaves after the system prompt (at least :data:`NEWEST_TURN_FLOOR` tokens),
+ending with a note that tells the model so.
+
+A request always ends with a turn the mate has not answered: when the newest turn
+with anything to read is the mate's own, :class:`NothingToAnswerError` is raised and
+nothing is sent (else the mate would repeat its last reply).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from urllib.parse import unquote, urlsplit
 
-from loopflow.errors import ContextTooLongError, MissingKeyError
+from loopflow.errors import ContextTooLongError, MissingKeyError, NothingToAnswerError
 from loopflow.io.discord import prefixed, strip_own_prefix
-from loopflow.io.tokens import REPLY_PRIMING, TokenCounters
+from loopflow.io.tokens import (
+    IMAGE_TOKENS,
+    MESSAGE_OVERHEAD,
+    REPLY_PRIMING,
+    TokenCounter,
+    TokenCounters,
+)
 from loopflow.mates import Mate, default_models
 from loopflow.providers.base import Message, Provider, Request, Usage
+
+NEWEST_TURN_FLOOR = 100
+"""Tokens of the newest turn kept even when the system prompt leaves less of the budget."""
+
+TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
+
+IMAGE_WINDOW = timedelta(hours=1)
+"""Images go to the model only from turns at most this much older than the newest turn.
+
+Discord's CDN links expire about 24 hours after they are issued, and a provider that
+cannot fetch one image refuses the whole request: a cached turn's old link would break
+the conversation until a reset. An image older than the window (relative to the newest
+turn, so an idle conversation picked up again sends none of its old images) becomes an
+``[image: name]`` note; resending it on every turn would cost its tokens each time too.
+"""
 
 _VISION_PREFIXES = {
     "openai": ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"),
@@ -31,7 +60,11 @@ _VISION_PREFIXES = {
 class Turn:
     """One message of a conversation, as the session layer sees it.
 
-    ``mate`` is the name of the mate that wrote the turn, or empty for a person.
+    ``text`` is the message's own words (what an edit changes); ``attached`` is what it
+    carries besides, as the model should read it after the words (inlined text files,
+    ``[sticker: wave]``, a poll, a forwarded message). ``mate`` is the name of the mate
+    that wrote the turn, or empty for a person. ``images`` are URLs; ``time`` (aware)
+    decides whether they are still sent (see :data:`IMAGE_WINDOW`).
     """
 
     speaker_id: int
@@ -41,6 +74,12 @@ class Turn:
     time: datetime | None = None
     mate: str = ""
     images: tuple[str, ...] = ()
+    attached: str = ""
+
+    @property
+    def content(self) -> str:
+        """Everything the model reads of the turn: its words, then what is attached."""
+        return (self.text + self.attached).strip()
 
     @property
     def role(self) -> str:
@@ -50,11 +89,13 @@ class Turn:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A built request with what the budget left out."""
+    """A built request with what the budget left out: ``omitted`` older turns, and
+    whether the newest turn was ``truncated``; ``tokens`` is the request's count."""
 
     request: Request
     omitted: int
     tokens: int
+    truncated: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,14 +106,29 @@ class Reply:
     usage: Usage
     model: str
     omitted: int = 0
+    truncated: bool = False
 
     @property
     def warnings(self) -> tuple[str, ...]:
         """Short notes for the people in the conversation, e.g. about trimmed history."""
-        if not self.omitted:
-            return ()
-        plural = "s" if self.omitted != 1 else ""
-        return (f"{self.omitted} older message{plural} left out to fit the context budget.",)
+        notes = []
+        if self.omitted:
+            plural = "s" if self.omitted != 1 else ""
+            notes.append(
+                f"{self.omitted} older message{plural} left out to fit the context budget."
+            )
+        if self.truncated:
+            notes.append("The newest message was cut to fit the context budget.")
+        return tuple(notes)
+
+
+def awaits_answer(mate: Mate, turns: Sequence[Turn]) -> bool:
+    """Whether the newest turn with anything to read (text or images) is not ``mate``'s
+    own: only then is there something for ``mate`` to answer."""
+    for turn in reversed(turns):
+        if turn.content or turn.images:
+            return turn.mate != mate.name
+    return False
 
 
 def supports_vision(provider: str, model: str) -> bool:
@@ -106,6 +162,10 @@ class Session:
 
         Walks from the newest turn back and stops at the first that does not fit, so
         the cost grows with what fits in the budget, not with the conversation's age.
+        The newest turn is cut to fit (see the module docstring).
+
+        Raises:
+            NothingToAnswerError: the newest turn with anything to read is ``mate``'s own.
         """
         model = self.model_for(mate)
         counter = self.counters.for_model(mate.provider, model)
@@ -114,17 +174,28 @@ class Session:
         used = counter.count_message(mate.system_prompt) + REPLY_PRIMING
         messages: list[Message] = []
         considered = 0
+        truncated = False
+        newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
         for turn in reversed(turns):
-            message = _message_for(mate, turn, vision)
+            fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+            message = _message_for(mate, turn, vision and fresh)
             if message is None:
                 considered += 1
                 continue
+            if not messages and message.role != "user":
+                raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
             cost = counter.count_message(message.text, len(message.images))
             if messages and used + cost > budget:
                 break
+            if not messages and used + cost > budget:
+                message = _fit(message, counter, max(budget - used, NEWEST_TURN_FLOOR))
+                cost = counter.count_message(message.text, len(message.images))
+                truncated = True
             used += cost
             considered += 1
             messages.append(message)
+        if not messages:
+            raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
         messages.reverse()
         request = Request(
             model=model,
@@ -133,7 +204,9 @@ class Session:
             max_tokens=mate.max_output_tokens,
             temperature=mate.temperature,
         )
-        return Prompt(request=request, omitted=len(turns) - considered, tokens=used)
+        return Prompt(
+            request=request, omitted=len(turns) - considered, tokens=used, truncated=truncated
+        )
 
     async def reply(self, mate: Mate, turns: Sequence[Turn]) -> Reply:
         """``mate``'s complete reply to ``turns``."""
@@ -217,19 +290,51 @@ class ReplyStream:
             usage=usage,
             model=prompt.request.model,
             omitted=prompt.omitted,
+            truncated=prompt.truncated,
         )
 
     _text: str = field(default="", init=False)
 
 
-def _message_for(mate: Mate, turn: Turn, vision: bool) -> Message | None:
-    """``turn`` as ``mate`` sees it, or None when it carries nothing to say."""
-    images = turn.images if vision else ()
-    text = turn.text
-    if turn.images and not vision:
-        text = f"{text}\n[{len(turn.images)} image(s) attached]".strip()
+def _message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
+    """``turn`` as ``mate`` sees it, or None when it carries nothing to say.
+
+    Without ``with_images`` (a model without vision, an image past :data:`IMAGE_WINDOW`)
+    each image becomes an ``[image: name]`` note.
+    """
+    images = turn.images if with_images else ()
+    text = turn.content
+    if turn.images and not with_images:
+        notes = "".join(f"\n[image: {_image_name(url)}]" for url in turn.images)
+        text = (text + notes).strip()
     if not text and not images:
         return None
     if turn.mate == mate.name:
         return Message("assistant", text)
     return Message("user", prefixed(turn.display_name, text), images)
+
+
+def _fit(message: Message, counter: TokenCounter, room: int) -> Message:
+    """``message`` cut to cost at most ``room`` tokens, with notes saying what was cut.
+
+    Images go first when they leave less than :data:`NEWEST_TURN_FLOOR` tokens for the
+    text (each counts :data:`~loopflow.io.tokens.IMAGE_TOKENS`); then the text is cut
+    and ends with :data:`TRUNCATION_NOTE`.
+    """
+    images = message.images
+    text = message.text
+    spare = room - MESSAGE_OVERHEAD - NEWEST_TURN_FLOOR
+    if len(images) * IMAGE_TOKENS > spare:
+        kept = max(0, spare) // IMAGE_TOKENS
+        text += f"\n[{len(images) - kept} image(s) left out to fit the context budget]"
+        images = images[:kept]
+    room -= MESSAGE_OVERHEAD + len(images) * IMAGE_TOKENS
+    if counter.count(text) > room:
+        note = "\n" + TRUNCATION_NOTE
+        text = counter.truncate(text, room - counter.count(note)).rstrip() + note
+    return Message(message.role, text, images)
+
+
+def _image_name(url: str) -> str:
+    """The file name at the end of an image URL's path (``cat.png``), else ``image``."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"

@@ -37,7 +37,11 @@ DISCORD_MESSAGE_LIMIT = 2000
 _OPENER = re.compile(r"([ \t]*)(`{3,})([^`]*)")
 _CLOSER = re.compile(r"[ \t]*(`{3,})\s*")
 _BLANK_LINE_AHEAD = re.compile(r"[ \t\r]*(?:\n|\Z)")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？]+[\"'”’」』)）]*")
+# A sentence end starts only at the start of a run of stops (the lookbehinds): from inside a
+# run the pattern would backtrack over the rest of it, quadratic in the run's length.
+_SENTENCE_END = re.compile(
+    r"(?<![.!?…])[.!?…]+[\"'”’)\]]*(?=\s)|(?<![。！？])[。！？]+[\"'”’」』)）]*"
+)
 _SPACE = re.compile(r"\s")
 _SOFT_BREAK = re.compile(r"(?<=\S)\s|[，、；：]")
 

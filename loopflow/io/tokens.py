@@ -75,6 +75,24 @@ class TokenCounter:
             self._cache.popitem(last=False)
         return result
 
+    def truncate(self, text: str, tokens: int) -> str:
+        """The longest prefix of ``text`` (cut at a token boundary, never inside a
+        character) that counts at most ``tokens``; ``text`` itself when it fits.
+
+        Not cached: truncation is for the rare message over the whole budget.
+        """
+        ids = self._encoding.encode_ordinary(text)
+        if math.ceil(len(ids) * self.factor) <= tokens:
+            return text
+        keep = max(0, math.floor(tokens / self.factor))
+        while True:
+            prefix = self._encoding.decode_bytes(ids[:keep]).decode("utf-8", errors="ignore")
+            # A prefix may re-encode into a few more tokens than the ids it came from.
+            over = math.ceil(len(self._encoding.encode_ordinary(prefix)) * self.factor) - tokens
+            if over <= 0 or keep == 0:
+                return prefix
+            keep = max(0, keep - max(1, math.ceil(over / self.factor)))
+
     def count_message(self, text: str, images: int = 0) -> int:
         """Tokens one chat message costs: its text, its framing and its images."""
         return self.count(text) + MESSAGE_OVERHEAD + images * IMAGE_TOKENS

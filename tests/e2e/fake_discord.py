@@ -102,10 +102,12 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
         reply_to: Optional[MessageRef] = None,
         files: Optional[list[tuple[str, Union[bytes, str]]]] = None,
         embeds: Optional[list[dict[str, Any]]] = None,
+        stickers: Optional[list[str]] = None,
     ) -> Message:
         """Post a message as ``user`` (MESSAGE_CREATE goes out like on Discord).
 
-        ``files`` are ``(filename, bytes or text)`` pairs; ``reply_to`` makes it a reply.
+        ``files`` are ``(filename, bytes or text)`` pairs; ``reply_to`` makes it a reply;
+        ``stickers`` are sticker names.
         """
 
         async def act() -> Message:
@@ -120,6 +122,7 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
                 embeds=embeds,
                 files=attached,
                 reference_id=_id(reply_to) if reply_to is not None else None,
+                stickers=stickers,
             )
             self._last_sent_id = msg.id
             return copy.deepcopy(msg)

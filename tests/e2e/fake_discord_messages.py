@@ -68,20 +68,25 @@ class MessageOps:
         msg_type: Optional[MessageType] = None,
         message_id: Optional[int] = None,
         reference_type: ReferenceType = ReferenceType.DEFAULT,
+        stickers: Optional[list[str]] = None,
     ) -> Message:
         """Post a message and dispatch MESSAGE_CREATE (un-archiving a thread first).
 
         ``message_id`` is for a forum post's starter message, which has the post's ID. A
         forward (``reference_type=FORWARD``) has no content of its own: it carries a snapshot
-        of the referenced message, and it is no reply.
+        of the referenced message, and it is no reply. ``stickers`` are sticker names
+        (Discord allows at most 3 per message).
         """
         forward = reference_type is ReferenceType.FORWARD
         embeds = [{"type": "rich", **e} for e in embeds or []]
         if channel.is_forum:
             raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
-        if forward and (content or embeds or files or reference_id is None):
+        if forward and (content or embeds or files or stickers or reference_id is None):
             raise DiscordError(400, 50035, "Invalid Form Body: a forward carries only a reference")
-        if not (content or embeds or files or components or forward) and msg_type is None:
+        if len(stickers or []) > 3:
+            raise DiscordError(400, 50035, "Invalid Form Body: at most 3 stickers")
+        readable = content or embeds or files or components or stickers or forward
+        if not readable and msg_type is None:
             raise DiscordError(400, 50006, "Cannot send an empty message")
         if len(content) > 2000:
             raise DiscordError(
@@ -113,6 +118,9 @@ class MessageOps:
             or (MessageType.REPLY if reference_id and not forward else MessageType.DEFAULT),
         )
         msg.attachments = [self._attachment(channel.id, *f) for f in files or []]
+        msg.stickers = [
+            {"id": str(self.ids.next()), "name": name, "format_type": 1} for name in stickers or []
+        ]
         self._resolve_mentions(msg)
         self.messages[msg.id] = msg
         channel.last_message_id = msg.id

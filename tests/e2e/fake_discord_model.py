@@ -449,6 +449,7 @@ class Message:
     flags: int = 0
     tts: bool = False
     components: list[dict[str, Any]] = field(default_factory=list)
+    stickers: list[dict[str, Any]] = field(default_factory=list)  # sticker items
     edits: list[str] = field(default_factory=list)
     edit_times: list[float] = field(default_factory=list)
     edited_at: Optional[float] = None

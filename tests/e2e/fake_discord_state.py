@@ -272,6 +272,8 @@ class DiscordState(MessageOps, ForumOps):
             "flags": msg.flags,
             "components": msg.components,
         }
+        if msg.stickers:
+            data["sticker_items"] = msg.stickers
         if msg.webhook_id is not None:
             data["webhook_id"] = str(msg.webhook_id)
             data["author"] = {

@@ -239,16 +239,44 @@ async def test_mate_files_export_and_import(discord) -> None:
     assert attachment.data.decode().startswith("# Maya\n\n## System Prompt\n\nYou are Maya")
     good = "# Ada\n\n## System Prompt\n\nYou are Ada.\n\n## Provider\n\nanthropic\n"
     bad = "# Broken\n\n## Provider\n\nopenai\n"
-    sent = await discord.send(
-        discord.owner, "admin", "!mate import", files=[("ada.md", good), ("broken.md", bad)]
+    bad_avatar = (
+        "# Pic\n\n## System Prompt\n\nHi.\n\n## Provider\n\nopenai\n\n## Avatar\n\nhttps://[x\n"
     )
+    files = [("ada.md", good), ("broken.md", bad), ("pic.md", bad_avatar), ("notes.txt", "hi")]
+    sent = await discord.send(discord.owner, "admin", "!mate import", files=files)
     answer = await discord.wait_for_message(channel="admin", after=sent)
+    # All or nothing: one bad file and no file is applied.
     assert answer.content == (
-        "Created **Ada** (`ada`).\nNot imported:\n"
-        "- broken.md: missing the '## System Prompt' section."
+        "Nothing was imported; fix these files and attach them all again:\n"
+        "- broken.md: missing the '## System Prompt' section.\n"
+        "- pic.md: 'https://[x' is not an http(s) URL.\n"
+        "- notes.txt: not a loopflow mate file (`.md`)."
     )
     listing = await discord.command(discord.owner, "admin", "!mate list")
-    assert "`ada`" in listing.content and "broken" not in listing.content.lower()
+    assert not any(f"`{name}`" in listing.content for name in ("ada", "pic", "broken"))
+    sent = await discord.send(discord.owner, "admin", "!mate import", files=[("ada.md", good)])
+    answer = await discord.wait_for_message(channel="admin", after=sent)
+    assert answer.content == "Created **Ada** (`ada`)."
+    listing = await discord.command(discord.owner, "admin", "!mate list")
+    assert "`ada`" in listing.content
+
+
+async def test_an_exported_mate_imports_unchanged(discord) -> None:
+    prompt = "You are Quill.\n## Description\nnot a section\n```\n## Provider\nstill the prompt"
+    created = await discord.command(discord.owner, "admin", f"!mate create quill {prompt}")
+    assert created.content.startswith("Created **Quill**"), created.content
+    first = (await discord.command(discord.owner, "admin", "!mate export quill")).attachments[0]
+    sent = await discord.send(discord.owner, "admin", "!mate import", files=[("q.md", first.data)])
+    answer = await discord.wait_for_message(channel="admin", after=sent)
+    assert answer.content == "Updated **Quill** (`quill`)."
+    again = (await discord.command(discord.owner, "admin", "!mate export quill")).attachments[0]
+    assert again.data == first.data
+
+
+async def test_a_bad_avatar_url_gets_a_clear_message(discord) -> None:
+    for url in ("https://[x", "javascript:alert(1)", "http://", "https://example.com:99999/a"):
+        answer = await discord.command(discord.owner, "admin", f"!mate avatar maya {url}")
+        assert "is not an http(s) URL" in answer.content, answer.content
 
 
 async def test_usage_counts_tokens_per_mate(discord) -> None:
@@ -356,3 +384,65 @@ async def test_edits_and_deletions_change_what_the_mate_reads(discord, llm) -> N
     assert "Bob: I like coffee" in texts
     assert not any("tea" in text.lower() and text.startswith("Bob") for text in texts)
     assert not any("watches" in text for text in texts)
+
+
+async def test_a_sticker_is_read_as_a_sticker_not_answered_with_a_repeat(discord, llm) -> None:
+    channel = await bound_channel(discord, "stickers", "maya")
+    llm.enqueue(reply("Hello Bob."))
+    await discord.send(discord.member, channel, "hi")
+    await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
+    llm.enqueue(reply("Nice wave!"))
+    await discord.send(discord.member, channel, stickers=["wave"])
+    await discord.wait_for_message(lambda m: m.content == "Nice wave!", channel=channel)
+    assert conversation(llm)[-2:] == [("assistant", "Hello Bob."), ("user", "Bob: [sticker: wave]")]
+
+
+async def test_a_thread_created_message_starts_no_turn(discord, llm) -> None:
+    channel = await bound_channel(discord, "systemic", "maya")
+    llm.enqueue(reply("Hello Bob."))
+    await discord.send(discord.member, channel, "hi")
+    answered = await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
+    # A standalone thread posts "Bob started a thread: design notes" in the channel.
+    await discord.create_thread(discord.member, channel, "design notes")
+    await discord.expect_no_message(channel=channel, after=answered, within=3)
+    assert len(llm.server.requests) == 1
+
+
+async def test_an_edit_keeps_the_attached_text(discord, llm) -> None:
+    channel = await bound_channel(discord, "edit-files", "maya")
+    llm.enqueue(reply("Read it."))
+    typo = await discord.send(
+        discord.member, channel, "see teh notes", files=[("notes.txt", "step one: breathe")]
+    )
+    await discord.wait_for_message(lambda m: m.content == "Read it.", channel=channel)
+    await discord.edit(typo, "see the notes")
+    llm.enqueue(reply("Breathe."))
+    await discord.send(discord.member, channel, "so?")
+    await discord.wait_for_message(lambda m: m.content == "Breathe.", channel=channel)
+    assert conversation(llm)[0] == ("user", "Bob: see the notes\n\n[notes.txt]\nstep one: breathe")
+
+
+async def test_text_attachments_and_the_newest_message_stay_within_bounds(discord, llm) -> None:
+    channel = await bound_channel(discord, "big-files", "maya")
+    files = [(f"notes{i}.txt", f"file {i} " + "lorem ipsum dolor " * 880) for i in range(10)]
+    llm.enqueue(reply("That is a lot."))
+    await discord.send(discord.member, channel, "read these", files=files)
+    await discord.wait_for_message(lambda m: m.content == "That is a lot.", channel=channel)
+    (sent,) = conversation(llm)
+    text = sent[1]
+    assert "[notes0.txt]\nfile 0 lorem" in text and "[notes1.txt]\nfile 1 lorem" in text
+    assert "[attachment: notes9.txt (not read: over the message's text limit)]" in text
+    assert "file 2 lorem" not in text and len(text) < 33_000
+    # With a small budget the newest message itself is cut, and says so.
+    answer = await discord.command(discord.owner, "admin", "!mate set maya budget 1000")
+    assert answer.content == "**Maya**: budget is now 1000."
+    try:
+        llm.enqueue(reply("Skimmed."))
+        await discord.send(discord.member, channel, "and these", files=files)
+        await discord.wait_for_message(lambda m: m.content.startswith("Skimmed."), channel=channel)
+        text = conversation(llm)[-1][1]
+        assert text.startswith("Bob: and these\n\n[notes0.txt]\nfile 0 lorem")
+        assert text.endswith("[… message truncated to fit the context budget]")
+        assert len(text) < 6_000
+    finally:
+        await discord.command(discord.owner, "admin", "!mate set maya budget 16000")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from deadline import seconds_taken
+
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.routing import Candidate, addressed, route
@@ -143,6 +145,18 @@ def test_unaddressed_goes_to_the_last_speaker_else_the_first_bound() -> None:
     assert route("hello", [MAYA, MERLIN], last_speaker="someone-unbound") == ["maya"]
     assert route("maya?", [MAYA, MERLIN], last_speaker="merlin") == ["maya"]
     assert route("hello", []) == []
+
+
+def _route_hostile_messages() -> None:
+    # Display names of up to 80 characters, 25 mates bound, 4,000-character messages:
+    # each alias is a literal, so the cost is linear in the message.
+    candidates = [Candidate(f"m{i}", ("a " * 40).strip() + f"{i}") for i in range(25)]
+    for text in ("a " * 2000, "a" * 4000, "@" * 4000, "-a" * 2000):
+        route(text, candidates, last_speaker="m3")
+
+
+def test_routing_hostile_messages_is_linear() -> None:
+    assert seconds_taken(3.0, _route_hostile_messages) is not None
 
 
 async def test_run_alone_waits_for_the_key_and_is_never_folded() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -63,6 +64,11 @@ def message(author: Any, text: str, channel: FakeChannel, webhook_id: int | None
         clean_content=text,
         attachments=[],
         embeds=[],
+        stickers=[],
+        poll=None,
+        message_snapshots=[],
+        is_system=lambda: False,
+        created_at=datetime.now(timezone.utc),
         reference=None,
         webhook_id=webhook_id,
         guild=channel.guild,
@@ -145,10 +151,16 @@ async def say(
     text: str,
     channel: FakeChannel | None = None,
     webhook_id: int | None = None,
+    **parts: Any,
 ) -> Any:
-    """A message arrives on the gateway; wait until the turns it started are done."""
+    """A message arrives on the gateway; wait until the turns it started are done.
+
+    ``parts`` set further message attributes (``attachments``, ``stickers``, ...).
+    """
     channel = channel or world.bound
     msg = message(author, text, channel, webhook_id)
+    for name, value in parts.items():
+        setattr(msg, name, value)
     channel.messages.append(msg)
     await world.conversations.on_message(msg)
     while world.conversations._tasks:
@@ -352,3 +364,47 @@ async def test_a_forwarded_mate_message_is_not_a_reply(world) -> None:
     world.unbound.messages.append(forward)
     await world.conversations.on_message(forward)
     assert not world.conversations._tasks and len(world.provider.requests) == 1
+
+
+class TextFile:
+    """A text attachment: what ``to_turn`` reads of a ``discord.Attachment``."""
+
+    def __init__(self, filename: str, text: str) -> None:
+        self.filename = filename
+        self.data = text.encode()
+        self.size = len(self.data)
+        self.content_type = "text/plain; charset=utf-8"
+        self.url = f"https://cdn.example/{filename}"
+
+    async def read(self) -> bytes:
+        return self.data
+
+
+async def test_an_edit_changes_the_words_and_keeps_the_attachment(world) -> None:
+    world.provider.add("Got the notes.", "Still got them.")
+    notes = TextFile("notes.txt", "step one: breathe")
+    typo = await say(world, ALICE, "see teh notes", attachments=[notes])
+    edited = SimpleNamespace(clean_content="see the notes")
+    world.conversations.on_edit(
+        SimpleNamespace(channel_id=50, message_id=typo.id, data={"content": "x"}, message=edited)
+    )
+    await say(world, ALICE, "well?")
+    first = world.provider.requests[-1].messages[0]
+    assert first.text == "Alice: see the notes\n\n[notes.txt]\nstep one: breathe"
+
+
+async def test_a_sticker_after_the_answer_is_read_as_a_sticker(world) -> None:
+    world.provider.add("Hi Alice!", "Waving back!")
+    await say(world, ALICE, "hello")
+    await say(world, ALICE, "", stickers=[SimpleNamespace(name="wave")])
+    assert world.provider.requests[-1].messages[-1].text == "Alice: [sticker: wave]"
+    assert [text for _, _, text in world.delivery.posts] == ["Hi Alice!", "Waving back!"]
+
+
+async def test_a_message_with_nothing_readable_does_not_repeat_the_answer(world) -> None:
+    world.provider.add("Hi Alice!", "Hi Alice!")
+    await say(world, ALICE, "hello")
+    await say(world, ALICE, "")  # e.g. an embed-only or component-only message
+    await say(world, ALICE, "started a thread", is_system=lambda: True)
+    assert len(world.provider.requests) == 1
+    assert world.delivery.posts == [(50, "Maya", "Hi Alice!")]

@@ -46,6 +46,15 @@ async def test_providers(ctx) -> None:
 async def test_avatar_urls(ctx) -> None:
     url = "https://example.com/maya.png"
     assert await AvatarURL().convert(ctx, f"<{url}>") == url  # Discord's no-embed brackets
-    for bad in ("ftp://example.com/a.png", "example.com/a.png", "javascript:alert(1)"):
+    bad_urls = (
+        "ftp://example.com/a.png",
+        "example.com/a.png",
+        "javascript:alert(1)",
+        "https://[x",  # urllib's ValueError reached Red as a generic error
+        "http://",
+        "https://example.com:99999/a.png",
+        "https://example.com/" + "a" * 3000,
+    )
+    for bad in bad_urls:
         with pytest.raises(commands.BadArgument, match="is not an http"):
             await AvatarURL().convert(ctx, bad)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pytest
+from deadline import seconds_taken
 
 from loopflow.io.discord import (
     DISCORD_MESSAGE_LIMIT,
@@ -377,6 +378,35 @@ def test_large_input_is_fast_enough() -> None:
     text = "\n\n".join(random_markdown(random.Random(s)) for s in range(60))
     parts = check_split(text)
     assert len(parts) > 10
+
+
+def _split_hostile_replies() -> None:
+    for text in ("." * 100_000, "!?" * 50_000, "…)" * 50_000, '?"' * 50_000):
+        parts = split_message(text)
+        assert "".join(parts) == text
+
+
+def test_runs_of_punctuation_split_in_linear_time() -> None:
+    # The sentence-end pattern backtracked over each run of "." from every position in
+    # it: 100,000 dots (a model asked for them) took seconds per streaming edit.
+    assert seconds_taken(3.0, _split_hostile_replies) is not None
+
+
+def _hostile_names_and_replies() -> None:
+    spaces = " " * 50_000
+    for name in ("Maya", "Ann Lee", "a " * 40, "*" * 80, ":" * 80):
+        strip_own_prefix(name, name + spaces + "x")
+        strip_own_prefix(name, "**" + name + spaces + ":" + spaces + "x")
+        strip_own_prefix(name, (name + " ") * 5000)
+    resolve_mentions("</" + "a" * 50_000 + "<@&" + "1" * 50_000 + "<:" + "a" * 50_000, {})
+    resolve_mentions("</a " * 20_000 + "<t:" + "1" * 50_000, {})
+    scrub_mentions("@" * 100_000)
+    clean_display_name(" \u200b" * 50_000)
+    sanitize_webhook_name("clyd" * 50_000)
+
+
+def test_text_rules_on_hostile_input_run_in_linear_time() -> None:
+    assert seconds_taken(3.0, _hostile_names_and_replies) is not None
 
 
 # --- mentions ------------------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from deadline import seconds_taken
 
 from loopflow.errors import MateError, MateFileError, UnknownMateError
 from loopflow.mates import (
@@ -18,6 +21,7 @@ from loopflow.mates import (
     render_mate_file,
     resolve_mate,
     slugify,
+    validate_url,
 )
 
 VALID_FILE = """# Dr. Ada
@@ -192,3 +196,184 @@ def test_default_models_follow_the_environment() -> None:
     assert default_models({})["openai"] == "gpt-4o-mini"
     overridden = default_models({"LOOPFLOW_ANTHROPIC_MODEL": "claude-opus-4-1"})
     assert overridden["anthropic"] == "claude-opus-4-1"
+
+
+# --- hostile text: backtracking, round trips, bad values -----------------------------------
+
+HOSTILE_HEADINGS = [
+    "# a" + " " * 2000 + "x",
+    "## a" + " " * 2000 + "x",
+    "# " + "#" * 2000 + " " * 2000 + "x",
+    "## Provider" + " #" * 1000 + "x",
+    "#\t" + "\t " * 1500 + "x",
+]
+
+
+def _parse_hostile_file() -> None:
+    lines: list[str] = []
+    while sum(len(line) + 1 for line in lines) < 60_000:
+        lines.append(HOSTILE_HEADINGS[len(lines) % len(HOSTILE_HEADINGS)])
+    body = "\n".join(lines)
+    text = f"# Maya\n## System Prompt\nHi.\n{body}\n## Provider\nopenai\n"
+    assert 60_000 < len(text.encode()) <= 64_000  # the import limit
+    try:
+        parse_mate_file(text)
+    except MateError:
+        pass  # a prompt this long is refused; what matters is that the answer comes at once
+
+
+def test_a_hostile_mate_file_parses_in_linear_time() -> None:
+    # Before the fix, one of these lines took 23 s (cubic backtracking in the heading regex).
+    taken = seconds_taken(5.0, _parse_hostile_file)
+    assert taken is not None, "parsing a 64 KB mate file took more than 5 s"
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("# Maya", (1, "Maya")),
+        ("# Maya ##", (1, "Maya")),
+        ("## Provider ##   ", (2, "Provider")),
+        ("#\tMaya", (1, "Maya")),
+        ("# C#", (1, "C#")),  # a closing sequence needs a space before it (CommonMark)
+        ("# Room # #", (1, "Room #")),
+        ("# #1 fan", (1, "#1 fan")),
+        ("### Deeper", None),
+        ("#Maya", None),
+        (" # Maya", None),
+        ("# ", None),
+    ],
+)
+def test_headings_follow_commonmark(line: str, heading: tuple[int, str] | None) -> None:
+    text = f"{line}\n## System Prompt\nHi.\n## Provider\nopenai\n"
+    if heading is None or heading[0] != 1:
+        with pytest.raises(MateFileError):
+            parse_mate_file(text)
+    else:
+        assert parse_mate_file(text).display_name == heading[1]
+
+
+DANGEROUS_LINES = [
+    "## Provider",
+    "## Description",
+    "## System Prompt",
+    "## provider ##",
+    "## Avatar",
+    "# Title",
+    "# Maya #",
+    "```",
+    "```python",
+    "~~~",
+    "````",
+    "~~~~ text",
+    "   ```",
+    "```verbatim",
+    "``` ",
+    "## Tone ###",
+    "plain words",
+    "trailing hashes ##",
+    "",
+    "   ",
+    "\\## escaped",
+    "<!-- comment -->",
+    "\u2028separated\u2029",
+    "tab\tand\x0bvertical\x0cfeed",
+]
+
+
+def _random_prompt(rng: random.Random) -> str:
+    lines = [rng.choice(DANGEROUS_LINES) for _ in range(rng.randint(1, 12))]
+    lines.insert(rng.randrange(len(lines) + 1), "You are a mate.")
+    return rng.choice(["\n", "\r\n", "\r"]).join(lines)
+
+
+def test_every_prompt_survives_export_and_import() -> None:
+    rng = random.Random(20260418)
+    for _ in range(2000):
+        original = mate(system_prompt=_random_prompt(rng))
+        rendered = render_mate_file(original)
+        assert parse_mate_file(rendered) == original, rendered
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"display_name": "C#"},
+        {"display_name": "Room #"},
+        {"display_name": "## Provider"},
+        {"display_name": "```"},
+        {"description": "## Provider"},
+        {"description": "```"},
+        {"description": "~~~ fenced"},
+        {"description": "# heading"},
+        {"name": "bob", "display_name": "Robert"},
+        {"system_prompt": "```verbatim\nHi.\n```"},
+        {"system_prompt": "Hi.\n````\n## Provider\n```"},
+        {"system_prompt": "x" * MAX_PROMPT_CHARS},
+    ],
+)
+def test_every_field_survives_export_and_import(changes: dict[str, object]) -> None:
+    original = mate(**changes)
+    assert parse_mate_file(render_mate_file(original)) == original
+
+
+def test_line_endings_are_normalised_in_prompts() -> None:
+    assert mate(system_prompt="a\r\nb\rc\nd").system_prompt == "a\nb\nc\nd"
+    crlf_file = VALID_FILE.replace("\n", "\r\n")
+    assert parse_mate_file(crlf_file) == parse_mate_file(VALID_FILE)
+
+
+def test_plain_prompts_are_exported_plain() -> None:
+    # Only prompts that need it are wrapped: the built-in files stay readable markdown.
+    maya = builtin_mate("maya")
+    assert "## System Prompt\n\nYou are Maya" in render_mate_file(maya)
+    assert "verbatim" not in render_mate_file(maya)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://[x",
+        "http://",
+        "https://",
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "https://exa mple.com/a.png",
+        "https://example.com/a\n.png",
+        "https://example.com\t/a.png",
+        "https://example.com:99999/a.png",
+        "https://:80/a.png",
+        "https://example.com/" + "a" * 3000,
+        "",
+    ],
+)
+def test_bad_urls_are_mate_errors(url: str) -> None:
+    with pytest.raises(MateError, match="not an http"):
+        validate_url(url)
+    with pytest.raises(MateError):
+        mate(avatar_url=url) if url else validate_url(url)
+
+
+def test_good_urls_pass() -> None:
+    for url in ("https://example.com/a.png", "http://[::1]:8080/a.png", "https://e.com:443/x?y=1"):
+        assert validate_url(url) == url
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"name": 5},
+        {"display_name": None},
+        {"system_prompt": b"bytes"},
+        {"provider": ["openai"]},
+        {"temperature": "warm"},
+        {"max_output_tokens": 1.5},
+        {"max_output_tokens": True},
+        {"context_budget": "big"},
+        {"avatar_url": 7},
+        {"description": 3},
+    ],
+)
+def test_wrong_types_are_mate_errors(changes: dict[str, object]) -> None:
+    with pytest.raises(MateError):
+        mate(**changes)

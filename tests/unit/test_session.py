@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from loopflow.errors import ContextTooLongError, MissingKeyError, RateLimitError
-from loopflow.io.session import Session, Turn, supports_vision
+from loopflow.errors import (
+    ContextTooLongError,
+    MissingKeyError,
+    NothingToAnswerError,
+    RateLimitError,
+)
+from loopflow.io.session import (
+    NEWEST_TURN_FLOOR,
+    Reply,
+    Session,
+    Turn,
+    awaits_answer,
+    supports_vision,
+)
 from loopflow.mates import Mate
-from loopflow.providers.base import Message
+from loopflow.providers.base import Message, Usage
 from loopflow.providers.fake import FakeProvider
 
 MAYA = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.", model="gpt-4o")
@@ -87,7 +101,7 @@ def test_empty_turns_are_skipped_and_images_follow_vision_support() -> None:
     vision = session.build(MAYA, turns).request.messages
     assert vision == (Message("user", "Alice: look", ("https://cdn.example/cat.png",)),)
     text_only = session.build(MAYA.replace(model="llama3"), turns).request.messages
-    assert text_only == (Message("user", "Alice: look\n[1 image(s) attached]"),)
+    assert text_only == (Message("user", "Alice: look\n[image: cat.png]"),)
     assert supports_vision("anthropic", "claude-sonnet-4-5")
     assert not supports_vision("openai", "gpt-3.5-turbo")
 
@@ -156,3 +170,137 @@ def test_a_long_history_gives_the_same_request_as_its_tail() -> None:
     tail = session.build(MAYA, history[-(kept + 10) :])
     assert tail.request == full.request
     assert full.omitted == 10_000 - kept
+
+
+# --- the newest turn is bounded too ------------------------------------------------------------
+
+TRUNCATED = "[… message truncated to fit the context budget]"
+
+
+def test_the_newest_turn_is_truncated_to_the_budget_with_a_note() -> None:
+    session, _ = session_with()
+    small = MAYA.replace(context_budget=1000)
+    attachments = "".join(f"\n\n[notes{i}.txt]\n" + "lorem ipsum dolor " * 900 for i in range(10))
+    turns = [human("older", message_id=1), human("read these" + attachments, message_id=2)]
+    prompt = session.build(small, turns)
+    counter = session.counters.for_model("openai", "gpt-4o")
+    (only,) = prompt.request.messages
+    assert only.text.startswith("Alice: read these\n\n[notes0.txt]\nlorem ipsum")
+    assert only.text.endswith("\n" + TRUNCATED)
+    assert prompt.omitted == 1 and prompt.truncated
+    sent = counter.count_message(small.system_prompt) + 3 + counter.count_message(only.text)
+    assert prompt.tokens == sent <= 1000
+    assert sent > 900  # what the budget allows is used, not thrown away
+    # The note reaches the people too, through the reply's warnings.
+    assert Reply(text="", usage=Usage(), model="m", omitted=1, truncated=True).warnings == (
+        "1 older message left out to fit the context budget.",
+        "The newest message was cut to fit the context budget.",
+    )
+
+
+def test_a_newest_turn_that_fits_is_untouched() -> None:
+    session, _ = session_with()
+    words = " ".join(["word"] * 500)
+    prompt = session.build(MAYA.replace(context_budget=1000), [human(words)])
+    assert prompt.request.messages == (Message("user", "Alice: " + words),)
+    assert not prompt.truncated
+
+
+def test_the_newest_turn_keeps_a_floor_when_the_prompt_fills_the_budget() -> None:
+    session, _ = session_with()
+    wordy = MAYA.replace(system_prompt="rule " * 2000, context_budget=1000)
+    prompt = session.build(wordy, [human("tell me " * 3000)])
+    (only,) = prompt.request.messages
+    counter = session.counters.for_model("openai", "gpt-4o")
+    assert only.text.startswith("Alice: tell me") and only.text.endswith(TRUNCATED)
+    assert NEWEST_TURN_FLOOR - 10 <= counter.count_message(only.text) <= NEWEST_TURN_FLOOR
+
+
+def test_images_of_a_newest_turn_over_the_budget_are_left_out_with_a_note() -> None:
+    session, _ = session_with()
+    images = tuple(f"https://cdn.example/{i}.png" for i in range(10))
+    prompt = session.build(
+        MAYA.replace(context_budget=2000), [Turn(1, "Alice", "look", images=images)]
+    )
+    (only,) = prompt.request.messages
+    assert 0 < len(only.images) < 10
+    assert (
+        only.text
+        == f"Alice: look\n[{10 - len(only.images)} image(s) left out to fit the context budget]"
+    )
+    assert prompt.tokens <= 2000
+
+
+async def test_a_retry_after_context_too_long_cuts_the_newest_turn_further() -> None:
+    session, fake = session_with(ContextTooLongError("too long", "openai"), "Fits now.")
+    await session.reply(MAYA.replace(context_budget=4000), [human("essay " * 10_000)])
+    first, second = fake.requests
+    assert len(second.messages[-1].text) < len(first.messages[-1].text) / 1.5
+    assert second.messages[-1].text.endswith(TRUNCATED)
+
+
+# --- nothing to answer -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "turns",
+    [
+        [],
+        [human("")],
+        [human("hi"), said_by(MAYA, "Hello!")],
+        [human("hi"), said_by(MAYA, "Hello!"), human(""), human("   ")],
+    ],
+)
+async def test_a_request_never_ends_with_the_mates_own_turn(turns: list[Turn]) -> None:
+    session, fake = session_with("the same answer again")
+    assert not awaits_answer(MAYA, turns)
+    with pytest.raises(NothingToAnswerError):
+        session.build(MAYA, turns)
+    with pytest.raises(NothingToAnswerError):
+        await session.reply(MAYA, turns)
+    assert fake.requests == []
+
+
+def test_a_turn_after_the_mates_own_awaits_an_answer() -> None:
+    assert awaits_answer(MAYA, [said_by(MAYA, "Hello!"), human("[sticker: wave]")])
+    assert awaits_answer(MAYA, [human("hi"), said_by(MERLIN, "Greetings.")])
+    assert awaits_answer(MAYA, [said_by(MAYA, "Hi"), Turn(1, "Alice", "", images=("u",))])
+
+
+# --- what a turn carries besides its own words; images that may have expired -------------------
+
+NOW = datetime(2026, 4, 18, 12, 0, tzinfo=timezone.utc)
+
+
+def test_attached_text_follows_the_turns_own_words() -> None:
+    session, _ = session_with()
+    turn = Turn(1, "Alice", "see the file", attached="\n\n[notes.txt]\nline one")
+    sticker = Turn(2, "Sam", "", attached="[sticker: wave]")
+    messages = session.build(MAYA, [turn, sticker]).request.messages
+    assert [m.text for m in messages] == [
+        "Alice: see the file\n\n[notes.txt]\nline one",
+        "Sam: [sticker: wave]",
+    ]
+
+
+def test_images_go_only_from_turns_within_an_hour_of_the_newest() -> None:
+    session, _ = session_with()
+    cdn = "https://cdn.discordapp.com/attachments/1/2/{}?ex=65f&is=65e&hm=ab"
+    turns = [
+        Turn(
+            1,
+            "Alice",
+            "yesterday's",
+            time=NOW - timedelta(hours=20),
+            images=(cdn.format("old.png"),),
+        ),
+        Turn(
+            1, "Alice", "earlier", time=NOW - timedelta(minutes=50), images=(cdn.format("new.png"),)
+        ),
+        human("what do you see?"),  # no time: the newest turn's time is the last known one
+        Turn(2, "Bob", "and this", time=NOW, images=(cdn.format("a%20b.webp"),)),
+    ]
+    messages = session.build(MAYA, turns).request.messages
+    assert messages[0] == Message("user", "Alice: yesterday's\n[image: old.png]")
+    assert messages[1] == Message("user", "Alice: earlier", (cdn.format("new.png"),))
+    assert messages[3] == Message("user", "Bob: and this", (cdn.format("a%20b.webp"),))

@@ -71,3 +71,17 @@ def test_counters_are_shared_per_encoding() -> None:
     counters = TokenCounters()
     assert counters.for_model("openai", "gpt-4o") is counters.for_model("openai", "gpt-4.1-mini")
     assert counters.for_model("openai", "gpt-4o") is not counters.for_model("anthropic", "claude-x")
+
+
+@pytest.mark.parametrize("factor", [1.0, 1.3])
+@pytest.mark.parametrize(
+    "text", ["word " * 3000, "日本語のテキスト" * 800, "🧑‍🚀🚀" * 900, "x" * 20_000]
+)
+def test_truncate_keeps_the_longest_prefix_within_the_count(factor: float, text: str) -> None:
+    counter = TokenCounter("o200k_base", factor)
+    for tokens in (0, 1, 50, 777):
+        cut = counter.truncate(text, tokens)
+        assert text.startswith(cut)
+        assert counter.count(cut) <= tokens
+        assert counter.count(cut) >= tokens - 4 * factor - 1  # nothing wasted
+    assert counter.truncate(text, counter.count(text)) == text
