@@ -207,7 +207,9 @@ class _OpenAIWire:
     def delta(self, text: str, refused: bool) -> bytes:
         return self._chunk({"refusal": text} if refused else {"content": text})
 
-    def tail(self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]) -> list[bytes]:
+    def tail(
+        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+    ) -> list[bytes]:
         usage_only = _sse(self._object("chat.completion.chunk", [], usage=self._usage(usage)))
         if behaviour.ending == "gateway":  # no finish reason, no [DONE]: just the usage
             return [usage_only]
@@ -293,7 +295,9 @@ class _AnthropicWire:
         delta = {"type": "text_delta", "text": text}
         return self._event("content_block_delta", index=0, delta=delta)
 
-    def tail(self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]) -> list[bytes]:
+    def tail(
+        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+    ) -> list[bytes]:
         gateway = behaviour.ending == "gateway"
         delta = {"stop_reason": None if gateway else finish, "stop_sequence": None}
         events = [
