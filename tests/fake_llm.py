@@ -64,6 +64,7 @@ class Behaviour:
     message: Optional[str] = None  # error message (default: the provider's usual words)
     error_type: Optional[str] = None
     code: Optional[str] = None
+    param: Optional[str] = None  # OpenAI's ``param`` of an error (the refused parameter)
     retry_after: Optional[float] = None
     in_stream: bool = False  # error as an SSE event after one delta, for streams
     seconds: float = 30.0  # how long a hang lasts (the server's stop ends it sooner)
@@ -90,9 +91,9 @@ def refusal(text: str = "I can't help with that.", **options: Any) -> Behaviour:
 def error(status: int, message: Optional[str] = None, **options: Any) -> Behaviour:
     """Answer HTTP ``status`` with the provider's real error body shape.
 
-    Options: ``error_type``, ``code``, ``retry_after``, ``in_stream``, ``provider``. A 429
-    sends ``retry-after: 0.05`` unless told otherwise (a float, which the SDKs accept, so
-    tests that retry stay fast).
+    Options: ``error_type``, ``code``, ``param``, ``retry_after``, ``in_stream``,
+    ``provider``. A 429 sends ``retry-after: 0.05`` unless told otherwise (a float, which
+    the SDKs accept, so tests that retry stay fast).
     """
     options.setdefault("retry_after", 0.05 if status == 429 else None)
     return Behaviour("error", status=status, message=message, **options)
@@ -482,7 +483,10 @@ class FakeLLMServer:
             status, wire.errors[500 if status >= 500 else 400]
         )
         return wire.error_body(
-            behaviour.message or message, behaviour.error_type or err_type, behaviour.code or code
+            behaviour.message or message,
+            behaviour.error_type or err_type,
+            behaviour.code or code,
+            behaviour.param,
         )
 
     async def _stream(

@@ -6,25 +6,24 @@ everyone else, people and other mates alike, speaks in ``user`` messages prefixe
 with their name (``Alice: hi``), because providers' ``name`` fields reject many
 display names. The request keeps the system prompt and the newest turn always and
 fills the mate's context budget with the newest turns before it; when the provider
-still says the context is too long, the session trims harder and tries once more.
+still says the context is too long, the session trims harder and tries once more. An
+empty completion (no text, only whitespace, only reasoning) is asked for once more, then
+reported as :class:`~loopflow.errors.EmptyReplyError`: never an empty reply.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from loopflow.errors import ContextTooLongError, MissingKeyError
+from loopflow.errors import ContextTooLongError, EmptyReplyError, MissingKeyError
 from loopflow.io.discord import prefixed, strip_own_prefix
 from loopflow.io.tokens import REPLY_PRIMING, TokenCounters
 from loopflow.mates import Mate, default_models
+from loopflow.models import supports_vision
 from loopflow.providers.base import Message, Provider, Request, Usage
-
-_VISION_PREFIXES = {
-    "openai": ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"),
-    "anthropic": ("claude-3", "claude-sonnet", "claude-opus", "claude-haiku"),
-}
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,6 @@ class Reply:
             return ()
         plural = "s" if self.omitted != 1 else ""
         return (f"{self.omitted} older message{plural} left out to fit the context budget.",)
-
-
-def supports_vision(provider: str, model: str) -> bool:
-    """Whether ``model`` accepts images (known vision model families only)."""
-    return model.lower().split("/")[-1].startswith(_VISION_PREFIXES.get(provider, ()))
 
 
 class Session:
@@ -184,6 +178,18 @@ class ReplyStream:
             prompt = self.session.build(self.mate, self.turns, budget=prompt.tokens // 2)
             async for delta in self._attempt(provider, prompt):
                 yield delta
+        if self._text:
+            return
+        # Nothing to show (an empty completion): ask once more, and count both.
+        assert self.reply is not None
+        billed = self.reply.usage
+        async for delta in self._attempt(provider, prompt):
+            yield delta
+        self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
+        if not self._text:
+            raise EmptyReplyError(
+                f"{self.mate.display_name} had nothing to say.", self.mate.provider
+            )
 
     async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
         self._text = ""
@@ -204,11 +210,13 @@ class ReplyStream:
                 delta = strip_own_prefix(self.mate.display_name, pending)
             else:
                 delta = chunk.text
+            if not self._text:
+                delta = delta.lstrip()  # a reply starts at its first visible character
             if delta:
                 self._text += delta
                 yield delta
         if holding and pending:
-            delta = strip_own_prefix(self.mate.display_name, pending)
+            delta = strip_own_prefix(self.mate.display_name, pending).lstrip()
             self._text += delta
             if delta:
                 yield delta
