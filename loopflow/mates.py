@@ -29,24 +29,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from loopflow.errors import MateError, MateFileError, UnknownMateError
-from loopflow.models import (
-    PROVIDER_NAMES,
-    default_models,
-    provider_for_model,
-    provider_spec,
-    validate_model,
-)
+from loopflow.models import PROVIDER_NAMES, provider_spec, validate_model
 
-# The provider and model knowledge lives in loopflow.models; these names stay importable
-# from here for the code that used them.
-__all__ = [
-    "FALLBACK_MODELS",
-    "PROVIDERS",
-    "Mate",
-    "default_models",
-    "provider_for_model",
-    "validate_model",
-]
+# Provider and model knowledge lives in loopflow.models; these names stay importable from
+# here for the code that used them (the redundant aliases mark them as re-exports).
+from loopflow.models import default_models as default_models
+from loopflow.models import provider_for_model as provider_for_model
 
 #: The providers a mate may name.
 PROVIDERS = PROVIDER_NAMES

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from loopflow.errors import LoopflowError, MateError
@@ -84,7 +84,7 @@ class ProviderSpec:
     official_hosts: tuple[str, ...] = ()
     claims: str = ""
     estimate_factor: float = 1.2
-    reasoning_headroom: int = field(default=REASONING_HEADROOM)
+    reasoning_headroom: int = REASONING_HEADROOM
 
     @property
     def model_variable(self) -> str:
@@ -92,10 +92,12 @@ class ProviderSpec:
         return f"LOOPFLOW_{self.name.upper()}_MODEL"
 
 
-# Default models: the providers' current general-purpose models as of late 2026, from
-# their model overviews (platform.openai.com/docs/models, docs.anthropic.com "Models
-# overview"): OpenAI's gpt-5-mini (a reasoning model: sent max_completion_tokens and no
-# temperature) and Anthropic's claude-sonnet-4-5. Review them when a provider retires one.
+# Default models (chosen 2026-11): the providers' general-purpose models of the current
+# generation, per their model overviews (platform.openai.com/docs/models, "Models
+# overview" at docs.anthropic.com): OpenAI's gpt-5-mini (gpt-5 family, released 2025-08;
+# a reasoning model: sent max_completion_tokens and no temperature) and Anthropic's
+# claude-sonnet-4-5 (released 2025-09). Not re-checked online when written (no network
+# here): review them when a provider ships a new general model or retires one.
 PROVIDERS: Mapping[str, ProviderSpec] = {
     "openai": ProviderSpec(
         name="openai",
