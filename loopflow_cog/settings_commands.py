@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
@@ -112,8 +113,11 @@ class SettingsCommands:
         if model is not None:
             try:
                 validate_model(model)
-            except MateError as exc:
-                await ctx.send(_("Nothing changed: {reason}").format(reason=exc))
+            except MateError as exc:  # the reason quotes the input: it pings nobody
+                await ctx.send(
+                    _("Nothing changed: {reason}").format(reason=exc),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
                 return
         await self.store.set_default_model(ctx.guild.id, provider, model)
         if model:

@@ -182,11 +182,14 @@ async def test_anthropic_temperatures_above_one_are_refused(discord, llm) -> Non
     assert llm.server.requests[-1].json["temperature"] == 0.9
 
 
-@pytest.mark.parametrize("model", ['"two words"', "x" * 120, "gpt`4"])
+@pytest.mark.parametrize("model", ['"two words"', "x" * 120, "gpt`4", "<@{member}>"])
 async def test_a_bad_default_model_is_refused_and_nothing_changes(discord, llm, model) -> None:
-    answer = await admin(discord, f"!mate defaultmodel openai {model}")
+    model = model.format(member=discord.member.id)
+    refusal = await discord.command(discord.owner, "admin", f"!mate defaultmodel openai {model}")
+    answer = refusal.content
     assert answer.startswith("Nothing changed: ")
     assert "is not a model name: use 1 to 100 characters of A-Z, a-z, 0-9" in answer
+    assert refusal.mentions == []  # quoting the input pings nobody
     channel = await bound_channel(discord, "default-unchanged", "maya")
     llm.enqueue(reply("Still the default."))
     await discord.send(discord.member, channel, "which model?")
