@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import os
 import sys
 from collections.abc import Sequence
 from typing import TextIO
@@ -20,11 +19,11 @@ from loopflow import __version__
 from loopflow.errors import LoopflowError, MissingKeyError, ProviderError
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate, builtin_mates, load_mate_file, resolve_mate
+from loopflow.models import PROVIDER_NAMES, key_is_set, provider_spec
 from loopflow.providers import Provider, make_provider
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-_KEY_VARIABLES = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,9 +84,10 @@ def _chat(args: argparse.Namespace) -> int:
         mate = mate.replace(model=args.model)
     providers = _providers_from_environment()
     if mate.provider not in providers:
+        spec = provider_spec(mate.provider)
         raise MissingKeyError(
-            f"No API key for {mate.provider}: set {_KEY_VARIABLES[mate.provider]} "
-            "(and the base URL variable for a compatible server)."
+            f"No API key for {mate.provider}: set {spec.key_variables[0]} "
+            f"(and {spec.base_url_variable} for a compatible server)."
         )
     name = args.name or _login_name()
     return asyncio.run(_chat_loop(Session(providers), mate, name, sys.stdin, not args.no_stream))
@@ -151,11 +151,7 @@ async def _print_reply(session: Session, mate: Mate, turns: list[Turn], stream: 
 
 def _providers_from_environment() -> dict[str, Provider]:
     """Adapters for the providers whose API key the environment sets."""
-    return {
-        name: make_provider(name)
-        for name, variable in _KEY_VARIABLES.items()
-        if os.environ.get(variable)
-    }
+    return {name: make_provider(name) for name in PROVIDER_NAMES if key_is_set(name)}
 
 
 def _login_name() -> str:

@@ -15,13 +15,38 @@ branch they can act on and show ``str(error)`` (a short, user-safe line) for the
         ├── UnavailableError      5xx, connection refused, malformed response or stream
         ├── ProviderTimeoutError  no answer within the timeout
         ├── ContextTooLongError   the request exceeded the model's context window
-        └── RefusedError          the provider refused the content
+        ├── RefusedError          the provider refused the content
+        ├── RequestError          the provider refused the request itself (a 4xx)
+        │   └── UnsupportedParameterError   ... because the model takes no such parameter
+        └── EmptyReplyError       the model answered nothing, twice
 
-Messages never contain API keys: adapters build them from status codes and the
-provider's error text, never from request headers.
+Messages never contain API keys or URLs: adapters build them from status codes and
+the provider's error text (passed through :func:`scrub`), never from request headers.
 """
 
 from __future__ import annotations
+
+import re
+
+# What a provider's error text may echo back that nobody in a channel should read: API
+# keys (OpenAI "sk-...", Anthropic "sk-ant-...", bearer tokens, and any long opaque
+# token such as a 32-hex Azure key) and URLs (a gateway's internal address).
+_END = r"(?=[.,;:!?)\]}>'\"`]*(?:\s|$))"  # a token ends before trailing punctuation
+_SECRETS = (
+    (re.compile(r"(?i)\b(?:(?:https?|wss?)://|www\.)\S+?" + _END), "[url]"),
+    (re.compile(r"(?i)\bbearer\s+\S+?" + _END), "Bearer [key]"),
+    (re.compile(r"\b(?:sk|pk|rk|key)-\S{4,}?" + _END), "[key]"),
+    (re.compile(r"\b(?=[A-Za-z]*\d)(?=\d*[A-Za-z])[A-Za-z0-9]{32,}\b"), "[key]"),
+)
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """``text`` without anything that looks like an API key or a URL, at most ``limit``
+    characters (cut with "...")."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class LoopflowError(Exception):
@@ -96,3 +121,40 @@ class ContextTooLongError(ProviderError):
 
 class RefusedError(ProviderError):
     """The provider refused to answer (content policy, safety filter)."""
+
+
+class RequestError(ProviderError):
+    """The provider refused the request itself (a 4xx the branches above do not cover).
+
+    ``reason`` is the provider's own words, scrubbed of keys and URLs (:func:`scrub`).
+    """
+
+    def __init__(self, message: str, provider: str = "", reason: str = "") -> None:
+        self.reason = reason
+        super().__init__(message, provider)
+
+
+class UnsupportedParameterError(RequestError):
+    """The model takes no ``parameter`` (or not this value of it): OpenAI's
+    ``unsupported_parameter``/``unsupported_value``, Anthropic's and gateways' wordings.
+
+    ``replacement`` names the parameter to send the value as instead, if any
+    (``max_tokens`` -> ``max_completion_tokens``). Adapters retry without it once.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        provider: str = "",
+        reason: str = "",
+        parameter: str = "",
+        replacement: str = "",
+    ) -> None:
+        self.parameter = parameter
+        self.replacement = replacement
+        super().__init__(message, provider, reason)
+
+
+class EmptyReplyError(ProviderError):
+    """The model answered nothing (no text, only whitespace or only reasoning), even
+    when asked a second time."""

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import loopflow
+from loopflow.errors import LoopflowError
+from loopflow.models import PROVIDER_NAMES, PROVIDERS, default_models, key_is_set
 
 DEFAULT_INSTANCE = "loopflow"
 DEFAULT_PREFIX = "!"
 # A test seam: the end-to-end tests start Red through a launcher that points
 # discord.py at a fake Discord. Users never need it.
 REDBOT_COMMAND_VARIABLE = "LOOPFLOW_REDBOT_COMMAND"
+
 
 class LaunchError(Exception):
     """The bot cannot be started; the message says what to do."""
@@ -82,11 +85,18 @@ def _checked_environment() -> dict[str, str]:
             "https://discord.com/developers/applications, copy its token and run: "
             "DISCORD_TOKEN=... loopflow red"
         )
-    if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("ANTHROPIC_API_KEY")):
+    if not any(key_is_set(name) for name in PROVIDER_NAMES):
+        first, *others = (PROVIDERS[name] for name in PROVIDER_NAMES)
         raise LaunchError(
-            "No provider key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible server "
-            "such as Ollama) or ANTHROPIC_API_KEY."
+            f"No provider key: set {first.key_variables[0]} (and {first.base_url_variable} "
+            "for a compatible server such as Ollama) or "
+            + " or ".join(spec.key_variables[0] for spec in others)
+            + "."
         )
+    try:
+        default_models()  # a bad LOOPFLOW_*_MODEL stops here, not at every turn
+    except LoopflowError as exc:
+        raise LaunchError(str(exc)) from None
     try:
         import redbot  # noqa: F401
     except ImportError:

@@ -28,10 +28,8 @@ a lone fence), so every mate survives export and import.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,8 +38,15 @@ from urllib.parse import urlsplit
 
 from loopflow.errors import MateError, MateFileError, UnknownMateError
 from loopflow.io.markdown import read_lines, section_text, section_value
+from loopflow.models import PROVIDER_NAMES, provider_spec, validate_model
 
-PROVIDERS = ("openai", "anthropic")
+# Provider and model knowledge lives in loopflow.models; these names stay importable from
+# here for the code that used them (the redundant aliases mark them as re-exports).
+from loopflow.models import default_models as default_models
+from loopflow.models import provider_for_model as provider_for_model
+
+#: The providers a mate may name.
+PROVIDERS = PROVIDER_NAMES
 NAME_PATTERN = re.compile(r"^[a-z0-9_-]{1,32}$")
 MAX_DISPLAY_NAME = 80
 MAX_PROMPT_CHARS = 16_000
@@ -54,9 +59,9 @@ GENERIC_PROMPT = (
     "talking with you helpfully and concisely, in the language they use."
 )
 
-# The models a mate without its own model uses; the cog lets each server override them,
-# the environment (LOOPFLOW_OPENAI_MODEL, LOOPFLOW_ANTHROPIC_MODEL) overrides these.
-FALLBACK_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-5"}
+# The models a mate without its own model uses (the table's defaults); the cog lets
+# each server override them, the environment (LOOPFLOW_OPENAI_MODEL, ...) overrides these.
+FALLBACK_MODELS = {name: provider_spec(name).default_model for name in PROVIDER_NAMES}
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,),
@@ -71,7 +76,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "description": (str,),
 }
 _FIELD_LIMITS = {
-    "temperature": (0.0, 2.0),
     "max_output_tokens": (1, 64_000),
     "context_budget": (256, 2_000_000),
 }
@@ -82,6 +86,8 @@ class Mate:
     """A named LLM persona.
 
     ``model`` may be empty: the caller's default model for the provider is then used.
+    ``temperature`` (None: the model's default) must lie in the provider's range
+    (``loopflow.models``: 0-2 for OpenAI, 0-1 for Anthropic).
     """
 
     name: str
@@ -116,12 +122,12 @@ class Mate:
                 f"The system prompt has {len(self.system_prompt):,} characters; "
                 f"the limit is {MAX_PROMPT_CHARS:,}."
             )
-        if self.provider not in PROVIDERS:
-            raise MateError(
-                f"Unknown provider {self.provider!r}: choose one of {', '.join(PROVIDERS)}."
-            )
-        if len(self.model) > 100 or any(ch.isspace() for ch in self.model):
-            raise MateError(f"{self.model!r} is not a model name.")
+        spec = provider_spec(self.provider)
+        if self.model:
+            validate_model(self.model)
+        low, high = spec.temperature_range
+        if self.temperature is not None and not low <= self.temperature <= high:
+            raise MateError(f"temperature must be between {low:g} and {high:g} for {spec.title}.")
         for field, (low, high) in _FIELD_LIMITS.items():
             value = getattr(self, field)
             if value is not None and not low <= value <= high:
@@ -132,7 +138,23 @@ class Mate:
             raise MateError(f"A description has at most {MAX_DESCRIPTION_CHARS} characters.")
 
     def replace(self, **changes: object) -> Mate:
-        """A copy with ``changes`` applied and validated."""
+        """A copy with ``changes`` applied and validated.
+
+        Moving to a provider whose range the mate's temperature is outside of is refused
+        with a message saying to lower the temperature first (rather than changing it
+        behind the admin's back).
+        """
+        provider = changes.get("provider", self.provider)
+        temperature = changes.get("temperature", self.temperature)
+        if provider != self.provider and provider in PROVIDERS and "temperature" not in changes:
+            spec = provider_spec(str(provider))
+            low, high = spec.temperature_range
+            if isinstance(temperature, (int, float)) and not low <= temperature <= high:
+                raise MateError(
+                    f"{spec.title} takes a temperature from {low:g} to {high:g}, and "
+                    f"{self.display_name}'s is {temperature:g}: lower it first, or set it "
+                    "back to the default."
+                )
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
@@ -141,9 +163,19 @@ class Mate:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Mate:
-        """Build a mate from stored fields, ignoring fields this version does not know."""
+        """Build a mate from stored fields, ignoring fields this version does not know.
+
+        A stored temperature outside the provider's range (saved before ranges were per
+        provider) is brought into it: the provider refused the old value anyway.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+        fields = {k: v for k, v in data.items() if k in known}
+        temperature = fields.get("temperature")
+        provider = str(fields.get("provider", "openai"))
+        if provider in PROVIDER_NAMES and isinstance(temperature, (int, float)):
+            low, high = provider_spec(provider).temperature_range
+            fields["temperature"] = min(max(float(temperature), low), high)
+        return cls(**fields)  # type: ignore[arg-type]
 
 
 def validate_name(name: str) -> str:
@@ -184,20 +216,6 @@ def slugify(title: str) -> str:
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9_]+", "-", ascii_title.lower()).strip("-")
     return slug[:32].rstrip("-")
-
-
-def provider_for_model(model: str) -> str:
-    """The provider a model name implies: ``claude-*`` is Anthropic, anything else OpenAI."""
-    return "anthropic" if model.lower().startswith("claude") else "openai"
-
-
-def default_models(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The default model per provider: ``LOOPFLOW_<PROVIDER>_MODEL`` or the fallback."""
-    env = os.environ if environ is None else environ
-    return {
-        provider: env.get(f"LOOPFLOW_{provider.upper()}_MODEL", "").strip() or model
-        for provider, model in FALLBACK_MODELS.items()
-    }
 
 
 def generic_mate(name: str) -> Mate:

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 import discord
 
 from loopflow.chat.streaming import StreamEditor
-from loopflow.errors import ProviderError
+from loopflow.errors import EmptyReplyError, MateError, ProviderError
 from loopflow.io.session import Session, Turn, awaits_answer
 from loopflow.mates import Mate
 
 from .delivery import NO_PINGS, Delivery, MessageChannel, Posted, Speaker, start_typing
-from .failures import failure_line
+from .failures import bad_model_line, failure_line
 from .store import Store
 
 if TYPE_CHECKING:
@@ -89,7 +89,15 @@ class Replier:
         """
         if not awaits_answer(mate, turns):
             return Answer([])
-        mate = await self._with_model(guild_id, mate)
+        try:
+            mate = await self._with_model(guild_id, mate)
+        except MateError:  # a default model stored by an older version is not a model name
+            model = (await self.store.default_models(guild_id)).get(mate.provider, "")
+            prefix = (await self.bot.get_valid_prefixes(getattr(channel, "guild", None)))[0]
+            await self.notice(
+                channel, bad_model_line(mate.display_name, mate.provider, model, prefix)
+            )
+            return Answer([])
         speaker = Speaker(mate.display_name, mate.avatar_url)
         typing = start_typing(channel)
         stop = asyncio.Event()
@@ -130,8 +138,8 @@ class Replier:
             await self.store.add_usage(guild_id, mate.name, stream.reply.usage)
             if trimmed and say_if_trimmed:
                 editor.feed("\n-# " + stream.reply.warnings[0])
-        if not editor.text and failure is None:
-            editor.feed("…")
+        if not editor.text and failure is None:  # never an empty message: one line instead
+            failure = EmptyReplyError(f"{mate.display_name} had nothing to say.", mate.provider)
         posted = await self._finish(channel, mate, editor)
         if failure is not None:
             prefix = (await self.bot.get_valid_prefixes(getattr(channel, "guild", None)))[0]

@@ -7,24 +7,30 @@ from redbot.core.i18n import Translator
 from loopflow.errors import (
     AuthenticationError,
     ContextTooLongError,
+    EmptyReplyError,
     MissingKeyError,
     ProviderError,
     ProviderTimeoutError,
     RateLimitError,
     RefusedError,
+    RequestError,
     UnavailableError,
+    scrub,
 )
+from loopflow.models import title
 
 _ = Translator("Loopflow", __file__)
 
-_PROVIDER_TITLES = {"openai": "OpenAI", "anthropic": "Anthropic"}
+WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "
+#: A provider's reason, in a few words: the channel gets a hint, the log has the rest.
+REASON_CHARS = 120
 
 
 def failure_line(error: ProviderError, mate: str, prefix: str) -> str:
-    """The line a channel sees when ``mate`` failed with ``error``; never a traceback."""
+    """The line a channel sees when ``mate`` failed with ``error``; never a traceback,
+    a key or a URL."""
     provider = error.provider or "openai"
-    fields = {"mate": mate, "provider": _PROVIDER_TITLES.get(provider, provider), "p": prefix}
-    fields["service"] = provider
+    fields = {"mate": mate, "provider": title(provider), "p": prefix, "service": provider}
     if isinstance(error, MissingKeyError):
         text = _(
             "{mate} can't answer: no {provider} API key is set. The bot owner can set one "
@@ -47,6 +53,31 @@ def failure_line(error: ProviderError, mate: str, prefix: str) -> str:
         )
     elif isinstance(error, RefusedError):
         text = _("{mate} can't answer that: {provider} refused the request.")
+    elif isinstance(error, EmptyReplyError):
+        text = _("{mate} had nothing to say.")
+    elif isinstance(error, RequestError) and error.reason:
+        fields["reason"] = _few_words(error.reason)
+        text = _("{mate} can't answer: {provider} refused the request: {reason}")
     else:
         text = _("{mate} can't answer: {provider} returned an error.")
-    return "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} " + text.format(**fields)
+    return WARNING + text.format(**fields)
+
+
+def bad_model_line(mate: str, provider: str, model: str, prefix: str) -> str:
+    """The line a channel sees when the server's default model for ``provider`` is not a
+    model name (stored by an older version), so ``mate``'s turn cannot start."""
+    text = _(
+        "{mate} can't answer: this server's default {provider} model `{model}` is not a "
+        "model name. An admin can set another with `{p}mate defaultmodel {service} <model>`."
+    )
+    shown = scrub(model, 40).replace("`", "'")
+    return WARNING + text.format(
+        mate=mate, provider=title(provider), model=shown, p=prefix, service=provider
+    )
+
+
+def _few_words(reason: str) -> str:
+    """The start of the provider's reason, scrubbed again; backticks become quotes so
+    they cannot open a code span in the line."""
+    text = scrub(reason, REASON_CHARS).replace("`", "'")
+    return text if text.endswith((".", "...", "!", "?")) else text + "."

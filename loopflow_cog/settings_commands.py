@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
 from loopflow.mates import Mate
+from loopflow.models import accepts_temperature, validate_model
 
 from .commands import MateCommands
 from .converters import ExistingMate, ProviderName
 
 if TYPE_CHECKING:
+    from loopflow.io.session import Session
+
     from .store import Store
 
 _ = Translator("Loopflow", __file__)
+
+# Words that set a temperature back to the model's own default.
+_DEFAULT_WORDS = ("default", "none", "reset")
 
 # Settings a mate file also carries, by the name people type after `[p]mate set`.
 _MATE_SETTINGS = {
@@ -29,9 +36,11 @@ _MATE_SETTINGS = {
 
 
 class SettingsCommands:
-    """Per-mate and per-server settings, mixed into the cog (which provides ``store``)."""
+    """Per-mate and per-server settings, mixed into the cog (which provides ``store``
+    and ``session``)."""
 
     store: Store
+    session: Session
 
     @MateCommands.mate.command(name="set")
     @commands.guild_only()
@@ -39,8 +48,9 @@ class SettingsCommands:
     async def mate_set(
         self, ctx: commands.Context, mate: ExistingMate, setting: str, *, value: str
     ) -> None:
-        """Change a mate's setting: `displayname`, `description`, `temperature` (0-2),
-        `maxtokens` (reply length) or `budget` (context tokens)."""
+        """Change a mate's setting: `displayname`, `description`, `temperature` (0-2 on
+        OpenAI, 0-1 on Anthropic; `default` for the model's own), `maxtokens` (reply
+        length) or `budget` (context tokens)."""
         assert ctx.guild is not None and isinstance(mate, Mate)
         known = _MATE_SETTINGS.get(setting.lower())
         if known is None:
@@ -52,7 +62,10 @@ class SettingsCommands:
             return
         field, kind = known
         try:
-            updated = mate.replace(**{field: kind(value)})
+            if field == "temperature" and value.strip().lower() in _DEFAULT_WORDS:
+                updated = mate.replace(temperature=None)
+            else:
+                updated = mate.replace(**{field: kind(value)})
         except ValueError as exc:  # MateError is a ValueError too
             reason = (
                 exc
@@ -64,11 +77,27 @@ class SettingsCommands:
             await ctx.send(_("Nothing changed: {reason}").format(reason=reason))
             return
         await self.store.save_mate(ctx.guild.id, updated)
-        await ctx.send(
-            _("**{display}**: {setting} is now {value}.").format(
-                display=updated.display_name, setting=setting.lower(), value=getattr(updated, field)
-            )
+        shown = getattr(updated, field)
+        text = _("**{display}**: {setting} is now {value}.").format(
+            display=updated.display_name,
+            setting=setting.lower(),
+            value=_("the model's default") if shown is None else shown,
         )
+        model = await self._model_of(ctx.guild.id, updated)
+        if (
+            field == "temperature"
+            and shown is not None
+            and not accepts_temperature(updated.provider, model)
+        ):
+            text += " " + _("Note that `{model}` ignores temperature.").format(model=model)
+        await ctx.send(text)
+
+    async def _model_of(self, guild_id: int, mate: Mate) -> str:
+        """The model ``mate`` talks to: its own, else the server's default, else the bot's."""
+        if mate.model:
+            return mate.model
+        server = (await self.store.default_models(guild_id)).get(mate.provider)
+        return server or self.session.models[mate.provider]
 
     @MateCommands.mate.command(name="defaultmodel")
     @commands.guild_only()
@@ -81,6 +110,15 @@ class SettingsCommands:
         Without a model, go back to the bot's default.
         """
         assert ctx.guild is not None
+        if model is not None:
+            try:
+                validate_model(model)
+            except MateError as exc:  # the reason quotes the input: it pings nobody
+                await ctx.send(
+                    _("Nothing changed: {reason}").format(reason=exc),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+                return
         await self.store.set_default_model(ctx.guild.id, provider, model)
         if model:
             text = _("Mates on {provider} without a model of their own now use `{model}`.")

@@ -11,6 +11,10 @@ Each request takes the next scripted behaviour from a queue (see :func:`reply`,
 empty queue the server answers ``echo: <last user text>`` (or the fixed default
 reply given). Every request is recorded (path, headers, JSON body).
 
+Like the real APIs, the server first refuses what they refuse (a missing key, a
+reasoning model's ``max_tokens``, Anthropic's temperature above 1, turns that do not
+alternate, ...: see ``fake_llm_checks.py``); a refused request takes no behaviour.
+
 Three ways to run it:
 
 * in a test's event loop: ``server = FakeLLMServer(); await server.start()`` (the
@@ -38,6 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from aiohttp import web
+from fake_llm_checks import Refusal, anthropic_refusal, openai_refusal
 
 # ---------------------------------------------------------------- behaviours
 
@@ -51,21 +56,30 @@ class Behaviour:
     text: str = ""
     deltas: Optional[list[str]] = None  # stream exactly these (default: word by word)
     delay: float = 0.0  # before each delta, or before a JSON reply
-    finish: Optional[str] = None  # the wire's finish/stop reason, e.g. "content_filter"
+    finish: Optional[str] = None  # the wire's finish/stop reason, e.g. "content_filter" or ""
+    reasoning: Optional[str] = None  # reasoning sent before the text, outside of it
+    reasoning_field: str = "reasoning_content"  # OpenAI delta/message field ("reasoning")
+    ending: str = "done"  # a stream's end: "done" (the API's own) or "gateway" (see reply)
     status: int = 500
     message: Optional[str] = None  # error message (default: the provider's usual words)
     error_type: Optional[str] = None
     code: Optional[str] = None
+    param: Optional[str] = None  # OpenAI's ``param`` of an error (the refused parameter)
     retry_after: Optional[float] = None
     in_stream: bool = False  # error as an SSE event after one delta, for streams
     seconds: float = 30.0  # how long a hang lasts (the server's stop ends it sooner)
     after_text: Optional[str] = None  # a streamed hang sends this first
-    truncated: bool = False  # malformed: end the stream early instead of sending garbage
+    truncated: bool = False  # malformed: drop the connection midway instead of garbage
     provider: Optional[str] = None  # "openai" / "anthropic" / None for either
 
 
 def reply(text: str, **options: Any) -> Behaviour:
-    """Answer ``text``; options: ``deltas``, ``delay``, ``finish``, ``provider``."""
+    """Answer ``text``; options: ``deltas``, ``delay``, ``finish``, ``provider``,
+    ``reasoning`` (OpenAI: ``reasoning_content`` deltas, or the field named by
+    ``reasoning_field``; Anthropic: a thinking block) and ``ending="gateway"``: a stream
+    ended the way LiteLLM or LocalAI end it, with no finish reason, a last usage chunk
+    whose ``choices`` are empty and no ``data: [DONE]`` (Anthropic: no stop reason and
+    no ``message_stop``)."""
     return Behaviour("reply", text, **options)
 
 
@@ -77,9 +91,9 @@ def refusal(text: str = "I can't help with that.", **options: Any) -> Behaviour:
 def error(status: int, message: Optional[str] = None, **options: Any) -> Behaviour:
     """Answer HTTP ``status`` with the provider's real error body shape.
 
-    Options: ``error_type``, ``code``, ``retry_after``, ``in_stream``, ``provider``. A 429
-    sends ``retry-after: 0.05`` unless told otherwise (a float, which the SDKs accept, so
-    tests that retry stay fast).
+    Options: ``error_type``, ``code``, ``param``, ``retry_after``, ``in_stream``,
+    ``provider``. A 429 sends ``retry-after: 0.05`` unless told otherwise (a float, which
+    the SDKs accept, so tests that retry stay fast).
     """
     options.setdefault("retry_after", 0.05 if status == 429 else None)
     return Behaviour("error", status=status, message=message, **options)
@@ -96,7 +110,8 @@ def hang(seconds: float = 30.0, **options: Any) -> Behaviour:
 
 
 def malformed(**options: Any) -> Behaviour:
-    """Send broken JSON; with ``truncated=True``, a stream that stops early but parses."""
+    """Send broken JSON; with ``truncated=True``, a stream whose connection drops after
+    one delta (the HTTP body never ends properly)."""
     return Behaviour("malformed", **options)
 
 
@@ -148,8 +163,13 @@ class _OpenAIWire:
         "context_length_exceeded",
     )
 
-    def error_body(self, message: str, kind: str, code: Optional[str]) -> Any:
-        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    def error_body(
+        self, message: str, kind: str, code: Optional[str], param: Optional[str] = None
+    ) -> Any:
+        return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+    def refusal(self, server: FakeLLMServer, headers: dict[str, str], body: Any) -> Any:
+        return openai_refusal(headers, body, server.reasoning_models)
 
     def texts(self, body: Any) -> list[tuple[str, str]]:
         return [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
@@ -163,9 +183,14 @@ class _OpenAIWire:
         return {"prompt_tokens": prompt, "completion_tokens": completion,
                 "total_tokens": prompt + completion}  # fmt: skip
 
-    def message(self, text: str, refused: bool, finish: str, usage: tuple[int, int]) -> Any:
+    def message(
+        self, behaviour: Behaviour, refused: bool, finish: str, usage: tuple[int, int]
+    ) -> Any:
+        text = behaviour.text
         msg = {"role": "assistant", "content": None if refused else text,
                "refusal": text if refused else None}  # fmt: skip
+        if behaviour.reasoning is not None:
+            msg[behaviour.reasoning_field] = behaviour.reasoning
         choice = {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}
         return self._object("chat.completion", [choice], usage=self._usage(usage))
 
@@ -176,14 +201,22 @@ class _OpenAIWire:
     def head(self, usage: tuple[int, int]) -> list[bytes]:
         return [self._chunk({"role": "assistant", "content": ""})]
 
+    def reasoning(self, behaviour: Behaviour) -> list[bytes]:
+        words = re.split(r"(?<=\s)(?=\S)", behaviour.reasoning or "")
+        return [self._chunk({behaviour.reasoning_field: w, "content": None}) for w in words if w]
+
     def delta(self, text: str, refused: bool) -> bytes:
         return self._chunk({"refusal": text} if refused else {"content": text})
 
-    def tail(self, body: Any, finish: str, usage: tuple[int, int]) -> list[bytes]:
+    def tail(
+        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+    ) -> list[bytes]:
+        usage_only = _sse(self._object("chat.completion.chunk", [], usage=self._usage(usage)))
+        if behaviour.ending == "gateway":  # no finish reason, no [DONE]: just the usage
+            return [usage_only]
         events = [self._chunk({}, finish)]
         if (body.get("stream_options") or {}).get("include_usage"):
-            usage_only = self._object("chat.completion.chunk", [], usage=self._usage(usage))
-            events.append(_sse(usage_only))
+            events.append(usage_only)
         return [*events, _sse("[DONE]")]
 
     def error_event(self, payload: Any) -> bytes:
@@ -193,7 +226,7 @@ class _OpenAIWire:
         return b'data: {"id": "chatcmpl-fake", "choices": [{"delta": {"content": "tr\n\n'
 
     def finish(self, finish: Optional[str], refused: bool) -> str:
-        return finish or "stop"
+        return "stop" if finish is None else finish
 
 
 class _AnthropicWire:
@@ -210,9 +243,14 @@ class _AnthropicWire:
     }
     context = ("prompt is too long: 208310 tokens > 200000 maximum", "invalid_request_error", None)
 
-    def error_body(self, message: str, kind: str, code: Optional[str]) -> Any:
+    def error_body(
+        self, message: str, kind: str, code: Optional[str], param: Optional[str] = None
+    ) -> Any:
         error = {"type": kind, "message": message}
         return {"type": "error", "error": error, "request_id": "req_fake"}
+
+    def refusal(self, server: FakeLLMServer, headers: dict[str, str], body: Any) -> Any:
+        return anthropic_refusal(headers, body)
 
     def texts(self, body: Any) -> list[tuple[str, str]]:
         turns = [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
@@ -223,8 +261,14 @@ class _AnthropicWire:
                 "content": content, "stop_reason": stop, "stop_sequence": None,
                 "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}  # fmt: skip
 
-    def message(self, text: str, refused: bool, finish: str, usage: tuple[int, int]) -> Any:
+    def message(
+        self, behaviour: Behaviour, refused: bool, finish: str, usage: tuple[int, int]
+    ) -> Any:
+        text = behaviour.text
         content = [] if refused or not text else [{"type": "text", "text": text}]
+        if behaviour.reasoning is not None:
+            thinking = {"type": "thinking", "thinking": behaviour.reasoning, "signature": "sig"}
+            content.insert(0, thinking)
         return self._message(content, finish, usage)
 
     def _event(self, kind: str, **fields: Any) -> bytes:
@@ -238,17 +282,30 @@ class _AnthropicWire:
             self._event("ping"),
         ]
 
+    def reasoning(self, behaviour: Behaviour) -> list[bytes]:
+        """A thinking block streamed before the text block (which keeps index 0 here)."""
+        block = {"type": "thinking", "thinking": ""}
+        delta = {"type": "thinking_delta", "thinking": behaviour.reasoning or ""}
+        return [
+            self._event("content_block_start", index=1, content_block=block),
+            self._event("content_block_delta", index=1, delta=delta),
+            self._event("content_block_stop", index=1),
+        ]
+
     def delta(self, text: str, refused: bool) -> bytes:
         delta = {"type": "text_delta", "text": text}
         return self._event("content_block_delta", index=0, delta=delta)
 
-    def tail(self, body: Any, finish: str, usage: tuple[int, int]) -> list[bytes]:
-        delta = {"stop_reason": finish, "stop_sequence": None}
-        return [
+    def tail(
+        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+    ) -> list[bytes]:
+        gateway = behaviour.ending == "gateway"
+        delta = {"stop_reason": None if gateway else finish, "stop_sequence": None}
+        events = [
             self._event("content_block_stop", index=0),
             self._event("message_delta", delta=delta, usage={"output_tokens": usage[1]}),
-            self._event("message_stop"),
         ]
+        return events if gateway else [*events, self._event("message_stop")]
 
     def error_event(self, payload: Any) -> bytes:
         return _sse(payload, "error")
@@ -257,7 +314,9 @@ class _AnthropicWire:
         return b'event: content_block_delta\ndata: {"type": "content_block_delta", "del\n\n'
 
     def finish(self, finish: Optional[str], refused: bool) -> str:
-        return finish or ("refusal" if refused else "end_turn")
+        if finish is not None:
+            return finish
+        return "refusal" if refused else "end_turn"
 
 
 # ---------------------------------------------------------------- the server
@@ -266,8 +325,13 @@ class _AnthropicWire:
 class FakeLLMServer:
     """A scriptable fake of both providers' HTTP APIs (see the module docstring)."""
 
-    def __init__(self, default_reply: Optional[str] = None) -> None:
+    def __init__(self, default_reply: Optional[str] = None, strict: bool = True) -> None:
         self.default_reply = default_reply
+        #: Refuse what the real APIs refuse (``fake_llm_checks``) before any behaviour.
+        self.strict = strict
+        #: Models that refuse parameters like OpenAI's reasoning models, besides the
+        #: o-series and gpt-5 names (a deployment or gateway alias, say).
+        self.reasoning_models: set[str] = set()
         self._queue: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
         # The thread runner enqueues from another thread while the loop pops.
@@ -371,6 +435,9 @@ class FakeLLMServer:
         headers = {k.lower(): v for k, v in request.headers.items()}
         with self._lock:
             self._requests.append(RecordedRequest(request.path, headers, body))
+        refused = wire.refusal(self, headers, body) if self.strict else None
+        if refused is not None:
+            return self._refuse(wire, refused)
         behaviour = self._next(wire.name) or reply(self._default_text(wire, body))
         kind, stream = behaviour.kind, bool(body.get("stream"))
         if kind == "error" and not (stream and behaviour.in_stream):
@@ -391,7 +458,7 @@ class FakeLLMServer:
         refused = kind == "refusal"
         await self._sleep(behaviour.delay)
         finish = wire.finish(behaviour.finish, refused)
-        return web.json_response(wire.message(behaviour.text, refused, finish, usage))
+        return web.json_response(wire.message(behaviour, refused, finish, usage))
 
     def _default_text(self, wire: Any, body: Any) -> str:
         if self.default_reply is not None:
@@ -406,13 +473,20 @@ class FakeLLMServer:
             headers["retry-after"] = str(behaviour.retry_after)
         return web.json_response(payload, status=behaviour.status, headers=headers)
 
+    def _refuse(self, wire: Any, refusal: Refusal) -> web.Response:
+        payload = wire.error_body(refusal.message, refusal.error_type, refusal.code, refusal.param)
+        return web.json_response(payload, status=refusal.status)
+
     def _error_payload(self, wire: Any, behaviour: Behaviour) -> Any:
         status = behaviour.status
         message, err_type, code = wire.errors.get(
             status, wire.errors[500 if status >= 500 else 400]
         )
         return wire.error_body(
-            behaviour.message or message, behaviour.error_type or err_type, behaviour.code or code
+            behaviour.message or message,
+            behaviour.error_type or err_type,
+            behaviour.code or code,
+            behaviour.param,
         )
 
     async def _stream(
@@ -432,7 +506,7 @@ class FakeLLMServer:
             if behaviour.kind in ("reply", "refusal"):
                 await self._stream_reply(response, wire, body, behaviour, usage)
             else:
-                await self._stream_failure(response, wire, behaviour)
+                await self._stream_failure(request, response, wire, behaviour)
             await response.write_eof()
         return response
 
@@ -445,18 +519,23 @@ class FakeLLMServer:
         usage: tuple[int, int],
     ) -> None:
         refused = behaviour.kind == "refusal"
+        if behaviour.reasoning is not None:
+            for event in wire.reasoning(behaviour):
+                await response.write(event)
         # Word by word by default: "a b" -> ["a ", "b"], nothing lost.
         words = [w for w in re.split(r"(?<=\s)(?=\S)", behaviour.text) if w]
-        for delta in behaviour.deltas or words:
+        deltas = behaviour.deltas if behaviour.deltas is not None else words
+        for delta in deltas:
             await self._sleep(behaviour.delay)
             await response.write(wire.delta(delta, refused))
-        for event in wire.tail(body, wire.finish(behaviour.finish, refused), usage):
+        finish = wire.finish(behaviour.finish, refused)
+        for event in wire.tail(body, behaviour, finish, usage):
             await response.write(event)
 
     async def _stream_failure(
-        self, response: web.StreamResponse, wire: Any, behaviour: Behaviour
+        self, request: web.Request, response: web.StreamResponse, wire: Any, behaviour: Behaviour
     ) -> None:
-        """One good delta, then a stall, an error event, garbage, or just the end."""
+        """One good delta, then a stall, an error event, garbage, or a dropped connection."""
         await response.write(wire.delta(behaviour.after_text or "partial ", False))
         if behaviour.kind == "hang":
             await self._sleep(behaviour.seconds)
@@ -464,6 +543,10 @@ class FakeLLMServer:
             await response.write(wire.error_event(self._error_payload(wire, behaviour)))
         elif not behaviour.truncated:
             await response.write(wire.garbage())
+        elif request.transport is not None:
+            # The chunked body never gets its last chunk: the client sees a cut connection.
+            request.transport.abort()
+            raise ConnectionResetError("the fake dropped the connection on purpose")
 
 
 # ---------------------------------------------------------------- runners

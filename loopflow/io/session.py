@@ -6,7 +6,9 @@ everyone else, people and other mates alike, speaks in ``user`` messages prefixe
 with their name (``Alice: hi``), because providers' ``name`` fields reject many
 display names. The request keeps the system prompt and the newest turn always and
 fills the mate's context budget with the newest turns before it; when the provider
-still says the context is too long, the session trims harder and tries once more.
+still says the context is too long, the session trims harder and tries once more. An
+empty completion (no text, only whitespace, only reasoning) is asked for once more, then
+reported as :class:`~loopflow.errors.EmptyReplyError`: never an empty reply.
 The newest turn is bounded too: when it alone is over the budget it is cut to what
 the budget leaves after the system prompt (at least :data:`NEWEST_TURN_FLOOR` tokens),
 ending with a note that tells the model so.
@@ -18,12 +20,18 @@ nothing is sent (else the mate would repeat its last reply).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import unquote, urlsplit
 
-from loopflow.errors import ContextTooLongError, MissingKeyError, NothingToAnswerError
+from loopflow.errors import (
+    ContextTooLongError,
+    EmptyReplyError,
+    MissingKeyError,
+    NothingToAnswerError,
+)
 from loopflow.io.discord import prefixed, strip_own_prefix
 from loopflow.io.tokens import (
     IMAGE_TOKENS,
@@ -33,6 +41,7 @@ from loopflow.io.tokens import (
     TokenCounters,
 )
 from loopflow.mates import Mate, default_models
+from loopflow.models import supports_vision
 from loopflow.providers.base import Message, Provider, Request, Usage
 
 NEWEST_TURN_FLOOR = 100
@@ -49,11 +58,6 @@ the conversation until a reset. An image older than the window (relative to the 
 turn, so an idle conversation picked up again sends none of its old images) becomes an
 ``[image: name]`` note; resending it on every turn would cost its tokens each time too.
 """
-
-_VISION_PREFIXES = {
-    "openai": ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4", "chatgpt-4o"),
-    "anthropic": ("claude-3", "claude-sonnet", "claude-opus", "claude-haiku"),
-}
 
 
 @dataclass(frozen=True)
@@ -129,11 +133,6 @@ def awaits_answer(mate: Mate, turns: Sequence[Turn]) -> bool:
         if turn.content or turn.images:
             return turn.mate != mate.name
     return False
-
-
-def supports_vision(provider: str, model: str) -> bool:
-    """Whether ``model`` accepts images (known vision model families only)."""
-    return model.lower().split("/")[-1].startswith(_VISION_PREFIXES.get(provider, ()))
 
 
 class Session:
@@ -257,6 +256,18 @@ class ReplyStream:
             prompt = self.session.build(self.mate, self.turns, budget=prompt.tokens // 2)
             async for delta in self._attempt(provider, prompt):
                 yield delta
+        if self._text:
+            return
+        # Nothing to show (an empty completion): ask once more, and count both.
+        assert self.reply is not None
+        billed = self.reply.usage
+        async for delta in self._attempt(provider, prompt):
+            yield delta
+        self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
+        if not self._text:
+            raise EmptyReplyError(
+                f"{self.mate.display_name} had nothing to say.", self.mate.provider
+            )
 
     async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
         self._text = ""
@@ -277,11 +288,13 @@ class ReplyStream:
                 delta = strip_own_prefix(self.mate.display_name, pending)
             else:
                 delta = chunk.text
+            if not self._text:
+                delta = delta.lstrip()  # a reply starts at its first visible character
             if delta:
                 self._text += delta
                 yield delta
         if holding and pending:
-            delta = strip_own_prefix(self.mate.display_name, pending)
+            delta = strip_own_prefix(self.mate.display_name, pending).lstrip()
             self._text += delta
             if delta:
                 yield delta

@@ -17,31 +17,22 @@ from collections import OrderedDict
 
 import bpe_openai
 
+from loopflow.models import token_encoding
+
 # Per-message framing tokens (role markers) and the tokens that prime the reply.
 MESSAGE_OVERHEAD = 4
 REPLY_PRIMING = 3
 # A vision input costs a few hundred tokens at low detail; count a safe flat amount.
 IMAGE_TOKENS = 800
 
-ESTIMATE_FACTOR = {"anthropic": 1.3}
-DEFAULT_ESTIMATE_FACTOR = 1.2
-
-_O200K_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-", "o1", "o3", "o4", "gpt-oss")
-_CL100K_PREFIXES = ("gpt-4", "gpt-3.5", "gpt-35", "text-embedding")
-
 
 def encoding_name(provider: str, model: str) -> tuple[str, float]:
     """The BPE encoding to count ``model`` with, and the factor to scale counts by.
 
-    A factor of 1.0 means the count is exact.
+    A factor of 1.0 means the count is exact. The families and factors are the model
+    table's (:func:`loopflow.models.token_encoding`).
     """
-    if provider == "openai":
-        name = model.lower().split("/")[-1]
-        if name.startswith(_O200K_PREFIXES):
-            return "o200k_base", 1.0
-        if name.startswith(_CL100K_PREFIXES):
-            return "cl100k_base", 1.0
-    return "o200k_base", ESTIMATE_FACTOR.get(provider, DEFAULT_ESTIMATE_FACTOR)
+    return token_encoding(provider, model)
 
 
 class TokenCounter:

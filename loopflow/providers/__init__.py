@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from loopflow.errors import LoopflowError
+from loopflow.models import PROVIDER_NAMES, PROVIDERS, provider_spec
 from loopflow.providers.base import Chunk, Message, Provider, Request, Role, Usage
 
 if TYPE_CHECKING:
@@ -33,12 +34,9 @@ __all__ = [
     "make_provider",
 ]
 
-#: The providers a mate may name.
-PROVIDER_NAMES = ("openai", "anthropic")
-
+# Adapter class name -> its module, from the table's "module:Class" entries.
 _LAZY = {
-    "OpenAIProvider": "loopflow.providers.openai",
-    "AnthropicProvider": "loopflow.providers.anthropic",
+    **{spec.adapter.split(":")[1]: spec.adapter.split(":")[0] for spec in PROVIDERS.values()},
     "FakeProvider": "loopflow.providers.fake",
 }
 
@@ -74,19 +72,18 @@ def make_provider(
     timeout: float | None = None,
     max_retries: int = 2,
 ) -> Provider:
-    """Build the adapter for ``name`` (``"openai"`` or ``"anthropic"``).
+    """Build the adapter for ``name`` (a provider of :data:`loopflow.models.PROVIDERS`).
 
     Key and base URL default to the SDK's environment variables; the timeout of one
     attempt to ``LOOPFLOW_TIMEOUT`` seconds, else 60 (the SDK retries ``max_retries``
-    times on timeouts, 429 and 5xx, with backoff). Raises :class:`ValueError` for any
-    other name and :class:`LoopflowError` for a ``LOOPFLOW_TIMEOUT`` that is not a
-    positive number.
+    times on timeouts, 429 and 5xx, with backoff). Raises :class:`ValueError`
+    (a :class:`~loopflow.errors.MateError`) for any other name and
+    :class:`LoopflowError` for a ``LOOPFLOW_TIMEOUT`` that is not a positive number.
     """
     if timeout is None:
         timeout = timeout_from_environment()
-    if name not in PROVIDER_NAMES:
-        raise ValueError(f"unknown provider {name!r} (expected one of {', '.join(PROVIDER_NAMES)})")
-    cls = __getattr__("OpenAIProvider" if name == "openai" else "AnthropicProvider")
+    module, _, class_name = provider_spec(name).adapter.partition(":")
+    cls = getattr(importlib.import_module(module), class_name)
     provider: Provider = cls(
         api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
     )

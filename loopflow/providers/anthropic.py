@@ -2,7 +2,9 @@
 
 Anthropic takes the system prompt as a parameter, wants user and assistant turns to
 alternate, and wants the first turn to be the user's; :func:`to_anthropic_messages`
-does that conversion as a pure function.
+does that conversion as a pure function. Only ``temperature`` is ever sent of the
+sampling parameters (the newer models refuse it together with ``top_p``); a model that
+refuses it anyway is retried without it (:class:`~loopflow.providers.sdk.SDKProvider`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import anthropic
 from anthropic.types import Message as AnthropicMessage
@@ -24,8 +26,9 @@ from loopflow.errors import (
     RefusedError,
     UnavailableError,
 )
+from loopflow.models import request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors
+from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
 NAME = "anthropic"
 
@@ -87,6 +90,7 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
     """
 
     name = NAME
+    required: ClassVar[frozenset[str]] = SDKProvider.required | {"max_tokens"}
 
     def _build_client(self) -> anthropic.AsyncAnthropic:
         key = self._api_key
@@ -102,35 +106,47 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
             http_client=anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
         )
 
-    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
-        """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
-        client = self._get_client()
-        params: dict[str, Any] = {
+    def _body(
+        self, client: anthropic.AsyncAnthropic, request: Request, stream: bool
+    ) -> dict[str, Any]:
+        """Messages API parameters (keyword arguments of ``messages.create``)."""
+        accepted = request_parameters(NAME, request.model)
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": to_anthropic_messages(request.messages),
             "max_tokens": request.max_tokens,
         }
         if request.system:
-            params["system"] = request.system
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+            body["system"] = request.system
+        if request.temperature is not None and accepted.temperature:
+            body["temperature"] = request.temperature
+        if stream:
+            body["stream"] = True
+        return body
+
+    async def _send(
+        self, client: anthropic.AsyncAnthropic, body: dict[str, Any], stream: bool
+    ) -> AsyncIterator[Chunk]:
+        """Send ``body``; yield text deltas then a usage chunk, or one chunk."""
         with _mapped_errors():
             if not stream:
-                message = await client.messages.create(**params)
+                message = await client.messages.create(**body)
                 yield _message_chunk(message)
                 return
-            events = await client.messages.create(**params, stream=True)
-            input_tokens, output_tokens, stop = 0, 0, None
+            events = await client.messages.create(**body)
+            input_tokens, output_tokens, stop, texts = 0, 0, None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
                     if event.type == "message_start":
                         input_tokens = _input_tokens(event.message.usage)
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        texts += 1
                         yield Chunk(event.delta.text)
                     elif event.type == "message_delta":
                         stop = event.delta.stop_reason or stop
                         output_tokens = event.usage.output_tokens
-            yield Chunk(usage=Usage(input_tokens, output_tokens), finish_reason=_checked_stop(stop))
+            usage = Usage(input_tokens, output_tokens)
+            yield Chunk(usage=usage, finish_reason=_checked_stop(stop, bool(texts)))
 
 
 def _input_tokens(usage: Any) -> int:
@@ -142,9 +158,13 @@ def _input_tokens(usage: Any) -> int:
     )
 
 
-def _checked_stop(stop: Optional[str]) -> str:
-    if stop is None:
-        raise UnavailableError("Anthropic's reply ended before it was complete.", NAME)
+def _checked_stop(stop: Optional[str], has_text: bool) -> str:
+    """The stop reason; a stream with text that ended cleanly without one (a gateway's
+    end) is finished, one with neither was cut off before it began."""
+    if not stop:
+        if not has_text:
+            raise UnavailableError("Anthropic's reply ended before it was complete.", NAME)
+        return "end_turn"
     if stop == "refusal":
         raise RefusedError("Anthropic refused to answer this request.", NAME)
     return stop
@@ -153,8 +173,8 @@ def _checked_stop(stop: Optional[str]) -> str:
 def _message_chunk(message: Any) -> Chunk:
     if not isinstance(message, AnthropicMessage):
         raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
-    stop = _checked_stop(message.stop_reason)
     text = "".join(block.text for block in message.content if block.type == "text")
+    stop = _checked_stop(message.stop_reason, bool(text))
     usage = Usage(_input_tokens(message.usage), message.usage.output_tokens or 0)
     return Chunk(text, usage, stop)
 
@@ -181,15 +201,14 @@ def _status_error(exc: anthropic.APIError) -> ProviderError:
         return UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
     if status is None or not 400 <= status < 500:
         return UnavailableError("Anthropic is unavailable right now.", NAME)
-    return ProviderError(f"Anthropic rejected the request: {message}", NAME)
+    return request_error("Anthropic", NAME, status, message)
 
 
 def _error_fields(exc: anthropic.APIError) -> tuple[str, str]:
-    """``(error type, message)`` from ``{"type": "error", "error": {...}}``, short."""
+    """``(error type, message)`` from ``{"type": "error", "error": {...}}``."""
     body = exc.body
     error = body.get("error") if isinstance(body, dict) else None
     fields = error if isinstance(error, dict) else {}
     kind = fields.get("type") if isinstance(fields.get("type"), str) else ""
     message = fields.get("message") if isinstance(fields.get("message"), str) else exc.message
-    text = str(message)
-    return str(kind), text if len(text) <= 300 else text[:297] + "..."
+    return str(kind), str(message)

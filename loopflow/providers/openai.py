@@ -1,9 +1,12 @@
 """The OpenAI adapter: Chat Completions through the official ``openai`` SDK.
 
-It also serves OpenAI-compatible servers (Ollama, vLLM, LM Studio, OpenRouter) through
-``base_url`` or ``OPENAI_BASE_URL``, so the wire format stays on the widely supported
-subset: string content unless there are images, no ``name`` field (its charset rejects
-many Discord display names; speakers are prefixes in the text instead).
+It also serves OpenAI-compatible servers (Ollama, vLLM, LM Studio, OpenRouter, LiteLLM)
+through ``base_url`` or ``OPENAI_BASE_URL``, so the wire format stays on the widely
+supported subset: string content unless there are images, no ``name`` field (its charset
+rejects many Discord display names; speakers are prefixes in the text instead). Which
+output-token field and whether a temperature is sent comes from the model table
+(:func:`loopflow.models.request_parameters`); a stream that ends cleanly after text is a
+finished reply even without a finish reason or ``data: [DONE]`` (LiteLLM, LocalAI).
 """
 
 from __future__ import annotations
@@ -26,16 +29,11 @@ from loopflow.errors import (
     RefusedError,
     UnavailableError,
 )
+from loopflow.models import request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors
+from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
 NAME = "openai"
-
-# Hosts known to want ``max_completion_tokens``: OpenAI deprecated ``max_tokens`` and its
-# reasoning models (o-series, gpt-5) reject it, while most compatible servers (Ollama,
-# LM Studio, older vLLM) only understand ``max_tokens``. So: the new name for OpenAI's
-# own API, the widely compatible old one everywhere else.
-_MAX_COMPLETION_TOKENS_HOSTS = ("api.openai.com",)
 
 
 def to_openai_messages(system: str, messages: Sequence[Message]) -> list[dict[str, Any]]:
@@ -58,12 +56,6 @@ def to_openai_messages(system: str, messages: Sequence[Message]) -> list[dict[st
     return wire
 
 
-def token_limit_param(base_url: str) -> str:
-    """The request field that caps output tokens for the server at ``base_url``."""
-    host = httpx.URL(base_url).host
-    return "max_completion_tokens" if host in _MAX_COMPLETION_TOKENS_HOSTS else "max_tokens"
-
-
 class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     """OpenAI Chat Completions (and compatible servers) behind :meth:`execute`.
 
@@ -71,7 +63,6 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     """
 
     name = NAME
-    _limit_param = ""  # the output-token field this client's server wants, once known
 
     def _build_client(self) -> openai.AsyncOpenAI:
         key = self._api_key if self._api_key is not None else os.environ.get("OPENAI_API_KEY")
@@ -85,18 +76,25 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
             http_client=openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
         )
 
-    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
-        """Send ``request``; yield text deltas then a usage chunk, or one chunk."""
-        client = self._get_client()
-        if not self._limit_param:
-            self._limit_param = token_limit_param(str(client.base_url))
-        params: dict[str, Any] = {
+    def _body(self, client: openai.AsyncOpenAI, request: Request, stream: bool) -> dict[str, Any]:
+        """Chat Completions parameters; reasoning families get ``max_completion_tokens``
+        (with room to reason) and no temperature, whatever the host."""
+        accepted = request_parameters(NAME, request.model, httpx.URL(str(client.base_url)).host)
+        body: dict[str, Any] = {
             "model": request.model,
             "messages": to_openai_messages(request.system, request.messages),
-            self._limit_param: request.max_tokens,
+            accepted.token_limit: request.max_tokens + accepted.reasoning_headroom,
         }
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
+        if request.temperature is not None and accepted.temperature:
+            body["temperature"] = request.temperature
+        if stream:
+            body.update(stream=True, stream_options={"include_usage": True})
+        return body
+
+    async def _send(
+        self, client: openai.AsyncOpenAI, body: dict[str, Any], stream: bool
+    ) -> AsyncIterator[Chunk]:
+        """Send ``body``; yield text deltas then a usage chunk, or one chunk."""
         # client.post (the SDK's documented way to call an endpoint with a raw body)
         # rather than chat.completions.create: the messages are already in wire format,
         # and create() runs each one through the SDK's parameter transform, which costs
@@ -105,11 +103,10 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
         with _mapped_errors():
             if not stream:
                 completion = await client.post(
-                    "/chat/completions", body=params, cast_to=ChatCompletion
+                    "/chat/completions", body=body, cast_to=ChatCompletion
                 )
                 yield _completion_chunk(completion)
                 return
-            body = {**params, "stream": True, "stream_options": {"include_usage": True}}
             events = await client.post(
                 "/chat/completions",
                 body=body,
@@ -117,19 +114,21 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
-            usage, finish = Usage(), None
+            usage, finish, texts = Usage(), None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
                     if event.usage is not None:
                         usage = _usage(event.usage)
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
+                    # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
                     for choice in event.choices or ():
                         if choice.delta is not None and choice.delta.refusal:
                             raise RefusedError(_REFUSED, NAME)
                         if choice.delta is not None and choice.delta.content:
+                            texts += 1
                             yield Chunk(choice.delta.content)
-                        finish = choice.finish_reason or finish
-            yield Chunk(usage=usage, finish_reason=_checked_finish(finish))
+                        finish = choice.finish_reason or finish  # "" is no reason
+            yield Chunk(usage=usage, finish_reason=_checked_finish(finish, bool(texts)))
 
 
 _REFUSED = "OpenAI refused to answer this request."
@@ -139,9 +138,13 @@ def _usage(usage: Any) -> Usage:
     return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
 
 
-def _checked_finish(finish: Optional[str]) -> str:
-    if finish is None:
-        raise UnavailableError("OpenAI's reply ended before it was complete.", NAME)
+def _checked_finish(finish: Optional[str], has_text: bool) -> str:
+    """The finish reason; a reply with text but none (a gateway's clean end) is finished,
+    one with neither was cut off before it began."""
+    if not finish:
+        if not has_text:
+            raise UnavailableError("OpenAI's reply ended before it was complete.", NAME)
+        return "stop"
     if finish == "content_filter":
         raise RefusedError(_REFUSED, NAME)
     return finish
@@ -154,8 +157,8 @@ def _completion_chunk(completion: Any) -> Chunk:
     if choice.message.refusal:
         raise RefusedError(_REFUSED, NAME)
     usage = _usage(completion.usage) if completion.usage is not None else Usage()
-    finish = _checked_finish(choice.finish_reason)
-    return Chunk(choice.message.content or "", usage, finish)
+    text = choice.message.content or ""
+    return Chunk(text, usage, _checked_finish(choice.finish_reason, bool(text)))
 
 
 def _mapped_errors() -> contextlib.AbstractContextManager[None]:
@@ -181,12 +184,13 @@ def _status_error(exc: openai.APIError) -> ProviderError:
         return UnavailableError("OpenAI sent a response loopflow could not read.", NAME)
     if status is None or status >= 500:
         return UnavailableError("OpenAI is unavailable right now.", NAME)
-    return ProviderError(f"OpenAI rejected the request: {message}", NAME)
+    refused = exc.code in ("unsupported_parameter", "unsupported_value")
+    param = exc.param if refused and isinstance(exc.param, str) else ""
+    return request_error("OpenAI", NAME, status, message, param)
 
 
 def _detail(exc: openai.APIError) -> str:
-    """The provider's own error message, short (the SDK's ``body`` is the error object)."""
+    """The provider's own error message (the SDK's ``body`` is the error object)."""
     body = exc.body
     message = body.get("message") if isinstance(body, dict) else None
-    text = message if isinstance(message, str) and message else exc.message
-    return text if len(text) <= 300 else text[:297] + "..."
+    return message if isinstance(message, str) and message else exc.message

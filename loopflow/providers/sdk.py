@@ -1,24 +1,41 @@
-"""What the two SDK adapters share: the client's lifecycle, the HTTP pool's limits and
-the error mapping.
+"""What the two SDK adapters share: the client's lifecycle, the HTTP pool's limits, the
+error mapping, and :meth:`SDKProvider.execute`: parameters a model refuses, and
+reasoning text cut from the reply.
 
 The ``openai`` and ``anthropic`` SDKs are generated from one template and raise the
 same families of exceptions (``APITimeoutError``, ``APIConnectionError``,
 ``APIError``), so one mapping serves both; each adapter only says how its provider's
-HTTP errors read (``status_error``).
+HTTP errors read (``status_error``), how a request looks on its wire (``_body``) and
+how to send it (``_send``).
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, ClassVar, Generic, Optional, TypeVar
 
 import httpx
 
-from loopflow.errors import ProviderError, ProviderTimeoutError, UnavailableError
-from loopflow.providers.base import Provider
+from loopflow import models
+from loopflow.errors import (
+    ProviderError,
+    ProviderTimeoutError,
+    RequestError,
+    UnavailableError,
+    UnsupportedParameterError,
+    scrub,
+)
+from loopflow.providers.base import Chunk, Provider, Request
+from loopflow.providers.parameters import (
+    RefusedParameters,
+    is_refusal,
+    named_parameter,
+    suggested_replacement,
+)
+from loopflow.providers.reasoning import visible_chunks
 
 Client = TypeVar("Client")
 
@@ -51,6 +68,21 @@ def mapped_errors(
         raise UnavailableError(f"{title} sent a response loopflow could not read.", name) from exc
 
 
+def request_error(
+    title: str, name: str, status: Optional[int], message: str, param: str = ""
+) -> RequestError:
+    """The error for a request the provider refused (4xx): a parameter refusal
+    (:class:`UnsupportedParameterError`, for :meth:`SDKProvider.execute` to retry) when
+    the words say so, else a :class:`RequestError` carrying the scrubbed reason."""
+    reason = scrub(message)
+    text = f"{title} rejected the request: {reason}"
+    if status in (400, 422) and (param or is_refusal(message)):
+        return UnsupportedParameterError(
+            text, name, reason, parameter=param, replacement=suggested_replacement(message)
+        )
+    return RequestError(text, name, reason)
+
+
 class SDKProvider(Provider, Generic[Client]):
     """An adapter over one official SDK's async client.
 
@@ -58,7 +90,14 @@ class SDKProvider(Provider, Generic[Client]):
     client is built once, on the first request (so a missing key is reported by
     ``execute`` as :class:`~loopflow.errors.MissingKeyError`, not at construction), or
     injected as ``client``. Retries with backoff are the SDK's (``max_retries``).
+
+    :meth:`execute` sends each model what the model table says it accepts, retries a
+    request once per parameter the model refuses (remembered for the model, bounded),
+    and cuts reasoning text from the reply (:mod:`loopflow.providers.reasoning`).
     """
+
+    #: Parameters never left out on a refusal: without them there is no request.
+    required: ClassVar[frozenset[str]] = frozenset({"model", "messages", "stream", "system"})
 
     def __init__(
         self,
@@ -74,6 +113,7 @@ class SDKProvider(Provider, Generic[Client]):
         self._max_retries = max_retries
         self._client = client
         self._owns_client = client is None
+        self._refused = RefusedParameters()
 
     @abc.abstractmethod
     def _build_client(self) -> Client:
@@ -83,6 +123,62 @@ class SDKProvider(Provider, Generic[Client]):
         if self._client is None:
             self._client = self._build_client()
         return self._client
+
+    @abc.abstractmethod
+    def _body(self, client: Client, request: Request, stream: bool) -> dict[str, Any]:
+        """The request's parameters on this provider's wire, as the model table says
+        ``request.model`` accepts them."""
+
+    @abc.abstractmethod
+    def _send(self, client: Client, body: dict[str, Any], stream: bool) -> AsyncIterator[Chunk]:
+        """Send ``body``; yield text deltas then one usage chunk (or one chunk). Errors
+        are mapped to :mod:`loopflow.errors` (a refused parameter as
+        :class:`UnsupportedParameterError`)."""
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        """Send ``request``; yield the reply's visible text deltas, then a usage chunk.
+
+        A parameter the model refuses is left out (or renamed, as the provider says) and
+        the request sent again, once per parameter, before anything was yielded.
+        """
+        client = self._get_client()
+        body = self._body(client, request, stream)
+        unopened = models.starts_thinking(self.name, request.model)
+        tried: set[str] = set()
+        while True:
+            sent = self._refused.apply(request.model, body)
+            yielded = False
+            try:
+                async with contextlib.aclosing(  # type: ignore[type-var]
+                    visible_chunks(self._send(client, sent, stream), unopened)
+                ) as chunks:
+                    async for chunk in chunks:
+                        yielded = True
+                        yield chunk
+                return
+            except UnsupportedParameterError as exc:
+                parameter = self._refused_parameter(exc, sent)
+                if yielded or not parameter or parameter in tried:
+                    raise
+                tried.add(parameter)
+                self._refused.remember(request.model, parameter, self._replacement(exc, parameter))
+
+    def _refused_parameter(self, exc: UnsupportedParameterError, sent: dict[str, Any]) -> str:
+        """The parameter of ``sent`` the refusal names ("" if none that may go)."""
+        optional = [name for name in sent if name not in self.required]
+        if exc.parameter in optional:
+            return exc.parameter
+        return named_parameter(exc.reason, optional)
+
+    def _replacement(self, exc: UnsupportedParameterError, parameter: str) -> str:
+        """The name to send a refused output-token cap as: the one the provider names,
+        else the other name of the pair; other parameters are left out ("")."""
+        names = models.provider_spec(self.name).token_limits
+        if parameter not in names:
+            return ""
+        if exc.replacement in names and exc.replacement != parameter:
+            return exc.replacement
+        return next((name for name in names if name != parameter), "")
 
     async def aclose(self) -> None:
         """Close the SDK client if this provider built it."""

@@ -320,7 +320,9 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     async def admin(text: str) -> str:
         return (await discord.command(discord.owner, "admin", text)).content
 
-    assert await admin("!mate set maya temperature 0.3") == "**Maya**: temperature is now 0.3."
+    assert await admin("!mate set maya temperature 0.3") == (
+        "**Maya**: temperature is now 0.3. Note that `gpt-5-mini` ignores temperature."
+    )
     assert (
         await admin("!mate set maya temperature hot") == "Nothing changed: `hot` is not a number."
     )

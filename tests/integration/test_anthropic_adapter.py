@@ -205,8 +205,9 @@ async def test_other_bad_request_carries_the_providers_message(provider, llm_ser
     llm_server.enqueue(fake_llm.error(404, "model: claude-nope"))
     with pytest.raises(errors.ProviderError) as caught:
         await collect(provider, make_request(), stream=False)
-    assert type(caught.value) is errors.ProviderError
+    assert type(caught.value) is errors.RequestError
     assert str(caught.value) == "Anthropic rejected the request: model: claude-nope"
+    assert caught.value.reason == "model: claude-nope"
 
 
 @pytest.mark.parametrize("truncated", [False, True])

@@ -102,6 +102,16 @@ def test_a_provider_error_is_one_line_and_a_failing_exit(llm: ThreadedFakeLLM) -
         (["chat", "maya"], {}, "loopflow: No API key for openai: set OPENAI_API_KEY"),
         (["chat", "nobody"], {"OPENAI_API_KEY": "x"}, "loopflow: There is no built-in mate"),
         (["chat", "missing.md"], {"OPENAI_API_KEY": "x"}, "loopflow: missing.md: no such file."),
+        (
+            ["chat", "maya", "--model", "gpt`4"],
+            {"OPENAI_API_KEY": "x"},
+            "loopflow: 'gpt`4' is not a model name: use 1 to 100 characters",
+        ),
+        (
+            ["chat", "maya"],
+            {"OPENAI_API_KEY": "x", "LOOPFLOW_OPENAI_MODEL": "two words"},
+            "loopflow: LOOPFLOW_OPENAI_MODEL: 'two words' is not a model name",
+        ),
     ],
 )
 def test_setup_errors_are_one_line_with_a_usage_exit(
@@ -112,6 +122,17 @@ def test_setup_errors_are_one_line_with_a_usage_exit(
     assert result.stderr.startswith(message)
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_the_launcher_refuses_a_bad_default_model_before_it_starts(tmp_path: Path) -> None:
+    home = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+    env = {**home, "DISCORD_TOKEN": "t", "OPENAI_API_KEY": "x", "LOOPFLOW_ANTHROPIC_MODEL": "a b"}
+    result = loopflow(["red"], "", env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(
+        "loopflow: LOOPFLOW_ANTHROPIC_MODEL: 'a b' is not a model name: use 1 to 100 characters"
+    )
+    assert list(tmp_path.iterdir()) == []  # no Red instance was created
 
 
 def test_mates_lists_builtins_and_files(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from fake_llm import FakeLLMServer
 from loopflow import errors
 from loopflow.providers import make_provider
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.openai import OpenAIProvider, token_limit_param
+from loopflow.providers.openai import OpenAIProvider
 
 KEY = "sk-test-very-secret-0123456789"
 
@@ -109,10 +109,12 @@ async def test_no_temperature_and_no_empty_system(provider, llm_server):
     assert body["messages"] == [{"role": "user", "content": "Alice: hello"}]
 
 
-def test_official_api_gets_max_completion_tokens():
-    assert token_limit_param("https://api.openai.com/v1") == "max_completion_tokens"
-    assert token_limit_param("http://localhost:11434/v1") == "max_tokens"
-    assert token_limit_param("https://openrouter.ai/api/v1") == "max_tokens"
+async def test_official_api_gets_max_completion_tokens(llm_server):
+    # The official host is recognised by name; point an SDK client there without sending.
+    official = OpenAIProvider(api_key=KEY, base_url="https://api.openai.com/v1")
+    body = official._body(official._get_client(), make_request(max_tokens=99), stream=False)
+    await official.aclose()
+    assert body["max_completion_tokens"] == 99 and "max_tokens" not in body
 
 
 async def test_missing_key_raises_before_any_request(llm_server, monkeypatch):
@@ -214,8 +216,9 @@ async def test_other_bad_request_carries_the_providers_message(provider, llm_ser
     llm_server.enqueue(fake_llm.error(404, "The model `gpt-nope` does not exist."))
     with pytest.raises(errors.ProviderError) as caught:
         await collect(provider, make_request(), stream=False)
-    assert type(caught.value) is errors.ProviderError
+    assert type(caught.value) is errors.RequestError
     assert str(caught.value) == "OpenAI rejected the request: The model `gpt-nope` does not exist."
+    assert caught.value.reason == "The model `gpt-nope` does not exist."
 
 
 @pytest.mark.parametrize("truncated", [False, True])

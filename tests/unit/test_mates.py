@@ -193,7 +193,7 @@ def test_generic_mate_and_helpers() -> None:
 
 
 def test_default_models_follow_the_environment() -> None:
-    assert default_models({})["openai"] == "gpt-4o-mini"
+    assert default_models({})["openai"] == "gpt-5-mini"
     overridden = default_models({"LOOPFLOW_ANTHROPIC_MODEL": "claude-opus-4-1"})
     assert overridden["anthropic"] == "claude-opus-4-1"
 

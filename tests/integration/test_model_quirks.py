@@ -1,0 +1,327 @@
+"""Today's models and gateways, through the real SDKs against the fake server.
+
+Reasoning models that refuse parameters, gateways that end a stream their own way,
+reasoning text, empty completions and Anthropic's temperature range: one contract,
+parametrised over both adapters where both can meet the case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import fake_llm
+import pytest
+from fake_llm import FakeLLMServer
+
+from loopflow import errors
+from loopflow.io.session import Session, Turn
+from loopflow.mates import Mate
+from loopflow.providers.anthropic import AnthropicProvider
+from loopflow.providers.base import Chunk, Message, Request, Usage
+from loopflow.providers.openai import OpenAIProvider
+from loopflow.providers.sdk import SDKProvider
+
+KEY = "sk-test-very-secret-0123456789"
+MODELS = {"openai": "gpt-test", "anthropic": "claude-test"}
+FINISHED = {"openai": "stop", "anthropic": "end_turn"}
+
+
+def make_provider(name: str, server: FakeLLMServer) -> SDKProvider:
+    if name == "openai":
+        return OpenAIProvider(api_key=KEY, base_url=server.openai_base_url, max_retries=0)
+    return AnthropicProvider(api_key=KEY, base_url=server.anthropic_base_url, max_retries=0)
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+async def provider(request, llm_server: FakeLLMServer) -> AsyncIterator[SDKProvider]:
+    adapter = make_provider(request.param, llm_server)
+    yield adapter
+    await adapter.aclose()
+
+
+@pytest.fixture
+async def openai_provider(llm_server: FakeLLMServer) -> AsyncIterator[SDKProvider]:
+    adapter = make_provider("openai", llm_server)
+    yield adapter
+    await adapter.aclose()
+
+
+def request_for(provider: SDKProvider, model: str = "", **kw: object) -> Request:
+    return Request(  # type: ignore[arg-type]
+        model=model or MODELS[provider.name],
+        system="You are Maya.",
+        messages=(Message("user", "Alice: hello"),),
+        **kw,
+    )
+
+
+async def collect(provider: SDKProvider, request: Request, stream: bool) -> list[Chunk]:
+    return [chunk async for chunk in provider.execute(request, stream=stream)]
+
+
+def text_of(chunks: list[Chunk]) -> str:
+    return "".join(c.text for c in chunks)
+
+
+# --- reasoning models and refused parameters ------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", ["o3-mini", "o4-mini", "gpt-5-mini", "gpt-5"])
+async def test_known_reasoning_models_get_what_they_accept_on_any_host(
+    openai_provider, llm_server, model, stream
+):
+    llm_server.enqueue(fake_llm.reply("Thought it through."))
+    request = request_for(openai_provider, model, temperature=0.7, max_tokens=500)
+    chunks = await collect(openai_provider, request, stream)
+    assert text_of(chunks) == "Thought it through."
+    (sent,) = llm_server.requests  # one request: nothing was refused
+    assert "temperature" not in sent.json and "max_tokens" not in sent.json
+    # The cap covers reasoning too, so it leaves room beyond the reply's 500 tokens.
+    assert sent.json["max_completion_tokens"] > 500
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unknown_model_that_refuses_parameters_is_retried_and_remembered(
+    openai_provider, llm_server, stream
+):
+    llm_server.reasoning_models.add("azure-thinker")  # a deployment name: no family known
+    request = request_for(openai_provider, "azure-thinker", temperature=0.7, max_tokens=300)
+    llm_server.enqueue(fake_llm.reply("Made it."))
+    assert text_of(await collect(openai_provider, request, stream)) == "Made it."
+    first, second, third = (r.json for r in llm_server.requests)
+    assert first["max_tokens"] == 300 and first["temperature"] == 0.7
+    # "Use 'max_completion_tokens' instead": the named replacement.
+    assert second["max_completion_tokens"] == 300 and "max_tokens" not in second
+    assert second["temperature"] == 0.7
+    assert "temperature" not in third and third["max_completion_tokens"] == 300
+    # Remembered for this model: the next request is right the first time.
+    llm_server.reset()
+    assert text_of(await collect(openai_provider, request, stream)) == "echo: Alice: hello"
+    (sent,) = llm_server.requests
+    assert "temperature" not in sent.json and sent.json["max_completion_tokens"] == 300
+    # Other models are not affected.
+    llm_server.reset()
+    await collect(openai_provider, request_for(openai_provider, temperature=0.7), stream)
+    assert llm_server.requests[0].json["temperature"] == 0.7
+
+
+async def test_a_gateways_own_wording_of_a_refused_parameter_is_understood(
+    openai_provider, llm_server
+):
+    # LiteLLM's proxy answers a parameter its route cannot take like this.
+    litellm = (
+        "litellm.UnsupportedParamsError: openai does not support parameters: ['temperature'], "
+        "for model=router-7. To drop these, set `litellm.drop_params=True`."
+    )
+    llm_server.enqueue(fake_llm.error(400, litellm), fake_llm.reply("Fine."))
+    request = request_for(openai_provider, "router-7", temperature=0.2)
+    assert text_of(await collect(openai_provider, request, True)) == "Fine."
+    assert "temperature" not in llm_server.requests[1].json
+
+
+async def test_a_parameter_refused_again_is_not_retried_forever(openai_provider, llm_server):
+    refusal = fake_llm.error(
+        400,
+        "Unsupported parameter: 'top_logprobs' is not supported with this model.",
+        code="unsupported_parameter",
+        param="top_logprobs",  # not one loopflow sent: nothing to drop
+    )
+    llm_server.enqueue(refusal)
+    with pytest.raises(errors.RequestError) as caught:
+        await collect(openai_provider, request_for(openai_provider), False)
+    assert len(llm_server.requests) == 1
+    assert caught.value.reason.startswith("Unsupported parameter: 'top_logprobs'")
+
+
+async def test_anthropic_refusing_a_parameter_is_retried_without_it(llm_server):
+    provider = make_provider("anthropic", llm_server)
+    both = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    llm_server.enqueue(fake_llm.error(400, both), fake_llm.reply("Only one, then."))
+    request = request_for(provider, "claude-future", temperature=0.5)
+    assert text_of(await collect(provider, request, True)) == "Only one, then."
+    first, second = (r.json for r in llm_server.requests)
+    assert first["temperature"] == 0.5 and "temperature" not in second
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_refuses_a_temperature_above_one(llm_server, stream):
+    provider = make_provider("anthropic", llm_server)
+    with pytest.raises(errors.RequestError) as caught:
+        await collect(provider, request_for(provider, temperature=1.5), stream)
+    await provider.aclose()
+    assert caught.value.reason == "temperature: Input should be less than or equal to 1"
+    assert len(llm_server.requests) == 1  # a range error is the mate's to fix, not retried
+
+
+async def test_the_reason_never_carries_a_key_or_a_url(provider, llm_server):
+    leaky = (
+        f"Key {KEY} is not allowed for https://gateway.internal.example/v1/route?x=1; "
+        "see http://docs.example/errors. Other key: sk-ant-api03-AbCdEf_0123456789xyz."
+    )
+    llm_server.enqueue(fake_llm.error(400, leaky))
+    with pytest.raises(errors.RequestError) as caught:
+        await collect(provider, request_for(provider), False)
+    shown = str(caught.value) + caught.value.reason
+    for secret in (KEY, "sk-ant-api03", "gateway.internal", "docs.example", "https://"):
+        assert secret not in shown
+    assert caught.value.reason.startswith("Key [key] is not allowed for [url]")
+
+
+# --- gateways that end a stream their own way -------------------------------------------------
+
+
+async def test_a_stream_ended_the_gateway_way_is_a_finished_reply(provider, llm_server):
+    llm_server.enqueue(fake_llm.reply("The whole reply, then usage.", ending="gateway"))
+    chunks = await collect(provider, request_for(provider), True)
+    assert text_of(chunks) == "The whole reply, then usage."
+    assert chunks[-1].usage is not None and chunks[-1].usage.output_tokens == 7
+    assert chunks[-1].finish_reason == FINISHED[provider.name]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_empty_finish_reason_is_no_finish_reason(openai_provider, llm_server, stream):
+    llm_server.enqueue(fake_llm.reply("Done anyway.", finish=""))
+    chunks = await collect(openai_provider, request_for(openai_provider), stream)
+    assert text_of(chunks) == "Done anyway."
+    assert chunks[-1].usage == Usage(6, 3)
+
+
+async def test_a_dropped_connection_after_text_is_still_an_error(provider, llm_server):
+    llm_server.enqueue(fake_llm.malformed(truncated=True))
+    with pytest.raises(errors.UnavailableError):
+        await collect(provider, request_for(provider), True)
+
+
+# --- reasoning text -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_think_blocks_never_reach_the_caller(provider, llm_server, stream):
+    deltas = ["<thi", "nk>The user greets. I gr", "eet back.</th", "ink>\n\nHel", "lo!"]
+    llm_server.enqueue(fake_llm.reply("".join(deltas), deltas=deltas))
+    assert text_of(await collect(provider, request_for(provider), stream)) == "Hello!"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_reasoning_fields_never_reach_the_caller(openai_provider, llm_server, stream, field):
+    llm_server.enqueue(fake_llm.reply("Answer.", reasoning="secret plan", reasoning_field=field))
+    assert text_of(await collect(openai_provider, request_for(openai_provider), stream)) == (
+        "Answer."
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_anthropic_thinking_blocks_never_reach_the_caller(llm_server, stream):
+    provider = make_provider("anthropic", llm_server)
+    llm_server.enqueue(fake_llm.reply("Answer.", reasoning="secret plan"))
+    assert text_of(await collect(provider, request_for(provider), stream)) == "Answer."
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_thinking_model_whose_reply_starts_inside_the_block(
+    openai_provider, llm_server, stream
+):
+    # R1's chat template opens the block in the prompt: the reply only closes it.
+    reply = "They said hello. I should answer.\n</think>\n\nHello, Alice!"
+    llm_server.enqueue(fake_llm.reply(reply))
+    request = request_for(openai_provider, "deepseek-r1:14b")
+    assert text_of(await collect(openai_provider, request, stream)) == "Hello, Alice!"
+
+
+# --- empty completions, through the session -------------------------------------------------
+
+MAYA = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.")
+HELLO = [Turn(speaker_id=1, display_name="Alice", text="hello")]
+
+
+def session_for(provider: SDKProvider) -> Session:
+    return Session({provider.name: provider}, models=MODELS)
+
+
+@pytest.mark.parametrize("empty", ["", "  \n", "<think>nothing to add</think>"])
+async def test_an_empty_completion_is_retried(provider, llm_server, empty):
+    llm_server.enqueue(fake_llm.reply(empty), fake_llm.reply("Second try."))
+    mate = MAYA.replace(provider=provider.name)
+    reply = await session_for(provider).reply(mate, HELLO)
+    assert reply.text == "Second try."
+    assert len(llm_server.requests) == 2
+
+
+async def test_empty_twice_is_an_empty_reply(provider, llm_server):
+    llm_server.enqueue(fake_llm.reply(""), fake_llm.reply("<think>still nothing</think>"))
+    stream = session_for(provider).stream(MAYA.replace(provider=provider.name), HELLO)
+    with pytest.raises(errors.EmptyReplyError, match=r"^Maya had nothing to say\.$"):
+        async for _ in stream:
+            pass
+    assert stream.reply is not None and stream.reply.usage.input_tokens > 0
+
+
+# --- the fake is as strict as the real APIs -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "body", "status", "words"),
+    [
+        ("/v1/chat/completions", {}, {"model": "gpt-4o", "messages": []}, 401, "API key"),
+        (
+            "/v1/chat/completions",
+            {"authorization": "Bearer k"},
+            {"model": "o3-mini", "messages": [], "max_tokens": 5},
+            400,
+            "Use 'max_completion_tokens' instead",
+        ),
+        (
+            "/v1/chat/completions",
+            {"authorization": "Bearer k"},
+            {"model": "gpt-5", "messages": [], "temperature": 0.5},
+            400,
+            "Only the default (1) value is supported",
+        ),
+        (
+            "/v1/chat/completions",
+            {"authorization": "Bearer k"},
+            {"model": "gpt-4o", "messages": [{"role": "user", "content": None}]},
+            400,
+            "got null",
+        ),
+        ("/v1/messages", {}, {"model": "c", "max_tokens": 5, "messages": []}, 401, "x-api-key"),
+        (
+            "/v1/messages",
+            {"x-api-key": "k"},
+            {"model": "c", "max_tokens": 5, "messages": [{"role": "assistant", "content": "a"}]},
+            400,
+            'first message must use the "user" role',
+        ),
+        (
+            "/v1/messages",
+            {"x-api-key": "k"},
+            {
+                "model": "c",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}],
+            },
+            400,
+            "roles must alternate",
+        ),
+        (
+            "/v1/messages",
+            {"x-api-key": "k"},
+            {"model": "c", "max_tokens": 5, "messages": [{"role": "user", "content": " "}]},
+            400,
+            "non-empty content",
+        ),
+    ],
+)
+async def test_the_fake_refuses_what_the_real_api_refuses(
+    llm_server, path, headers, body, status, words
+):
+    async with aiohttp.ClientSession(llm_server.base_url) as http:
+        async with http.post(path, json=body, headers=headers) as response:
+            payload = await response.json()
+    assert response.status == status
+    assert words in payload["error"]["message"]
