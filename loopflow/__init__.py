@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,20 @@ def _requirements() -> list[str]:
     """The requirements of ``info.json`` (what Downloader installs)."""
     info = json.loads((Path(__file__).parent / "info.json").read_text(encoding="utf-8"))
     return list(info["requirements"])
+
+
+async def teardown(bot: Any) -> None:
+    """Red's exit hook for ``[p]unload loopflow`` (and a failed load): forget the adapter.
+
+    discord.py drops this package's modules from ``sys.modules`` when it unloads it, so
+    the next ``[p]load`` imports them afresh (new code after an update included). The
+    adapter of a pip-installed checkout is a package of its own, ``loopflow_cog``, which
+    discord.py does not know about: it is dropped here too, or a reload would run the old
+    adapter against the new library.
+    """
+    adapter = "loopflow_cog"
+    for name in [n for n in sys.modules if n == adapter or n.startswith(adapter + ".")]:
+        del sys.modules[name]
 
 
 def _missing_libraries(reason: str) -> Exception:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -182,3 +183,18 @@ def test_the_library_and_downloader_ask_for_the_same_requirements() -> None:
     pyproject = (Path(loopflow.__file__).parent.parent / "pyproject.toml").read_text()
     for requirement in info_requirements():
         assert f'"{requirement}"' in pyproject
+
+
+def test_unloading_forgets_the_adapter_so_a_reload_runs_new_code(tmp_path: Path) -> None:
+    # A fresh interpreter: dropping modules must not disturb this test process.
+    code = (
+        "import asyncio, sys, loopflow, loopflow_cog.cog\n"
+        "old = loopflow_cog.cog.Loopflow\n"
+        "asyncio.run(loopflow.teardown(None))\n"
+        "left = sorted(n for n in sys.modules if n.split('.')[0] == 'loopflow_cog')\n"
+        "import loopflow_cog.cog\n"
+        "print(left, loopflow_cog.cog.Loopflow is old)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] False"
