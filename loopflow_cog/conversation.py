@@ -106,8 +106,10 @@ class Conversations:
             self.cache.edit(payload.channel_id, payload.message_id, message_text(payload.message))
 
     def on_delete(self, channel_id: int, message_ids: set[int]) -> None:
-        """Reflect deleted messages in a loaded conversation."""
+        """Reflect deleted messages in a loaded conversation; a reply still being
+        written that lost a message stops there (and the message stays deleted)."""
         self.cache.delete(channel_id, message_ids)
+        self.replier.deleted(message_ids)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A stop reaction from a person on a reply still being written stops it."""
@@ -180,7 +182,7 @@ class Conversations:
         for posted, text in answer.posted:
             turn = await to_turn(posted.message, mate=mate.name)
             self.cache.add(channel.id, dataclasses.replace(turn, text=text))
-        if any(not posted.in_own_name for posted, _ in answer.posted):
+        if any(posted.permission_missing for posted, _ in answer.posted):
             await self._hint_webhooks(channel, guild_id)
 
     # --- replies to a mate's message, anywhere -------------------------------------------------
