@@ -164,10 +164,13 @@ def world(deltas: list[str], hold: int) -> World:
 
 async def until(channel: FakeChannel, condition: Callable[[], object]) -> None:
     """Wait until a condition on the channel holds (re-checked on each change)."""
-    async with asyncio.timeout(5):
+
+    async def wait() -> None:
         while not condition():
             channel.changed.clear()
             await channel.changed.wait()
+
+    await asyncio.wait_for(wait(), 5)
 
 
 GROWING = ["Hello there, this is the start of a long answer. ", "And ", "more ", "words."]
