@@ -43,6 +43,17 @@ async def setup(bot: Any) -> None:
         raise _missing_libraries(exc) from exc
 
 
+async def teardown(bot: Any) -> None:
+    """Red's exit point for ``[p]unload loopflow`` (and ``[p]reload``): remove the cog.
+
+    On unload discord.py removes only the cogs defined inside the extension's package;
+    with a pip-installed checkout the cog lives in ``loopflow_cog``, outside it, so it
+    would stay loaded (its listeners and replies running, ``cog_unload`` never called)
+    and the next ``[p]load loopflow`` would fail on a cog of the same name.
+    """
+    await bot.remove_cog("Loopflow")
+
+
 def _missing_libraries(exc: ImportError) -> Exception:
     """Red's CogLoadError (its message reaches the owner) naming the fix."""
     from redbot.core.errors import CogLoadError

@@ -66,16 +66,21 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
 
         The order matters: replies end first (each keeps what was written, loses its
         stop button and counts its usage), then the turns still waiting are cancelled,
-        then the store saves (usage included), then the clients close.
+        then the store saves (usage included), then the clients close. discord.py
+        swallows what this raises: it is logged here.
         """
-        await self.replier.aclose()
-        await self.conversations.aclose()
-        await self.store.aclose()
-        for task in self._retiring:
-            task.cancel()
-        await asyncio.gather(*self._retiring, return_exceptions=True)
-        for client in [*self._retiring.values(), *self.providers.values()]:
-            await client.aclose(grace=UNLOAD_GRACE)
+        try:
+            await self.replier.aclose()
+            await self.conversations.aclose()
+            await self.store.aclose()
+            for task in self._retiring:
+                task.cancel()
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+            for client in [*self._retiring.values(), *self.providers.values()]:
+                await client.aclose(grace=UNLOAD_GRACE)
+        except Exception:
+            log.exception("Unloading loopflow failed midway")
+            raise
 
     # --- listeners -------------------------------------------------------------------------
 
