@@ -69,8 +69,9 @@ async def stream_cut_off(llm: ThreadedFakeLLM) -> None:
 
 
 def long_text() -> str:
-    """About 3,500 characters of distinct sentences (each word can be found once)."""
-    return " ".join(f"Sentence {i} tells part {i} of the story." for i in range(90))
+    """3,499 characters of distinct words, whose first 2,000-character part is 1,999
+    long: with a name heading, it does not fit in one message."""
+    return " ".join(f"word{i:05d}" for i in range(350))
 
 
 def chunks(text: str, size: int) -> list[str]:
@@ -88,7 +89,7 @@ async def long_reply_shows_once(discord: FakeDiscord, llm, channel: int) -> list
     llm.enqueue(reply(text, deltas=chunks(text, 50), delay=0.05))
     sent = await discord.send(discord.member, channel, "tell me the whole story")
     await discord.wait_for_message(
-        lambda m: m.content.endswith("Sentence 89 tells part 89 of the story."),
+        lambda m: m.content.endswith("word00349"),
         channel=channel,
         timeout=30,
     )
