@@ -84,10 +84,13 @@ class _Reply:
         with self._ending_on_refusal():
             posted = await self.replier.delivery.post(self.channel, self.speaker, part)
         self.posted[posted.message.id] = posted
-        # Indexed at once: a reply to it may come before this turn ends.
-        await self.replier.store.record_messages(
-            self.guild_id, [posted.message.id], self.mate.name, answered=self.answered
-        )
+        try:
+            # Indexed at once: a reply to it may come before this turn ends.
+            await self.replier.store.record_messages(
+                self.guild_id, [posted.message.id], self.mate.name, answered=self.answered
+            )
+        except Exception:  # the message is out: failing here would post it twice
+            log.exception("Could not index %s's message %s", self.mate.name, posted.message.id)
         if self.streaming:
             self.replier._offer_stop(self.channel, posted.message.id, self.stop)
         return posted
@@ -266,8 +269,12 @@ class Replier:
             return None
 
         async def quietly() -> None:
-            with contextlib.suppress(discord.HTTPException):
+            try:
                 await call
+            except discord.HTTPException:
+                pass  # cosmetic: a missing permission or a deleted message changes nothing
+            except Exception:
+                log.exception("A reaction chore failed")
 
         task = asyncio.create_task(quietly())
         self._chores.add(task)

@@ -262,3 +262,18 @@ async def test_a_provider_crash_leaves_nothing_running() -> None:
     with pytest.raises(RuntimeError):
         await w.answer()
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_a_message_the_index_could_not_record_is_still_posted_once() -> None:
+    w = world(GROWING, hold=1)
+
+    async def broken_index(guild_id: int, ids: Any, name: str, answered: int = 0) -> None:
+        raise RuntimeError("the store is having a bad day")
+
+    w.store.record_messages = broken_index  # type: ignore[method-assign]
+    task = w.answer()
+    await until(w.channel, lambda: w.channel.messages)
+    w.provider.release.set()
+    await asyncio.wait_for(task, 10)
+    assert len(w.channel.messages) == 1
+    assert w.channel.messages[0].content.endswith("And more words.")
