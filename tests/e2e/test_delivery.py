@@ -15,12 +15,7 @@ from typing import Optional
 import pytest
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
-from harness import CHECKOUT, RedProcess, provider_env
-
-STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
-WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "
-HEADING = "**Maya:** "
-HINT = "Manage Webhooks"
+from harness import RedProcess, provider_env
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +25,13 @@ def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
 
 @pytest.fixture(scope="module")
 def mates(red: RedProcess, fake_discord: FakeDiscord) -> None:
-    async def setup() -> None:
-        await red.addpath(CHECKOUT)
-        await red.load("loopflow")
-        answer = await red.owner_command("!mate create maya")
-        assert answer.content.startswith("Created"), answer.content
+    asyncio.run(red.load_loopflow("maya"))
 
-    asyncio.run(setup())
+
+STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "
+HEADING = "**Maya:** "
+HINT = "Manage Webhooks"
 
 
 @pytest.fixture(autouse=True)
