@@ -73,10 +73,11 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
             await self.replier.aclose()
             await self.conversations.aclose()
             await self.store.aclose()
-            for task in self._retiring:
+            retired = list(self._retiring.values())  # a cancelled task forgets its client
+            for task in list(self._retiring):
                 task.cancel()
             await asyncio.gather(*self._retiring, return_exceptions=True)
-            for client in [*self._retiring.values(), *self.providers.values()]:
+            for client in [*retired, *self.providers.values()]:
                 await client.aclose(grace=UNLOAD_GRACE)
         except Exception:
             log.exception("Unloading loopflow failed midway")
