@@ -171,11 +171,13 @@ class Replier:
         finally:
             # Also when the turn is cancelled: nothing of this reply keeps running.
             reply.typing.cancel()
-            await asyncio.gather(reply.typing, return_exceptions=True)
-            await reply.editor.aclose()
             self._withdraw_stops(reply)
             self._replies.discard(reply)
-            reply.ended.set()
+            try:
+                await asyncio.gather(reply.typing, return_exceptions=True)
+                await reply.editor.aclose()
+            finally:
+                reply.ended.set()
 
     async def _write(self, reply: _Reply, turns: Sequence[Turn], say_if_trimmed: bool) -> Answer:
         mate, editor, channel = reply.mate, reply.editor, reply.channel
@@ -300,7 +302,8 @@ class Replier:
             for reply in replies:
                 if not reply.ended.is_set() and reply.task is not None:
                     reply.task.cancel()
-            await _all_ended(replies)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_all_ended(replies), CHORE_GRACE)
         self._closed = True
         if self._chores:
             await asyncio.wait(set(self._chores), timeout=CHORE_GRACE)
