@@ -20,6 +20,7 @@ import pytest
 from loopflow.io.session import Session, Turn
 from loopflow.mates import builtin_mate
 from loopflow.providers.base import Chunk, Provider, Request, Usage
+from loopflow_cog import answering
 from loopflow_cog.answering import STOP_EMOJI, Replier
 from loopflow_cog.delivery import NO_PINGS, Delivery
 
@@ -39,7 +40,11 @@ class FakeMessage:
     reactions: list[str] = field(default_factory=list)
     deleted: bool = False
 
+    hang: asyncio.Event | None = None  # set: edits wait on it (Discord not answering)
+
     async def edit(self, content: str, **kwargs: Any) -> None:
+        if self.hang is not None:
+            await self.hang.wait()
         if self.deleted:
             raise discord.NotFound(SimpleNamespace(status=404, reason="x"), {"code": 10008})  # type: ignore[arg-type]
         assert len(content) <= 2000
@@ -277,3 +282,14 @@ async def test_a_message_the_index_could_not_record_is_still_posted_once() -> No
     await asyncio.wait_for(task, 10)
     assert len(w.channel.messages) == 1
     assert w.channel.messages[0].content.endswith("And more words.")
+
+
+async def test_closing_is_bounded_when_discord_does_not_answer(monkeypatch) -> None:
+    monkeypatch.setattr(answering, "CLOSE_TIMEOUT", 0.2)
+    w = world(GROWING, hold=1)
+    task, first = await growing_reply(w)
+    w.provider.release.set()
+    first.hang = asyncio.Event()  # the final edit never gets an answer
+    await asyncio.wait_for(w.replier.aclose(), 5)
+    assert task.cancelled()
+    assert asyncio.all_tasks() == {asyncio.current_task()}
