@@ -70,14 +70,18 @@ def _requirements() -> list[str]:
 
 
 async def teardown(bot: Any) -> None:
-    """Red's exit hook for ``[p]unload loopflow`` (and a failed load): forget the adapter.
+    """Red's exit point for ``[p]unload loopflow``, ``[p]reload`` and a failed load: remove
+    the cog and forget the adapter's modules.
 
-    discord.py drops this package's modules from ``sys.modules`` when it unloads it, so
-    the next ``[p]load`` imports them afresh (new code after an update included). The
-    adapter of a pip-installed checkout is a package of its own, ``loopflow_cog``, which
-    discord.py does not know about: it is dropped here too, or a reload would run the old
-    adapter against the new library.
+    On unload discord.py removes only the cogs defined inside the extension's package;
+    with a pip-installed checkout the cog lives in ``loopflow_cog``, outside it, so it
+    would stay loaded (its listeners and replies running, ``cog_unload`` never called)
+    and the next ``[p]load loopflow`` would fail on a cog of the same name. discord.py
+    also drops this package's modules from ``sys.modules``, so the next ``[p]load``
+    imports them afresh; ``loopflow_cog``'s are dropped here too, or a reload would run
+    the old adapter against the new library.
     """
+    await bot.remove_cog("Loopflow")
     adapter = "loopflow_cog"
     for name in [n for n in sys.modules if n == adapter or n.startswith(adapter + ".")]:
         del sys.modules[name]

@@ -2,28 +2,82 @@
 
 ``[p]set api openai api_key,<key>`` (and ``base_url,<url>`` for compatible servers)
 wins over ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``; the same for ``anthropic``.
-Adapters are built once and rebuilt only when the owner changes the tokens.
+Adapters are built once and rebuilt only when the owner changes the tokens. Each is
+wrapped in a :class:`Client` that counts its requests in flight, so an adapter
+replaced by a token change is closed only once the replies it is streaming are done.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
 
 from redbot.core.bot import Red
 
 from loopflow.providers import PROVIDER_NAMES, Provider, make_provider
+from loopflow.providers.base import Chunk, Request
+
+log = logging.getLogger("red.loopflow.clients")
+
+# The longest a replaced client waits for its requests to end before it is closed
+# anyway: a long reply streams for a few minutes at most.
+RETIRE_GRACE = 600.0
 
 
-def provider_from_tokens(name: str, tokens: Mapping[str, str]) -> Provider:
+class Client(Provider):
+    """A provider adapter that knows how many of its requests are in flight.
+
+    Requests go to ``adapter``; :meth:`aclose` waits until none is in flight (at most
+    ``grace`` seconds), then closes the adapter. Any request ends its count, however it
+    ends (finished, failed, or its reader stopped early).
+    """
+
+    name = "client"  # requests name their provider through the adapter's own errors
+
+    def __init__(self, adapter: Provider) -> None:
+        self.adapter = adapter
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        """The adapter's :meth:`~Provider.execute`, counted while it runs."""
+        self.in_flight += 1
+        self._idle.clear()
+        chunks = self.adapter.execute(request, stream=stream)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            close = getattr(chunks, "aclose", None)  # an adapter is an async generator
+            if close is not None:
+                await close()  # its stream closes now, not when it is collected
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._idle.set()
+
+    async def aclose(self, grace: float = RETIRE_GRACE) -> None:
+        """Close the adapter once no request is in flight, or after ``grace`` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except asyncio.TimeoutError:
+            log.warning("Closing a %s client with requests still in flight", self.adapter.name)
+        await self.adapter.aclose()
+
+
+def provider_from_tokens(name: str, tokens: Mapping[str, str]) -> Client:
     """The adapter for ``name``, from Red's shared tokens where set, else the environment."""
-    return make_provider(
-        name,
-        api_key=(tokens.get("api_key") or "").strip() or None,
-        base_url=(tokens.get("base_url") or "").strip() or None,
+    return Client(
+        make_provider(
+            name,
+            api_key=(tokens.get("api_key") or "").strip() or None,
+            base_url=(tokens.get("base_url") or "").strip() or None,
+        )
     )
 
 
-async def build_providers(bot: Red) -> dict[str, Provider]:
+async def build_providers(bot: Red) -> dict[str, Client]:
     """One adapter per provider (an adapter without any key reports it when used)."""
     return {
         name: provider_from_tokens(name, await bot.get_shared_api_tokens(name))

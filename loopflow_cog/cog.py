@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -15,11 +16,10 @@ from redbot.core.i18n import Translator, cog_i18n
 
 from loopflow.io.session import Session
 from loopflow.mates import default_models
-from loopflow.providers import Provider
 
 from .answering import Replier
 from .chat_commands import ChatCommands
-from .clients import build_providers, provider_from_tokens
+from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
 from .conversation import Conversations
 from .delivery import Delivery
@@ -28,6 +28,8 @@ from .store import CONFIG_IDENTIFIER, Store
 
 _ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow")
+
+UNLOAD_GRACE = 5.0  # seconds an unload lets a request still in flight finish
 
 
 @cog_i18n(_)
@@ -43,7 +45,8 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         self.bot = bot
         config = Config.get_conf(self, identifier=CONFIG_IDENTIFIER, force_registration=True)
         self.store = Store(config)
-        self.providers: dict[str, Provider] = {}
+        self.providers: dict[str, Client] = {}
+        self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
         self.replier = Replier(bot, self.store, self.session, self.delivery)
@@ -59,12 +62,26 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         self.providers.update(await build_providers(self.bot))
 
     async def cog_unload(self) -> None:
-        """Stop turns in flight and close the provider clients."""
-        await self.conversations.aclose()
-        await self.replier.aclose()
-        await self.store.aclose()
-        for provider in self.providers.values():
-            await provider.aclose()
+        """Finish the replies being written, stop the turns left, save, close the clients.
+
+        The order matters: replies end first (each keeps what was written, loses its
+        stop button and counts its usage), then the turns still waiting are cancelled,
+        then the store saves (usage included), then the clients close. discord.py
+        swallows what this raises: it is logged here.
+        """
+        try:
+            await self.replier.aclose()
+            await self.conversations.aclose()
+            await self.store.aclose()
+            retired = list(self._retiring.values())  # a cancelled task forgets its client
+            for task in list(self._retiring):
+                task.cancel()
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+            for client in [*retired, *self.providers.values()]:
+                await client.aclose(grace=UNLOAD_GRACE)
+        except Exception:
+            log.exception("Unloading loopflow failed midway")
+            raise
 
     # --- listeners -------------------------------------------------------------------------
 
@@ -97,12 +114,18 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
     async def on_red_api_tokens_update(
         self, service_name: str, api_tokens: Mapping[str, str]
     ) -> None:
-        """Rebuild a provider's client when the owner changes its shared API tokens."""
+        """Rebuild a provider's client when the owner changes its shared API tokens.
+
+        New requests use the new client at once; the old one closes only after the
+        replies it is streaming have ended, so a key change cuts none of them.
+        """
         if service_name not in self.providers:
             return
         old = self.providers[service_name]
         self.providers[service_name] = provider_from_tokens(service_name, api_tokens)
-        await old.aclose()
+        retiring = asyncio.create_task(old.aclose())
+        self._retiring[retiring] = old
+        retiring.add_done_callback(lambda task: self._retiring.pop(task, None))
         log.info("Rebuilt the %s client after an API token update", service_name)
 
     # --- Red's end-user data API --------------------------------------------------------------

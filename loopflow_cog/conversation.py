@@ -108,8 +108,10 @@ class Conversations:
             self.cache.edit(payload.channel_id, payload.message_id, message_text(payload.message))
 
     def on_delete(self, channel_id: int, message_ids: set[int]) -> None:
-        """Reflect deleted messages in a loaded conversation."""
+        """Reflect deleted messages in a loaded conversation; a reply still being
+        written that lost a message stops there (and the message stays deleted)."""
         self.cache.delete(channel_id, message_ids)
+        self.replier.deleted(message_ids)
 
     def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A stop reaction on a reply still being written stops it, if its author may."""
@@ -199,7 +201,7 @@ class Conversations:
             self.cache.add(channel.id, dataclasses.replace(turn, text=text))
             if posted.webhook is not None:
                 await self.store.record_webhook(guild_id, posted.webhook.id)
-        if any(not posted.in_own_name for posted, _ in answer.posted):
+        if any(posted.permission_missing for posted, _ in answer.posted):
             await self._hint_webhooks(channel, guild_id)
 
     # --- replies to a mate's message, anywhere -------------------------------------------------

@@ -2,22 +2,30 @@
 
 The webhook carries the mate's display name and avatar; a thread is reached through
 its parent channel's webhook with ``thread=``. A webhook deleted behind our back is
-re-created once. Without Manage Webhooks the bot itself posts, naming the mate. In
-DMs, where webhooks do not exist, the bot posts an embed whose author is the mate.
-Model output never pings anyone: every send allows no mentions.
+re-created once. Without Manage Webhooks, or where no webhook can be made (a channel
+already has Discord's maximum of 15), the bot itself posts, naming the mate in a
+heading; every :class:`Posted` says how much room its message leaves for the mate's
+words (:attr:`Posted.room`), so a growing reply is cut to fit how it was really posted.
+In DMs, where webhooks do not exist, the bot posts an embed whose author is the mate.
+Model output never pings anyone: every send allows no mentions. Text that Discord
+refuses (AutoMod) raises :class:`Blocked`; an edit of a message someone deleted raises
+:class:`~loopflow.chat.streaming.MessageGone`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Union
 
 import discord
 
+from loopflow.chat.streaming import MessageGone, TextRefused
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.splitting import split_message
 
@@ -29,7 +37,33 @@ MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096  # an embed description's limit, for DMs
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
 TYPING_DELAY = 0.4
+TYPING_LIMIT = 300.0  # "typing" never shows longer than this, whatever happens
+# A channel where no webhook could be made is asked again after this many seconds
+# (an admin may have granted the permission or deleted a webhook meanwhile).
+WEBHOOK_RETRY = 600.0
+# Discord's JSON error codes (discord.com/developers/docs/topics/opcodes-and-status-codes).
+UNKNOWN_MESSAGE = 10008
+UNKNOWN_WEBHOOK = 10015
+BLOCKED_CODES = {
+    200000: "automod",  # "Message was blocked by automatic moderation"
+    240000: "harmful_link",  # "Message blocked by harmful links filter"
+}
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
+
+
+class Blocked(TextRefused):
+    """Discord refused a mate's text: AutoMod, or its harmful links filter (``kind``)."""
+
+    def __init__(self, kind: str, error: discord.HTTPException) -> None:
+        super().__init__(str(error))
+        self.kind = kind
+
+
+class _NoWebhook(enum.Enum):
+    """Why a post did not go through a webhook."""
+
+    PERMISSION = "the bot may not manage webhooks here"
+    UNAVAILABLE = "no webhook could be made or used"
 
 
 @dataclass(frozen=True)
@@ -48,11 +82,19 @@ class Posted:
     webhook: discord.Webhook | None
     heading: str = ""  # what precedes the mate's words in a post by the bot
     embed_of: Speaker | None = None  # a DM post: the mate is the embed's author
+    permission_missing: bool = False  # posted by the bot for want of Manage Webhooks
 
     @property
     def in_own_name(self) -> bool:
         """Whether the mate's name and avatar show (webhook or DM embed)."""
         return self.webhook is not None or self.embed_of is not None
+
+    @property
+    def room(self) -> int:
+        """Characters of the mate's words this message can show (Discord's limits)."""
+        if self.embed_of is not None:
+            return EMBED_LIMIT
+        return MESSAGE_LIMIT - len(self.heading)
 
 
 class Delivery:
@@ -62,59 +104,89 @@ class Delivery:
         self._bot_user = bot_user
         self._webhooks: dict[int, discord.Webhook] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        # Channels where the bot may not manage webhooks; retried after a restart.
-        self._no_webhooks: set[int] = set()
+        # Channels where no webhook could be made: until when, and why.
+        self._no_webhooks: dict[int, tuple[float, _NoWebhook]] = {}
 
     def is_own_webhook(self, webhook_id: int | None) -> bool:
         """Whether a message's webhook is one the mates speak through."""
         return webhook_id is not None and any(w.id == webhook_id for w in self._webhooks.values())
 
     def part_limit(self, channel: MessageChannel, speaker: Speaker) -> int:
-        """Characters one part of a reply may have here (the bot's posts carry a heading)."""
+        """Characters the first part of a reply may have here, as far as known now.
+
+        A guess until the first post: each :class:`Posted` tells its real
+        :attr:`~Posted.room`, and a streamed reply follows that.
+        """
         if isinstance(channel, discord.DMChannel):
             return EMBED_LIMIT
         parent = _parent(channel)
-        if parent is not None and parent.id not in self._no_webhooks:
+        if parent is not None and (
+            parent.id in self._webhooks or self._webhook_known_missing(parent) is None
+        ):
             return MESSAGE_LIMIT
         return MESSAGE_LIMIT - len(_heading(speaker))
 
-    async def send(self, channel: MessageChannel, speaker: Speaker, text: str) -> list[Posted]:
-        """Post ``text`` as ``speaker``, split into messages that fit."""
-        return [
-            await self.post(channel, speaker, part)
-            for part in split_message(text, self.part_limit(channel, speaker))
-        ]
-
     async def post(self, channel: MessageChannel, speaker: Speaker, part: str) -> Posted:
-        """Post one part as ``speaker``: by webhook when possible, else as the bot."""
+        """Post one message as ``speaker``: by webhook when possible, else as the bot.
+
+        A part longer than the message's room is cut to fit (code-fence safe); the
+        caller learns the room from :attr:`Posted.room`.
+
+        Raises:
+            Blocked: Discord refused the text (AutoMod); it is not posted another way.
+            discord.HTTPException: the bot could not post at all.
+        """
         if isinstance(channel, discord.DMChannel):
-            message = await channel.send(embed=_embed(speaker, part), allowed_mentions=NO_PINGS)
+            embed = _embed(speaker, _fitted(part, EMBED_LIMIT))
+            with _refusals():
+                message = await channel.send(embed=embed, allowed_mentions=NO_PINGS)
             return Posted(message, None, embed_of=speaker)
         parent = _parent(channel)
-        if parent is not None and parent.id not in self._no_webhooks:
+        why = _NoWebhook.UNAVAILABLE
+        if parent is not None:
             posted = await self._post_by_webhook(channel, parent, speaker, part)
-            if posted is not None:
+            if isinstance(posted, Posted):
                 return posted
+            why = posted
         heading = _heading(speaker)
-        # Usually one piece; more only if the webhook failed after the reply was split.
-        pieces = split_message(part, MESSAGE_LIMIT - len(heading))
-        messages = [await channel.send(heading + p, allowed_mentions=NO_PINGS) for p in pieces]
-        return Posted(messages[0], None, heading)
+        text = heading + _fitted(part, MESSAGE_LIMIT - len(heading))
+        with _refusals():
+            message = await channel.send(text, allowed_mentions=NO_PINGS)
+        return Posted(message, None, heading, permission_missing=why is _NoWebhook.PERMISSION)
 
     async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:
-        """Replace what a posted message says."""
-        if posted.embed_of is not None:
-            await posted.message.edit(embed=_embed(posted.embed_of, part))
-            return
-        if posted.webhook is None:
-            await posted.message.edit(content=posted.heading + part, allowed_mentions=NO_PINGS)
-            return
-        await posted.webhook.edit_message(
-            posted.message.id,
-            content=part,
-            allowed_mentions=NO_PINGS,
-            thread=channel if isinstance(channel, discord.Thread) else discord.utils.MISSING,
-        )
+        """Replace what a posted message says (``part`` fits its :attr:`~Posted.room`).
+
+        Raises:
+            MessageGone: the message was deleted (Unknown Message).
+            Blocked: Discord refused the new text (AutoMod).
+            discord.HTTPException: any other failure (the caller may post anew).
+        """
+        with _refusals(), _deleted_message():
+            if posted.embed_of is not None:
+                await posted.message.edit(embed=_embed(posted.embed_of, part))
+            elif posted.webhook is None:
+                await posted.message.edit(content=posted.heading + part, allowed_mentions=NO_PINGS)
+            else:
+                await self._edit_by_webhook(channel, posted.webhook, posted, part)
+
+    async def _edit_by_webhook(
+        self, channel: MessageChannel, webhook: discord.Webhook, posted: Posted, part: str
+    ) -> None:
+        try:
+            await webhook.edit_message(
+                posted.message.id,
+                content=part,
+                allowed_mentions=NO_PINGS,
+                thread=channel if isinstance(channel, discord.Thread) else discord.utils.MISSING,
+            )
+        except discord.NotFound as exc:
+            parent = _parent(channel)
+            if exc.code == UNKNOWN_WEBHOOK and parent is not None:
+                # Deleted behind our back: the next post makes a new one.
+                if self._webhooks.get(parent.id) is webhook:
+                    self._webhooks.pop(parent.id, None)
+            raise
 
     async def _post_by_webhook(
         self,
@@ -122,49 +194,71 @@ class Delivery:
         parent: discord.abc.GuildChannel,
         speaker: Speaker,
         part: str,
-    ) -> Posted | None:
+    ) -> Posted | _NoWebhook:
         thread = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
         for _attempt in range(2):  # the second attempt goes through a re-created webhook
+            webhook = await self._webhook(parent)
+            if isinstance(webhook, _NoWebhook):
+                return webhook
             try:
-                webhook = await self._webhook(parent)
-                if webhook is None:
-                    return None
-                message = await webhook.send(
-                    part,
-                    username=sanitize_webhook_name(speaker.display_name),
-                    avatar_url=speaker.avatar_url or discord.utils.MISSING,
-                    allowed_mentions=NO_PINGS,
-                    thread=thread,
-                    wait=True,
-                )
+                with _refusals():
+                    message = await webhook.send(
+                        _fitted(part, MESSAGE_LIMIT),
+                        username=sanitize_webhook_name(speaker.display_name),
+                        avatar_url=speaker.avatar_url or discord.utils.MISSING,
+                        allowed_mentions=NO_PINGS,
+                        thread=thread,
+                        wait=True,
+                    )
                 return Posted(message, webhook)
             except discord.NotFound:
                 # The webhook was deleted (Unknown Webhook): make a new one, once.
                 self._webhooks.pop(parent.id, None)
-            except discord.Forbidden:
-                self._webhooks.pop(parent.id, None)
-                self._no_webhooks.add(parent.id)
-                return None
+            except Blocked:
+                raise
             except discord.HTTPException as exc:
+                # Not a question of permission (a refused name, Discord failing): the bot
+                # posts this part itself, and the webhook is tried again next time.
                 log.warning("Webhook post failed in %s (%s); posting as the bot", parent.id, exc)
-                return None
-        return None
+                return _NoWebhook.UNAVAILABLE
+        return _NoWebhook.UNAVAILABLE
 
-    async def _webhook(self, channel: discord.abc.GuildChannel) -> discord.Webhook | None:
+    async def _webhook(self, channel: discord.abc.GuildChannel) -> discord.Webhook | _NoWebhook:
         """The channel's mate webhook: cached, else found among ours, else created."""
         cached = self._webhooks.get(channel.id)
         if cached is not None:
             return cached
+        missing = self._webhook_known_missing(channel)
+        if missing is not None:
+            return missing
         lock = self._locks.setdefault(channel.id, asyncio.Lock())
         async with lock:
             if channel.id in self._webhooks:
                 return self._webhooks[channel.id]
-            if not channel.permissions_for(channel.guild.me).manage_webhooks:
-                self._no_webhooks.add(channel.id)
-                return None
-            webhook = await self._find_or_create(channel)
+            try:
+                webhook = await self._find_or_create(channel)
+            except discord.Forbidden:
+                return self._without_webhook(channel.id, _NoWebhook.PERMISSION)
+            except discord.HTTPException as exc:
+                # E.g. 400 "Maximum number of webhooks reached (15)" (code 30007).
+                log.warning("No webhook for the mates in %s: %s", channel.id, exc)
+                return self._without_webhook(channel.id, _NoWebhook.UNAVAILABLE)
             self._webhooks[channel.id] = webhook
             return webhook
+
+    def _webhook_known_missing(self, channel: discord.abc.GuildChannel) -> _NoWebhook | None:
+        """Why this channel has no webhook for now, or None if one may be made."""
+        if not channel.permissions_for(channel.guild.me).manage_webhooks:
+            return _NoWebhook.PERMISSION
+        until, why = self._no_webhooks.get(channel.id, (0.0, _NoWebhook.UNAVAILABLE))
+        return why if until > time.monotonic() else None
+
+    def _without_webhook(self, channel_id: int, why: _NoWebhook) -> _NoWebhook:
+        now = time.monotonic()
+        for stale in [c for c, (until, _) in self._no_webhooks.items() if until <= now]:
+            del self._no_webhooks[stale]
+        self._no_webhooks[channel_id] = (now + WEBHOOK_RETRY, why)
+        return why
 
     async def _find_or_create(self, channel: discord.abc.GuildChannel) -> discord.Webhook:
         me = self._bot_user()
@@ -177,9 +271,38 @@ class Delivery:
         )
 
     def forget(self, channel_id: int) -> None:
-        """Drop a channel's cached webhook (the channel was deleted)."""
+        """Drop what is known of a channel's webhook (the channel was deleted)."""
         self._webhooks.pop(channel_id, None)
-        self._no_webhooks.discard(channel_id)
+        self._no_webhooks.pop(channel_id, None)
+        self._locks.pop(channel_id, None)
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """Turn Discord's refusal of a message's text (AutoMod) into :class:`Blocked`."""
+    try:
+        yield
+    except discord.HTTPException as exc:
+        kind = BLOCKED_CODES.get(exc.code)
+        if kind is not None:
+            raise Blocked(kind, exc) from exc
+        raise
+
+
+@contextlib.contextmanager
+def _deleted_message() -> Iterator[None]:
+    """Turn Unknown Message (someone deleted it) into :class:`MessageGone`."""
+    try:
+        yield
+    except discord.NotFound as exc:
+        if exc.code == UNKNOWN_MESSAGE:
+            raise MessageGone(str(exc)) from exc
+        raise
+
+
+def _fitted(part: str, room: int) -> str:
+    """``part``, or as much of it as fits in ``room`` characters (fences kept whole)."""
+    return part if len(part) <= room else split_message(part, room)[0]
 
 
 def _parent(channel: MessageChannel) -> discord.abc.GuildChannel | None:
@@ -205,11 +328,14 @@ def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
 
     It starts after a short delay: a reply whose first text comes sooner needs no
     indicator, and a burst of messages gets its LLM requests out before any typing call.
+    It ends by itself after ``TYPING_LIMIT`` seconds, should the caller never cancel it.
     """
 
     async def keep_typing() -> None:
         await asyncio.sleep(TYPING_DELAY)
-        while True:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TYPING_LIMIT
+        while loop.time() < deadline:
             with contextlib.suppress(discord.HTTPException):
                 await channel.typing()
             await asyncio.sleep(TYPING_INTERVAL)

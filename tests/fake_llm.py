@@ -39,7 +39,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from aiohttp import web
 from fake_llm_checks import Refusal, anthropic_refusal, openai_refusal
@@ -117,11 +117,13 @@ def malformed(**options: Any) -> Behaviour:
 
 @dataclass
 class RecordedRequest:
-    """One request the server received; header names are lower-cased."""
+    """One request the server received; header names are lower-cased. ``cut_off``: the
+    client closed a streamed response before its end (a reader that stopped early)."""
 
     path: str
     headers: dict[str, str]
     json: Any
+    cut_off: bool = False
 
 
 # ---------------------------------------------------------------- wire formats
@@ -336,6 +338,7 @@ class FakeLLMServer:
         self._requests: list[RecordedRequest] = []
         # The thread runner enqueues from another thread while the loop pops.
         self._lock = threading.Lock()
+        self._recorded = threading.Condition(self._lock)  # a request came or changed
         self._closing = asyncio.Event()
         self._runner: Optional[web.AppRunner] = None
         self.base_url = ""
@@ -359,6 +362,17 @@ class FakeLLMServer:
     def requests(self) -> list[RecordedRequest]:
         """The requests received so far (control requests excluded)."""
         with self._lock:
+            return list(self._requests)
+
+    def wait_until(
+        self, condition: Callable[[list[RecordedRequest]], object], timeout: float = 10
+    ) -> list[RecordedRequest]:
+        """Block until ``condition(requests)`` holds, re-checked whenever a request comes
+        or its record changes (e.g. ``cut_off``); from a test's loop, run it in a thread
+        (``asyncio.to_thread``). Raises ``TimeoutError``."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: condition(self._requests), timeout):
+                raise TimeoutError(f"fake LLM: condition not met in {timeout} s")
             return list(self._requests)
 
     @property
@@ -433,8 +447,10 @@ class FakeLLMServer:
     async def _serve(self, request: web.Request, wire: Any) -> web.StreamResponse:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        with self._lock:
-            self._requests.append(RecordedRequest(request.path, headers, body))
+        record = RecordedRequest(request.path, headers, body)
+        with self._recorded:
+            self._requests.append(record)
+            self._recorded.notify_all()
         refused = wire.refusal(self, headers, body) if self.strict else None
         if refused is not None:
             return self._refuse(wire, refused)
@@ -452,7 +468,7 @@ class FakeLLMServer:
         prompt_chars = sum(len(text) for _, text in wire.texts(body))
         usage = (max(1, prompt_chars // 4), max(1, len(behaviour.text) // 4))
         if stream:
-            return await self._stream(request, wire, body, behaviour, usage)
+            return await self._stream(request, record, wire, body, behaviour, usage)
         if kind == "malformed":
             return web.Response(body=b'{"id": "broken", "cho', content_type="application/json")
         refused = kind == "refusal"
@@ -492,6 +508,7 @@ class FakeLLMServer:
     async def _stream(
         self,
         request: web.Request,
+        record: RecordedRequest,
         wire: Any,
         body: Any,
         behaviour: Behaviour,
@@ -499,8 +516,9 @@ class FakeLLMServer:
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        # The client may have given up already (a timeout test); that is its business.
-        with contextlib.suppress(ConnectionError):
+        # The client may have given up already (a timeout test, a stopped reply): that is
+        # its business; the record says so.
+        try:
             for event in wire.head(usage):
                 await response.write(event)
             if behaviour.kind in ("reply", "refusal"):
@@ -508,6 +526,10 @@ class FakeLLMServer:
             else:
                 await self._stream_failure(request, response, wire, behaviour)
             await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            with self._recorded:
+                record.cut_off = True
+                self._recorded.notify_all()
         return response
 
     async def _stream_reply(

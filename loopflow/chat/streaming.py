@@ -1,13 +1,18 @@
 """Show a reply as it is written: post early, grow by edits, finish exactly.
 
 The editor knows nothing of Discord: it calls ``post(text) -> handle`` and
-``edit(handle, text)``. Text is split with the code-fence-safe splitter, so a
-reply that outgrows one message continues in the next, and a code block still
-being written renders closed. At most one round of edits runs at a time and
-rounds start at least ``interval`` seconds apart: when the chat platform is slow
-or rate limits, edits wait and the newest text wins. :meth:`finish` always
-leaves every message showing its final part, posting anew what an edit could not
-fix, so nothing is lost.
+``edit(handle, text)``, and ``room(handle)`` tells it how many characters a posted
+message holds (a chat may post differently than expected, e.g. with a name heading
+that takes room). Text is split with the code-fence-safe splitter, so a reply that
+outgrows one message continues in the next, and a code block still being written
+renders closed. When a message turns out to hold less than the parts were cut for,
+every part is cut again to fit, so no post or edit is ever too long and no part is
+posted twice. At most one round of edits runs at a time and rounds start at least
+``interval`` seconds apart: when the chat platform is slow or rate limits, edits
+wait and the newest text wins. :meth:`finish` leaves every message showing its final
+part, posting anew what an edit could not fix, so nothing is lost; except that a
+message someone deleted (:class:`MessageGone`) is never posted again, and text the
+platform refuses (:class:`TextRefused`) ends the editing for good.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from loopflow.io.splitting import DISCORD_MESSAGE_LIMIT, split_message
@@ -24,30 +30,70 @@ log = logging.getLogger("loopflow.streaming")
 Handle = TypeVar("Handle")
 
 
+class MessageGone(Exception):
+    """Raised by ``edit`` when someone deleted the message: it is not edited or posted
+    again, and the reply posts no further messages."""
+
+
+class TextRefused(Exception):
+    """Raised by ``post`` or ``edit`` when the chat refuses the text itself (a moderation
+    filter): nothing is retried and the editor stops posting and editing."""
+
+
+@dataclass
+class _Slot(Generic[Handle]):
+    """One posted message: its handle, the part it shows, and whether it was deleted."""
+
+    handle: Handle
+    shown: str
+    gone: bool = False
+
+
 class StreamEditor(Generic[Handle]):
-    """One streamed reply: :meth:`feed` deltas, then :meth:`finish`."""
+    """One streamed reply: :meth:`feed` deltas, then :meth:`finish` (or :meth:`aclose`)."""
 
     def __init__(
         self,
         post: Callable[[str], Awaitable[Handle]],
         edit: Callable[[Handle, str], Awaitable[None]],
         *,
+        room: Callable[[Handle], int] | None = None,
         interval: float = 1.5,
         first_delay: float = 0.8,
         limit: int = DISCORD_MESSAGE_LIMIT,
     ) -> None:
         self._post = post
         self._edit = edit
+        self._room = room
         self.interval = interval
         self.first_delay = first_delay
-        self.limit = limit
+        self.limit = limit  # characters per part; lowered when a message holds fewer
         self.text = ""
-        self.messages: list[tuple[Handle, str]] = []  # (handle, text it shows)
+        self.refused: TextRefused | None = None
+        self._slots: list[_Slot[Handle]] = []
         self._changed = asyncio.Event()
         # A round of posts and edits is never cut off midway: a cancelled request could
         # leave a message posted that the editor does not know about.
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def messages(self) -> list[tuple[Handle, str]]:
+        """The messages still showing the reply, each with the part it shows."""
+        return [(slot.handle, slot.shown) for slot in self._slots if not slot.gone]
+
+    @property
+    def handles(self) -> list[Handle]:
+        """Every message this reply posted, deleted ones included."""
+        return [slot.handle for slot in self._slots]
+
+    def gone(self, handle: Handle) -> None:
+        """Someone deleted ``handle``'s message: it is not edited or posted again, and the
+        reply posts no further messages."""
+        for slot in self._slots:
+            if slot.handle == handle:
+                slot.gone = True
 
     def feed(self, delta: str) -> None:
         """Add text; the first call starts the background editor."""
@@ -55,22 +101,37 @@ class StreamEditor(Generic[Handle]):
             return
         self.text += delta
         self._changed.set()
-        if self._task is None:
+        if self._task is None and not self._closed:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def finish(self) -> list[Handle]:
-        """Stop editing in the background and make every message show its final part."""
-        async with self._round:
-            if self._task is not None:
-                self._task.cancel()
-            await self._sync(final=True)
+        """Stop editing in the background and make every message show its final part.
+
+        Returns the handles of the messages that show the reply. A failed post
+        propagates (what could not be posted is not shown).
+        """
+        try:
+            async with self._round:
+                self._stop_background()
+                await self._sync(final=True)
+        finally:
+            await self.aclose()
+        return [handle for handle, _ in self.messages]
+
+    async def aclose(self) -> None:
+        """Stop the background editor without a final round; nothing is left running."""
+        self._stop_background()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        return [handle for handle, _ in self.messages]
+
+    def _stop_background(self) -> None:
+        self._closed = True  # feed() starts no new background editor
+        if self._task is not None:
+            self._task.cancel()
 
     async def _run(self) -> None:
         await asyncio.sleep(self.first_delay)
-        while True:
+        while self.refused is None:
             await self._changed.wait()
             self._changed.clear()
             async with self._round:
@@ -81,21 +142,54 @@ class StreamEditor(Generic[Handle]):
             await asyncio.sleep(self.interval)
 
     async def _sync(self, final: bool) -> None:
-        parts = split_message(self.text, self.limit)
-        for index, part in enumerate(parts):
-            if index == len(self.messages):
-                self.messages.append((await self._post(part), part))
+        """Make the messages show the text; cut again whenever a message holds less."""
+        if self.refused is not None:
+            return
+        try:
+            while not await self._sync_parts(final):
+                pass  # a message held less than its part: every part was cut anew
+        except TextRefused as exc:
+            log.info("the chat refused the reply's text: %s", exc)
+            self.refused = exc
+
+    async def _sync_parts(self, final: bool) -> bool:
+        """One pass over the parts at the current limit; False if the limit dropped."""
+        limit = self.limit
+        for index, part in enumerate(split_message(self.text, limit)):
+            if index == len(self._slots):
+                if any(slot.gone for slot in self._slots):
+                    return True  # someone deleted part of this reply: it is not continued
+                self._slots.append(_Slot(await self._post(part), part))
+            elif not await self._update(self._slots[index], part, final):
                 continue
-            handle, shown = self.messages[index]
-            if shown == part:
-                continue
-            try:
-                await self._edit(handle, part)
-            except Exception:
-                if not final:
-                    raise
-                # The message cannot be edited (deleted, no longer ours): post the part.
-                log.info("final edit failed; posting the part as a new message")
-                self.messages[index] = (await self._post(part), part)
-                continue
-            self.messages[index] = (handle, part)
+            if self._fit(self._slots[index].handle) < limit:
+                return False
+        return True
+
+    async def _update(self, slot: _Slot[Handle], part: str, final: bool) -> bool:
+        """Make one posted message show ``part``; True if it was posted anew."""
+        if slot.gone or slot.shown == part:
+            return False
+        try:
+            await self._edit(slot.handle, part)
+        except MessageGone:
+            log.info("a message of the reply was deleted; it is not posted again")
+            slot.gone = True
+            return False
+        except TextRefused:
+            raise
+        except Exception:
+            if not final:
+                raise
+            # The message cannot be edited (no longer ours, say): post the part anew.
+            log.info("final edit failed; posting the part as a new message")
+            slot.handle, slot.shown = await self._post(part), part
+            return True
+        slot.shown = part
+        return False
+
+    def _fit(self, handle: Handle) -> int:
+        """Lower the limit to what ``handle``'s message holds; the new limit."""
+        if self._room is not None:
+            self.limit = min(self.limit, max(1, self._room(handle)))
+        return self.limit

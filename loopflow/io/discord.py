@@ -58,9 +58,12 @@ _COLON = r"[:：]"  # models writing CJK use the full-width colon
 # Discord refuses these substrings in webhook names (HTTP 400). A Cyrillic look-alike
 # letter keeps the name reading the same; python-discord's bot has used Cyrillic "е" for
 # "clyde" since 2020. Zero-width characters are not used: Discord strips some of them.
+_CYRILLIC_E = {"e": "\u0435", "E": "\u0415"}
 _WEBHOOK_FORBIDDEN = (
-    (re.compile(r"(?<=clyd)e", re.IGNORECASE), {"e": "\u0435", "E": "\u0415"}),
+    (re.compile(r"(?<=clyd)e", re.IGNORECASE), _CYRILLIC_E),
     (re.compile(r"(?<=disc)o(?=rd)", re.IGNORECASE), {"o": "\u043e", "O": "\u041e"}),
+    # The whole name "everyone" or "here" (the username rules): its first "e" changes.
+    (re.compile(r"(?<=\Ah)e(?=re\Z)|\Ae(?=veryone\Z)", re.IGNORECASE), _CYRILLIC_E),
 )
 
 
@@ -163,10 +166,12 @@ def strip_own_prefix(name: str, text: str) -> str:
 def sanitize_webhook_name(name: str) -> str:
     """A name Discord accepts as a webhook message's author, reading like ``name``.
 
-    Discord's rules for webhook names: 1 to 80 characters after trimming (and collapsing
-    whitespace), and no "clyde" or "discord" in any case. So: invisible and control
-    characters are removed, whitespace collapsed; in "clyde" and "discord" one letter
-    becomes its Cyrillic look-alike ("Clydе", "Discоrd" with Cyrillic е and о, case kept);
+    Discord's rules for webhook names (its docs, "Webhook" and "Usernames and
+    Nicknames"): 1 to 80 characters after trimming (and collapsing whitespace), no
+    "clyde" or "discord" in any case, and not exactly "everyone" or "here" in any case.
+    So: invisible and control characters are removed, whitespace collapsed; in "clyde",
+    "discord", and a whole name "everyone" or "here", one letter becomes its Cyrillic
+    look-alike ("Clydе", "Discоrd", "еveryone", "Hеre" with Cyrillic е and о, case kept);
     the result is cut to 80 characters; an empty name becomes ``"Mate"``. The ``@ # : ```
     restrictions of account usernames do not apply to webhook names and are left alone.
     """

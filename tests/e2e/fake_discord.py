@@ -202,6 +202,25 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
 
         return await self._bridge(act())
 
+    async def create_webhook(
+        self, channel: ChannelRef, name: str, *, user: Optional[UserRef] = None
+    ) -> Webhook:
+        """A webhook made by ``user`` (the owner by default), as another integration would;
+        a channel holds at most 15 (Discord answers 400, code 30007, beyond)."""
+
+        async def act() -> Webhook:
+            creator = self.state.user(user) if user is not None else self.state.owner
+            return copy.deepcopy(
+                self.state.create_webhook(self.state.channel(channel), creator, name)
+            )
+
+        return await self._bridge(act())
+
+    def set_automod(self, *keywords: str) -> None:
+        """An AutoMod keyword rule: what the bot or a webhook posts or edits with one of
+        ``keywords`` is refused (400, code 200000). ``reset()`` removes the rule."""
+        self.run_sync(lambda: setattr(self.state, "automod_keywords", list(keywords)))
+
     async def delete_webhook(self, webhook: Union[Webhook, int]) -> None:
         """Delete a webhook, as a server admin would: the bot then gets Unknown Webhook."""
 
@@ -455,11 +474,12 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
     # ----------------------------------------------------------------------------- faults
 
     def reset(self) -> None:
-        """Drop pending faults and latency and restore the bot's default permissions."""
+        """Drop pending faults, latency and AutoMod rules; restore the bot's permissions."""
 
         def act() -> None:
             self._faults.clear()
             self.latency = 0.0
+            self.state.automod_keywords = []
             self.state.set_role_permissions(self.state.bot_role, BOT_PERMS)
 
         self.run_sync(act)

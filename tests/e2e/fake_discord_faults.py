@@ -2,7 +2,8 @@
 
 A ``Fault`` answers the next N calls whose ``"METHOD /route/{template}"`` matches a glob
 pattern with an error Discord really sends: a 429 with its headers and ``retry_after``,
-404 Unknown Webhook (10015), 403 Missing Permissions (50013), ...
+404 Unknown Webhook (10015), 403 Missing Permissions (50013), 400 blocked by AutoMod
+(200000), ...
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ FAULT_KINDS: dict[str, tuple[int, int, str]] = {
     "missing_access": (403, 50001, "Missing Access"),
     "server_error": (500, 0, "500: Internal Server Error"),
     "bad_gateway": (502, 0, "502: Bad Gateway"),
+    "automod": (400, 200000, "Message was blocked by AutoMod"),
+    "max_webhooks": (400, 30007, "Maximum number of webhooks reached (15)"),
 }
 
 

@@ -1,8 +1,9 @@
 """Message operations of the fake Discord's world (a mixin of ``DiscordState``).
 
 Posting, editing, deleting, reacting and reading history, with Discord's rules: empty and
-over-long messages are refused, a message in an archived thread un-archives it, mentions
-are resolved as ``allowed_mentions`` permits, history comes newest first.
+over-long messages are refused, so is a bot's or webhook's text with an AutoMod keyword, a
+message in an archived thread un-archives it, mentions are resolved as ``allowed_mentions``
+permits, history comes newest first.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class MessageOps:
     permissions_for: Callable[[int], int]
     message_payload: Callable[..., dict[str, Any]]
     update_thread: Callable[..., Channel]
+    automod_keywords: list[str]
 
     def create_message(
         self,
@@ -92,6 +94,8 @@ class MessageOps:
             raise DiscordError(
                 400, 50035, "Invalid Form Body: content must be 2000 or fewer in length."
             )
+        if author.bot:
+            self.check_automod(content)
         if channel.is_thread and channel.locked:
             raise DiscordError(400, 50083, "Thread is archived")
         if reference_id is not None and reference_id not in self.messages:
@@ -130,6 +134,11 @@ class MessageOps:
                 channel.member_ids.add(author.id)
         self._dispatch("MESSAGE_CREATE", self.message_payload(msg))
         return msg
+
+    def check_automod(self, content: str) -> None:
+        """Refuse text with one of the AutoMod keywords, as Discord does (400, 200000)."""
+        if any(word.lower() in content.lower() for word in self.automod_keywords):
+            raise DiscordError(400, 200000, "Message was blocked by AutoMod")
 
     def _attachment(
         self, channel_id: int, name: str, data: bytes, ctype: Optional[str]
@@ -186,6 +195,8 @@ class MessageOps:
         if "content" in changes and changes["content"] is not None:
             if len(changes["content"]) > 2000:
                 raise DiscordError(400, 50035, "Invalid Form Body: content too long")
+            if msg.author.bot:
+                self.check_automod(changes["content"])
             msg.edits.append(msg.content)
             msg.edit_times.append(msg.edited_at or msg.created_at)
             msg.content = changes["content"]

@@ -62,6 +62,9 @@ class DiscordState(MessageOps, ForumOps):
         self.typing: list[tuple[int, float]] = []  # (channel id, time) of bot typing calls
         self.app_commands: dict[Optional[int], list[dict[str, Any]]] = {}
         self.interactions: Any = None  # an InteractionState, set by the server
+        # The server's AutoMod keyword rule: what the bot or a webhook posts with one of
+        # these words is refused (400, code 200000), on send and on edit.
+        self.automod_keywords: list[str] = []
 
         self.bot = self._new_user("red-e2e", "Red", bot=True)
         self.owner = self._new_user("alice", "Alice")
@@ -452,8 +455,11 @@ class DiscordState(MessageOps, ForumOps):
         if channel.is_thread or channel.is_dm:
             raise DiscordError(400, 50024, "Cannot execute action on this channel type")
         self.require(creator.id, Perm.MANAGE_WEBHOOKS)
-        if not 1 <= len(name) <= 80 or "discord" in name.lower():
-            raise DiscordError(400, 50035, "Invalid Form Body: name")
+        problem = webhook_name_problem(name)
+        if problem:
+            raise DiscordError(400, 50035, f"Invalid Form Body: name: {problem}")
+        if sum(h.channel_id == channel.id for h in self.webhooks.values()) >= MAX_WEBHOOKS:
+            raise DiscordError(400, 30007, f"Maximum number of webhooks reached ({MAX_WEBHOOKS})")
         hook = Webhook(
             self.ids.next(), secrets.token_urlsafe(48), channel.id, self.guild_id, name, creator
         )
@@ -470,3 +476,21 @@ class DiscordState(MessageOps, ForumOps):
         self._dispatch(
             "WEBHOOKS_UPDATE", {"guild_id": str(self.guild_id), "channel_id": str(channel_id)}
         )
+
+
+MAX_WEBHOOKS = 15  # per channel; creating one more answers 400, code 30007
+
+
+def webhook_name_problem(name: str) -> str:
+    """Why Discord refuses ``name`` for a webhook or a webhook message's author ("" if
+    it does not): 1 to 80 characters after trimming, no "clyde" or "discord", and not
+    "everyone" or "here" (Discord's docs: Webhook, Usernames and Nicknames)."""
+    trimmed = " ".join(name.split())
+    if not 1 <= len(trimmed) <= 80:
+        return "must be between 1 and 80 in length."
+    for word in ("clyde", "discord"):
+        if word in trimmed.lower():
+            return f'Username cannot contain "{word}"'
+    if trimmed.lower() in ("everyone", "here"):
+        return f'Username cannot be "{trimmed.lower()}"'
+    return ""

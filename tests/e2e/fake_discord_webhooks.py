@@ -4,7 +4,9 @@ Webhook behaviour that real Discord has and a cog must cope with:
 - threads and DMs have no webhooks (post to the parent's webhook with ``thread_id``);
 - a webhook message in a thread can only be fetched/edited/deleted with ``thread_id``;
 - a deleted webhook answers 404 Unknown Webhook (code 10015);
-- creating or listing webhooks needs Manage Webhooks (403, code 50013).
+- creating or listing webhooks needs Manage Webhooks (403, code 50013);
+- a channel has at most 15 webhooks (400, code 30007);
+- webhook names and message authors follow Discord's name rules (400, code 50035).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from aiohttp import web
 from fake_discord_interactions import InteractionRoutes
 from fake_discord_model import Channel, ChannelType, DiscordError, Message, Perm, User, Webhook
 from fake_discord_rest import RestRoutes, int_arg, json_response, no_content, read_body, route
+from fake_discord_state import webhook_name_problem
 
 
 def _tiny_png() -> bytes:
@@ -124,8 +127,9 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
             target = self._open_post(hook, payload)
             starter_id = target.id  # a post's first message has the post's ID
         username: Optional[str] = payload.get("username")
-        if username is not None and any(w in username.lower() for w in ("discord", "clyde")):
-            raise DiscordError(400, 50035, "Invalid Form Body: username")
+        problem = webhook_name_problem(username) if username is not None else ""
+        if problem:
+            raise DiscordError(400, 50035, f"Invalid Form Body: username: {problem}")
         author = User(hook.id, username or hook.name, bot=True)
         msg = self.state.create_message(
             target,

@@ -328,6 +328,14 @@ class RedProcess:
         assert text.startswith("Loaded") or "already loaded" in text, f"!load failed: {text}"
         return reply
 
+    async def load_loopflow(self, *mates: str) -> None:
+        """``!addpath`` this checkout, ``!load loopflow``, and ``!mate create`` each mate."""
+        await self.addpath(CHECKOUT)
+        await self.load("loopflow")
+        for name in mates:
+            answer = await self.owner_command(f"{PREFIX}mate create {name}")
+            assert answer.content.startswith("Created"), answer.content
+
     def log_tail(self, lines: int = 80) -> str:
         """The last ``lines`` lines of Red's output."""
         if not self.log_path.exists():

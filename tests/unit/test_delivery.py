@@ -13,7 +13,8 @@ from typing import Any
 import discord
 import pytest
 
-from loopflow_cog.delivery import NO_PINGS, WEBHOOK_NAME, Delivery, Speaker
+from loopflow.chat.streaming import MessageGone, StreamEditor
+from loopflow_cog.delivery import NO_PINGS, WEBHOOK_NAME, Blocked, Delivery, Posted, Speaker
 
 BOT = SimpleNamespace(id=1)
 
@@ -23,6 +24,27 @@ def http_error(cls: type[discord.HTTPException], status: int, code: int) -> disc
     return cls(response, {"code": code, "message": "error"})  # type: ignore[arg-type]
 
 
+def checked(content: str) -> str:
+    """Discord refuses a message over 2000 characters (400, Invalid Form Body)."""
+    if len(content) > 2000:
+        raise http_error(discord.HTTPException, 400, 50035)
+    return content
+
+
+@dataclass
+class FakeMessage:
+    id: int
+    content: str
+    deleted: bool = False
+    edits: list[str] = field(default_factory=list)
+
+    async def edit(self, content: str, **kwargs: Any) -> None:
+        if self.deleted:
+            raise http_error(discord.NotFound, 404, 10008)
+        self.edits.append(self.content)
+        self.content = checked(content)
+
+
 @dataclass
 class FakeWebhook:
     id: int
@@ -30,13 +52,20 @@ class FakeWebhook:
     token: str = "token"
     user: Any = field(default_factory=lambda: BOT)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[FakeMessage] = field(default_factory=list)
     failures: list[discord.HTTPException] = field(default_factory=list)
 
-    async def send(self, content: str, **kwargs: Any) -> SimpleNamespace:
+    async def send(self, content: str, **kwargs: Any) -> FakeMessage:
         if self.failures:
             raise self.failures.pop(0)
-        self.sent.append({"content": content, **kwargs})
-        return SimpleNamespace(id=len(self.sent), content=content)
+        self.sent.append({"content": checked(content), **kwargs})
+        self.messages.append(FakeMessage(len(self.sent), content))
+        return self.messages[-1]
+
+    async def edit_message(self, message_id: int, *, content: str, **kwargs: Any) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        await next(m for m in self.messages if m.id == message_id).edit(content)
 
 
 @dataclass
@@ -46,7 +75,10 @@ class FakeChannel:
     existing: list[FakeWebhook] = field(default_factory=list)
     created: list[FakeWebhook] = field(default_factory=list)
     posted: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[FakeMessage] = field(default_factory=list)
     list_calls: int = 0
+    create_failures: list[discord.HTTPException] = field(default_factory=list)
+    send_failures: list[discord.HTTPException] = field(default_factory=list)
 
     @property
     def guild(self) -> SimpleNamespace:
@@ -60,13 +92,18 @@ class FakeChannel:
         return list(self.existing)
 
     async def create_webhook(self, name: str, reason: str = "") -> FakeWebhook:
+        if self.create_failures:
+            raise self.create_failures.pop(0)
         webhook = FakeWebhook(id=100 + len(self.created), name=name)
         self.created.append(webhook)
         return webhook
 
-    async def send(self, content: str, **kwargs: Any) -> SimpleNamespace:
-        self.posted.append({"content": content, **kwargs})
-        return SimpleNamespace(id=1000 + len(self.posted), content=content)
+    async def send(self, content: str, **kwargs: Any) -> FakeMessage:
+        if self.send_failures:
+            raise self.send_failures.pop(0)
+        self.posted.append({"content": checked(content), **kwargs})
+        self.messages.append(FakeMessage(1000 + len(self.posted), content))
+        return self.messages[-1]
 
 
 MAYA = Speaker("Maya", "https://example.com/maya.png")
@@ -77,10 +114,23 @@ def delivery() -> Delivery:
     return Delivery(lambda: BOT)  # type: ignore[arg-type,return-value]
 
 
+async def send(delivery: Delivery, channel: FakeChannel, text: str) -> list[Posted]:
+    """A whole reply at once, as the replier delivers it: a StreamEditor over post/edit."""
+    editor: StreamEditor[Posted] = StreamEditor(
+        lambda part: delivery.post(channel, MAYA, part),  # type: ignore[arg-type]
+        lambda posted, part: delivery.edit(channel, posted, part),  # type: ignore[arg-type]
+        room=lambda posted: posted.room,
+        limit=delivery.part_limit(channel, MAYA),  # type: ignore[arg-type]
+    )
+    editor.feed(text)
+    await editor.finish()
+    return [posted for posted, _ in editor.messages]
+
+
 async def test_the_webhook_is_created_once_and_reused(delivery: Delivery) -> None:
     channel = FakeChannel()
     for text in ("one", "two", "three"):
-        sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+        sent = await send(delivery, channel, text)  # type: ignore[arg-type]
         assert all(p.webhook is not None for p in sent)
     assert len(channel.created) == 1 and channel.list_calls == 1
     webhook = channel.created[0]
@@ -98,15 +148,15 @@ async def test_an_existing_webhook_of_ours_is_reused_not_duplicated(delivery: De
     foreign = FakeWebhook(id=7, name="GitHub", user=SimpleNamespace(id=55))
     ours = FakeWebhook(id=8)
     channel = FakeChannel(existing=[foreign, ours])
-    await delivery.send(channel, MAYA, "hello")  # type: ignore[arg-type]
+    await send(delivery, channel, "hello")  # type: ignore[arg-type]
     assert channel.created == [] and [m["content"] for m in ours.sent] == ["hello"]
 
 
 async def test_a_deleted_webhook_is_recreated_once_and_the_reply_lands(delivery: Delivery) -> None:
     channel = FakeChannel()
-    await delivery.send(channel, MAYA, "first")  # type: ignore[arg-type]
+    await send(delivery, channel, "first")  # type: ignore[arg-type]
     channel.created[0].failures.append(http_error(discord.NotFound, 404, 10015))
-    sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
+    sent = await send(delivery, channel, "second")  # type: ignore[arg-type]
     assert all(p.webhook is not None for p in sent)
     assert len(channel.created) == 2
     assert [m["content"] for m in channel.created[1].sent] == ["second"]
@@ -114,7 +164,7 @@ async def test_a_deleted_webhook_is_recreated_once_and_the_reply_lands(delivery:
 
 async def test_a_webhook_deleted_twice_falls_back_to_the_bot(delivery: Delivery) -> None:
     channel = FakeChannel()
-    await delivery.send(channel, MAYA, "first")  # type: ignore[arg-type]
+    await send(delivery, channel, "first")  # type: ignore[arg-type]
     channel.created[0].failures.append(http_error(discord.NotFound, 404, 10015))
     original_create = channel.create_webhook
 
@@ -124,14 +174,14 @@ async def test_a_webhook_deleted_twice_falls_back_to_the_bot(delivery: Delivery)
         return webhook
 
     channel.create_webhook = create_deleted  # type: ignore[method-assign]
-    sent = await delivery.send(channel, MAYA, "second")  # type: ignore[arg-type]
+    sent = await send(delivery, channel, "second")  # type: ignore[arg-type]
     assert not all(p.webhook is not None for p in sent)
     assert channel.posted[0]["content"] == "**Maya:** second"
 
 
 async def test_without_manage_webhooks_the_bot_speaks_naming_the_mate(delivery: Delivery) -> None:
     channel = FakeChannel(manage_webhooks=False)
-    sent = await delivery.send(channel, MAYA, "hi @everyone")  # type: ignore[arg-type]
+    sent = await send(delivery, channel, "hi @everyone")  # type: ignore[arg-type]
     assert not all(p.webhook is not None for p in sent) and channel.created == []
     assert channel.posted == [{"content": "**Maya:** hi @everyone", "allowed_mentions": NO_PINGS}]
 
@@ -144,7 +194,7 @@ async def test_forbidden_on_create_falls_back_and_is_remembered(delivery: Delive
 
     channel.create_webhook = forbidden  # type: ignore[method-assign]
     for text in ("a", "b"):
-        assert (await delivery.send(channel, MAYA, text))[0].webhook is None  # type: ignore[arg-type]
+        assert (await send(delivery, channel, text))[0].webhook is None  # type: ignore[arg-type]
     assert channel.list_calls == 1  # not asked again on the next reply
     assert [p["content"] for p in channel.posted] == ["**Maya:** a", "**Maya:** b"]
 
@@ -153,7 +203,7 @@ async def test_long_replies_are_split_and_nothing_is_lost(delivery: Delivery) ->
     channel = FakeChannel()
     paragraphs = [f"Paragraph {i}. " + "word " * 60 for i in range(20)]
     text = "\n\n".join(paragraphs)
-    sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+    sent = await send(delivery, channel, text)  # type: ignore[arg-type]
     contents = [m["content"] for m in channel.created[0].sent]
     assert len(sent) == len(contents) > 1
     assert all(len(c) <= 2000 for c in contents)
@@ -162,14 +212,14 @@ async def test_long_replies_are_split_and_nothing_is_lost(delivery: Delivery) ->
 
 async def test_fallback_parts_fit_with_the_name_heading(delivery: Delivery) -> None:
     channel = FakeChannel(manage_webhooks=False)
-    await delivery.send(channel, MAYA, "x" * 3990)  # type: ignore[arg-type]
+    await send(delivery, channel, "x" * 3990)  # type: ignore[arg-type]
     assert all(len(p["content"]) <= 2000 for p in channel.posted)
     assert sum(p["content"].count("x") for p in channel.posted) == 3990
 
 
 async def test_a_failure_midway_posts_the_rest_as_the_bot(delivery: Delivery) -> None:
     channel = FakeChannel()
-    await delivery.send(channel, MAYA, "warm up")  # type: ignore[arg-type]
+    await send(delivery, channel, "warm up")  # type: ignore[arg-type]
     webhook = channel.created[0]
     text = "\n\n".join(["a" * 1500, "b" * 1500, "c" * 1500])
     original = webhook.send
@@ -183,7 +233,7 @@ async def test_a_failure_midway_posts_the_rest_as_the_bot(delivery: Delivery) ->
         return await original(content, **kwargs)
 
     webhook.send = fail_second  # type: ignore[method-assign]
-    sent = await delivery.send(channel, MAYA, text)  # type: ignore[arg-type]
+    sent = await send(delivery, channel, text)  # type: ignore[arg-type]
     assert len(sent) == 3
     # The part that failed went out from the bot; the next part used the webhook again.
     assert [m["content"] for m in webhook.sent[1:]] == ["a" * 1500, "c" * 1500]
@@ -223,5 +273,83 @@ async def test_edits_go_through_the_webhook_or_keep_the_bots_heading(delivery: D
 
 async def test_empty_replies_post_nothing(delivery: Delivery) -> None:
     channel = FakeChannel()
-    assert await delivery.send(channel, MAYA, "  \n ") == []  # type: ignore[arg-type]
+    assert await send(delivery, channel, "  \n ") == []  # type: ignore[arg-type]
     assert channel.created == [] and channel.posted == []
+
+
+async def test_a_bot_post_says_how_much_room_it_has_and_always_fits(delivery: Delivery) -> None:
+    channel = FakeChannel(manage_webhooks=False)
+    assert delivery.part_limit(channel, MAYA) == 2000 - len("**Maya:** ")  # type: ignore[arg-type]
+    posted = await delivery.post(channel, MAYA, "word " * 399)  # type: ignore[arg-type]
+    assert posted.room == 2000 - len("**Maya:** ") and posted.permission_missing
+    assert len(channel.posted[0]["content"]) <= 2000
+
+
+async def test_a_long_reply_without_webhooks_shows_once(delivery: Delivery) -> None:
+    # The first guess (a webhook, 2000 characters) is wrong: the bot must post itself.
+    channel = FakeChannel()
+    channel.create_failures.append(http_error(discord.HTTPException, 400, 30007))
+    sentences = [f"Sentence {i} of a long answer. " for i in range(120)]  # ~3,600 chars
+    sent = await send(delivery, channel, "".join(sentences))  # type: ignore[arg-type]
+    contents = [m.content for m in channel.messages]
+    assert len(sent) == len(contents) == 2 and all(len(c) <= 2000 for c in contents)
+    words = " ".join(c.removeprefix("**Maya:** ") for c in contents).split()
+    assert words == "".join(sentences).split()
+    assert not any(p.permission_missing for p in sent)  # 15 webhooks: no permission to blame
+
+
+async def test_a_channel_at_the_webhook_limit_is_not_asked_on_every_post(
+    delivery: Delivery,
+) -> None:
+    channel = FakeChannel()
+    channel.create_failures.append(http_error(discord.HTTPException, 400, 30007))
+    for text in ("one", "two", "three"):
+        posted = await delivery.post(channel, MAYA, text)  # type: ignore[arg-type]
+        assert posted.webhook is None and not posted.permission_missing
+    assert channel.list_calls == 1
+
+
+async def test_a_permission_granted_later_is_used(delivery: Delivery) -> None:
+    channel = FakeChannel(manage_webhooks=False)
+    assert (await delivery.post(channel, MAYA, "before")).webhook is None  # type: ignore[arg-type]
+    channel.manage_webhooks = True  # an admin followed the hint
+    assert (await delivery.post(channel, MAYA, "after")).webhook is not None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("code", [50035, 0], ids=["refused-name", "server-error"])
+async def test_a_failed_webhook_post_falls_back_without_blaming_permissions(
+    delivery: Delivery, code: int
+) -> None:
+    channel = FakeChannel()
+    await delivery.post(channel, MAYA, "warm up")  # type: ignore[arg-type]
+    status = 400 if code else 500
+    channel.created[0].failures.append(http_error(discord.HTTPException, status, code))
+    posted = await delivery.post(channel, MAYA, "hello")  # type: ignore[arg-type]
+    assert posted.webhook is None and not posted.permission_missing
+    assert channel.posted[-1]["content"] == "**Maya:** hello"
+
+
+async def test_text_blocked_by_automod_is_not_posted_another_way(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    await delivery.post(channel, MAYA, "warm up")  # type: ignore[arg-type]
+    channel.created[0].failures.append(http_error(discord.HTTPException, 400, 200000))
+    with pytest.raises(Blocked) as blocked:
+        await delivery.post(channel, MAYA, "a forbidden word")  # type: ignore[arg-type]
+    assert blocked.value.kind == "automod" and channel.posted == []
+    bare = FakeChannel(id=11, manage_webhooks=False)
+    bare.send_failures.append(http_error(discord.HTTPException, 400, 200000))
+    with pytest.raises(Blocked):
+        await delivery.post(bare, MAYA, "a forbidden word")  # type: ignore[arg-type]
+
+
+async def test_editing_a_deleted_message_says_it_is_gone(delivery: Delivery) -> None:
+    channel = FakeChannel()
+    posted = await delivery.post(channel, MAYA, "draft")  # type: ignore[arg-type]
+    channel.created[0].messages[0].deleted = True
+    with pytest.raises(MessageGone):
+        await delivery.edit(channel, posted, "final")  # type: ignore[arg-type]
+    bare = FakeChannel(id=11, manage_webhooks=False)
+    by_bot = await delivery.post(bare, MAYA, "draft")  # type: ignore[arg-type]
+    bare.messages[0].deleted = True
+    with pytest.raises(MessageGone):
+        await delivery.edit(bare, by_bot, "final")  # type: ignore[arg-type]

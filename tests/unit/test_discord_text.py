@@ -508,6 +508,16 @@ def test_webhook_name_avoids_forbidden_words_but_reads_the_same() -> None:
         assert ascii_fold == name
 
 
+@pytest.mark.parametrize("name", ["everyone", "Here", "EVERYONE", " here ", "hErE"])
+def test_webhook_name_is_never_everyone_or_here(name: str) -> None:
+    # Discord refuses a webhook username that is exactly "everyone" or "here" (any case).
+    cleaned = sanitize_webhook_name(name)
+    assert cleaned.lower() not in ("everyone", "here")
+    assert cleaned.translate(str.maketrans("еЕ", "eE")) == name.strip()
+    assert sanitize_webhook_name("everyone's mate") == "everyone's mate"
+    assert sanitize_webhook_name("Hereford") == "Hereford"
+
+
 def test_webhook_name_length_and_fallback() -> None:
     assert sanitize_webhook_name("   ") == "Mate"
     assert sanitize_webhook_name("\u200b") == "Mate"

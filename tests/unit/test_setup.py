@@ -190,11 +190,13 @@ def test_unloading_forgets_the_adapter_so_a_reload_runs_new_code(tmp_path: Path)
     code = (
         "import asyncio, sys, loopflow, loopflow_cog.cog\n"
         "old = loopflow_cog.cog.Loopflow\n"
-        "asyncio.run(loopflow.teardown(None))\n"
+        "class Bot:\n"
+        "    async def remove_cog(self, name): print('removed', name)\n"
+        "asyncio.run(loopflow.teardown(Bot()))\n"
         "left = sorted(n for n in sys.modules if n.split('.')[0] == 'loopflow_cog')\n"
         "import loopflow_cog.cog\n"
         "print(left, loopflow_cog.cog.Loopflow is old)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[] False"
+    assert result.stdout.strip().splitlines() == ["removed Loopflow", "[] False"]

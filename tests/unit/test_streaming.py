@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from loopflow.chat.streaming import StreamEditor
+from loopflow.chat.streaming import MessageGone, StreamEditor, TextRefused
+from loopflow.io.splitting import split_message
 
 
 class FakeChat:
@@ -121,3 +122,97 @@ async def test_nothing_fed_posts_nothing() -> None:
     chat = FakeChat()
     assert await editor(chat).finish() == []
     assert chat.calls == []
+
+
+class StrictChat(FakeChat):
+    """Posts like a chat that puts a heading before the text (a bot speaking for a mate)
+    and refuses any message over 2000 characters, as Discord does."""
+
+    heading = "**Maya:** "
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gone: set[int] = set()
+        self.posted_texts: list[str] = []
+
+    def room(self, handle: int) -> int:
+        return 2000 - len(self.heading)
+
+    async def post(self, text: str) -> int:
+        fitted = split_message(text, self.room(0))[0]  # what Delivery.post does
+        self.posted_texts.append(fitted)
+        return await super().post(self._checked(fitted))
+
+    async def edit(self, handle: int, text: str) -> None:
+        if handle in self.gone:
+            raise MessageGone(handle)
+        await super().edit(handle, self._checked(text))
+
+    def _checked(self, text: str) -> str:
+        assert len(self.heading + text) <= 2000, "Discord refuses this (50035)"
+        return text
+
+
+async def test_parts_are_cut_again_when_a_message_holds_less_than_expected() -> None:
+    chat = StrictChat()
+    stream = StreamEditor(chat.post, chat.edit, room=chat.room, first_delay=0.0, interval=0.01)
+    sentences = [f"Sentence number {i} says a little more. " for i in range(90)]  # ~3,500
+    for sentence in sentences:
+        stream.feed(sentence)
+        await asyncio.sleep(0.001)
+    await stream.finish()
+    shown = chat.shown()
+    assert len(shown) == 2 and all(len(chat.heading + part) <= 2000 for part in shown)
+    assert " ".join(shown).split() == "".join(sentences).split()  # each word exactly once
+    assert len(chat.posted_texts) == 2  # no part was posted twice
+
+
+async def test_a_reply_posted_at_once_that_does_not_fit_is_cut_again() -> None:
+    chat = StrictChat()
+    stream = StreamEditor(chat.post, chat.edit, room=chat.room)
+    stream.feed("word " * 700)  # 3,500 characters before the first post
+    await stream.finish()
+    assert [len(part.split()) for part in chat.shown()] != [] and len(chat.posted_texts) == 2
+    assert " ".join(chat.shown()).split() == ["word"] * 700
+
+
+async def test_a_deleted_message_is_never_posted_again() -> None:
+    chat = StrictChat()
+    stream = StreamEditor(chat.post, chat.edit, room=chat.room, first_delay=0.0, interval=10)
+    stream.feed("The first words")
+    await asyncio.sleep(0.02)
+    chat.gone.add(1)  # a moderator deleted it
+    stream.feed(" and the rest, " + "more " * 500)  # would need a second message too
+    assert await stream.finish() == []
+    assert chat.posted_texts == ["The first words"] and stream.messages == []
+    assert stream.handles == [1]
+
+
+async def test_refused_text_stops_the_editor_for_good() -> None:
+    chat = FakeChat()
+    refusals = 0
+
+    async def refusing_post(text: str) -> int:
+        nonlocal refusals
+        refusals += 1
+        raise TextRefused("blocked by AutoMod")
+
+    stream = StreamEditor(refusing_post, chat.edit, first_delay=0.0, interval=0.01)
+    stream.feed("a forbidden word")
+    await asyncio.sleep(0.05)
+    stream.feed(" and more")
+    assert await stream.finish() == []
+    assert refusals == 1 and isinstance(stream.refused, TextRefused)
+    assert chat.calls == []
+
+
+async def test_aclose_leaves_nothing_running() -> None:
+    chat = FakeChat()
+    stream = editor(chat, first_delay=0.0, interval=0.01)
+    stream.feed("half a reply")
+    await asyncio.sleep(0.03)
+    await stream.aclose()
+    stream.feed(" and the rest")
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    assert not [t for t in others if "StreamEditor" in repr(t.get_coro())]
+    assert chat.shown() == ["half a reply"]

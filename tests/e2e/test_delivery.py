@@ -1,0 +1,260 @@
+"""How replies reach Discord when Discord or the owner gets in the way, on a real Red:
+no webhooks, a channel at the webhook limit, names Discord refuses, AutoMod, a reply
+deleted while written, an API key changed mid-reply, the cog unloaded mid-reply.
+
+Each test works in a channel of its own. The tests that must see no "Manage Webhooks"
+hint (it is sent once per server) run before the one that earns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Optional
+
+import pytest
+from fake_discord import FakeDiscord, Message
+from fake_llm import ThreadedFakeLLM, reply
+from harness import RedProcess, provider_env
+
+
+@pytest.fixture(scope="module")
+def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
+    return provider_env(llm)
+
+
+@pytest.fixture(scope="module")
+def mates(red: RedProcess, fake_discord: FakeDiscord) -> None:
+    asyncio.run(red.load_loopflow("maya"))
+
+
+STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "
+HEADING = "**Maya:** "
+HINT = "Manage Webhooks"
+
+
+@pytest.fixture(autouse=True)
+def fresh_llm(llm: ThreadedFakeLLM, mates: None) -> None:
+    llm.server.reset()
+
+
+async def admin(discord: FakeDiscord, text: str) -> str:
+    return (await discord.command(discord.owner, "admin", text, timeout=20)).content
+
+
+async def bound_channel(discord: FakeDiscord, name: str, mate: str = "maya") -> int:
+    channel = await discord.create_channel(name)
+    answer = await admin(discord, f"!mate channel add {mate} <#{channel.id}>")
+    assert "now answers every message" in answer, answer
+    return channel.id
+
+
+async def usage(discord: FakeDiscord, mate: str = "maya") -> tuple[int, int]:
+    answer = await admin(discord, f"!mate usage {mate}")
+    match = re.search(rf"`{mate}`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer)
+    if match is None:
+        return 0, 0
+    return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
+
+
+async def stream_cut_off(llm: ThreadedFakeLLM) -> None:
+    """Wait until the LLM saw the client close the last stream before its end."""
+    await asyncio.to_thread(llm.server.wait_until, lambda requests: requests[-1].cut_off, 15)
+
+
+def long_text() -> str:
+    """3,499 characters of distinct words, whose first 2,000-character part is 1,999
+    long: with a name heading, it does not fit in one message."""
+    return " ".join(f"word{i:05d}" for i in range(350))
+
+
+def chunks(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def mate_text(messages: list[Message]) -> str:
+    return " ".join(m.content.removeprefix(HEADING) for m in messages)
+
+
+async def long_reply_shows_once(discord: FakeDiscord, llm, channel: int) -> list[Message]:
+    """Stream a 3,500-character reply into ``channel``; check it shows exactly once."""
+    text = long_text()
+    # The first post comes while the reply is short: its room is learned from it.
+    llm.enqueue(reply(text, deltas=chunks(text, 50), delay=0.05))
+    sent = await discord.send(discord.member, channel, "tell me the whole story")
+    await discord.wait_for_message(
+        lambda m: m.content.endswith("word00349"),
+        channel=channel,
+        timeout=30,
+    )
+    posted = [
+        m
+        for m in discord.messages(channel, after=sent, include_deleted=True)
+        if HINT not in m.content
+    ]
+    assert not any(m.deleted for m in posted)  # nothing was posted and taken back
+    assert all(len(m.content) <= 2000 for m in posted)
+    assert all(len(edit) <= 2000 for m in posted for edit in m.edits)
+    assert mate_text(posted).split() == text.split()  # every word, exactly once
+    writes = discord.calls("POST /*", since=sent.created_at) + discord.calls(
+        "PATCH /*", since=sent.created_at
+    )
+    refused = [c for c in writes if c.status == 400 and not c.route.endswith("/webhooks")]
+    assert refused == [], refused  # no post or edit was over Discord's limit
+    return posted
+
+
+# --- names Discord refuses; a channel at the webhook limit (no hint expected) -------------
+
+
+@pytest.mark.parametrize("display_name", ["everyone", "Here"])
+async def test_a_mate_named_everyone_or_here_speaks_through_its_webhook(
+    discord: FakeDiscord, llm, display_name: str
+) -> None:
+    name = f"crowd{display_name.lower()}"
+    assert (await admin(discord, f"!mate create {name}")).startswith("Created")
+    await admin(discord, f"!mate set {name} displayname {display_name}")
+    channel = await bound_channel(discord, f"crowd-{name}", name)
+    llm.enqueue(reply("Hello from the crowd."))
+    await discord.send(discord.member, channel, "who are you?")
+    answer = await discord.wait_for_message(
+        lambda m: "Hello from the crowd." in m.content, channel=channel, timeout=15
+    )
+    assert answer.is_webhook and answer.content == "Hello from the crowd."
+    assert answer.webhook_name is not None
+    assert answer.webhook_name.lower() not in ("everyone", "here")
+    assert answer.webhook_name.translate(str.maketrans("еЕ", "eE")) == display_name
+    await discord.expect_no_message(lambda m: HINT in m.content, channel=channel, within=1)
+
+
+async def test_a_long_reply_in_a_channel_with_15_webhooks_shows_once(discord, llm) -> None:
+    channel = await bound_channel(discord, "crowded-webhooks")
+    for i in range(15):
+        await discord.create_webhook(channel, f"Integration {i}")
+    posted = await long_reply_shows_once(discord, llm, channel)
+    assert len(posted) == 2 and all(m.content.startswith(HEADING) for m in posted)
+    assert len(discord.webhooks(channel)) == 15
+    # The bot has Manage Webhooks: no hint blames a permission.
+    await discord.expect_no_message(lambda m: HINT in m.content, channel=channel, within=1)
+
+
+# --- AutoMod ------------------------------------------------------------------------------
+
+
+async def test_a_reply_blocked_by_automod_gets_one_clear_line(discord, llm) -> None:
+    channel = await bound_channel(discord, "automod")
+    discord.set_automod("pineapple")
+    llm.enqueue(reply("My favourite pizza has pineapple on it."))
+    sent = await discord.send(discord.member, channel, "favourite pizza?")
+    notice = await discord.wait_for_message(channel=channel, timeout=15)
+    assert notice.content == WARNING + "Maya's reply was blocked by this server's AutoMod."
+    assert not notice.is_webhook and notice.allowed_mentions == {"parse": []}
+    await discord.expect_no_message(channel=channel, after=notice, within=2)
+    assert [m.content for m in discord.messages(channel, after=sent)] == [notice.content]
+    discord.set_automod()
+    llm.enqueue(reply("Margherita, then."))
+    await discord.send(discord.member, channel, "and without fruit?")
+    await discord.wait_for_message(lambda m: m.content == "Margherita, then.", channel=channel)
+
+
+async def test_an_edit_blocked_by_automod_keeps_what_showed_and_says_why(discord, llm) -> None:
+    channel = await bound_channel(discord, "automod-edit")
+    discord.set_automod("pineapple")
+    words = [f"w{i} " for i in range(30)] + ["pineapple "] + [f"v{i} " for i in range(30)]
+    llm.enqueue(reply("".join(words).strip(), deltas=words, delay=0.1))
+    await discord.send(discord.member, channel, "talk for a while")
+    growing = await discord.wait_for_message(channel=channel, timeout=15)
+    notice = await discord.wait_for_message(
+        lambda m: "AutoMod" in m.content, channel=channel, timeout=20
+    )
+    assert notice.content == WARNING + "Maya's reply was blocked by this server's AutoMod."
+    shown = discord.message(growing).content
+    assert shown.startswith("w0 w1") and "pineapple" not in shown
+    await stream_cut_off(llm)  # the rest would be refused too: it stopped
+    assert not discord.message(growing).reactions.get(STOP)
+
+
+# --- a deleted reply ---------------------------------------------------------------------
+
+
+async def test_deleting_a_growing_reply_stops_it_and_it_does_not_come_back(discord, llm) -> None:
+    channel = await bound_channel(discord, "deleted-reply")
+    before = await usage(discord)
+    words = [f"w{i} " for i in range(80)]
+    llm.enqueue(reply("".join(words).strip(), deltas=words, delay=0.1))
+    sent = await discord.send(discord.member, channel, "talk for a while")
+    growing = await discord.wait_for_message(channel=channel, timeout=15)
+    await discord.wait_until(lambda d: d.message(growing).reactions.get(STOP), timeout=10)
+    await discord.delete(growing)  # a moderator removes it while it grows
+    await stream_cut_off(llm)
+    await discord.expect_no_message(channel=channel, after=sent, within=3)
+    assert not any("w0" in m.content for m in discord.messages(channel, after=sent))
+    after = await usage(discord)
+    assert after[0] > before[0] and after[1] > before[1]
+
+
+# --- an API key changed mid-reply --------------------------------------------------------
+
+
+async def test_changing_the_api_key_lets_the_reply_in_progress_finish(discord, llm) -> None:
+    channel = await bound_channel(discord, "new-key")
+    words = [f"k{i} " for i in range(50)]
+    full = "".join(words).strip()
+    llm.enqueue(reply(full, deltas=words, delay=0.1))
+    sent = await discord.send(discord.member, channel, "a long answer please")
+    growing = await discord.wait_for_message(channel=channel, timeout=15)
+    assert growing.content != full  # still being written
+    done = await discord.command(discord.owner, "admin", "!set api openai api_key,sk-new")
+    assert done.content == "`openai` API tokens have been set."
+    final = await discord.wait_for_message(
+        lambda m: m.content == full, channel=channel, after=sent, timeout=20
+    )
+    assert final.id == growing.id
+    await discord.expect_no_message(lambda m: WARNING in m.content, channel=channel, within=1)
+    assert llm.server.requests[-1].headers["authorization"] == "Bearer sk-e2e"
+    llm.enqueue(reply("Same me, new key."))
+    await discord.send(discord.member, channel, "still there?")
+    await discord.wait_for_message(lambda m: m.content == "Same me, new key.", channel=channel)
+    assert llm.server.requests[-1].headers["authorization"] == "Bearer sk-new"
+
+
+# --- unloading mid-reply -----------------------------------------------------------------
+
+
+async def test_unloading_mid_reply_finishes_it_and_a_reload_works(discord, red, llm) -> None:
+    channel = await bound_channel(discord, "unload")
+    before = await usage(discord)
+    words = [f"u{i} " for i in range(80)]
+    llm.enqueue(reply("".join(words).strip(), deltas=words, delay=0.1))
+    await discord.send(discord.member, channel, "talk for a while")
+    growing = await discord.wait_for_message(channel=channel, timeout=15)
+    await discord.wait_until(lambda d: d.message(growing).reactions.get(STOP), timeout=10)
+    unloaded = await red.owner_command("!unload loopflow", timeout=30)
+    assert unloaded.content == "The following package was unloaded: `loopflow`."
+    await stream_cut_off(llm)
+    message = discord.message(growing)
+    text = message.content
+    # It shows what was written so far, without its stop button, and grows no more.
+    assert text.startswith("u0 u1") and not text.endswith("u79")
+    assert re.fullmatch(r"(u\d+ ?)+", text)
+    assert not message.reactions.get(STOP)
+    await red.load("loopflow")
+    after = await usage(discord)
+    assert after[0] > before[0] and after[1] > before[1]  # saved before the unload ended
+    llm.enqueue(reply("Back again."))
+    await discord.send(discord.member, channel, "are you back?")
+    await discord.wait_for_message(lambda m: m.content == "Back again.", channel=channel)
+    assert discord.message(growing).content == text
+
+
+# --- no Manage Webhooks (earns the server's one hint) ------------------------------------
+
+
+async def test_a_long_reply_without_manage_webhooks_shows_once(discord, llm) -> None:
+    channel = await bound_channel(discord, "no-webhooks")
+    discord.set_bot_permissions(manage_webhooks=False)
+    posted = await long_reply_shows_once(discord, llm, channel)
+    assert len(posted) == 2 and all(m.content.startswith(HEADING) for m in posted)
+    hint = await discord.wait_for_message(lambda m: HINT in m.content, channel=channel)
+    assert hint.content.startswith("-# Admins:")

@@ -1,0 +1,72 @@
+"""Provider clients: a replaced client closes only after its requests in flight end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from loopflow.providers.base import Chunk, Provider, Request, Usage
+from loopflow_cog.clients import Client
+
+REQUEST = Request(model="m", system="", messages=())
+
+
+class HeldAdapter(Provider):
+    """Streams two deltas with a pause between them that the test ends (``release``);
+    a closed adapter fails any request, as an SDK client does after ``close()``."""
+
+    name = "openai"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.closed = False
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        yield Chunk("Hello ")
+        await self.release.wait()
+        if self.closed:
+            raise RuntimeError("the client was closed under a stream in flight")
+        yield Chunk("world")
+        yield Chunk(usage=Usage(3, 2), finish_reason="stop")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_replaced_client_closes_after_its_stream_ends() -> None:
+    adapter = HeldAdapter()
+    client = Client(adapter)
+    chunks = client.execute(REQUEST, stream=True)
+    assert (await chunks.__anext__()).text == "Hello "
+    closing = asyncio.create_task(client.aclose())  # the owner set a new key
+    await asyncio.sleep(0)
+    assert not closing.done() and not adapter.closed and client.in_flight == 1
+    adapter.release.set()
+    rest = [chunk.text async for chunk in chunks]
+    assert rest == ["world", ""]  # the reply in flight completed in full
+    await asyncio.wait_for(closing, 1)
+    assert adapter.closed and client.in_flight == 0
+
+
+async def test_a_stream_abandoned_midway_still_ends_its_count() -> None:
+    adapter = HeldAdapter()
+    client = Client(adapter)
+    chunks = client.execute(REQUEST, stream=True)
+    await chunks.__anext__()
+    await chunks.aclose()  # type: ignore[attr-defined]  # the reader stopped (a stop button)
+    assert client.in_flight == 0
+    await asyncio.wait_for(client.aclose(), 1)
+    assert adapter.closed
+
+
+async def test_an_idle_client_closes_at_once_and_a_stuck_one_after_its_grace() -> None:
+    idle = HeldAdapter()
+    await asyncio.wait_for(Client(idle).aclose(), 1)
+    assert idle.closed
+    stuck = HeldAdapter()
+    client = Client(stuck)
+    chunks = client.execute(REQUEST, stream=True)
+    await chunks.__anext__()
+    await asyncio.wait_for(client.aclose(grace=0.05), 1)
+    assert stuck.closed
+    await chunks.aclose()  # type: ignore[attr-defined]

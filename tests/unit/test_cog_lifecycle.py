@@ -1,0 +1,64 @@
+"""The cog's lifecycle on Red's test bot: API token changes and unloading close every
+provider client, and only once its requests in flight have ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from loopflow.providers.base import Chunk, Provider, Request
+from loopflow_cog import cog as cog_module
+from loopflow_cog.clients import Client
+from loopflow_cog.cog import Loopflow
+
+REQUEST = Request(model="m", system="", messages=())
+
+
+class HeldAdapter(Provider):
+    """A stream that waits for ``release`` after its first delta."""
+
+    name = "openai"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.closed = False
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        yield Chunk("Hello ")
+        await self.release.wait()
+        yield Chunk("world")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_token_change_closes_the_old_client_after_its_stream(red) -> None:
+    cog = Loopflow(red)
+    old = HeldAdapter()
+    cog.providers["openai"] = Client(old)
+    stream = cog.providers["openai"].execute(REQUEST, stream=True)
+    await stream.__anext__()  # a reply is being written
+    await cog.on_red_api_tokens_update("openai", {"api_key": "sk-new"})
+    assert cog.providers["openai"].adapter is not old
+    await asyncio.sleep(0)
+    assert not old.closed  # the reply in flight goes on
+    old.release.set()
+    assert [chunk.text async for chunk in stream] == ["world"]
+    await asyncio.wait_for(asyncio.gather(*cog._retiring), 1)
+    assert old.closed
+    await cog.cog_unload()
+
+
+async def test_unloading_closes_replaced_and_current_clients(red, monkeypatch) -> None:
+    monkeypatch.setattr(cog_module, "UNLOAD_GRACE", 0.05)
+    cog = Loopflow(red)
+    replaced, current = HeldAdapter(), HeldAdapter()
+    cog.providers["openai"] = Client(replaced)
+    stream = cog.providers["openai"].execute(REQUEST, stream=True)
+    await stream.__anext__()  # still in flight when the owner unloads
+    await cog.on_red_api_tokens_update("openai", {"api_key": "sk-new"})
+    cog.providers["anthropic"] = Client(current)
+    await cog.cog_unload()
+    assert replaced.closed and current.closed
+    assert not cog._retiring
+    await stream.aclose()  # type: ignore[attr-defined]
