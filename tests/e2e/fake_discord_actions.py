@@ -61,17 +61,6 @@ class MemberActions:
 
         return await self._bridge(act())
 
-    async def create_webhook(self, user: UserRef, channel: ChannelRef, name: str) -> Webhook:
-        """A webhook made by ``user`` (who needs Manage Webhooks), not by the bot."""
-
-        async def act() -> Webhook:
-            hook = self.state.create_webhook(
-                self.state.channel(channel), self.state.user(user), name
-            )
-            return copy.deepcopy(hook)
-
-        return await self._bridge(act())
-
     async def create_forum(self, name: str) -> Channel:
         """A new forum channel (CHANNEL_CREATE): it holds posts, not messages."""
 
