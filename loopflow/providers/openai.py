@@ -97,6 +97,8 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
         }
         if request.temperature is not None:
             params["temperature"] = request.temperature
+        if request.json_mode:
+            params["response_format"] = {"type": "json_object"}
         # client.post (the SDK's documented way to call an endpoint with a raw body)
         # rather than chat.completions.create: the messages are already in wire format,
         # and create() runs each one through the SDK's parameter transform, which costs

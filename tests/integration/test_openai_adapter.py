@@ -109,6 +109,14 @@ async def test_no_temperature_and_no_empty_system(provider, llm_server):
     assert body["messages"] == [{"role": "user", "content": "Alice: hello"}]
 
 
+async def test_json_mode_asks_for_a_json_object_and_only_then(provider, llm_server):
+    llm_server.enqueue(fake_llm.reply('{"summary": "s"}'), fake_llm.reply("plain"))
+    await collect(provider, make_request(json_mode=True), stream=False)
+    await collect(provider, make_request(), stream=False)
+    assert llm_server.requests[0].json["response_format"] == {"type": "json_object"}
+    assert "response_format" not in llm_server.requests[1].json
+
+
 def test_official_api_gets_max_completion_tokens():
     assert token_limit_param("https://api.openai.com/v1") == "max_completion_tokens"
     assert token_limit_param("http://localhost:11434/v1") == "max_tokens"
