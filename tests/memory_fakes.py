@@ -5,8 +5,8 @@ Reply requests get :class:`FakeProvider`'s scripted or default replies. Fold req
 the JSON the instruction asks for: the summary keeps every statement of the form
 ``Name: I have/am/prefer/live/work ...`` from the summary so far and the new lines
 (oldest first) and counts the rest; each such statement is also a note about its
-speaker. A reply yields to the event loop once before its first chunk, as a request
-over the network does, so tasks started beside it (folds) get to run. ``gate`` holds
+speaker. A reply yields to the event loop once after its request is recorded, as a
+request over the network does, so tasks started beside it (folds) get to run. ``gate`` holds
 fold requests until set; ``fail_folds`` makes that many fold
 requests fail first. ``log`` records ``("start"|"end", "fold"|"reply")`` in order.
 """
@@ -52,8 +52,11 @@ class FoldingFake(FakeProvider):
         """Answer a fold as a summariser would; anything else as :class:`FakeProvider`."""
         if request.system != FOLD_INSTRUCTION:
             self.log.append(("start", "reply"))
-            await asyncio.sleep(0)  # a real request yields to the event loop: tasks run
-            async for chunk in super().execute(request, stream=stream):
+            chunks = super().execute(request, stream=stream)
+            first = await chunks.__anext__()  # the request is recorded: it is sent
+            await asyncio.sleep(0)  # and, as over a network, its answer takes a moment
+            yield first
+            async for chunk in chunks:
                 yield chunk
             self.log.append(("end", "reply"))
             return

@@ -91,7 +91,10 @@ async def test_the_fold_runs_beside_the_reply_and_never_delays_it() -> None:
     await chat.until_fold()
     # The reply that jumped the window was sent first and finished while its fold waits.
     assert chat.fake.log[-3:] == [("start", "reply"), ("start", "fold"), ("end", "reply")]
-    assert chat.fake.requests[-2].system != chat.fake.requests[-1].system
+    jumped, before = chat.fake.replies_sent[-1], chat.fake.replies_sent[-2]
+    assert chat.fake.requests[-2:] == [jumped, chat.fake.folds[-1]]
+    assert jumped.messages[: len(before.messages)] != before.messages  # it is the jump
+    assert before.messages[0].text in lines(chat.fake.folds[-1])  # what left at the jump
     await chat.say("and one more turn while the fold still runs")
     assert ("end", "fold") not in chat.fake.log
     assert (await chat.state()).summary == ""
