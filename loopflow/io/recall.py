@@ -112,6 +112,7 @@ class Walk:
 
     oldest: int
     kept: list[tuple[int, Message, int]] = field(default_factory=list)
+    used: int = 0  # the kept turns' tokens
     full: bool = False  # stopped at a turn that did not fit
     truncated: bool = False
 
@@ -142,7 +143,7 @@ def settle_window(
     a start: then the oldest turns are dropped until the rest fits, as without memory.
     """
     notes = _notes(walk, turns, recall, counter, budget)
-    used = sum(cost for _, _, cost in walk.kept)
+    used = walk.used
     if not walk.full and used + counter.count(notes) <= room:
         return recall.start, False, notes
     half = (room - counter.count(notes)) // 2
@@ -159,6 +160,7 @@ def settle_window(
             used -= walk.kept[keep][2]
     del walk.kept[keep:]
     walk.oldest = walk.kept[-1][0]
+    walk.used = total if jumped else used
     notes = _notes(walk, turns, recall, counter, budget)
     return (first.message_id if jumped else recall.start), jumped, notes
 

@@ -202,74 +202,28 @@ class Session:
         if recall is not None:
             system += summary_section(recall.summary, counter, budget)
         fixed = counter.count_message(system) + REPLY_PRIMING
-        walk = self._walk(mate, turns, budget - fixed, budget, recall)
+        vision = supports_vision(mate.provider, model)
+        walk = _walk(mate, turns, counter, vision, budget - fixed, budget, recall)
         start, jumped, notes = 0, False, ""
         if recall is not None:
             room = budget - fixed
             start, jumped, notes = settle_window(walk, turns, recall, counter, room, budget)
             system += notes
-        kept = walk.kept
-        kept.reverse()
         request = Request(
             model=model,
             system=system,
-            messages=tuple(message for _, message, _ in kept),
+            messages=tuple([message for _, message, _ in reversed(walk.kept)]),
             max_tokens=mate.max_output_tokens,
             temperature=mate.temperature,
         )
-        tokens = fixed + counter.count(notes) + sum(cost for _, _, cost in kept)
         return Prompt(
             request=request,
             omitted=walk.omitted(turns, recall),
-            tokens=tokens,
+            tokens=fixed + (counter.count(notes) if notes else 0) + walk.used,
             truncated=walk.truncated,
             start=start,
             jumped=jumped,
         )
-
-    def _walk(
-        self, mate: Mate, turns: Sequence[Turn], room: int, budget: int, recall: Recall | None
-    ) -> Walk:
-        """The turns that fit in ``room`` tokens, newest first, from the window's start on
-        (``budget`` is the whole request's)."""
-        model = self.model_for(mate)
-        counter = self.counters.for_model(mate.provider, model)
-        vision = supports_vision(mate.provider, model)
-        start = recall.start if recall is not None else 0
-        opted_out = recall.opted_out if recall is not None else frozenset()
-        walk = Walk(oldest=len(turns))
-        used = 0
-        newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-        for index in range(len(turns) - 1, -1, -1):
-            turn = turns[index]
-            if walk.kept and turn.message_id < start:
-                break
-            if not turn.mate and turn.speaker_id in opted_out:
-                walk.oldest = index
-                continue
-            fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-            message = _message_for(mate, turn, vision and fresh)
-            if message is None:
-                walk.oldest = index
-                continue
-            if not walk.kept and message.role != "user":
-                raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
-            cost = counter.count_message(message.text, len(message.images))
-            if walk.kept and used + cost > room:
-                walk.full = True
-                break
-            if not walk.kept and cost > room:
-                # With memory, leave the notes their share: they are chosen after the walk.
-                reserve = budget // NOTES_SHARE if recall is not None else 0
-                message = _fit(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
-                cost = counter.count_message(message.text, len(message.images))
-                walk.truncated = True
-            used += cost
-            walk.oldest = index
-            walk.kept.append((index, message, cost))
-        if not walk.kept:
-            raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
-        return walk
 
     async def reply(
         self,
@@ -386,6 +340,55 @@ class ReplyStream:
         )
 
     _text: str = field(default="", init=False)
+
+
+def _walk(
+    mate: Mate,
+    turns: Sequence[Turn],
+    counter: TokenCounter,
+    vision: bool,
+    room: int,
+    budget: int,
+    recall: Recall | None,
+) -> Walk:
+    """The turns that fit in ``room`` tokens, newest first, from the window's start on
+    (``budget`` is the whole request's; ``vision``: whether the model takes images)."""
+    start = recall.start if recall is not None else 0
+    opted_out = recall.opted_out if recall is not None else frozenset()
+    kept: list[tuple[int, Message, int]] = []
+    oldest, used, full, truncated = len(turns), 0, False, False
+    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
+    for index in range(len(turns) - 1, -1, -1):
+        turn = turns[index]
+        if start and kept and turn.message_id < start:
+            break
+        if opted_out and not turn.mate and turn.speaker_id in opted_out:
+            oldest = index
+            continue
+        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+        message = _message_for(mate, turn, vision and fresh)
+        if message is None:
+            oldest = index
+            continue
+        cost = counter.count_message(message.text, len(message.images))
+        if kept:
+            if used + cost > room:
+                full = True
+                break
+        elif message.role != "user":
+            raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
+        elif cost > room:
+            # With memory, leave the notes their share: they are chosen after the walk.
+            reserve = budget // NOTES_SHARE if recall is not None else 0
+            message = _fit(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
+            cost = counter.count_message(message.text, len(message.images))
+            truncated = True
+        used += cost
+        oldest = index
+        kept.append((index, message, cost))
+    if not kept:
+        raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
+    return Walk(oldest, kept, used, full, truncated)
 
 
 def _message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
