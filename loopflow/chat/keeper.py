@@ -232,6 +232,7 @@ class MemoryKeeper:
                 job = plan_fold(state, jump.turns, counter, budget, jump.opted_out)
             if job is None:
                 return
+            self._void.discard(key)  # a deletion during an earlier fold is done with
             self._folding[key] = job.people
             try:
                 result = await fold(self.session, jump.mate, job)

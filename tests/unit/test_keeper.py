@@ -231,3 +231,16 @@ async def test_the_terminal_chat_keeps_a_summary_beside_the_turns() -> None:
     assert fake.folds
     assert "Sam: I have a cat called Pixel" in fake.replies_sent[-1].system
     assert fake.closed
+
+
+async def test_the_terminals_memory_command_shows_the_summary_and_your_notes(capsys) -> None:
+    store = InMemoryStore()
+    print_memory = cli._show_memory
+    await print_memory(store, MAYA)
+    assert capsys.readouterr().out == "Summary: (none yet)\nNotes: none\n"
+    await store.save_window(0, "maya", WindowState(start=9, summary="Sam set up backups."))
+    await store.save_notes(0, "maya", 1, ["has a cat called Pixel"])
+    await print_memory(store, MAYA)
+    assert capsys.readouterr().out == (
+        "Summary: Sam set up backups.\nNotes about you:\n- has a cat called Pixel\n"
+    )
