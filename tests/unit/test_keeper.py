@@ -244,3 +244,27 @@ async def test_the_terminals_memory_command_shows_the_summary_and_your_notes(cap
     assert capsys.readouterr().out == (
         "Summary: Sam set up backups.\nNotes about you:\n- has a cat called Pixel\n"
     )
+
+
+async def test_a_deletion_drops_only_the_fold_it_hit() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.until_fold()  # fold 1 holds Alice's message and waits at the gate
+    for i in range(100):  # chat on until the window jumps again: that fold waits its turn
+        await chat.say(f"more {i}: " + "we should move the cron job " * 3, 103)
+        if jumped(*chat.fake.replies_sent[-2:]):
+            break
+    assert len(chat.fake.folds) == 1
+    chat.keeper.forget_person(101)
+    gate.set()
+    await chat.keeper.idle()
+    later = chat.fake.folds[1:]
+    said = [line for fold in later for line in lines(fold).splitlines()]
+    assert said and not any(line.startswith("Alice:") for line in said)
+    state = await chat.state()
+    assert state.summary and 101 not in state.people and state.folded_until == state.start
+
+
+def jumped(before: Request, after: Request) -> bool:
+    return after.messages[: len(before.messages)] != before.messages
