@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Hashable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -109,7 +109,8 @@ class MemoryKeeper:
         self._jumps: dict[WindowKey, _Jump] = {}  # the newest jump per running fold
         self._folding: dict[WindowKey, frozenset[int]] = {}  # people in the fold under way
         self._void: set[WindowKey] = set()  # folds whose result must be dropped
-        self._locks: dict[WindowKey, tuple[asyncio.Lock, int]] = {}
+        # Windows by (conversation, mate), notes by (guild, mate, person).
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     async def stream(
         self,
@@ -154,15 +155,17 @@ class MemoryKeeper:
         the fact is empty (nothing changes)."""
         if not clean_note(fact):
             return False
-        notes = await self.store.load_notes(guild, mate, [person])
-        facts = add_note(notes.get(person, []), fact)
-        await self.store.save_notes(guild, mate, person, facts)
+        async with self._lock((guild, mate, person)):
+            notes = await self.store.load_notes(guild, mate, [person])
+            facts = add_note(notes.get(person, []), fact)
+            await self.store.save_notes(guild, mate, person, facts)
         return True
 
     async def forget(self, guild: int, mate: str, person: int) -> bool:
         """Delete ``mate``'s notes about ``person`` in ``guild``; False if there were none."""
-        notes = await self.store.load_notes(guild, mate, [person])
-        await self.store.save_notes(guild, mate, person, [])
+        async with self._lock((guild, mate, person)):
+            notes = await self.store.load_notes(guild, mate, [person])
+            await self.store.save_notes(guild, mate, person, [])
         return bool(notes.get(person))
 
     def forget_person(self, person: int) -> None:
@@ -253,8 +256,8 @@ class MemoryKeeper:
                 return
 
     @contextlib.asynccontextmanager
-    async def _lock(self, key: WindowKey) -> AsyncIterator[None]:
-        """Serialise load-change-save of one window; no state kept for idle keys."""
+    async def _lock(self, key: Hashable) -> AsyncIterator[None]:
+        """Serialise load-change-save of one stored value; no state kept for idle keys."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:

@@ -14,6 +14,11 @@ ending with a note that tells the model so.
 A request always ends with a turn the mate has not answered: when the newest turn
 with anything to read is the mate's own, :class:`NothingToAnswerError` is raised and
 nothing is sent (else the mate would repeat its last reply).
+
+With a :class:`~loopflow.io.recall.Recall` (the mate's memory of the conversation,
+PRODUCT.md section 10) the window moves in steps instead of sliding, so that between
+steps every request starts with the previous one (providers' prompt caches hit), and
+the system prompt carries the running summary and the notes about the people here.
 """
 
 from __future__ import annotations
@@ -182,11 +187,11 @@ class Session:
         """The request for ``mate``'s reply to ``turns`` (oldest first), within budget.
 
         Without ``recall`` the window slides: the newest turns that fit are sent. With
-        it the window moves in steps (see :func:`~loopflow.io.recall.settle_window`): the turns from
-        ``recall.start`` on are all sent while they fit, with the summary and the notes
-        of the people in the window appended to the system prompt; the turns of people
-        in ``recall.opted_out`` are left out. ``Prompt.start`` and ``Prompt.jumped`` say
-        where the window starts now.
+        it the window moves in steps (:func:`~loopflow.io.recall.settle_window`): the
+        turns from ``recall.start`` on are all sent while they fit, with the summary and
+        the notes of the people in the window appended to the system prompt; the turns
+        of people in ``recall.opted_out`` are left out. ``Prompt.start`` and
+        ``Prompt.jumped`` say where the window starts now.
 
         Walks from the newest turn back and stops at the window's start or at the first
         turn that does not fit, so the cost grows with what fits in the budget, not with

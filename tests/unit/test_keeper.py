@@ -268,3 +268,22 @@ async def test_a_deletion_drops_only_the_fold_it_hit() -> None:
 
 def jumped(before: Request, after: Request) -> bool:
     return after.messages[: len(before.messages)] != before.messages
+
+
+class SlowStore(InMemoryStore):
+    """Reads that take a moment, as Red's Config on PostgreSQL does."""
+
+    async def load_notes(
+        self, guild: int, mate: str, people: Collection[int]
+    ) -> dict[int, list[str]]:
+        notes = await super().load_notes(guild, mate, people)
+        await asyncio.sleep(0)  # the answer arrives a moment after it was read
+        return notes
+
+
+async def test_notes_added_at_once_are_all_kept() -> None:
+    store = SlowStore()
+    keeper = MemoryKeeper(Session({"openai": FoldingFake()}), store)
+    facts = ["has a cat", "prefers tea", "lives in Lisbon"]
+    await asyncio.gather(*(keeper.remember(GUILD, "maya", 101, fact) for fact in facts))
+    assert sorted((await store.load_notes(GUILD, "maya", [101]))[101]) == sorted(facts)
