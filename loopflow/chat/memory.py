@@ -18,6 +18,19 @@ mate's persona). Its reply, a JSON object ``{"summary": ..., "notes": [{"person"
 another shape is kept whole as the summary and yields no notes. Turns of people who
 opted out are never folded. :class:`loopflow.chat.keeper.MemoryKeeper` runs all this
 beside the turn.
+
+How the window meets the rest of a conversation:
+
+- a reset clears the window's start and the summary (:meth:`WindowState.reset`); the
+  host passes only the turns after its reset point anyway. Notes stay;
+- a deleted message in the window changes the request's prefix once (one cache miss);
+  if it was the window's first, the window starts at the next turn (ids at or after
+  ``start``). An edit in the window changes the prefix from that message on, once; an
+  edit or deletion of a message already folded does not change the summary;
+- the context-too-long retry halves the budget and so may jump the window; the start
+  only ever moves forward, and what the halved window dropped is folded like any jump;
+- an image older than the image window becomes an ``[image: name]`` note, which
+  changes that message's text once (one cache miss).
 """
 
 from __future__ import annotations
