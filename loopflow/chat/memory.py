@@ -43,8 +43,9 @@ from typing import Any
 
 from loopflow.errors import ProviderError
 from loopflow.io.discord import prefixed, speaker_prefix
+from loopflow.io.messages import image_notes
 from loopflow.io.recall import NOTES_SHARE, SUMMARY_SHARE, Recall
-from loopflow.io.session import Session, Turn, image_notes
+from loopflow.io.session import Session, Turn
 from loopflow.io.tokens import MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate
 from loopflow.providers.base import Message, Provider, Request

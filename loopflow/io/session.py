@@ -26,25 +26,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import unquote, urlsplit
 
 from loopflow.errors import ContextTooLongError, MissingKeyError, NothingToAnswerError
-from loopflow.io.discord import prefixed, strip_own_prefix
+from loopflow.io.discord import strip_own_prefix
+from loopflow.io.messages import NEWEST_TURN_FLOOR, fit_message, message_for
 from loopflow.io.recall import NOTES_SHARE, Recall, Walk, settle_window, summary_section
 from loopflow.io.tokens import (
-    IMAGE_TOKENS,
-    MESSAGE_OVERHEAD,
     REPLY_PRIMING,
     TokenCounter,
     TokenCounters,
 )
 from loopflow.mates import Mate, default_models
 from loopflow.providers.base import Message, Provider, Request, Usage
-
-NEWEST_TURN_FLOOR = 100
-"""Tokens of the newest turn kept even when the system prompt leaves less of the budget."""
-
-TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
 
 IMAGE_WINDOW = timedelta(hours=1)
 """Images go to the model only from turns at most this much older than the newest turn.
@@ -371,7 +364,7 @@ def _walk(
             oldest = index
             continue
         fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-        message = _message_for(mate, turn, vision and fresh)
+        message = message_for(mate, turn, vision and fresh)
         if message is None:
             oldest = index
             continue
@@ -385,7 +378,7 @@ def _walk(
         elif cost > room:
             # With memory, leave the notes their share: they are chosen after the walk.
             reserve = budget // NOTES_SHARE if recall is not None else 0
-            message = _fit(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
+            message = fit_message(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
             cost = counter.count_message(message.text, len(message.images))
             truncated = True
         used += cost
@@ -394,52 +387,3 @@ def _walk(
     if not kept:
         raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
     return Walk(oldest, kept, used, full, truncated)
-
-
-def _message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
-    """``turn`` as ``mate`` sees it, or None when it carries nothing to say.
-
-    Without ``with_images`` (a model without vision, an image past :data:`IMAGE_WINDOW`)
-    each image becomes an ``[image: name]`` note.
-    """
-    images = turn.images if with_images else ()
-    text = turn.content
-    if turn.images and not with_images:
-        text = (text + image_notes(turn)).strip()
-    if not text and not images:
-        return None
-    if turn.mate == mate.name:
-        return Message("assistant", text)
-    return Message("user", prefixed(turn.display_name, text), images)
-
-
-def image_notes(turn: Turn) -> str:
-    """What stands for ``turn``'s images where they are not sent: ``"\n[image: cat.png]"``
-    per image ("" without images)."""
-    return "".join(f"\n[image: {_image_name(url)}]" for url in turn.images)
-
-
-def _fit(message: Message, counter: TokenCounter, room: int) -> Message:
-    """``message`` cut to cost at most ``room`` tokens, with notes saying what was cut.
-
-    Images go first when they leave less than :data:`NEWEST_TURN_FLOOR` tokens for the
-    text (each counts :data:`~loopflow.io.tokens.IMAGE_TOKENS`); then the text is cut
-    and ends with :data:`TRUNCATION_NOTE`.
-    """
-    images = message.images
-    text = message.text
-    spare = room - MESSAGE_OVERHEAD - NEWEST_TURN_FLOOR
-    if len(images) * IMAGE_TOKENS > spare:
-        kept = max(0, spare) // IMAGE_TOKENS
-        text += f"\n[{len(images) - kept} image(s) left out to fit the context budget]"
-        images = images[:kept]
-    room -= MESSAGE_OVERHEAD + len(images) * IMAGE_TOKENS
-    if counter.count(text) > room:
-        note = "\n" + TRUNCATION_NOTE
-        text = counter.truncate(text, room - counter.count(note)).rstrip() + note
-    return Message(message.role, text, images)
-
-
-def _image_name(url: str) -> str:
-    """The file name at the end of an image URL's path (``cat.png``), else ``image``."""
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"
