@@ -1,8 +1,10 @@
 """The terminal CLI: ``loopflow mates`` and ``loopflow chat``.
 
 ``loopflow chat maya`` reads lines from stdin (typed or piped) and prints each reply
-as it streams, through the same session layer the Discord cog uses. Providers come
-from the environment the SDKs read: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` and
+as it streams, through the same session layer the Discord cog uses, with the same
+memory (PRODUCT.md section 10), kept in memory until the chat ends: a window that moves
+in steps and a running summary folded beside the turns. Providers come from the
+environment the SDKs read: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` and
 ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``.
 """
 
@@ -11,19 +13,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import itertools
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from loopflow import __version__
+from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
 from loopflow.errors import LoopflowError, MissingKeyError, ProviderError
-from loopflow.io.session import Session, Turn
+from loopflow.io.session import ReplyStream, Session, Turn
 from loopflow.mates import Mate, builtin_mates, load_mate_file, resolve_mate
 from loopflow.models import PROVIDER_NAMES, key_is_set, provider_spec
 from loopflow.providers import Provider, make_provider
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+_CONVERSATION = 0  # the terminal holds one conversation (and no server: guild 0)
+_YOU, _MATE = 1, 0  # speaker ids
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", help="use this model instead of the mate's")
     chat.add_argument("--name", help="your name as the mate sees it (default: your login)")
     chat.add_argument("--no-stream", action="store_true", help="print each reply when complete")
+    chat.add_argument(
+        "--budget", type=int, metavar="TOKENS", help="the context budget instead of the mate's"
+    )
     chat.set_defaults(run=_chat)
 
     from loopflow.launcher import add_red_command
@@ -82,6 +91,8 @@ def _chat(args: argparse.Namespace) -> int:
     mate = resolve_mate(args.mate)
     if args.model:
         mate = mate.replace(model=args.model)
+    if args.budget is not None:
+        mate = mate.replace(context_budget=args.budget)
     providers = _providers_from_environment()
     if mate.provider not in providers:
         spec = provider_spec(mate.provider)
@@ -95,10 +106,16 @@ def _chat(args: argparse.Namespace) -> int:
 
 async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, stream: bool) -> int:
     interactive = lines.isatty()
+    store = InMemoryStore(limit=1)
+    keeper = MemoryKeeper(session, store)
     turns: list[Turn] = []
+    message_ids = itertools.count(1)  # the window's start is a message id
     status = 0
     if interactive:
-        print(f"Chatting with {mate.display_name}. /reset starts over, /quit or Ctrl-D ends.")
+        print(
+            f"Chatting with {mate.display_name}. /reset starts over, /memory shows what "
+            f"{mate.display_name} keeps, /quit or Ctrl-D ends."
+        )
     try:
         while True:
             if interactive:
@@ -113,25 +130,35 @@ async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, str
                 break
             if interactive and text == "/reset":
                 turns.clear()
+                await keeper.reset(_CONVERSATION, mate.name)
                 print("(the conversation starts over)")
                 continue
-            turns.append(Turn(speaker_id=1, display_name=name, text=text))
-            reply = await _print_reply(session, mate, turns, stream)
+            if interactive and text == "/memory":
+                await _show_memory(store, mate)
+                continue
+            turns.append(Turn(_YOU, name, text, message_id=next(message_ids)))
+            replying = await keeper.stream(
+                mate, turns, guild=_CONVERSATION, conversation=_CONVERSATION, stream=stream
+            )
+            reply = await _print_reply(replying, mate)
             if reply is None:
                 status = EXIT_FAILURE
                 turns.pop()  # the message got no answer; the next one starts clean
                 continue
             turns.append(
-                Turn(speaker_id=0, display_name=mate.display_name, text=reply, mate=mate.name)
+                Turn(_MATE, mate.display_name, reply, message_id=next(message_ids), mate=mate.name)
             )
+            # What the summary holds need not be kept: the chat's memory stays bounded.
+            folded = (await store.load_window(_CONVERSATION, mate.name)).folded_until
+            turns[:] = [turn for turn in turns if turn.message_id >= folded]
     finally:
+        await keeper.aclose()
         for provider in set(session.providers.values()):
             await provider.aclose()
     return status
 
 
-async def _print_reply(session: Session, mate: Mate, turns: list[Turn], stream: bool) -> str | None:
-    replying = session.stream(mate, turns, stream=stream)
+async def _print_reply(replying: ReplyStream, mate: Mate) -> str | None:
     heading = f"{mate.display_name}: "
     try:
         async for delta in replying:
@@ -147,6 +174,15 @@ async def _print_reply(session: Session, mate: Mate, turns: list[Turn], stream: 
     for warning in replying.reply.warnings:
         print(f"({warning})", file=sys.stderr)
     return replying.reply.text
+
+
+async def _show_memory(store: InMemoryStore, mate: Mate) -> None:
+    """``/memory``: the summary of what left the window, and the notes about you."""
+    state = await store.load_window(_CONVERSATION, mate.name)
+    notes = await store.load_notes(_CONVERSATION, mate.name, [_YOU])
+    print(f"Summary: {state.summary or '(none yet)'}")
+    facts = notes.get(_YOU, [])
+    print("Notes about you:" + "".join(f"\n- {fact}" for fact in facts) if facts else "Notes: none")
 
 
 def _providers_from_environment() -> dict[str, Provider]:

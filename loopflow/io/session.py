@@ -16,15 +16,19 @@ ending with a note that tells the model so.
 A request always ends with a turn the mate has not answered: when the newest turn
 with anything to read is the mate's own, :class:`NothingToAnswerError` is raised and
 nothing is sent (else the mate would repeat its last reply).
+
+With a :class:`~loopflow.io.recall.Recall` (the mate's memory of the conversation,
+PRODUCT.md section 10) the window moves in steps instead of sliding, so that between
+steps every request starts with the previous one (providers' prompt caches hit), and
+the system prompt carries the running summary and the notes about the people here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import unquote, urlsplit
 
 from loopflow.errors import (
     ContextTooLongError,
@@ -32,10 +36,10 @@ from loopflow.errors import (
     MissingKeyError,
     NothingToAnswerError,
 )
-from loopflow.io.discord import prefixed, strip_own_prefix
+from loopflow.io.discord import strip_own_prefix
+from loopflow.io.messages import NEWEST_TURN_FLOOR, fit_message, message_for
+from loopflow.io.recall import NOTES_SHARE, Recall, Walk, settle_window, summary_section
 from loopflow.io.tokens import (
-    IMAGE_TOKENS,
-    MESSAGE_OVERHEAD,
     REPLY_PRIMING,
     TokenCounter,
     TokenCounters,
@@ -43,11 +47,6 @@ from loopflow.io.tokens import (
 from loopflow.mates import Mate, default_models
 from loopflow.models import supports_vision
 from loopflow.providers.base import Message, Provider, Request, Usage
-
-NEWEST_TURN_FLOOR = 100
-"""Tokens of the newest turn kept even when the system prompt leaves less of the budget."""
-
-TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
 
 IMAGE_WINDOW = timedelta(hours=1)
 """Images go to the model only from turns at most this much older than the newest turn.
@@ -94,12 +93,19 @@ class Turn:
 @dataclass(frozen=True)
 class Prompt:
     """A built request with what the budget left out: ``omitted`` older turns, and
-    whether the newest turn was ``truncated``; ``tokens`` is the request's count."""
+    whether the newest turn was ``truncated``; ``tokens`` is the request's count.
+
+    Built with a :class:`~loopflow.io.recall.Recall`, ``start`` is the message id where
+    the window starts now and ``jumped`` says whether it moved there in this build (the
+    turns before it left the window: the host folds them into the summary).
+    """
 
     request: Request
     omitted: int
     tokens: int
     truncated: bool = False
+    start: int = 0
+    jumped: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,13 +132,20 @@ class Reply:
         return tuple(notes)
 
 
-def awaits_answer(mate: Mate, turns: Sequence[Turn]) -> bool:
+def awaits_answer(mate: Mate, turns: Sequence[Turn], opted_out: Collection[int] = ()) -> bool:
     """Whether the newest turn with anything to read (text or images) is not ``mate``'s
-    own: only then is there something for ``mate`` to answer."""
+    own: only then is there something for ``mate`` to answer. The turns of people in
+    ``opted_out`` are not read (they never reach a provider)."""
     for turn in reversed(turns):
+        if not turn.mate and turn.speaker_id in opted_out:
+            continue
         if turn.content or turn.images:
             return turn.mate != mate.name
     return False
+
+
+PromptHook = Callable[[Prompt], None]
+"""Called with each built :class:`Prompt` before its request is sent."""
 
 
 class Session:
@@ -156,71 +169,93 @@ class Session:
         """The model ``mate`` talks to: its own, else the provider's default."""
         return mate.model or self.models[mate.provider]
 
-    def build(self, mate: Mate, turns: Sequence[Turn], budget: int | None = None) -> Prompt:
+    def build(
+        self,
+        mate: Mate,
+        turns: Sequence[Turn],
+        budget: int | None = None,
+        recall: Recall | None = None,
+    ) -> Prompt:
         """The request for ``mate``'s reply to ``turns`` (oldest first), within budget.
 
-        Walks from the newest turn back and stops at the first that does not fit, so
-        the cost grows with what fits in the budget, not with the conversation's age.
-        The newest turn is cut to fit (see the module docstring).
+        Without ``recall`` the window slides: the newest turns that fit are sent. With
+        it the window moves in steps (:func:`~loopflow.io.recall.settle_window`): the
+        turns from ``recall.start`` on are all sent while they fit, with the summary and
+        the notes of the people in the window appended to the system prompt; the turns
+        of people in ``recall.opted_out`` are left out. ``Prompt.start`` and
+        ``Prompt.jumped`` say where the window starts now.
+
+        Walks from the newest turn back and stops at the window's start or at the first
+        turn that does not fit, so the cost grows with what fits in the budget, not with
+        the conversation's age. The newest turn is cut to fit (see the module docstring).
 
         Raises:
             NothingToAnswerError: the newest turn with anything to read is ``mate``'s own.
         """
         model = self.model_for(mate)
         counter = self.counters.for_model(mate.provider, model)
-        vision = supports_vision(mate.provider, model)
         budget = mate.context_budget if budget is None else budget
-        used = counter.count_message(mate.system_prompt) + REPLY_PRIMING
-        messages: list[Message] = []
-        considered = 0
-        truncated = False
-        newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-        for turn in reversed(turns):
-            fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-            message = _message_for(mate, turn, vision and fresh)
-            if message is None:
-                considered += 1
-                continue
-            if not messages and message.role != "user":
-                raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
-            cost = counter.count_message(message.text, len(message.images))
-            if messages and used + cost > budget:
-                break
-            if not messages and used + cost > budget:
-                message = _fit(message, counter, max(budget - used, NEWEST_TURN_FLOOR))
-                cost = counter.count_message(message.text, len(message.images))
-                truncated = True
-            used += cost
-            considered += 1
-            messages.append(message)
-        if not messages:
-            raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
-        messages.reverse()
+        system = mate.system_prompt
+        if recall is not None:
+            system += summary_section(recall.summary, counter, budget)
+        fixed = counter.count_message(system) + REPLY_PRIMING
+        vision = supports_vision(mate.provider, model)
+        walk = _walk(mate, turns, counter, vision, budget - fixed, budget, recall)
+        start, jumped, notes = 0, False, ""
+        if recall is not None:
+            room = budget - fixed
+            start, jumped, notes = settle_window(walk, turns, recall, counter, room, budget)
+            system += notes
         request = Request(
             model=model,
-            system=mate.system_prompt,
-            messages=tuple(messages),
+            system=system,
+            messages=tuple([message for _, message, _ in reversed(walk.kept)]),
             max_tokens=mate.max_output_tokens,
             temperature=mate.temperature,
         )
         return Prompt(
-            request=request, omitted=len(turns) - considered, tokens=used, truncated=truncated
+            request=request,
+            omitted=walk.omitted(turns, recall),
+            tokens=fixed + (counter.count(notes) if notes else 0) + walk.used,
+            truncated=walk.truncated,
+            start=start,
+            jumped=jumped,
         )
 
-    async def reply(self, mate: Mate, turns: Sequence[Turn]) -> Reply:
-        """``mate``'s complete reply to ``turns``."""
-        stream = self.stream(mate, turns, stream=False)
+    async def reply(
+        self,
+        mate: Mate,
+        turns: Sequence[Turn],
+        *,
+        recall: Recall | None = None,
+        on_prompt: PromptHook | None = None,
+    ) -> Reply:
+        """``mate``'s complete reply to ``turns`` (``recall`` and ``on_prompt`` as for
+        :meth:`stream`)."""
+        stream = self.stream(mate, turns, stream=False, recall=recall, on_prompt=on_prompt)
         async for _ in stream:
             pass
         assert stream.reply is not None
         return stream.reply
 
-    def stream(self, mate: Mate, turns: Sequence[Turn], *, stream: bool = True) -> ReplyStream:
+    def stream(
+        self,
+        mate: Mate,
+        turns: Sequence[Turn],
+        *,
+        stream: bool = True,
+        recall: Recall | None = None,
+        on_prompt: PromptHook | None = None,
+    ) -> ReplyStream:
         """``mate``'s reply to ``turns`` as an async iterator of text deltas.
 
-        After the iteration ends, ``.reply`` holds the complete :class:`Reply`.
+        After the iteration ends, ``.reply`` holds the complete :class:`Reply`. With
+        ``recall`` the request is built with the mate's memory (see :meth:`build`);
+        ``on_prompt`` is called with each built :class:`Prompt` just before its request
+        is sent (twice when a context-too-long retry builds again), so a host can record
+        a window jump and start folding beside the reply.
         """
-        return ReplyStream(self, mate, turns, stream=stream)
+        return ReplyStream(self, mate, turns, stream=stream, recall=recall, on_prompt=on_prompt)
 
     def provider_for(self, mate: Mate) -> Provider:
         """The adapter serving ``mate``; :class:`MissingKeyError` if none is configured."""
@@ -238,6 +273,8 @@ class ReplyStream:
     mate: Mate
     turns: Sequence[Turn]
     stream: bool = True
+    recall: Recall | None = None
+    on_prompt: PromptHook | None = None
     reply: Reply | None = field(default=None, init=False)
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -245,7 +282,7 @@ class ReplyStream:
 
     async def _run(self) -> AsyncIterator[str]:
         provider = self.session.provider_for(self.mate)
-        prompt = self.session.build(self.mate, self.turns)
+        prompt = self._build(None)
         try:
             async for delta in self._attempt(provider, prompt):
                 yield delta
@@ -253,7 +290,8 @@ class ReplyStream:
             if self._text:
                 raise
             # The estimate was too generous for this model: halve what we sent, once.
-            prompt = self.session.build(self.mate, self.turns, budget=prompt.tokens // 2)
+            # With memory this may move the window (a jump), which the hook records.
+            prompt = self._build(prompt.tokens // 2)
             async for delta in self._attempt(provider, prompt):
                 yield delta
         if self._text:
@@ -268,6 +306,12 @@ class ReplyStream:
             raise EmptyReplyError(
                 f"{self.mate.display_name} had nothing to say.", self.mate.provider
             )
+
+    def _build(self, budget: int | None) -> Prompt:
+        prompt = self.session.build(self.mate, self.turns, budget=budget, recall=self.recall)
+        if self.on_prompt is not None:
+            self.on_prompt(prompt)
+        return prompt
 
     async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
         self._text = ""
@@ -309,45 +353,50 @@ class ReplyStream:
     _text: str = field(default="", init=False)
 
 
-def _message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
-    """``turn`` as ``mate`` sees it, or None when it carries nothing to say.
-
-    Without ``with_images`` (a model without vision, an image past :data:`IMAGE_WINDOW`)
-    each image becomes an ``[image: name]`` note.
-    """
-    images = turn.images if with_images else ()
-    text = turn.content
-    if turn.images and not with_images:
-        notes = "".join(f"\n[image: {_image_name(url)}]" for url in turn.images)
-        text = (text + notes).strip()
-    if not text and not images:
-        return None
-    if turn.mate == mate.name:
-        return Message("assistant", text)
-    return Message("user", prefixed(turn.display_name, text), images)
-
-
-def _fit(message: Message, counter: TokenCounter, room: int) -> Message:
-    """``message`` cut to cost at most ``room`` tokens, with notes saying what was cut.
-
-    Images go first when they leave less than :data:`NEWEST_TURN_FLOOR` tokens for the
-    text (each counts :data:`~loopflow.io.tokens.IMAGE_TOKENS`); then the text is cut
-    and ends with :data:`TRUNCATION_NOTE`.
-    """
-    images = message.images
-    text = message.text
-    spare = room - MESSAGE_OVERHEAD - NEWEST_TURN_FLOOR
-    if len(images) * IMAGE_TOKENS > spare:
-        kept = max(0, spare) // IMAGE_TOKENS
-        text += f"\n[{len(images) - kept} image(s) left out to fit the context budget]"
-        images = images[:kept]
-    room -= MESSAGE_OVERHEAD + len(images) * IMAGE_TOKENS
-    if counter.count(text) > room:
-        note = "\n" + TRUNCATION_NOTE
-        text = counter.truncate(text, room - counter.count(note)).rstrip() + note
-    return Message(message.role, text, images)
-
-
-def _image_name(url: str) -> str:
-    """The file name at the end of an image URL's path (``cat.png``), else ``image``."""
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"
+def _walk(
+    mate: Mate,
+    turns: Sequence[Turn],
+    counter: TokenCounter,
+    vision: bool,
+    room: int,
+    budget: int,
+    recall: Recall | None,
+) -> Walk:
+    """The turns that fit in ``room`` tokens, newest first, from the window's start on
+    (``budget`` is the whole request's; ``vision``: whether the model takes images)."""
+    start = recall.start if recall is not None else 0
+    opted_out = recall.opted_out if recall is not None else frozenset()
+    kept: list[tuple[int, Message, int]] = []
+    oldest, used, full, truncated = len(turns), 0, False, False
+    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
+    for index in range(len(turns) - 1, -1, -1):
+        turn = turns[index]
+        if start and kept and turn.message_id < start:
+            break
+        if opted_out and not turn.mate and turn.speaker_id in opted_out:
+            oldest = index
+            continue
+        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+        message = message_for(mate, turn, vision and fresh)
+        if message is None:
+            oldest = index
+            continue
+        cost = counter.count_message(message.text, len(message.images))
+        if kept:
+            if used + cost > room:
+                full = True
+                break
+        elif message.role != "user":
+            raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
+        elif cost > room:
+            # With memory, leave the notes their share: they are chosen after the walk.
+            reserve = budget // NOTES_SHARE if recall is not None else 0
+            message = fit_message(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
+            cost = counter.count_message(message.text, len(message.images))
+            truncated = True
+        used += cost
+        oldest = index
+        kept.append((index, message, cost))
+    if not kept:
+        raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
+    return Walk(oldest, kept, used, full, truncated)

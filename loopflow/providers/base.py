@@ -28,13 +28,18 @@ class Message:
 
 @dataclass(frozen=True)
 class Request:
-    """What an adapter sends: the system prompt is separate from the messages."""
+    """What an adapter sends: the system prompt is separate from the messages.
+
+    ``json_mode`` asks for a reply that is one JSON object, where the provider has such a
+    mode (OpenAI's ``response_format``); the request's own words must ask for JSON too.
+    """
 
     model: str
     system: str
     messages: tuple[Message, ...]
     max_tokens: int = 1024
     temperature: float | None = None
+    json_mode: bool = False
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,8 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
         }
         if request.temperature is not None and accepted.temperature:
             body["temperature"] = request.temperature
+        if request.json_mode:
+            body["response_format"] = {"type": "json_object"}
         if stream:
             body.update(stream=True, stream_options={"include_usage": True})
         return body

@@ -91,6 +91,13 @@ async def test_wire_format(provider, llm_server):
     ]
 
 
+async def test_json_mode_adds_no_field_the_messages_api_lacks(provider, llm_server):
+    # Anthropic has no JSON mode: the request's own words ask for JSON (a fold does).
+    await collect(provider, make_request(json_mode=True), stream=False)
+    await collect(provider, make_request(), stream=False)
+    assert llm_server.requests[0].json == llm_server.requests[1].json
+
+
 async def test_no_temperature_and_no_empty_system(provider, llm_server):
     await collect(provider, make_request(system=""), stream=False)
     body = llm_server.requests[0].json

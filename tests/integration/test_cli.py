@@ -88,6 +88,20 @@ def test_chat_with_a_mate_file_on_anthropic(llm: ThreadedFakeLLM, tmp_path: Path
     assert body["messages"] == [{"role": "user", "content": "Sam: is 1 odd?"}]
 
 
+def test_chat_folds_what_leaves_the_window_into_a_summary(llm: ThreadedFakeLLM) -> None:
+    lines = "".join(f"line {i}: the backup job ran long again tonight\n" for i in range(40))
+    result = loopflow(["chat", "maya", "--name", "Sam", "--budget", "1000"], lines, openai_env(llm))
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 40
+    bodies = [r.json for r in llm.server.requests]
+    folds = [b for b in bodies if "response_format" in b]
+    assert folds and folds[0]["response_format"] == {"type": "json_object"}
+    assert "Sam: line 0: the backup job" in folds[0]["messages"][1]["content"]
+    replies = [b for b in bodies if "response_format" not in b]
+    assert "Earlier in this conversation" in replies[-1]["messages"][0]["content"]
+    assert "line 0:" not in str(replies[-1]["messages"][1:])  # it left the window
+
+
 def test_a_provider_error_is_one_line_and_a_failing_exit(llm: ThreadedFakeLLM) -> None:
     llm.enqueue(error(401), reply("Works again."))
     result = loopflow(["chat", "maya", "--name", "Sam"], "one\ntwo\n", openai_env(llm))

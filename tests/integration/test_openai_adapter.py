@@ -117,6 +117,14 @@ async def test_official_api_gets_max_completion_tokens(llm_server):
     assert body["max_completion_tokens"] == 99 and "max_tokens" not in body
 
 
+async def test_json_mode_asks_for_a_json_object_and_only_then(provider, llm_server):
+    llm_server.enqueue(fake_llm.reply('{"summary": "s"}'), fake_llm.reply("plain"))
+    await collect(provider, make_request(json_mode=True), stream=False)
+    await collect(provider, make_request(), stream=False)
+    assert llm_server.requests[0].json["response_format"] == {"type": "json_object"}
+    assert "response_format" not in llm_server.requests[1].json
+
+
 async def test_missing_key_raises_before_any_request(llm_server, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     provider = OpenAIProvider(base_url=llm_server.openai_base_url)

@@ -1,0 +1,285 @@
+"""Memory at work: a mate's turn built with its memory, and the folds that run beside it.
+
+A host (the cog, the terminal) keeps the values of :mod:`loopflow.chat.memory` in a
+:class:`MemoryStore` and calls a :class:`MemoryKeeper`::
+
+    keeper = MemoryKeeper(session, store)
+    stream = await keeper.stream(mate, turns, guild=g, conversation=c, opted_out=ids)
+    async for delta in stream: ...          # the reply, as from Session.stream
+    await keeper.reset(c, mate.name)        # [p]mate reset
+    await keeper.remember(g, mate.name, person, "has a cat called Pixel")
+
+When a request's window jumps, the keeper saves the new start and starts a fold task for
+that (conversation, mate); the reply's request is already under way and never waits for
+it. A fold that fails leaves the state as it was: the next jump folds those turns again,
+with everything that left the window since. One fold runs per (conversation, mate) at a
+time (a jump meanwhile is taken up when it ends), and at most ``max_folds`` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Collection, Hashable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from loopflow.chat.bounded import LRUMap
+from loopflow.chat.memory import WindowState, add_note, clean_note, fold, plan_fold
+from loopflow.errors import LoopflowError
+from loopflow.io.session import Prompt, ReplyStream, Session, Turn
+from loopflow.mates import Mate
+
+log = logging.getLogger("loopflow.memory")
+
+WindowKey = tuple[int, str]  # (conversation id, mate name)
+
+
+class MemoryStore(Protocol):
+    """Where a host keeps memory. Ids are ints; a missing entry reads as empty."""
+
+    async def load_window(self, conversation: int, mate: str) -> WindowState:
+        """The conversation's state for ``mate`` (a new :class:`WindowState` if none)."""
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        """Keep ``state`` (``state.to_dict()`` is JSON-safe)."""
+
+    async def load_notes(
+        self, guild: int, mate: str, people: Collection[int]
+    ) -> dict[int, list[str]]:
+        """The notes ``mate`` keeps in ``guild`` about each of ``people`` who has some."""
+
+    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
+        """Keep ``person``'s notes (oldest first); an empty list deletes them."""
+
+
+class InMemoryStore:
+    """A :class:`MemoryStore` in a dict (the terminal, tests), bounded: the least recently
+    used of ``limit`` windows and ``limit`` people's notes are forgotten first."""
+
+    def __init__(self, limit: int = 1_000) -> None:
+        self.windows: LRUMap[WindowKey, dict[str, object]] = LRUMap(limit)
+        self.notes: LRUMap[tuple[int, str, int], list[str]] = LRUMap(limit)
+
+    async def load_window(self, conversation: int, mate: str) -> WindowState:
+        """See :meth:`MemoryStore.load_window` (stored as ``to_dict``, read back)."""
+        data = self.windows.get((conversation, mate))
+        return WindowState.from_dict(data) if data is not None else WindowState()
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        """See :meth:`MemoryStore.save_window`."""
+        self.windows[(conversation, mate)] = state.to_dict()
+
+    async def load_notes(
+        self, guild: int, mate: str, people: Collection[int]
+    ) -> dict[int, list[str]]:
+        """See :meth:`MemoryStore.load_notes`."""
+        found = {pid: self.notes.get((guild, mate, pid)) for pid in people}
+        return {pid: list(facts) for pid, facts in found.items() if facts}
+
+    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
+        """See :meth:`MemoryStore.save_notes`."""
+        if facts:
+            self.notes[(guild, mate, person)] = list(facts)
+        else:
+            self.notes.pop((guild, mate, person), None)
+
+
+@dataclass(frozen=True)
+class _Jump:
+    """A window jump to fold after: the turns as the build saw them, and where it went."""
+
+    mate: Mate
+    turns: Sequence[Turn]
+    guild: int
+    opted_out: frozenset[int]
+    start: int
+    epoch: int
+
+
+class MemoryKeeper:
+    """Builds turns with memory and folds what leaves the window, beside the turns."""
+
+    def __init__(self, session: Session, store: MemoryStore, *, max_folds: int = 64) -> None:
+        self.session = session
+        self.store = store
+        self.max_folds = max_folds
+        self._folds: dict[WindowKey, asyncio.Task[None]] = {}
+        self._jumps: dict[WindowKey, _Jump] = {}  # the newest jump per running fold
+        self._folding: dict[WindowKey, frozenset[int]] = {}  # people in the fold under way
+        self._void: set[WindowKey] = set()  # folds whose result must be dropped
+        # Windows by (conversation, mate), notes by (guild, mate, person).
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    async def stream(
+        self,
+        mate: Mate,
+        turns: Sequence[Turn],
+        *,
+        guild: int,
+        conversation: int,
+        opted_out: Collection[int] = (),
+        stream: bool = True,
+    ) -> ReplyStream:
+        """``mate``'s reply to ``turns`` (oldest first, since the last reset, message ids
+        growing) with its memory of ``conversation`` in ``guild``: a
+        :class:`~loopflow.io.session.ReplyStream` to iterate. ``opted_out`` people's turns
+        are left out. Raises what :meth:`Session.stream` raises, while iterating."""
+        state = await self.store.load_window(conversation, mate.name)
+        pending = self._jumps.get((conversation, mate.name))
+        if pending is not None and pending.epoch == state.epoch:
+            state.move_to(pending.start)  # a jump whose fold task has not saved it yet
+        people = window_people(state, turns, opted_out)
+        notes = await self.store.load_notes(guild, mate.name, people) if people else {}
+        jump = _Jump(mate, turns, guild, frozenset(opted_out), 0, state.epoch)
+
+        def on_prompt(prompt: Prompt) -> None:
+            if prompt.jumped:
+                moved = replace(jump, start=prompt.start, turns=tuple(turns))
+                self._jumped((conversation, mate.name), moved)
+
+        recall = state.recall(notes, opted_out)
+        return self.session.stream(mate, turns, stream=stream, recall=recall, on_prompt=on_prompt)
+
+    async def reset(self, conversation: int, mate: str) -> None:
+        """The conversation starts over for ``mate``: no window start and no summary (a
+        fold under way is dropped when it lands); notes stay."""
+        async with self._lock((conversation, mate)):
+            state = await self.store.load_window(conversation, mate)
+            state.reset()
+            await self.store.save_window(conversation, mate, state)
+
+    async def remember(self, guild: int, mate: str, person: int, fact: str) -> bool:
+        """Add ``fact`` to ``mate``'s notes about ``person`` (as a fold would); False when
+        the fact is empty (nothing changes)."""
+        if not clean_note(fact):
+            return False
+        async with self._lock((guild, mate, person)):
+            notes = await self.store.load_notes(guild, mate, [person])
+            facts = add_note(notes.get(person, []), fact)
+            await self.store.save_notes(guild, mate, person, facts)
+        return True
+
+    async def forget(self, guild: int, mate: str, person: int) -> bool:
+        """Delete ``mate``'s notes about ``person`` in ``guild``; False if there were none."""
+        async with self._lock((guild, mate, person)):
+            notes = await self.store.load_notes(guild, mate, [person])
+            await self.store.save_notes(guild, mate, person, [])
+        return bool(notes.get(person))
+
+    def forget_person(self, person: int) -> None:
+        """Keep folds under way from remembering ``person`` (a data deletion, an
+        opt-out): a fold holding their messages is dropped when it lands, and waiting
+        folds skip them. The host deletes what is stored (notes, and the summaries whose
+        :attr:`WindowState.people` hold them: :meth:`WindowState.forget_person`)."""
+        for key, people in self._folding.items():
+            if person in people:
+                self._void.add(key)
+        for key, jump in self._jumps.items():
+            self._jumps[key] = replace(jump, opted_out=jump.opted_out | {person})
+
+    async def idle(self) -> None:
+        """Wait until no fold runs (tests, and the terminal before it exits)."""
+        while self._folds:
+            await asyncio.gather(*self._folds.values(), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel the folds under way (what they fold is folded at a later jump)."""
+        for task in self._folds.values():
+            task.cancel()
+        await asyncio.gather(*self._folds.values(), return_exceptions=True)
+
+    def _jumped(self, key: WindowKey, jump: _Jump) -> None:
+        self._jumps[key] = jump
+        if key in self._folds:
+            return  # the fold under way takes this jump up when it ends
+        if len(self._folds) >= self.max_folds:
+            del self._jumps[key]  # its turns are folded at the next jump
+            log.warning("Too many folds under way; %s's memory of %s waits.", key[1], key[0])
+            return
+        task = asyncio.create_task(self._fold_jumps(key))
+        self._folds[key] = task
+
+    async def _fold_jumps(self, key: WindowKey) -> None:
+        try:
+            while (jump := self._jumps.get(key)) is not None:
+                await self._record_jump(key, jump)
+                if self._jumps.get(key) is jump:
+                    del self._jumps[key]  # saved: builds read the start from the store now
+                await self._fold_jump(key, jump)
+        except Exception:  # a fold never takes a turn down; say what went wrong
+            log.exception("Folding %s's memory of %s failed.", key[1], key[0])
+        finally:
+            del self._folds[key]
+            self._folding.pop(key, None)
+            self._void.discard(key)
+
+    async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
+        """Save the window's new start (unless the conversation was reset since)."""
+        conversation, name = key
+        async with self._lock(key):
+            state = await self.store.load_window(conversation, name)
+            if state.epoch == jump.epoch and state.move_to(jump.start):
+                await self.store.save_window(conversation, name, state)
+
+    async def _fold_jump(self, key: WindowKey, jump: _Jump) -> None:
+        """Fold everything that left the window, one request after another."""
+        conversation, name = key
+        model = self.session.model_for(jump.mate)
+        counter = self.session.counters.for_model(jump.mate.provider, model)
+        while True:
+            async with self._lock(key):
+                state = await self.store.load_window(conversation, name)
+                budget = jump.mate.context_budget
+                job = plan_fold(state, jump.turns, counter, budget, jump.opted_out)
+            if job is None:
+                return
+            self._void.discard(key)  # a deletion during an earlier fold is done with
+            self._folding[key] = job.people
+            try:
+                result = await fold(self.session, jump.mate, job)
+            except LoopflowError as exc:
+                log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
+                return  # the state is as it was: the next jump folds these turns again
+            if key in self._void:
+                return
+            async with self._lock(key):
+                state = await self.store.load_window(conversation, name)
+                absorbed = state.absorb(job, result)
+                if absorbed:
+                    await self.store.save_window(conversation, name, state)
+            for person, fact in result.notes:  # notes outlive a reset
+                if person not in jump.opted_out:
+                    await self.remember(jump.guild, name, person, fact)
+            if not absorbed:
+                return
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, key: Hashable) -> AsyncIterator[None]:
+        """Serialise load-change-save of one stored value; no state kept for idle keys."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def window_people(
+    state: WindowState, turns: Sequence[Turn], opted_out: Collection[int] = ()
+) -> set[int]:
+    """The people (not mates, not opted out) who speak in the window: the turns from
+    ``state.start`` on. Their notes go with the request."""
+    people: set[int] = set()
+    for turn in reversed(turns):
+        if turn.message_id < state.start:
+            break
+        if not turn.mate and turn.speaker_id not in opted_out:
+            people.add(turn.speaker_id)
+    return people

@@ -1,0 +1,289 @@
+"""Memory at work: turns built with memory, folds beside them (PRODUCT.md section 10)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Collection
+
+from memory_fakes import FoldingFake
+
+from loopflow import cli
+from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
+from loopflow.chat.memory import WindowState
+from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
+from loopflow.io.session import Session, Turn, awaits_answer
+from loopflow.mates import Mate
+from loopflow.providers.base import Request
+
+BUDGET = 1_500
+MAYA = Mate(
+    name="maya",
+    display_name="Maya",
+    system_prompt="You are Maya.",
+    model="gpt-4o",
+    context_budget=BUDGET,
+)
+GUILD, CHANNEL = 7, 70
+NAMES = {101: "Alice", 102: "Bob", 103: "Carol"}
+
+
+class Chat:
+    """A conversation in one channel, answered by Maya through a :class:`MemoryKeeper`."""
+
+    def __init__(self, fake: FoldingFake, opted_out: Collection[int] = ()) -> None:
+        self.fake = fake
+        self.store = InMemoryStore()
+        self.keeper = MemoryKeeper(Session({"openai": fake}), self.store)
+        self.turns: list[Turn] = []
+        self.opted_out = frozenset(opted_out)
+        self.next_id = 1_000
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    async def say(self, text: str, speaker: int = 101) -> str:
+        """A person's message and Maya's reply to it; returns the reply."""
+        self.turns.append(Turn(speaker, NAMES[speaker], text, message_id=self._id()))
+        if not awaits_answer(MAYA, self.turns, self.opted_out):
+            return ""  # as the cog does: an opted-out person's message is not read
+        stream = await self.keeper.stream(
+            MAYA, self.turns, guild=GUILD, conversation=CHANNEL, opted_out=self.opted_out
+        )
+        text = "".join([delta async for delta in stream])
+        self.turns.append(Turn(1, "Maya", text, message_id=self._id(), mate="maya"))
+        return text
+
+    async def chatter(self, count: int, speakers: tuple[int, ...] = (102, 103)) -> None:
+        for i in range(count):
+            speaker = speakers[i % len(speakers)]
+            await self.say(f"chatter {i}: " + "the backup job ran long again " * 3, speaker)
+
+    async def until_fold(self, limit: int = 100) -> None:
+        """Chat until a fold request has been made."""
+        folds = len(self.fake.folds)
+        for i in range(limit):
+            await self.say(f"filler {i}: " + "we should move the cron job " * 3, 102)
+            if len(self.fake.folds) > folds:
+                return
+        raise AssertionError("the window never jumped")
+
+    async def state(self) -> WindowState:
+        return await self.store.load_window(CHANNEL, "maya")
+
+
+def lines(fold: Request) -> str:
+    """The ``Name: text`` lines of a fold request."""
+    return fold.messages[0].text.split("New messages:\n")[1].rsplit("\n\n", 1)[0]
+
+
+def everything_sent(fake: FoldingFake) -> list[str]:
+    def texts(request: Request) -> list[str]:
+        return [request.system, *(m.text for m in request.messages)]
+
+    return [text for request in fake.requests for text in texts(request)]
+
+
+async def test_the_fold_runs_beside_the_reply_and_never_delays_it() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.until_fold()
+    # The reply that jumped the window was sent first and finished while its fold waits.
+    assert chat.fake.log[-3:] == [("start", "reply"), ("start", "fold"), ("end", "reply")]
+    jumped, before = chat.fake.replies_sent[-1], chat.fake.replies_sent[-2]
+    assert chat.fake.requests[-2:] == [jumped, chat.fake.folds[-1]]
+    assert jumped.messages[: len(before.messages)] != before.messages  # it is the jump
+    assert before.messages[0].text in lines(chat.fake.folds[-1])  # what left at the jump
+    await chat.say("and one more turn while the fold still runs")
+    assert ("end", "fold") not in chat.fake.log
+    assert (await chat.state()).summary == ""
+    gate.set()
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.summary and state.folded_until == state.start > 0
+
+
+async def test_a_failed_fold_is_retried_at_the_next_jump_with_everything_not_folded() -> None:
+    chat = Chat(FoldingFake(fail_folds=1))
+    await chat.say("I have a cat called Pixel")
+    await chat.until_fold()
+    await chat.keeper.idle()
+    failed = await chat.state()
+    assert failed.summary == "" and failed.folded_until == 0 < failed.start
+    await chat.until_fold()
+    await chat.keeper.idle()
+    failed_fold, *retries = chat.fake.folds
+    assert retries[0].messages[0].text.startswith("Summary so far:\n(nothing yet)")
+    retried = "\n".join(lines(fold) for fold in retries)
+    assert lines(failed_fold) in retried
+    assert "Alice: I have a cat called Pixel" in lines(retries[0])
+    state = await chat.state()
+    assert state.folded_until == state.start > failed.start
+    assert "Alice: I have a cat called Pixel" in state.summary
+
+
+async def test_a_fact_stated_200_messages_ago_reaches_the_model() -> None:
+    chat = Chat(FoldingFake())
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.chatter(99)  # 200 messages later, with Maya's replies
+    await chat.keeper.idle()
+    await chat.say("what was my cat's name again?", 101)
+    last = chat.fake.replies_sent[-1]
+    assert all("Pixel" not in m.text for m in last.messages)  # long out of the window
+    summary = last.system.split(SUMMARY_HEADING)[1].split(NOTES_HEADING)[0]
+    notes = last.system.split(NOTES_HEADING)[1]
+    assert "Alice: I have a cat called Pixel" in summary
+    assert "- Alice: has a cat called Pixel" in notes
+    assert len(chat.fake.folds) >= 5
+
+
+async def test_an_opted_out_persons_messages_never_reach_a_provider() -> None:
+    chat = Chat(FoldingFake(), opted_out={102})
+    await chat.say("I have a secret plan", 102)
+    await chat.chatter(60, speakers=(101, 102, 103))
+    await chat.keeper.idle()
+    assert len(chat.fake.folds) >= 2
+    sent = everything_sent(chat.fake)
+    assert not any("secret" in text or "Bob:" in text for text in sent)
+    assert 102 not in (await chat.state()).people
+    assert await chat.store.load_notes(GUILD, "maya", [102]) == {}
+
+
+async def test_prefix_stays_identical_between_jumps() -> None:
+    chat = Chat(FoldingFake())
+    await chat.chatter(150, speakers=(101, 102, 103))
+    requests = chat.fake.replies_sent
+    full = next(i for i, r in enumerate(requests) if r.messages[0] != requests[0].messages[0])
+    pairs = list(zip(requests[full:], requests[full + 1 :]))
+    stable = sum(
+        after.system == before.system and after.messages[: len(before.messages)] == before.messages
+        for before, after in pairs
+    )
+    assert stable / len(pairs) >= 0.8
+
+
+async def test_reset_clears_the_window_and_summary_but_not_notes() -> None:
+    chat = Chat(FoldingFake())
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.chatter(40)
+    await chat.keeper.idle()
+    assert (await chat.state()).summary
+    await chat.keeper.reset(CHANNEL, "maya")
+    state = await chat.state()
+    assert (state.start, state.folded_until, state.summary, state.people) == (0, 0, "", set())
+    chat.turns.clear()  # the host reads the conversation since the reset point
+    await chat.say("hello again", 101)
+    system = chat.fake.replies_sent[-1].system
+    assert SUMMARY_HEADING not in system
+    assert "- Alice: has a cat called Pixel" in system
+
+
+async def test_deleting_a_person_drops_the_fold_under_way_and_their_memory() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.keeper.remember(GUILD, "maya", 101, "prefers tea")
+    await chat.until_fold()
+    # The host's data deletion: folds under way, then what is stored.
+    chat.keeper.forget_person(101)
+    state = await chat.state()
+    state.forget_person(101)
+    await chat.store.save_window(CHANNEL, "maya", state)
+    assert await chat.keeper.forget(GUILD, "maya", 101)
+    gate.set()
+    await chat.keeper.idle()
+    assert (await chat.state()).summary == ""
+    assert await chat.store.load_notes(GUILD, "maya", [101]) == {}
+
+
+async def test_a_summary_that_folded_someone_is_cleared_when_they_are_deleted() -> None:
+    chat = Chat(FoldingFake())
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.chatter(40)
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert 101 in state.people and "Pixel" in state.summary
+    assert not state.forget_person(999) and state.summary
+    assert state.forget_person(101) and state.summary == ""
+
+
+async def test_remember_and_forget_use_the_same_notebook() -> None:
+    chat = Chat(FoldingFake())
+    assert await chat.keeper.remember(GUILD, "maya", 101, "prefers metric units")
+    assert await chat.keeper.remember(GUILD, "maya", 101, "Prefers metric units.")
+    assert not await chat.keeper.remember(GUILD, "maya", 101, "   ")
+    assert await chat.store.load_notes(GUILD, "maya", [101]) == {101: ["Prefers metric units."]}
+    await chat.say("hi", 101)
+    assert "- Alice: Prefers metric units." in chat.fake.replies_sent[-1].system
+    assert await chat.keeper.forget(GUILD, "maya", 101)
+    assert not await chat.keeper.forget(GUILD, "maya", 101)
+
+
+async def test_the_terminal_chat_keeps_a_summary_beside_the_turns() -> None:
+    fake = FoldingFake()
+    lines = ["I have a cat called Pixel"] + [
+        f"line {i}: " + "the backup job ran long again " * 3 for i in range(60)
+    ]
+    session = Session({"openai": fake})
+    status = await cli._chat_loop(session, MAYA, "Sam", io.StringIO("\n".join(lines)), False)
+    assert status == 0
+    assert fake.folds
+    assert "Sam: I have a cat called Pixel" in fake.replies_sent[-1].system
+    assert fake.closed
+
+
+async def test_the_terminals_memory_command_shows_the_summary_and_your_notes(capsys) -> None:
+    store = InMemoryStore()
+    print_memory = cli._show_memory
+    await print_memory(store, MAYA)
+    assert capsys.readouterr().out == "Summary: (none yet)\nNotes: none\n"
+    await store.save_window(0, "maya", WindowState(start=9, summary="Sam set up backups."))
+    await store.save_notes(0, "maya", 1, ["has a cat called Pixel"])
+    await print_memory(store, MAYA)
+    assert capsys.readouterr().out == (
+        "Summary: Sam set up backups.\nNotes about you:\n- has a cat called Pixel\n"
+    )
+
+
+async def test_a_deletion_drops_only_the_fold_it_hit() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.until_fold()  # fold 1 holds Alice's message and waits at the gate
+    for i in range(100):  # chat on until the window jumps again: that fold waits its turn
+        await chat.say(f"more {i}: " + "we should move the cron job " * 3, 103)
+        if jumped(*chat.fake.replies_sent[-2:]):
+            break
+    assert len(chat.fake.folds) == 1
+    chat.keeper.forget_person(101)
+    gate.set()
+    await chat.keeper.idle()
+    later = chat.fake.folds[1:]
+    said = [line for fold in later for line in lines(fold).splitlines()]
+    assert said and not any(line.startswith("Alice:") for line in said)
+    state = await chat.state()
+    assert state.summary and 101 not in state.people and state.folded_until == state.start
+
+
+def jumped(before: Request, after: Request) -> bool:
+    return after.messages[: len(before.messages)] != before.messages
+
+
+class SlowStore(InMemoryStore):
+    """Reads that take a moment, as Red's Config on PostgreSQL does."""
+
+    async def load_notes(
+        self, guild: int, mate: str, people: Collection[int]
+    ) -> dict[int, list[str]]:
+        notes = await super().load_notes(guild, mate, people)
+        await asyncio.sleep(0)  # the answer arrives a moment after it was read
+        return notes
+
+
+async def test_notes_added_at_once_are_all_kept() -> None:
+    store = SlowStore()
+    keeper = MemoryKeeper(Session({"openai": FoldingFake()}), store)
+    facts = ["has a cat", "prefers tea", "lives in Lisbon"]
+    await asyncio.gather(*(keeper.remember(GUILD, "maya", 101, fact) for fact in facts))
+    assert sorted((await store.load_notes(GUILD, "maya", [101]))[101]) == sorted(facts)
