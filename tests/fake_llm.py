@@ -7,9 +7,12 @@ at it with ``base_url=server.openai_base_url`` (``.../v1``) or
 
 Each request takes the next scripted behaviour from a queue (see :func:`reply`,
 :func:`refusal`, :func:`error`, :func:`context_too_long`, :func:`hang`,
-:func:`malformed`); a behaviour may name the ``provider`` it is meant for. With an
-empty queue the server answers ``echo: <last user text>`` (or the fixed default
-reply given). Every request is recorded (path, headers, JSON body).
+:func:`malformed`); a behaviour may name the ``provider`` it is meant for, and a
+``gate``: the answer then waits until the test calls ``release(gate)`` (a provider
+that is "thinking" for exactly as long as a test needs). With an empty queue the
+server answers ``echo: <last user text>`` (or the fixed default reply given). Every
+request is recorded (path, headers, JSON body) with how it ended: a stream the
+client closed early is ``"disconnected"``.
 
 Three ways to run it:
 
@@ -62,6 +65,7 @@ class Behaviour:
     after_text: Optional[str] = None  # a streamed hang sends this first
     truncated: bool = False  # malformed: end the stream early instead of sending garbage
     provider: Optional[str] = None  # "openai" / "anthropic" / None for either
+    gate: Optional[str] = None  # wait for ``release(gate)`` before answering
 
 
 def reply(text: str, **options: Any) -> Behaviour:
@@ -102,11 +106,16 @@ def malformed(**options: Any) -> Behaviour:
 
 @dataclass
 class RecordedRequest:
-    """One request the server received; header names are lower-cased."""
+    """One request the server received; header names are lower-cased.
+
+    ``outcome``: ``"answering"`` until the answer is sent, then ``"complete"``, or
+    ``"disconnected"`` when the client closed a stream before its end.
+    """
 
     path: str
     headers: dict[str, str]
     json: Any
+    outcome: str = "answering"
 
 
 # ---------------------------------------------------------------- wire formats
@@ -273,6 +282,8 @@ class FakeLLMServer:
         # The thread runner enqueues from another thread while the loop pops.
         self._lock = threading.Lock()
         self._closing = asyncio.Event()
+        self._gates: dict[str, asyncio.Event] = {}
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self.base_url = ""
 
@@ -286,10 +297,28 @@ class FakeLLMServer:
             )
 
     def reset(self) -> None:
-        """Forget queued behaviours and recorded requests."""
+        """Forget queued behaviours and recorded requests; open every gate."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            gates, self._gates = list(self._gates.values()), {}
+        for gate in gates:
+            self._call_in_loop(gate.set)
+
+    def release(self, gate: str) -> None:
+        """Let the requests waiting at ``gate`` answer (and later ones pass at once)."""
+        self._call_in_loop(self._gate(gate).set)
+
+    def _gate(self, name: str) -> asyncio.Event:
+        with self._lock:
+            return self._gates.setdefault(name, asyncio.Event())
+
+    def _call_in_loop(self, callback: Any) -> None:
+        """Run ``callback`` on the server's loop (safe from any thread)."""
+        if self._loop is None or self._loop.is_closed():
+            callback()
+        else:
+            self._loop.call_soon_threadsafe(callback)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -326,6 +355,7 @@ class FakeLLMServer:
         app.router.add_get("/_control/requests", self._control_requests)
         app.router.add_post("/_control/reset", self._control_reset)
         self._closing = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -339,6 +369,16 @@ class FakeLLMServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _stall(self, request: web.Request, seconds: float) -> None:
+        """Send nothing for ``seconds``; ``ConnectionResetError`` as soon as the client has
+        gone (a stream it closed), like the write that would have noticed."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._closing.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client closed the stream")
+            await self._sleep(min(0.05, deadline - time.monotonic()))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -369,9 +409,35 @@ class FakeLLMServer:
     async def _serve(self, request: web.Request, wire: Any) -> web.StreamResponse:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        recorded = RecordedRequest(request.path, headers, body)
         with self._lock:
-            self._requests.append(RecordedRequest(request.path, headers, body))
+            self._requests.append(recorded)
         behaviour = self._next(wire.name) or reply(self._default_text(wire, body))
+        if behaviour.gate is not None:
+            await self._wait_gate(behaviour.gate)
+        response = await self._answer(request, wire, body, behaviour, recorded)
+        if recorded.outcome == "answering":
+            recorded.outcome = "complete"
+        return response
+
+    async def _wait_gate(self, name: str) -> None:
+        gate = self._gate(name)
+        closing = asyncio.ensure_future(self._closing.wait())
+        opened = asyncio.ensure_future(gate.wait())
+        try:
+            await asyncio.wait({closing, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            opened.cancel()
+
+    async def _answer(
+        self,
+        request: web.Request,
+        wire: Any,
+        body: Any,
+        behaviour: Behaviour,
+        recorded: RecordedRequest,
+    ) -> web.StreamResponse:
         kind, stream = behaviour.kind, bool(body.get("stream"))
         if kind == "error" and not (stream and behaviour.in_stream):
             return self._error(wire, behaviour)
@@ -385,7 +451,7 @@ class FakeLLMServer:
         prompt_chars = sum(len(text) for _, text in wire.texts(body))
         usage = (max(1, prompt_chars // 4), max(1, len(behaviour.text) // 4))
         if stream:
-            return await self._stream(request, wire, body, behaviour, usage)
+            return await self._stream(request, wire, body, behaviour, usage, recorded)
         if kind == "malformed":
             return web.Response(body=b'{"id": "broken", "cho', content_type="application/json")
         refused = kind == "refusal"
@@ -422,18 +488,21 @@ class FakeLLMServer:
         body: Any,
         behaviour: Behaviour,
         usage: tuple[int, int],
+        recorded: RecordedRequest,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        # The client may have given up already (a timeout test); that is its business.
-        with contextlib.suppress(ConnectionError):
+        # The client may have given up already (a timeout test, a stopped reply): recorded.
+        try:
             for event in wire.head(usage):
                 await response.write(event)
             if behaviour.kind in ("reply", "refusal"):
                 await self._stream_reply(response, wire, body, behaviour, usage)
             else:
-                await self._stream_failure(response, wire, behaviour)
+                await self._stream_failure(request, response, wire, behaviour)
             await response.write_eof()
+        except ConnectionError:
+            recorded.outcome = "disconnected"
         return response
 
     async def _stream_reply(
@@ -454,12 +523,12 @@ class FakeLLMServer:
             await response.write(event)
 
     async def _stream_failure(
-        self, response: web.StreamResponse, wire: Any, behaviour: Behaviour
+        self, request: web.Request, response: web.StreamResponse, wire: Any, behaviour: Behaviour
     ) -> None:
         """One good delta, then a stall, an error event, garbage, or just the end."""
         await response.write(wire.delta(behaviour.after_text or "partial ", False))
         if behaviour.kind == "hang":
-            await self._sleep(behaviour.seconds)
+            await self._stall(request, behaviour.seconds)
         elif behaviour.kind == "error":
             await response.write(wire.error_event(self._error_payload(wire, behaviour)))
         elif not behaviour.truncated:
@@ -488,6 +557,18 @@ class ThreadedFakeLLM:
         """Queue behaviours (thread-safe)."""
         self.server.enqueue(*behaviours)
 
+    def release(self, gate: str) -> None:
+        """Open ``gate`` (see :class:`Behaviour`); thread-safe."""
+        self.server.release(gate)
+
+    async def wait_for_requests(self, count: int, *, timeout: float = 10) -> list[RecordedRequest]:
+        """Wait until at least ``count`` requests have arrived; all of them so far."""
+        return await wait_until(
+            lambda: (found := self.server.requests) and len(found) >= count and found,
+            timeout=timeout,
+            what=f"{count} request(s) at the fake LLM",
+        )
+
     def stop(self) -> None:
         """Stop the server and join its thread."""
         if self._thread.is_alive():
@@ -500,6 +581,19 @@ class ThreadedFakeLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def wait_until(condition: Any, *, timeout: float = 10, what: str = "") -> Any:
+    """Poll ``condition()`` every 20 ms until it is truthy; its value. ``AssertionError``
+    after ``timeout`` seconds (a wait on a fake's records, not a guess at how long)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
 
 
 def start_in_thread(
