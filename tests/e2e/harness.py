@@ -274,13 +274,14 @@ class RedProcess:
                 f"Red was not ready after {self.start_timeout:g}s ({doing}):\n{self.log_tail()}"
             )
 
-    def stop(self, timeout: float = 30) -> Optional[int]:
-        """Stop Red like Ctrl+C would (SIGINT, then SIGKILL after ``timeout``); its exit code."""
+    def stop(self, timeout: float = 30, *, sig: int = signal.SIGINT) -> Optional[int]:
+        """Stop Red like Ctrl+C would (SIGINT, or ``sig``, e.g. a service manager's SIGTERM;
+        SIGKILL after ``timeout``); its exit code."""
         proc, self._proc = self._proc, None
         code = None
         if proc is not None:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(sig)
                 try:
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
@@ -336,6 +337,24 @@ class RedProcess:
             fh.seek(max(0, fh.seek(0, os.SEEK_END) - 200_000))
             text = fh.read().decode("utf-8", "replace")
         return "\n".join(text.splitlines()[-lines:])
+
+    def files_containing(
+        self, needles: Sequence[str], *, folders: Sequence[Path] = ()
+    ) -> dict[str, list[str]]:
+        """Which needles occur in which of Red's files: its output (``red.log``) and every
+        file in its data folder (logs, Config), and in ``folders``; ``{path: [needles]}``."""
+        paths = [self.log_path]
+        for folder in (self.data_path, *folders):
+            paths += sorted(p for p in folder.rglob("*") if p.is_file())
+        found: dict[str, list[str]] = {}
+        for path in paths:
+            if not path.exists():
+                continue
+            text = path.read_bytes().decode("utf-8", "replace")
+            hits = [needle for needle in needles if needle in text]
+            if hits:
+                found[str(path)] = hits
+        return found
 
     def blocked_connections(self) -> list[str]:
         """Lines in which the launcher's network guard refused a non-loopback connection."""
