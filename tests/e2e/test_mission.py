@@ -7,26 +7,17 @@ in order and build on each other like an admin's first evening with the cog.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Optional
 
 import pytest
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, error, hang, reply
-from harness import CHECKOUT, RedProcess, provider_env
+from fake_llm import ThreadedFakeLLM, error, reply
+from harness import CHECKOUT, RedProcess
 
+from loopflow.mates import builtin_mate
+
+MAYA_PROMPT = builtin_mate("maya").system_prompt
 MAYA_PROMPT_START = "You are Maya, an infrastructure engineer"
-
-
-@pytest.fixture(scope="module")
-def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
-    return {**provider_env(llm), "LOOPFLOW_TIMEOUT": "1.5"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_llm(llm: ThreadedFakeLLM) -> Iterator[None]:
-    llm.server.reset()
-    yield
 
 
 async def admin(discord: FakeDiscord, text: str, channel: str = "chat") -> str:
@@ -99,6 +90,13 @@ async def test_members_cannot_manage_mates(discord: FakeDiscord) -> None:
     assert refused.content == "You need the Manage Messages permission to reset here."
 
 
+async def mates_as_shown(discord: FakeDiscord) -> tuple[str, list[dict[str, object]]]:
+    """Everything an admin can read about the server's mates: the list and maya's card."""
+    listing = await discord.command(discord.owner, "admin", "!mate list")
+    card = await discord.command(discord.owner, "admin", "!mate show maya")
+    return listing.content, card.embeds
+
+
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
@@ -116,23 +114,27 @@ async def test_members_cannot_manage_mates(discord: FakeDiscord) -> None:
 async def test_bad_input_gets_a_clear_message_and_changes_nothing(
     discord: FakeDiscord, command: str, expected: Optional[str]
 ) -> None:
+    before = await mates_as_shown(discord)
     answer = await admin(discord, command, "admin")
     if expected is None:  # a long but valid prompt is accepted...
         assert answer == "New prompt saved for **Maya**."
-        await admin(discord, "!mate prompt maya You are Maya.", "admin")
+        assert await mates_as_shown(discord) != before  # (the comparison can tell)
+        await admin(discord, "!mate prompt maya " + MAYA_PROMPT, "admin")
+        assert await mates_as_shown(discord) == before
         return
     assert expected in answer
-    shown = await discord.command(discord.owner, "admin", "!mate show maya")
-    assert "openai" in shown.embed_text and "not-a-url" not in shown.embed_text
+    assert await mates_as_shown(discord) == before
 
 
 async def test_a_prompt_over_the_limit_is_refused(discord: FakeDiscord) -> None:
+    before = await mates_as_shown(discord)
     sent = await discord.send(
         discord.owner, "admin", "!mate prompt maya", files=[("prompt.txt", "y" * 16_001)]
     )
     answer = await discord.wait_for_message(channel="admin", after=sent)
     assert "the limit is 16,000" in answer.content
     assert "Nothing changed" in answer.content
+    assert await mates_as_shown(discord) == before
 
 
 @pytest.mark.parametrize(
@@ -144,10 +146,12 @@ async def test_a_prompt_over_the_limit_is_refused(discord: FakeDiscord) -> None:
             "with `!set api openai api_key,<key>`.",
         ),
         (error(429), "Maya is rate limited by OpenAI right now. Try again in a minute."),
-        (error(500), "OpenAI is unavailable right now, so Maya can't answer. Try again soon."),
-        (hang(20), "Maya took too long to answer: OpenAI timed out. Try again."),
+        (
+            error(500, retry_after=0.05),
+            "OpenAI is unavailable right now, so Maya can't answer. Try again soon.",
+        ),
     ],
-    ids=["401", "429", "500", "hang"],
+    ids=["401", "429", "500"],
 )
 async def test_provider_failures_are_one_clear_line_and_the_next_message_works(
     discord: FakeDiscord, llm, fault, line
