@@ -122,6 +122,7 @@ class RedProcess:
         self.pg_env: dict[str, str] = {k: v for k, v in (pg_env or {}).items() if k in PG_VARS}
         self.database: Optional[str] = None
         self.starts = 0
+        self.prefix = PREFIX  # what the readiness ping and the helpers type
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._log_file: Optional[Any] = None
 
@@ -240,7 +241,7 @@ class RedProcess:
             "--owner",
             str(self.discord.owner.id),
             "--prefix",
-            PREFIX,
+            self.prefix,
             "--no-prompt",
             "--force-disable-rich-logging",
             *self.args,
@@ -255,7 +256,7 @@ class RedProcess:
         owner = self.discord.owner
         while True:
             self._check_alive(deadline, "answering !ping")
-            sent = await self.discord.send(owner, HARNESS_CHANNEL, f"{PREFIX}ping")
+            sent = await self.discord.send(owner, HARNESS_CHANNEL, f"{self.prefix}ping")
             try:
                 await self.discord.wait_for_message(
                     lambda m: m.content == "Pong.", channel=HARNESS_CHANNEL, after=sent, timeout=2
@@ -318,13 +319,13 @@ class RedProcess:
 
     async def addpath(self, path: Path) -> Message:
         """``!addpath <path>`` (persistent cog path) as the owner."""
-        reply = await self.owner_command(f"{PREFIX}addpath {path}")
+        reply = await self.owner_command(f"{self.prefix}addpath {path}")
         assert "successfully added" in reply.content or "already" in reply.content, reply.content
         return reply
 
     async def load(self, *cogs: str, timeout: float = 60) -> Message:
         """``!load <cogs>`` as the owner; fails unless every cog is loaded afterwards."""
-        reply = await self.owner_command(f"{PREFIX}load {' '.join(cogs)}", timeout=timeout)
+        reply = await self.owner_command(f"{self.prefix}load {' '.join(cogs)}", timeout=timeout)
         text = reply.content
         assert text.startswith("Loaded") or "already loaded" in text, f"!load failed: {text}"
         return reply
