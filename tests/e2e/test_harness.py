@@ -143,11 +143,14 @@ async def test_ping(discord: FakeDiscord) -> None:
 
 async def test_owner_only_command_is_ignored_for_members(discord: FakeDiscord) -> None:
     sent = await discord.send("bob", "general", "!traceback")
-    # Red handles messages in order: an answer to bob would come before alice's.
+    # Red handles messages in order: an answer to bob would come before the answer to
+    # alice's (another owner-only command, with an answer of its own).
+    listed = await discord.command("alice", "general", "!set api list")
+    assert listed.content == "No API services have been set yet."
+    answers = [m for m in discord.messages("general", after=sent) if m.author.bot]
+    assert [m.id for m in answers] == [listed.id]
     reply = await discord.command("alice", "general", "!traceback")
     assert reply.content == "No exception has occurred yet."
-    answers = [m for m in discord.messages("general", after=sent) if m.author.bot]
-    assert [m.id for m in answers] == [reply.id]
 
 
 async def test_dm_command(discord: FakeDiscord) -> None:

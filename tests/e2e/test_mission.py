@@ -84,14 +84,17 @@ async def test_reset_starts_over(discord: FakeDiscord, llm) -> None:
 
 async def test_members_cannot_manage_mates(discord: FakeDiscord) -> None:
     sent = await discord.send(discord.member, "admin", "!mate create sneaky")
-    # The same command from the owner right after: Red handles messages in order, so an
-    # answer to bob would come first; and the name must still be free.
-    created = await discord.command(discord.owner, "admin", "!mate create sneaky")
-    assert created.content.startswith("Created **Sneaky** (`sneaky`, openai).")
+    # The same command from the owner right after, with an answer of its own: Red handles
+    # messages in order, so an answer to bob would come first.
+    await discord.send(discord.owner, "admin", "!mate create marker")
+    created = await discord.wait_for_message(
+        lambda m: m.content.startswith("Created **Marker**"), channel="admin", after=sent
+    )
     bot_said = [m for m in discord.messages("admin", after=sent) if m.author.bot]
     assert [m.id for m in bot_said] == [created.id]
-    await admin(discord, "!mate delete sneaky", "admin")
-    assert await admin(discord, "yes", "admin") == "Deleted **Sneaky**."
+    assert "sneaky" not in await admin(discord, "!mate list", "admin")
+    await admin(discord, "!mate delete marker", "admin")
+    assert await admin(discord, "yes", "admin") == "Deleted **Marker**."
     refused = await discord.command(discord.member, "chat", "!mate reset")
     assert refused.content == "You need the Manage Messages permission to reset here."
 
