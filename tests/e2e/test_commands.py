@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from e2e_helpers import admin, bot_said, bound_channel
 from fake_discord import FakeDiscord, Message, User
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -32,19 +33,11 @@ def maya(red: RedProcess, cog: None) -> None:
     run_blocking(create(), timeout=60)
 
 
-async def admin(discord: FakeDiscord, text: str) -> str:
-    """Run a command as the owner in ``#admin``; the bot's answer."""
-    return (await discord.command(discord.owner, "admin", text, timeout=15)).content
-
-
 async def mate_with_channel(discord: FakeDiscord, name: str) -> int:
     """A new mate ``name`` (generic prompt, OpenAI) bound to a new channel named after it."""
     created = await admin(discord, f"!mate create {name}")
     assert created.startswith("Created"), created
-    channel = await discord.create_channel(f"with-{name}")
-    bound = await admin(discord, f"!mate channel add {name} <#{channel.id}>")
-    assert "now answers every message" in bound, bound
-    return channel.id
+    return await bound_channel(discord, f"with-{name}", name)
 
 
 async def answered(discord: FakeDiscord, llm: ThreadedFakeLLM, channel: int, text: str) -> Message:
@@ -54,14 +47,6 @@ async def answered(discord: FakeDiscord, llm: ThreadedFakeLLM, channel: int, tex
     return await discord.wait_for_message(
         lambda m: m.content == f"Answer to {text}", channel=channel, timeout=15
     )
-
-
-def bot_said(discord: FakeDiscord, channel: Any, after: Message) -> list[Message]:
-    """What the bot and the mates posted in ``channel`` after ``after``, oldest first."""
-    bot_id = discord.bot_user.id
-    return [
-        m for m in discord.messages(channel, after=after) if m.is_webhook or m.author.id == bot_id
-    ]
 
 
 async def refused(

@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from e2e_helpers import bound_channel, conversation
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, hang, reply, wait_until
+from fake_llm import hang, reply, wait_until
 from harness import RedProcess, run_blocking
 
 STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
@@ -22,28 +23,6 @@ def mates(red: RedProcess, cog: None) -> None:
             assert answer.content.startswith("Created"), answer.content
 
     run_blocking(setup(), timeout=60)
-
-
-async def bound_channel(discord: FakeDiscord, name: str, *mates: str) -> int:
-    channel = await discord.create_channel(name)
-    for mate in mates:
-        answer = await discord.command(
-            discord.owner, "admin", f"!mate channel add {mate} <#{channel.id}>"
-        )
-        assert "now answers every message" in answer.content, answer.content
-    return channel.id
-
-
-def conversation(llm: ThreadedFakeLLM, index: int = -1) -> list[tuple[str, str]]:
-    """(role, text) of a request the LLM got, in either wire format, system excluded."""
-    body = llm.server.requests[index].json
-
-    def text(content: object) -> str:
-        if isinstance(content, str):
-            return content
-        return "".join(part.get("text", "") for part in content)  # type: ignore[union-attr]
-
-    return [(m["role"], text(m["content"])) for m in body["messages"] if m["role"] != "system"]
 
 
 async def test_mate_chat_opens_a_thread_that_the_mate_answers_in(discord, llm) -> None:

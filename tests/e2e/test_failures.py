@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Optional
 
 import pytest
+from e2e_helpers import bot_said
 from fake_discord import FakeDiscord, Message
 from fake_llm import Behaviour, ThreadedFakeLLM, context_too_long, error, hang, refusal, reply
 from harness import RedProcess, provider_env, run_blocking
@@ -61,14 +62,6 @@ def line(provider: str, text: str) -> str:
     """A failure line as the channel shows it, ``{mate}`` and ``{provider}`` filled in."""
     _, display, title = MATES[provider]
     return WARNING + text.format(mate=display, provider=title, service=provider)
-
-
-def bot_said(discord: FakeDiscord, channel: int, after: Message) -> list[Message]:
-    """What the bot and the mates posted in ``channel`` after ``after``, oldest first."""
-    bot_id = discord.bot_user.id
-    return [
-        m for m in discord.messages(channel, after=after) if m.is_webhook or m.author.id == bot_id
-    ]
 
 
 async def fails_then_recovers(

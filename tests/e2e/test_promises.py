@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import pytest
+from e2e_helpers import bound_channel
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, provider_env, run_blocking
@@ -46,15 +47,6 @@ def mates(red: RedProcess, cog: None) -> None:
             assert answer.content.startswith("Created"), answer.content
 
     run_blocking(create(), timeout=60)
-
-
-async def bound_channel(discord: FakeDiscord, name: str, mate: str) -> int:
-    channel = await discord.create_channel(name)
-    answer = await discord.command(
-        discord.owner, "admin", f"!mate channel add {mate} <#{channel.id}>"
-    )
-    assert "now answers every message" in answer.content, answer.content
-    return channel.id
 
 
 async def ask(
