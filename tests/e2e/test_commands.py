@@ -16,8 +16,6 @@ from fake_discord import FakeDiscord, Message, User
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
 
-HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
-
 
 @pytest.fixture(scope="module")
 def red_options() -> dict[str, Any]:
@@ -65,12 +63,20 @@ async def refused(
         lambda m: m.content.startswith(marked), channel=channel, after=sent
     )
     said = bot_said(discord, channel, sent)
-    assert [m.content for m in said] == [answer.content]
+    assert [m.id for m in said] == [answer.id], [m.content for m in said]
 
 
 def request_body(llm: ThreadedFakeLLM) -> dict[str, Any]:
     """The JSON body of the last request the fake LLM got."""
     return llm.server.requests[-1].json  # type: ignore[no-any-return]
+
+
+async def set_confirm_timeout(discord: FakeDiscord, seconds: int) -> None:
+    """Set the delete confirmation's wait in the running cog (Red's ``--dev`` ``!debug``)."""
+    code = (
+        f"setattr(__import__('sys').modules['loopflow_cog.commands'], 'CONFIRM_TIMEOUT', {seconds})"
+    )
+    assert await admin(discord, f"!debug {code}") == "```py\nNone\n```"
 
 
 async def test_delete_asks_and_only_the_admins_yes_deletes(discord, llm) -> None:
@@ -109,14 +115,6 @@ async def test_delete_asks_and_only_the_admins_yes_deletes(discord, llm) -> None
     answer = await answered(discord, llm, channel, "maya?")
     assert [m.id for m in bot_said(discord, channel, unanswered)] == [answer.id]
     assert answer.webhook_name == "Maya" and len(llm.server.requests) == 1
-
-
-async def set_confirm_timeout(discord: FakeDiscord, seconds: int) -> None:
-    """Set the delete confirmation's wait in the running cog (Red's ``--dev`` ``!debug``)."""
-    code = (
-        f"setattr(__import__('sys').modules['loopflow_cog.commands'], 'CONFIRM_TIMEOUT', {seconds})"
-    )
-    assert await admin(discord, f"!debug {code}") == "```py\nNone\n```"
 
 
 async def test_a_claude_model_switches_the_mate_to_anthropic_and_back(discord, llm) -> None:
