@@ -145,6 +145,8 @@ async def test_each_setting_changes_what_it_names(discord, llm) -> None:
     assert shown.embeds[0]["title"] == "Tuna Fish"
     assert shown.embeds[0]["description"] == "Keeps every instrument in tune."
 
+    # A model that takes both (reasoning models take neither a temperature nor max_tokens).
+    await admin(discord, "!mate model tuner gpt-4.1-mini")
     await admin(discord, "!mate set tuner temperature 0.7")
     await admin(discord, "!mate set tuner maxtokens 321")
     await answered(discord, llm, channel, "settings?")
