@@ -7,9 +7,12 @@ at it with ``base_url=server.openai_base_url`` (``.../v1``) or
 
 Each request takes the next scripted behaviour from a queue (see :func:`reply`,
 :func:`refusal`, :func:`error`, :func:`context_too_long`, :func:`hang`,
-:func:`malformed`); a behaviour may name the ``provider`` it is meant for. With an
-empty queue the server answers ``echo: <last user text>`` (or the fixed default
-reply given). Every request is recorded (path, headers, JSON body).
+:func:`malformed`); a behaviour may name the ``provider`` it is meant for, and a
+``gate``: the answer then waits until the test calls ``release(gate)`` (a provider
+that is "thinking" for exactly as long as a test needs). With an empty queue the
+server answers ``echo: <last user text>`` (or the fixed default reply given). Every
+request is recorded (path, headers, JSON body) with how it ended: a stream the
+client closed early is ``"disconnected"``.
 
 Like the real APIs, the server first refuses what they refuse (a missing key, a
 reasoning model's ``max_tokens``, Anthropic's temperature above 1, turns that do not
@@ -71,6 +74,7 @@ class Behaviour:
     after_text: Optional[str] = None  # a streamed hang sends this first
     truncated: bool = False  # malformed: drop the connection midway instead of garbage
     provider: Optional[str] = None  # "openai" / "anthropic" / None for either
+    gate: Optional[str] = None  # wait for ``release(gate)`` before answering
 
 
 def reply(text: str, **options: Any) -> Behaviour:
@@ -117,13 +121,16 @@ def malformed(**options: Any) -> Behaviour:
 
 @dataclass
 class RecordedRequest:
-    """One request the server received; header names are lower-cased. ``cut_off``: the
-    client closed a streamed response before its end (a reader that stopped early)."""
+    """One request the server received; header names are lower-cased.
+
+    ``outcome``: ``"answering"`` until the answer is sent, then ``"complete"``, or
+    ``"disconnected"`` when the client closed a stream before its end.
+    """
 
     path: str
     headers: dict[str, str]
     json: Any
-    cut_off: bool = False
+    outcome: str = "answering"
 
 
 # ---------------------------------------------------------------- wire formats
@@ -340,6 +347,8 @@ class FakeLLMServer:
         self._lock = threading.Lock()
         self._recorded = threading.Condition(self._lock)  # a request came or changed
         self._closing = asyncio.Event()
+        self._gates: dict[str, asyncio.Event] = {}
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._runner: Optional[web.AppRunner] = None
         self.base_url = ""
 
@@ -353,10 +362,28 @@ class FakeLLMServer:
             )
 
     def reset(self) -> None:
-        """Forget queued behaviours and recorded requests."""
+        """Forget queued behaviours and recorded requests; open every gate."""
         with self._lock:
             self._queue.clear()
             self._requests.clear()
+            gates, self._gates = list(self._gates.values()), {}
+        for gate in gates:
+            self._call_in_loop(gate.set)
+
+    def release(self, gate: str) -> None:
+        """Let the requests waiting at ``gate`` answer (and later ones pass at once)."""
+        self._call_in_loop(self._gate(gate).set)
+
+    def _gate(self, name: str) -> asyncio.Event:
+        with self._lock:
+            return self._gates.setdefault(name, asyncio.Event())
+
+    def _call_in_loop(self, callback: Any) -> None:
+        """Run ``callback`` on the server's loop (safe from any thread)."""
+        if self._loop is None or self._loop.is_closed():
+            callback()
+        else:
+            self._loop.call_soon_threadsafe(callback)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -368,7 +395,7 @@ class FakeLLMServer:
         self, condition: Callable[[list[RecordedRequest]], object], timeout: float = 10
     ) -> list[RecordedRequest]:
         """Block until ``condition(requests)`` holds, re-checked whenever a request comes
-        or its record changes (e.g. ``cut_off``); from a test's loop, run it in a thread
+        or its record changes (e.g. its ``outcome``); from a test's loop, run it in a thread
         (``asyncio.to_thread``). Raises ``TimeoutError``."""
         with self._recorded:
             if not self._recorded.wait_for(lambda: condition(self._requests), timeout):
@@ -404,6 +431,7 @@ class FakeLLMServer:
         app.router.add_get("/_control/requests", self._control_requests)
         app.router.add_post("/_control/reset", self._control_reset)
         self._closing = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -417,6 +445,16 @@ class FakeLLMServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _stall(self, request: web.Request, seconds: float) -> None:
+        """Send nothing for ``seconds``; ``ConnectionResetError`` as soon as the client has
+        gone (a stream it closed), like the write that would have noticed."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self._closing.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                raise ConnectionResetError("the client closed the stream")
+            await self._sleep(min(0.05, deadline - time.monotonic()))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -447,14 +485,41 @@ class FakeLLMServer:
     async def _serve(self, request: web.Request, wire: Any) -> web.StreamResponse:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        record = RecordedRequest(request.path, headers, body)
+        recorded = RecordedRequest(request.path, headers, body)
         with self._recorded:
-            self._requests.append(record)
+            self._requests.append(recorded)
             self._recorded.notify_all()
         refused = wire.refusal(self, headers, body) if self.strict else None
         if refused is not None:
             return self._refuse(wire, refused)
         behaviour = self._next(wire.name) or reply(self._default_text(wire, body))
+        if behaviour.gate is not None:
+            await self._wait_gate(behaviour.gate)
+        response = await self._answer(request, wire, body, behaviour, recorded)
+        with self._recorded:
+            if recorded.outcome == "answering":
+                recorded.outcome = "complete"
+            self._recorded.notify_all()
+        return response
+
+    async def _wait_gate(self, name: str) -> None:
+        gate = self._gate(name)
+        closing = asyncio.ensure_future(self._closing.wait())
+        opened = asyncio.ensure_future(gate.wait())
+        try:
+            await asyncio.wait({closing, opened}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+            opened.cancel()
+
+    async def _answer(
+        self,
+        request: web.Request,
+        wire: Any,
+        body: Any,
+        behaviour: Behaviour,
+        recorded: RecordedRequest,
+    ) -> web.StreamResponse:
         kind, stream = behaviour.kind, bool(body.get("stream"))
         if kind == "error" and not (stream and behaviour.in_stream):
             return self._error(wire, behaviour)
@@ -468,7 +533,7 @@ class FakeLLMServer:
         prompt_chars = sum(len(text) for _, text in wire.texts(body))
         usage = (max(1, prompt_chars // 4), max(1, len(behaviour.text) // 4))
         if stream:
-            return await self._stream(request, record, wire, body, behaviour, usage)
+            return await self._stream(request, wire, body, behaviour, usage, recorded)
         if kind == "malformed":
             return web.Response(body=b'{"id": "broken", "cho', content_type="application/json")
         refused = kind == "refusal"
@@ -508,16 +573,15 @@ class FakeLLMServer:
     async def _stream(
         self,
         request: web.Request,
-        record: RecordedRequest,
         wire: Any,
         body: Any,
         behaviour: Behaviour,
         usage: tuple[int, int],
+        recorded: RecordedRequest,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        # The client may have given up already (a timeout test, a stopped reply): that is
-        # its business; the record says so.
+        # The client may have given up already (a timeout test, a stopped reply): recorded.
         try:
             for event in wire.head(usage):
                 await response.write(event)
@@ -528,7 +592,7 @@ class FakeLLMServer:
             await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             with self._recorded:
-                record.cut_off = True
+                recorded.outcome = "disconnected"
                 self._recorded.notify_all()
         return response
 
@@ -560,7 +624,7 @@ class FakeLLMServer:
         """One good delta, then a stall, an error event, garbage, or a dropped connection."""
         await response.write(wire.delta(behaviour.after_text or "partial ", False))
         if behaviour.kind == "hang":
-            await self._sleep(behaviour.seconds)
+            await self._stall(request, behaviour.seconds)
         elif behaviour.kind == "error":
             await response.write(wire.error_event(self._error_payload(wire, behaviour)))
         elif not behaviour.truncated:
@@ -593,6 +657,18 @@ class ThreadedFakeLLM:
         """Queue behaviours (thread-safe)."""
         self.server.enqueue(*behaviours)
 
+    def release(self, gate: str) -> None:
+        """Open ``gate`` (see :class:`Behaviour`); thread-safe."""
+        self.server.release(gate)
+
+    async def wait_for_requests(self, count: int, *, timeout: float = 10) -> list[RecordedRequest]:
+        """Wait until at least ``count`` requests have arrived; all of them so far."""
+        return await wait_until(
+            lambda: (found := self.server.requests) and len(found) >= count and found,
+            timeout=timeout,
+            what=f"{count} request(s) at the fake LLM",
+        )
+
     def stop(self) -> None:
         """Stop the server and join its thread."""
         if self._thread.is_alive():
@@ -605,6 +681,19 @@ class ThreadedFakeLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+async def wait_until(condition: Any, *, timeout: float = 10, what: str = "") -> Any:
+    """Poll ``condition()`` every 20 ms until it is truthy; its value. ``AssertionError``
+    after ``timeout`` seconds (a wait on a fake's records, not a guess at how long)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or condition}")
+        await asyncio.sleep(0.02)
 
 
 def start_in_thread(

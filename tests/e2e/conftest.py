@@ -11,6 +11,12 @@
   interpreter) or ``args`` (extra ``redbot`` options).
 - ``discord`` (function): ``fake_discord`` with Red ready; faults, latency and the bot's
   permissions are reset after each test.
+- ``llm`` (module, from ``tests/conftest.py``): the fake LLM servers; the default ``red_env``
+  points Red at them (``harness.provider_env``); each test starts with an empty queue and
+  record (``fresh_llm``). ``cog`` (module): Red with loopflow loaded from this checkout.
+
+Every module ends with a check that the fake Discord saw no route it does not implement:
+a call Red makes that the fake answers with a made-up 404 is a test that proves nothing.
 
 The fixtures are synchronous: the fake Discord has its own loop in its own thread and Red is
 a subprocess, so tests may be ``async def`` on any pytest-asyncio loop scope.
@@ -34,8 +40,15 @@ if str(HERE) not in sys.path:  # also under --import-mode=importlib
     sys.path.insert(0, str(HERE))
 
 from fake_discord import FakeDiscord  # noqa: E402
-from fake_llm import ThreadedFakeLLM, start_in_thread  # noqa: E402
-from harness import RedProcess, pg_settings, postgres_available  # noqa: E402
+from fake_llm import ThreadedFakeLLM  # noqa: E402
+from harness import (  # noqa: E402
+    CHECKOUT,
+    RedProcess,
+    pg_settings,
+    postgres_available,
+    provider_env,
+    run_blocking,
+)
 
 RED_KEY = pytest.StashKey[RedProcess]()
 FAKE_KEY = pytest.StashKey[FakeDiscord]()
@@ -62,18 +75,31 @@ def red_backend() -> str:
     return os.environ.get("LOOPFLOW_E2E_BACKEND", "json")
 
 
-@pytest.fixture(scope="module")
-def red_env() -> dict[str, Optional[str]]:
-    """Extra environment variables for Red (``None`` removes one). Override per module."""
-    return {}
+@pytest.fixture(scope="module", autouse=True)
+def no_unknown_routes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the module: the fake Discord was asked for no route it does not implement."""
+    yield
+    fake = request.node.stash.get(FAKE_KEY, None)
+    if fake is not None:
+        assert fake.unknown_routes == [], "Red called routes the fake Discord does not know"
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[ThreadedFakeLLM]:
-    """A fake OpenAI + Anthropic server (in a thread) for this module; see
-    ``harness.provider_env`` to point Red at it."""
-    with start_in_thread() as handle:
-        yield handle
+def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
+    """Extra environment variables for Red (``None`` removes one): by default, keys and base
+    URLs that point both SDKs at the module's fake LLM. Override per module."""
+    return provider_env(llm)
+
+
+@pytest.fixture(scope="module")
+def cog(red: RedProcess) -> None:
+    """Red with the loopflow cog of this checkout loaded (``!addpath`` + ``!load``)."""
+
+    async def load() -> None:
+        await red.addpath(CHECKOUT)
+        await red.load("loopflow")
+
+    run_blocking(load(), timeout=120)
 
 
 @pytest.fixture(scope="module")

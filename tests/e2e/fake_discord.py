@@ -193,12 +193,22 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
         return await self._bridge(act())
 
     async def add_member(
-        self, username: str, display_name: Optional[str] = None, *, admin: bool = False
+        self,
+        username: str,
+        display_name: Optional[str] = None,
+        *,
+        admin: bool = False,
+        **permissions: bool,
     ) -> User:
-        """A new guild member (GUILD_MEMBER_ADD)."""
+        """A new guild member (GUILD_MEMBER_ADD); ``manage_guild=True`` and the like give
+        them a role with exactly those permissions (besides @everyone's)."""
+        bits = 0
+        for name, allowed in permissions.items():
+            if allowed:
+                bits |= Perm[name.upper()]
 
         async def act() -> User:
-            return self.state.add_member(username, display_name, admin=admin)
+            return self.state.add_member(username, display_name, admin=admin, permissions=bits)
 
         return await self._bridge(act())
 

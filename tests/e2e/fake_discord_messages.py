@@ -31,6 +31,42 @@ from fake_discord_model import (
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
 Files = list[tuple[str, bytes, Optional[str]]]
+# Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+EMBED_LIMITS = {"title": 256, "description": 4096}
+FIELD_LIMITS = {"name": 256, "value": 1024}
+EMBED_TOTAL = 6000
+MAX_EMBEDS = 10
+MAX_FIELDS = 25
+
+
+def check_embeds(embeds: list[dict[str, Any]]) -> None:
+    """Raise Discord's 400 Invalid Form Body for embeds over Discord's limits."""
+
+    def refuse(what: str) -> DiscordError:
+        return DiscordError(400, 50035, f"Invalid Form Body: {what}")
+
+    if len(embeds) > MAX_EMBEDS:
+        raise refuse(f"embeds: must be {MAX_EMBEDS} or fewer in length.")
+    total = 0
+    for index, embed in enumerate(embeds):
+        for key, limit in EMBED_LIMITS.items():
+            value = embed.get(key) or ""
+            if len(value) > limit:
+                raise refuse(f"embeds.{index}.{key}: must be {limit} or fewer in length.")
+            total += len(value)
+        fields = embed.get("fields") or []
+        if len(fields) > MAX_FIELDS:
+            raise refuse(f"embeds.{index}.fields: must be {MAX_FIELDS} or fewer in length.")
+        for field in fields:
+            for key, limit in FIELD_LIMITS.items():
+                value = field.get(key) or ""
+                if len(value) > limit:
+                    raise refuse(f"embeds.{index}.fields.{key}: must be {limit} or fewer.")
+                total += len(value)
+        total += len((embed.get("author") or {}).get("name") or "")
+        total += len((embed.get("footer") or {}).get("text") or "")
+    if total > EMBED_TOTAL:
+        raise refuse(f"embeds: the embeds together must be {EMBED_TOTAL} or fewer characters.")
 
 
 class MessageOps:
@@ -81,6 +117,7 @@ class MessageOps:
         """
         forward = reference_type is ReferenceType.FORWARD
         embeds = [{"type": "rich", **e} for e in embeds or []]
+        check_embeds(embeds)
         if channel.is_forum:
             raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
         if forward and (content or embeds or files or stickers or reference_id is None):
@@ -201,6 +238,7 @@ class MessageOps:
             msg.edit_times.append(msg.edited_at or msg.created_at)
             msg.content = changes["content"]
         if "embeds" in changes and changes["embeds"] is not None:
+            check_embeds(changes["embeds"])
             msg.embeds = [{"type": "rich", **e} for e in changes["embeds"]]
         if "allowed_mentions" in changes and changes["allowed_mentions"] is not None:
             msg.allowed_mentions = changes["allowed_mentions"]

@@ -430,11 +430,27 @@ class DiscordState(MessageOps, ForumOps):
     # ----------------------------------------------------------------- members and roles
 
     def add_member(
-        self, username: str, display_name: Optional[str] = None, *, admin: bool = False
+        self,
+        username: str,
+        display_name: Optional[str] = None,
+        *,
+        admin: bool = False,
+        permissions: int = 0,
     ) -> User:
-        """A new guild member (dispatches GUILD_MEMBER_ADD)."""
+        """A new guild member (dispatches GUILD_MEMBER_ADD).
+
+        ``permissions`` (``Perm`` bits) gives the member a role of its own with exactly
+        those permissions (dispatched first, as GUILD_ROLE_CREATE).
+        """
         user = self._new_user(username, display_name or username.title())
-        member = Member(user, [self.admin_role.id] if admin else [])
+        roles = [self.admin_role.id] if admin else []
+        if permissions:
+            role = self._new_role(f"{username}-role", permissions, position=1)
+            self._dispatch(
+                "GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role.payload()}
+            )
+            roles.append(role.id)
+        member = Member(user, roles)
         self.members[user.id] = member
         self._dispatch("GUILD_MEMBER_ADD", {**member.payload(), "guild_id": str(self.guild_id)})
         return user

@@ -122,6 +122,7 @@ class RedProcess:
         self.pg_env: dict[str, str] = {k: v for k, v in (pg_env or {}).items() if k in PG_VARS}
         self.database: Optional[str] = None
         self.starts = 0
+        self.prefix = PREFIX  # what the readiness ping and the helpers type
         self._proc: Optional[subprocess.Popen[bytes]] = None
         self._log_file: Optional[Any] = None
 
@@ -240,7 +241,7 @@ class RedProcess:
             "--owner",
             str(self.discord.owner.id),
             "--prefix",
-            PREFIX,
+            self.prefix,
             "--no-prompt",
             "--force-disable-rich-logging",
             *self.args,
@@ -255,7 +256,7 @@ class RedProcess:
         owner = self.discord.owner
         while True:
             self._check_alive(deadline, "answering !ping")
-            sent = await self.discord.send(owner, HARNESS_CHANNEL, f"{PREFIX}ping")
+            sent = await self.discord.send(owner, HARNESS_CHANNEL, f"{self.prefix}ping")
             try:
                 await self.discord.wait_for_message(
                     lambda m: m.content == "Pong.", channel=HARNESS_CHANNEL, after=sent, timeout=2
@@ -274,13 +275,14 @@ class RedProcess:
                 f"Red was not ready after {self.start_timeout:g}s ({doing}):\n{self.log_tail()}"
             )
 
-    def stop(self, timeout: float = 30) -> Optional[int]:
-        """Stop Red like Ctrl+C would (SIGINT, then SIGKILL after ``timeout``); its exit code."""
+    def stop(self, timeout: float = 30, *, sig: int = signal.SIGINT) -> Optional[int]:
+        """Stop Red like Ctrl+C would (SIGINT, or ``sig``, e.g. a service manager's SIGTERM;
+        SIGKILL after ``timeout``); its exit code."""
         proc, self._proc = self._proc, None
         code = None
         if proc is not None:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(sig)
                 try:
                     proc.wait(timeout)
                 except subprocess.TimeoutExpired:
@@ -317,13 +319,13 @@ class RedProcess:
 
     async def addpath(self, path: Path) -> Message:
         """``!addpath <path>`` (persistent cog path) as the owner."""
-        reply = await self.owner_command(f"{PREFIX}addpath {path}")
+        reply = await self.owner_command(f"{self.prefix}addpath {path}")
         assert "successfully added" in reply.content or "already" in reply.content, reply.content
         return reply
 
     async def load(self, *cogs: str, timeout: float = 60) -> Message:
         """``!load <cogs>`` as the owner; fails unless every cog is loaded afterwards."""
-        reply = await self.owner_command(f"{PREFIX}load {' '.join(cogs)}", timeout=timeout)
+        reply = await self.owner_command(f"{self.prefix}load {' '.join(cogs)}", timeout=timeout)
         text = reply.content
         assert text.startswith("Loaded") or "already loaded" in text, f"!load failed: {text}"
         return reply
@@ -344,6 +346,24 @@ class RedProcess:
             fh.seek(max(0, fh.seek(0, os.SEEK_END) - 200_000))
             text = fh.read().decode("utf-8", "replace")
         return "\n".join(text.splitlines()[-lines:])
+
+    def files_containing(
+        self, needles: Sequence[str], *, folders: Sequence[Path] = ()
+    ) -> dict[str, list[str]]:
+        """Which needles occur in which of Red's files: its output (``red.log``) and every
+        file in its data folder (logs, Config), and in ``folders``; ``{path: [needles]}``."""
+        paths = [self.log_path]
+        for folder in (self.data_path, *folders):
+            paths += sorted(p for p in folder.rglob("*") if p.is_file())
+        found: dict[str, list[str]] = {}
+        for path in paths:
+            if not path.exists():
+                continue
+            text = path.read_bytes().decode("utf-8", "replace")
+            hits = [needle for needle in needles if needle in text]
+            if hits:
+                found[str(path)] = hits
+        return found
 
     def blocked_connections(self) -> list[str]:
         """Lines in which the launcher's network guard refused a non-loopback connection."""

@@ -60,7 +60,9 @@ async def usage(discord: FakeDiscord, mate: str = "maya") -> tuple[int, int]:
 
 async def stream_cut_off(llm: ThreadedFakeLLM) -> None:
     """Wait until the LLM saw the client close the last stream before its end."""
-    await asyncio.to_thread(llm.server.wait_until, lambda requests: requests[-1].cut_off, 15)
+    await asyncio.to_thread(
+        llm.server.wait_until, lambda requests: requests[-1].outcome == "disconnected", 15
+    )
 
 
 def long_text() -> str:

@@ -142,8 +142,13 @@ async def test_ping(discord: FakeDiscord) -> None:
 
 
 async def test_owner_only_command_is_ignored_for_members(discord: FakeDiscord) -> None:
-    await discord.send("bob", "general", "!traceback")
-    await discord.expect_no_message(channel="general")
+    sent = await discord.send("bob", "general", "!traceback")
+    # Red handles messages in order: an answer to bob would come before the answer to
+    # alice's (another owner-only command, with an answer of its own).
+    listed = await discord.command("alice", "general", "!set api list")
+    assert listed.content == "No API services have been set yet."
+    answers = [m for m in discord.messages("general", after=sent) if m.author.bot]
+    assert [m.id for m in answers] == [listed.id]
     reply = await discord.command("alice", "general", "!traceback")
     assert reply.content == "No exception has occurred yet."
 

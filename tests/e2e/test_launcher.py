@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from fake_discord import FakeDiscord
+from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import LAUNCHER, RedProcess, provider_env
 
@@ -167,3 +168,62 @@ async def test_a_restart_reuses_the_instance_and_loads_the_cog_again(
         lambda m: m.content == "Still here, Bob.", channel="chat", timeout=15
     )
     assert answer.is_webhook and answer.webhook_name == "Maya"
+
+
+def only_answer_after(
+    fake_discord: FakeDiscord, channel: str, sent: Message, expected: Message
+) -> None:
+    """``expected`` is the bot's only message in ``channel`` since ``sent``: Red handles
+    messages in order, so an answer to ``sent`` (a command with an answer of its own)
+    would have come first."""
+    answers = [m for m in fake_discord.messages(channel, after=sent) if m.author.bot]
+    assert [m.content for m in answers] == [expected.content]
+
+
+async def test_options_name_the_instance_its_owner_and_its_prefix(
+    fake_discord: FakeDiscord, red: LaunchedRed
+) -> None:
+    assert red.stop() == 0
+    bob, alice = fake_discord.member, fake_discord.owner
+    red.launcher_args = ["--instance", "second", "--owner", str(bob.id), "--prefix", "$"]
+    red.prefix = "$"  # the harness's readiness ping
+    red.start()
+    output = red.output(red.starts)
+    assert "Creating Red instance 'second' with JSON storage..." in output
+    data = red.root / "share" / "Red-DiscordBot" / "data" / "second"
+    assert f"Starting Red instance 'second' (data in {data})" in output
+
+    # The prefix is $ (not the default !) ...
+    sent = await fake_discord.send(alice, "admin", "!mate list")
+    pong = await fake_discord.command(alice, "admin", "$ping")
+    assert pong.content == "Pong."
+    only_answer_after(fake_discord, "admin", sent, pong)
+    # ... bob owns the bot, alice (the application's owner) does not: owner-only commands
+    # with answers that tell them apart.
+    sent = await fake_discord.send(alice, "admin", "$traceback")
+    owned = await fake_discord.command(bob, "admin", "$set api list")
+    assert owned.content == "No API services have been set yet."
+    only_answer_after(fake_discord, "admin", sent, owned)
+    # ... and the cog came up on this new instance's first start.
+    listing = await fake_discord.command(bob, "admin", "$mate list")
+    assert listing.content == "No mates yet. An admin can start with `$mate create maya`."
+
+
+async def test_sigterm_stops_red_cleanly_and_prefix_sets_an_existing_instance(
+    fake_discord: FakeDiscord, red: LaunchedRed
+) -> None:
+    # A service manager's stop: SIGTERM reaches Red itself (the launcher became Red).
+    assert red.stop(sig=signal.SIGTERM) == 0
+    output = red.output(red.starts)
+    assert "SIGTERM received. Quitting..." in output
+    assert "Please wait, cleaning up a bit more" in output
+
+    red.launcher_args = ["--instance", "second", "--prefix", "%"]
+    red.prefix = "%"
+    red.start()
+    assert "Using the existing Red instance 'second'." in red.output(red.starts)
+    sent = await fake_discord.send(fake_discord.owner, "admin", "$mate list")
+    pong = await fake_discord.command(fake_discord.owner, "admin", "%ping")
+    assert pong.content == "Pong."
+    only_answer_after(fake_discord, "admin", sent, pong)
+    assert red.stop(sig=signal.SIGTERM) == 0

@@ -7,47 +7,28 @@ in order and build on each other like an admin's first evening with the cog.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Optional
 
 import pytest
+from e2e_helpers import admin, conversation
 from fake_discord import FakeDiscord
-from fake_llm import ThreadedFakeLLM, error, hang, reply
-from harness import CHECKOUT, RedProcess, provider_env
+from fake_llm import error, reply
+from harness import CHECKOUT, RedProcess
 
+from loopflow.mates import builtin_mate
+
+MAYA_PROMPT = builtin_mate("maya").system_prompt
 MAYA_PROMPT_START = "You are Maya, an infrastructure engineer"
-
-
-@pytest.fixture(scope="module")
-def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
-    return {**provider_env(llm), "LOOPFLOW_TIMEOUT": "1.5"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_llm(llm: ThreadedFakeLLM) -> Iterator[None]:
-    llm.server.reset()
-    yield
-
-
-async def admin(discord: FakeDiscord, text: str, channel: str = "chat") -> str:
-    """Run a command as the owner (an admin) and return the bot's answer."""
-    return (await discord.command(discord.owner, channel, text, timeout=15)).content
-
-
-def user_texts(llm: ThreadedFakeLLM) -> list[tuple[str, str]]:
-    """(role, content) of the last request the LLM got, system prompt excluded."""
-    messages = llm.server.requests[-1].json["messages"]
-    return [(m["role"], m["content"]) for m in messages if m["role"] != "system"]
 
 
 async def test_load_create_and_bind(discord: FakeDiscord, red: RedProcess) -> None:
     await red.addpath(CHECKOUT)
     await red.load("loopflow")
-    created = await admin(discord, "!mate create maya")
+    created = await admin(discord, "!mate create maya", "chat")
     assert created.startswith("Created **Maya** (`maya`, openai).")
-    bound = await admin(discord, "!mate channel add maya")
+    bound = await admin(discord, "!mate channel add maya", "chat")
     assert bound.startswith("**Maya** now answers every message in <#")
-    listing = await admin(discord, "!mate list")
+    listing = await admin(discord, "!mate list", "chat")
     assert "**Maya** (`maya`) · openai" in listing
 
 
@@ -62,14 +43,14 @@ async def test_a_message_gets_mayas_answer_with_her_name(discord: FakeDiscord, l
     body = llm.server.requests[-1].json
     assert body["messages"][0]["role"] == "system"
     assert body["messages"][0]["content"].startswith(MAYA_PROMPT_START)
-    assert user_texts(llm)[-1] == ("user", "Bob: hello maya")
+    assert conversation(llm)[-1] == ("user", "Bob: hello maya")
 
 
 async def test_two_people_and_the_history_as_context(discord: FakeDiscord, llm) -> None:
     llm.enqueue(reply("Noted, Alice."))
     await discord.send(discord.owner, "chat", "the disk on db-1 is at 91%")
     await discord.wait_for_message(lambda m: m.content == "Noted, Alice.", channel="chat")
-    assert user_texts(llm) == [
+    assert conversation(llm) == [
         ("user", "Bob: hello maya"),
         ("assistant", "Hi Bob! What are we fixing today?"),
         ("user", "Alice: the disk on db-1 is at 91%"),
@@ -83,20 +64,36 @@ async def test_two_people_and_the_history_as_context(discord: FakeDiscord, llm) 
 
 
 async def test_reset_starts_over(discord: FakeDiscord, llm) -> None:
-    answer = await admin(discord, "!mate reset")
+    answer = await admin(discord, "!mate reset", "chat")
     assert answer == "The conversation starts over from here."
     llm.enqueue(reply("Fresh start."))
     await discord.send(discord.member, "chat", "who am I?")
     await discord.wait_for_message(lambda m: m.content == "Fresh start.", channel="chat")
-    assert user_texts(llm) == [("user", "Bob: who am I?")]
+    assert conversation(llm) == [("user", "Bob: who am I?")]
 
 
 async def test_members_cannot_manage_mates(discord: FakeDiscord) -> None:
     sent = await discord.send(discord.member, "admin", "!mate create sneaky")
-    await discord.expect_no_message(channel="admin", after=sent, within=2)
-    assert "sneaky" not in await admin(discord, "!mate list", "admin")
+    # The same command from the owner right after, with an answer of its own: Red handles
+    # messages in order, so an answer to bob would come first.
+    await discord.send(discord.owner, "admin", "!mate create marker")
+    created = await discord.wait_for_message(
+        lambda m: m.content.startswith("Created **Marker**"), channel="admin", after=sent
+    )
+    bot_said = [m for m in discord.messages("admin", after=sent) if m.author.bot]
+    assert [m.id for m in bot_said] == [created.id]
+    assert "sneaky" not in await admin(discord, "!mate list")
+    await admin(discord, "!mate delete marker")
+    assert await admin(discord, "yes") == "Deleted **Marker**."
     refused = await discord.command(discord.member, "chat", "!mate reset")
     assert refused.content == "You need the Manage Messages permission to reset here."
+
+
+async def mates_as_shown(discord: FakeDiscord) -> tuple[str, list[dict[str, object]]]:
+    """Everything an admin can read about the server's mates: the list and maya's card."""
+    listing = await discord.command(discord.owner, "admin", "!mate list")
+    card = await discord.command(discord.owner, "admin", "!mate show maya")
+    return listing.content, card.embeds
 
 
 @pytest.mark.parametrize(
@@ -116,23 +113,27 @@ async def test_members_cannot_manage_mates(discord: FakeDiscord) -> None:
 async def test_bad_input_gets_a_clear_message_and_changes_nothing(
     discord: FakeDiscord, command: str, expected: Optional[str]
 ) -> None:
-    answer = await admin(discord, command, "admin")
+    before = await mates_as_shown(discord)
+    answer = await admin(discord, command)
     if expected is None:  # a long but valid prompt is accepted...
         assert answer == "New prompt saved for **Maya**."
-        await admin(discord, "!mate prompt maya You are Maya.", "admin")
+        assert await mates_as_shown(discord) != before  # (the comparison can tell)
+        await admin(discord, "!mate prompt maya " + MAYA_PROMPT)
+        assert await mates_as_shown(discord) == before
         return
     assert expected in answer
-    shown = await discord.command(discord.owner, "admin", "!mate show maya")
-    assert "openai" in shown.embed_text and "not-a-url" not in shown.embed_text
+    assert await mates_as_shown(discord) == before
 
 
 async def test_a_prompt_over_the_limit_is_refused(discord: FakeDiscord) -> None:
+    before = await mates_as_shown(discord)
     sent = await discord.send(
         discord.owner, "admin", "!mate prompt maya", files=[("prompt.txt", "y" * 16_001)]
     )
     answer = await discord.wait_for_message(channel="admin", after=sent)
     assert "the limit is 16,000" in answer.content
     assert "Nothing changed" in answer.content
+    assert await mates_as_shown(discord) == before
 
 
 @pytest.mark.parametrize(
@@ -144,10 +145,12 @@ async def test_a_prompt_over_the_limit_is_refused(discord: FakeDiscord) -> None:
             "with `!set api openai api_key,<key>`.",
         ),
         (error(429), "Maya is rate limited by OpenAI right now. Try again in a minute."),
-        (error(500), "OpenAI is unavailable right now, so Maya can't answer. Try again soon."),
-        (hang(20), "Maya took too long to answer: OpenAI timed out. Try again."),
+        (
+            error(500, retry_after=0.05),
+            "OpenAI is unavailable right now, so Maya can't answer. Try again soon.",
+        ),
     ],
-    ids=["401", "429", "500", "hang"],
+    ids=["401", "429", "500"],
 )
 async def test_provider_failures_are_one_clear_line_and_the_next_message_works(
     discord: FakeDiscord, llm, fault, line
@@ -213,9 +216,9 @@ async def test_a_rate_limited_webhook_still_delivers(discord: FakeDiscord, llm) 
 
 async def test_without_manage_webhooks_the_bot_speaks_for_maya(discord: FakeDiscord, llm) -> None:
     random = discord.channel("random")
-    bound = await admin(discord, f"!mate channel add maya <#{random.id}>", "admin")
+    bound = await admin(discord, f"!mate channel add maya <#{random.id}>")
     assert bound == f"**Maya** now answers every message in <#{random.id}>."
-    wrong = await admin(discord, "!mate channel add maya #nowhere", "admin")
+    wrong = await admin(discord, "!mate channel add maya #nowhere")
     assert wrong == "I can't find a channel or thread called `#nowhere` here."
     discord.set_bot_permissions(manage_webhooks=False)
     llm.enqueue(reply("Plain but present."), reply("Again."))
@@ -243,7 +246,7 @@ async def test_a_restart_keeps_the_conversation(discord: FakeDiscord, red: RedPr
     llm.enqueue(reply("The word was teapot."))
     await discord.send(discord.member, "chat", "what was the word?")
     await discord.wait_for_message(lambda m: m.content == "The word was teapot.", channel="chat")
-    texts = user_texts(llm)
+    texts = conversation(llm)
     assert ("user", "Bob: remember the word 'teapot'") in texts
     assert ("assistant", "Remembered: before the restart.") in texts
     # The reset point survived: nothing from before it is in the context.

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_llm import ThreadedFakeLLM, error, reply, start_in_thread
+from fake_llm import ThreadedFakeLLM, error, reply
 
 MATE_FILE = """# Ada
 
@@ -25,17 +24,6 @@ anthropic
 
 claude-haiku-4-5
 """
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[ThreadedFakeLLM]:
-    with start_in_thread() as handle:
-        yield handle
-
-
-@pytest.fixture(autouse=True)
-def fresh_queue(llm: ThreadedFakeLLM) -> None:
-    llm.server.reset()
 
 
 def loopflow(args: list[str], stdin: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Optional
@@ -378,6 +379,13 @@ def test_large_input_is_fast_enough() -> None:
     text = "\n\n".join(random_markdown(random.Random(s)) for s in range(60))
     parts = check_split(text)
     assert len(parts) > 10
+    # ~1.5 MB (a model's longest reply is ~100 KB) in under 2 s of this process's CPU time:
+    # it takes ~0.4 s; a splitter gone quadratic takes minutes. CPU time, not wall time, so
+    # a busy machine does not fail it.
+    huge = "\n\n".join([text] * 4)
+    started = time.process_time()
+    split_message(huge)
+    assert time.process_time() - started < 2.0
 
 
 def _split_hostile_replies() -> None:

@@ -147,6 +147,14 @@ async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -
     assert isinstance(await store.mate(GUILD, "merlin"), Mate)
 
 
+async def wait_until_written(store: Store, timeout: float = 2.0) -> None:
+    """Wait until the batched usage write reached Config (polling the record, bounded)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await store.config.guild_from_id(GUILD).usage():
+        assert asyncio.get_running_loop().time() < deadline, f"not saved within {timeout}s"
+        await asyncio.sleep(0.01)
+
+
 async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     store: Store, monkeypatch
 ) -> None:
@@ -156,7 +164,7 @@ async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     assert await store.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await store.mate_for_message(GUILD, 99) == "maya"
     assert await store.config.guild_from_id(GUILD).usage() == {}  # not written yet
-    await asyncio.sleep(0.2)
+    await wait_until_written(store)
     unsaved_free = Store(store.config)  # a second reader sees only what was written
     assert await unsaved_free.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await unsaved_free.mate_for_message(GUILD, 99) == "maya"

@@ -1,21 +1,34 @@
-"""The stream editor: early post, edit cadence, overflow into new messages, back-off."""
+"""The stream editor: early post, edit cadence, overflow into new messages, back-off.
+
+The tests run on a virtual clock (``virtual_clock``): ``await asyncio.sleep(0.02)`` is
+exactly 20 ms of stream time, and the times the fake chat records are exact, so the
+cadence assertions hold on any machine and fail whenever the editor's pacing changes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+
+from virtual_clock import virtual_time
 
 from loopflow.chat.streaming import MessageGone, StreamEditor, TextRefused
 from loopflow.io.splitting import split_message
 
 
 class FakeChat:
-    """Messages by id, with a log of every call and its time."""
+    """Messages by id, with a log of every call and its (start) time.
+
+    ``edit_delay`` makes each edit take that long, like a slow or rate-limited chat; the
+    most edits ever in flight at once are counted in ``max_in_flight``.
+    """
 
     def __init__(self, edit_delay: float = 0.0) -> None:
         self.messages: dict[int, str] = {}
         self.calls: list[tuple[str, int, float]] = []
         self.edit_delay = edit_delay
         self.fail_edits = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     async def post(self, text: str) -> int:
         handle = len(self.messages) + 1
@@ -24,12 +37,19 @@ class FakeChat:
         return handle
 
     async def edit(self, handle: int, text: str) -> None:
-        await asyncio.sleep(self.edit_delay)
+        started = asyncio.get_running_loop().time()
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.edit_delay)
+        finally:
+            self.in_flight -= 1
         if self.fail_edits:
             self.fail_edits -= 1
+            self.calls.append(("failed edit", handle, started))
             raise RuntimeError("429 or gone")
         self.messages[handle] = text
-        self.calls.append(("edit", handle, asyncio.get_running_loop().time()))
+        self.calls.append(("edit", handle, started))
 
     def shown(self) -> list[str]:
         return [self.messages[k] for k in sorted(self.messages)]
@@ -40,6 +60,7 @@ def editor(chat: FakeChat, **options: float) -> StreamEditor[int]:
     return StreamEditor(chat.post, chat.edit, **settings)  # type: ignore[arg-type]
 
 
+@virtual_time
 async def test_a_fast_short_reply_is_one_post_and_no_edit() -> None:
     chat = FakeChat()
     stream = editor(chat)
@@ -50,6 +71,7 @@ async def test_a_fast_short_reply_is_one_post_and_no_edit() -> None:
     assert [kind for kind, _, _ in chat.calls] == ["post"]
 
 
+@virtual_time
 async def test_the_reply_appears_early_and_edits_are_spaced() -> None:
     chat = FakeChat()
     stream = editor(chat)
@@ -60,15 +82,19 @@ async def test_the_reply_appears_early_and_edits_are_spaced() -> None:
     elapsed = asyncio.get_running_loop().time() - start
     await stream.finish()
     kinds = [kind for kind, _, _ in chat.calls]
-    times = [t for _, _, t in chat.calls]
-    assert kinds[0] == "post" and times[0] - start < 0.5  # first_delay is 0.05
+    times = [t - start for _, _, t in chat.calls]
+    # The first text shows after first_delay (0.05 s), not when the reply is complete.
+    assert kinds[0] == "post" and 0.05 <= times[0] < 0.07
     # It grows while written, but never faster than one round of edits per interval.
-    assert 2 <= kinds.count("edit") <= elapsed / 0.1 + 1
+    edits_while_streaming = [t for kind, t in zip(kinds, times) if kind == "edit" and t < elapsed]
+    assert len(edits_while_streaming) >= 4
+    assert kinds.count("edit") <= elapsed / 0.1 + 1
     gaps = [b - a for a, b in zip(times[:-1], times[1:-1])]  # the final edit may come sooner
-    assert all(gap >= 0.095 for gap in gaps)
+    assert all(gap >= 0.1 - 1e-9 for gap in gaps), gaps
     assert chat.shown() == ["".join(f"word{i} " for i in range(30)).strip()]
 
 
+@virtual_time
 async def test_a_reply_that_outgrows_a_message_continues_in_a_new_one() -> None:
     chat = FakeChat()
     stream = editor(chat, first_delay=0.0, interval=0.01)
@@ -82,6 +108,7 @@ async def test_a_reply_that_outgrows_a_message_continues_in_a_new_one() -> None:
     assert "".join(shown).count("x") == 4500
 
 
+@virtual_time
 async def test_an_open_code_block_renders_closed_while_streaming() -> None:
     chat = FakeChat()
     stream = editor(chat, first_delay=0.0)
@@ -93,20 +120,28 @@ async def test_an_open_code_block_renders_closed_while_streaming() -> None:
     assert chat.shown() == ["```python\nprint(1)\nprint(2)\n```\nDone."]
 
 
+@virtual_time
 async def test_slow_or_rate_limited_edits_back_off_and_the_final_text_lands() -> None:
-    chat = FakeChat(edit_delay=0.15)
+    chat = FakeChat(edit_delay=0.15)  # each edit takes 0.15 s; the editor may edit every 0.01 s
     stream = editor(chat, first_delay=0.0, interval=0.01)
     for i in range(40):
         stream.feed(f"{i} ")
-        await asyncio.sleep(0.01)
-    chat.fail_edits = 1
+        await asyncio.sleep(0.01)  # 0.4 s of streaming: 40 changes
+    chat.fail_edits = 1  # the next edit is refused (rate limited)
     await asyncio.sleep(0.2)
     await stream.finish()
     assert chat.shown() == [" ".join(str(i) for i in range(40))]
-    edit_times = [t for kind, _, t in chat.calls if kind == "edit"]
-    assert all(b - a >= 0.15 for a, b in zip(edit_times, edit_times[1:]))
+    edits = [(kind, t) for kind, _, t in chat.calls if kind != "post"]
+    assert ("failed edit" in [kind for kind, _ in edits]) and edits[-1][0] == "edit"
+    # One edit at a time, and a slow chat gets fewer edits, each with the newest text:
+    # 0.6 s at 0.15 s an edit leaves room for at most 5 (not one per change).
+    assert chat.max_in_flight == 1
+    assert len(edits) <= 0.6 / 0.15 + 1, edits
+    starts = [t for _, t in edits]
+    assert all(b - a >= 0.15 for a, b in zip(starts, starts[1:])), starts
 
 
+@virtual_time
 async def test_a_message_that_cannot_be_edited_at_the_end_is_posted_again() -> None:
     chat = FakeChat()
     stream = editor(chat, first_delay=0.0, interval=10)
@@ -118,6 +153,7 @@ async def test_a_message_that_cannot_be_edited_at_the_end_is_posted_again() -> N
     assert chat.messages[2] == "partial and the rest"
 
 
+@virtual_time
 async def test_nothing_fed_posts_nothing() -> None:
     chat = FakeChat()
     assert await editor(chat).finish() == []
