@@ -113,7 +113,8 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         requester: Literal["discord_deleted_user", "owner", "user", "user_strict"],
         user_id: int,
     ) -> None:
-        """Forget a user's stored choices (their DM mate); messages live on Discord."""
+        """Forget what is stored about a user: their DM mate and the records of the threads
+        they opened with ``[p]mate chat``; their messages live on Discord."""
         await self.store.delete_user_data(user_id)
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:
