@@ -173,15 +173,16 @@ class Store:
         """A channel or thread was deleted: drop its bindings, its opener record and its
         reset point. True if mates were bound there."""
         state = await self._state(guild_id)
+        # The memory copy first: what runs while the writes wait sees the channel gone.
+        bound = state.bindings.pop(channel_id, None) is not None
+        opened = state.threads.pop(channel_id, None) is not None
+        self._reset_points.pop(channel_id, None)
         group = self.config.guild_from_id(guild_id)
-        bound = channel_id in state.bindings
         if bound:
             await group.bindings.clear_raw(str(channel_id))
-            state.bindings.pop(channel_id, None)
-        if channel_id in state.threads:
+        if opened:
             await group.threads.clear_raw(str(channel_id))
-            state.threads.pop(channel_id, None)
-        await self._drop_reset_point(channel_id)
+        await self.config.channel_from_id(channel_id).clear()  # no write when none is stored
         return bound
 
     async def forget_guild(self, guild_id: int, channel_ids: Iterable[int] = ()) -> None:
@@ -193,22 +194,21 @@ class Store:
         memory copy of the server.
         """
         state = await self._state(guild_id)
-        group = self.config.guild_from_id(guild_id)
-        for channel_id in {*channel_ids, *state.bindings, *state.threads}:
-            await self._drop_reset_point(channel_id)
-        await group.bindings.clear()
-        await group.threads.clear()
+        places = {*channel_ids, *state.bindings, *state.threads}
         state.bindings.clear()
         state.threads.clear()
         state.records["index"] = {}
+        for channel_id in places:
+            self._reset_points.pop(channel_id, None)
+        group = self.config.guild_from_id(guild_id)
+        await group.bindings.clear()
+        await group.threads.clear()
+        for channel_id in places:
+            await self.config.channel_from_id(channel_id).clear()
         self._records.changed(guild_id)
         await self._records.flush()
         self._records.unload(guild_id)
         self._guilds.pop(guild_id, None)
-
-    async def _drop_reset_point(self, channel_id: int) -> None:
-        self._reset_points.pop(channel_id, None)
-        await self.config.channel_from_id(channel_id).clear()  # no write when none is stored
 
     # --- server settings -------------------------------------------------------------------
 
