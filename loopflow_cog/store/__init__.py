@@ -3,7 +3,7 @@
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
 that change on every reply (message index, usage counters), written in batches, in
 ``records``. A server's data is read once (concurrent first reads share one load) and
-mirrored in memory; the store is the only writer, so the mirror stays exact.
+mirrored in memory (``mirror``); the store is the only writer, so the mirror stays exact.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from redbot.core import Config
@@ -21,6 +20,7 @@ from loopflow.mates import Mate
 from loopflow.providers.base import Usage
 
 from . import schema
+from .mirror import GuildState
 from .records import Records, rewrites_whole_file
 from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT
 
@@ -31,41 +31,6 @@ RESET_POINT_CACHE_LIMIT = 10_000  # channels whose reset point is kept in memory
 
 class DuplicateMateError(MateError):
     """A mate by that name exists already in the server."""
-
-
-@dataclass
-class _GuildState:
-    mates: dict[str, Mate]
-    bindings: dict[int, list[str]]
-    models: dict[str, str]
-    cooldown: int
-    threads: dict[int, int]
-    records: dict[str, Any]  # the stored document itself: index and usage
-
-    @classmethod
-    def from_stored(cls, data: dict[str, Any], records: dict[str, Any]) -> _GuildState:
-        mates = {}
-        for name, fields in data["mates"].items():
-            try:
-                mates[name] = Mate.from_dict(fields)
-            except MateError:
-                continue  # a mate stored by a future version with stricter fields
-        return cls(
-            mates,
-            {int(k): list(v) for k, v in data["bindings"].items()},
-            dict(data["models"]),
-            int(data["cooldown"]),
-            {int(k): int(v) for k, v in data["threads"].items()},
-            records,
-        )
-
-    @property
-    def index(self) -> dict[str, str]:
-        return self.records["index"]
-
-    @property
-    def usage(self) -> dict[str, dict[str, int]]:
-        return self.records["usage"]
 
 
 class Store:
@@ -83,8 +48,8 @@ class Store:
         )
         schema.register(config)
         self._records = Records(config, whole_file_writes=self.whole_file_writes)
-        self._guilds: dict[int, _GuildState] = {}
-        self._loading: dict[int, asyncio.Task[_GuildState]] = {}
+        self._guilds: dict[int, GuildState] = {}
+        self._loading: dict[int, asyncio.Task[GuildState]] = {}
         self._reset_points: OrderedDict[int, int] = OrderedDict()
 
     async def migrate(self) -> None:
@@ -109,16 +74,22 @@ class Store:
         await self.save_mate(guild_id, mate)
 
     async def save_mate(self, guild_id: int, mate: Mate) -> None:
-        """Create or replace a mate."""
+        """Create or replace a mate (a new one comes last in :meth:`mates`)."""
         state = await self._state(guild_id)
-        await self.config.guild_from_id(guild_id).mates.set_raw(mate.name, value=mate.to_dict())
+        created = state.created.get(mate.name)
+        if created is None:
+            created = max(state.created.values(), default=0) + 1
+        fields = {**mate.to_dict(), "created": created}
+        await self.config.guild_from_id(guild_id).mates.set_raw(mate.name, value=fields)
         state.mates[mate.name] = mate
+        state.created[mate.name] = created
 
     async def delete_mate(self, guild_id: int, name: str) -> None:
         """Remove a mate with its channel bindings and usage counters."""
         state = await self._state(guild_id)
         await self.config.guild_from_id(guild_id).mates.clear_raw(name)
         state.mates.pop(name, None)
+        state.created.pop(name, None)
         if state.usage.pop(name, None) is not None:
             self._records.changed(guild_id)
         for channel_id, names in list(state.bindings.items()):
@@ -376,7 +347,7 @@ class Store:
 
     # --- the mirror ------------------------------------------------------------------------
 
-    async def _state(self, guild_id: int) -> _GuildState:
+    async def _state(self, guild_id: int) -> GuildState:
         state = self._guilds.get(guild_id)
         if state is not None:
             return state
@@ -387,10 +358,10 @@ class Store:
         # Shielded: a caller that gives up must not cancel the load the others wait for.
         return await asyncio.shield(loading)
 
-    async def _load(self, guild_id: int) -> _GuildState:
+    async def _load(self, guild_id: int) -> GuildState:
         try:
             data = await self.config.guild_from_id(guild_id).all()
-            state = _GuildState.from_stored(data, await self._records.load(guild_id))
+            state = GuildState.from_stored(data, await self._records.load(guild_id))
             self._guilds[guild_id] = state
             return state
         finally:

@@ -3,7 +3,8 @@
 Schema 2, the same on Red's JSON and PostgreSQL backends:
 
 - global: ``schema_version``;
-- guild: ``mates`` (name -> ``Mate.to_dict()``), ``bindings`` (str(channel id) -> mate
+- guild: ``mates`` (name -> ``Mate.to_dict()`` and ``created``, its place in the server's
+  creation order), ``bindings`` (str(channel id) -> mate
   names, in the order bound), ``models`` (provider -> model), ``threads`` (str(thread id)
   -> id of who opened it with ``[p]mate chat``, at most :data:`CHAT_THREAD_LIMIT`),
   ``cooldown`` (seconds), ``webhook_hint_sent``;

@@ -139,6 +139,37 @@ async def test_a_reset_made_while_its_point_is_read_is_kept(store: Store) -> Non
     assert await store.reset_point(7) == 123
 
 
+# --- a backend that keeps no key order ---------------------------------------------------
+
+
+def jsonb_order(value: Any) -> Any:
+    """``value`` with every object's keys as PostgreSQL's jsonb returns them: shorter keys
+    first, then by bytes."""
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: jsonb_order(value[k]) for k in keys}
+    return value
+
+
+async def test_mates_keep_their_creation_order_where_stored_keys_are_reordered(
+    store: Store,
+) -> None:
+    driver = store.config._driver
+    real_get = driver.get
+
+    async def get(identifier_data: Any) -> Any:
+        return jsonb_order(await real_get(identifier_data))
+
+    driver.get = get
+    names = ["zoe", "maya", "ada", "a-very-long-name", "merlin"]
+    for name in names:
+        await store.add_mate(GUILD, MAYA.replace(name=name))
+    await store.save_mate(GUILD, MAYA.replace(name="ada", model="gpt-4.1"))  # an update
+    await store.delete_mate(GUILD, "maya")
+    await store.add_mate(GUILD, MAYA)  # created again: now the newest
+    assert list(await stored(store).mates(GUILD)) == [*(n for n in names if n != "maya"), "maya"]
+
+
 # --- batched writes -----------------------------------------------------------------------
 
 
