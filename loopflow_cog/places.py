@@ -25,12 +25,16 @@ async def live_bindings(guild: discord.Guild, store: Store) -> dict[int, list[st
     Every channel of a server is in the gateway cache, active threads too; an id it does
     not know is an archived thread or something deleted, so it is looked up on Discord
     (at most :data:`LOOKUPS_PER_LISTING` per call) and forgotten on 404. ``[p]mate chat``
-    threads are looked up last: they are bounded and forgotten on deletion anyway.
+    threads are not: most are archived after a day, they are bounded in number
+    (``CHAT_THREAD_LIMIT``) and forgotten when deleted.
     """
     bindings = await store.bindings(guild.id)
     chat_threads = await store.chat_threads(guild.id)
-    unknown = [cid for cid in bindings if guild.get_channel_or_thread(cid) is None]
-    unknown.sort(key=lambda cid: cid in chat_threads)
+    unknown = [
+        cid
+        for cid in bindings
+        if cid not in chat_threads and guild.get_channel_or_thread(cid) is None
+    ]
     for channel_id in unknown[:LOOKUPS_PER_LISTING]:
         try:
             await guild.fetch_channel(channel_id)
