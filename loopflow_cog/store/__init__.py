@@ -22,7 +22,7 @@ from loopflow.providers.base import Usage
 from . import schema
 from .mirror import GuildState
 from .records import Records, rewrites_whole_file
-from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT
+from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
 
 __all__ = ["CONFIG_IDENTIFIER", "MESSAGE_INDEX_LIMIT", "DuplicateMateError", "Store"]
 
@@ -263,6 +263,22 @@ class Store:
         await group.dm_guild.set(guild_id)
         await group.dm_mate.set(name)
 
+    # --- the mates' webhooks ----------------------------------------------------------------
+
+    async def record_webhook(self, guild_id: int, webhook_id: int) -> None:
+        """Remember a webhook the mates speak through, so their posts are told from a
+        foreign webhook's after a restart too (bounded; oldest forgotten first)."""
+        ids = (await self._state(guild_id)).webhooks
+        if webhook_id in ids:
+            return
+        ids.append(webhook_id)
+        del ids[: max(0, len(ids) - WEBHOOK_LIMIT)]
+        await self.config.guild_from_id(guild_id).webhooks.set(ids)  # copied before it waits
+
+    async def is_mates_webhook(self, guild_id: int, webhook_id: int) -> bool:
+        """Whether the mates spoke through this webhook (False for anyone else's)."""
+        return webhook_id in (await self._state(guild_id)).webhooks
+
     # --- batched records: the message index and usage --------------------------------------
 
     async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
@@ -289,7 +305,7 @@ class Store:
     ) -> None:
         """Remember that a mate sent these messages, answering message ``answered`` when
         it replied to one (bounded; oldest forgotten first)."""
-        index = (await self._state(guild_id)).index
+        index = (await self._state(guild_id)).message_index
         entry = f"{name}:{answered}" if answered else name
         for message_id in message_ids:
             index[str(message_id)] = entry
@@ -303,7 +319,7 @@ class Store:
 
     async def message_origin(self, guild_id: int, message_id: int) -> tuple[str | None, int]:
         """The mate that sent a message and the message it answered (0: none or unknown)."""
-        entry = (await self._state(guild_id)).index.get(str(message_id))
+        entry = (await self._state(guild_id)).message_index.get(str(message_id))
         if entry is None:
             return None, 0
         name, _, answered = entry.partition(":")

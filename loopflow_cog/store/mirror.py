@@ -19,6 +19,7 @@ class GuildState:
     models: dict[str, str]
     cooldown: int
     threads: dict[int, int]
+    webhooks: list[int]  # oldest first
     records: dict[str, Any]  # the stored document itself: index and usage
 
     @classmethod
@@ -42,11 +43,12 @@ class GuildState:
             dict(data["models"]),
             int(data["cooldown"]),
             {int(k): int(v) for k, v in data["threads"].items()},
+            [int(i) for i in data["webhooks"]],
             records,
         )
 
     @property
-    def index(self) -> dict[str, str]:
+    def message_index(self) -> dict[str, str]:
         """str(message id) -> ``"mate"`` or ``"mate:answered message id"``, oldest first."""
         return self.records["index"]
 

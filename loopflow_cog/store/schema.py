@@ -7,7 +7,8 @@ Schema 2, the same on Red's JSON and PostgreSQL backends:
   creation order), ``bindings`` (str(channel id) -> mate
   names, in the order bound), ``models`` (provider -> model), ``threads`` (str(thread id)
   -> id of who opened it with ``[p]mate chat``, at most :data:`CHAT_THREAD_LIMIT`),
-  ``cooldown`` (seconds), ``webhook_hint_sent``;
+  ``cooldown`` (seconds), ``webhook_hint_sent``, ``webhooks`` (ids of the webhooks the
+  mates speak through, oldest first, at most :data:`WEBHOOK_LIMIT`);
 - channel (Red's channel scope, which threads and DMs use too): ``reset_point``;
 - user: ``dm_guild``, ``dm_mate``;
 - custom group :data:`RECORDS`, one document per guild id: ``index`` (str(message id) ->
@@ -30,6 +31,7 @@ CONFIG_IDENTIFIER = 0x10F7_F10E
 RECORDS = "records"
 MESSAGE_INDEX_LIMIT = 5_000  # entries per server; the oldest go first
 CHAT_THREAD_LIMIT = 1_000  # [p]mate chat threads remembered per server; the oldest go first
+WEBHOOK_LIMIT = 1_000  # the mates' webhooks remembered per server (one per channel)
 
 
 def new_records() -> dict[str, Any]:
@@ -41,7 +43,13 @@ def register(config: Config) -> None:
     """Register every default of the layout above (Red needs them before any access)."""
     config.register_global(schema_version=0)
     config.register_guild(
-        mates={}, bindings={}, models={}, threads={}, cooldown=0, webhook_hint_sent=False
+        mates={},
+        bindings={},
+        models={},
+        threads={},
+        cooldown=0,
+        webhook_hint_sent=False,
+        webhooks=[],
     )
     config.register_channel(reset_point=0)
     # Two scalars, not one dict: Red's Config cannot merge a dict over a None default.

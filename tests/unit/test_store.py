@@ -9,7 +9,7 @@ import pytest
 from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import MESSAGE_INDEX_LIMIT, DuplicateMateError, Store
-from loopflow_cog.store.schema import SCHEMA_VERSION
+from loopflow_cog.store.schema import RECORDS, SCHEMA_VERSION
 
 GUILD = 1000
 MAYA = builtin_mate("maya")
@@ -153,6 +153,14 @@ async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -
     assert isinstance(await store.mate(GUILD, "merlin"), Mate)
 
 
+async def wait_until_written(store: Store, timeout: float = 2.0) -> None:
+    """Wait until the batched usage write reached Config (polling the record, bounded)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await store.config.custom(RECORDS, str(GUILD)).usage():
+        assert asyncio.get_running_loop().time() < deadline, f"not saved within {timeout}s"
+        await asyncio.sleep(0.01)
+
+
 async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     store: Store, monkeypatch
 ) -> None:
@@ -162,8 +170,8 @@ async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     await store.record_messages(GUILD, [99], "maya")
     assert await store.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await store.mate_for_message(GUILD, 99) == "maya"
-    assert await Store(store.config).usage(GUILD) == {}  # not written yet
-    await asyncio.sleep(0.2)
+    assert await store.config.custom(RECORDS, str(GUILD)).usage() == {}  # not written yet
+    await wait_until_written(store)
     unsaved_free = Store(store.config)  # a second reader sees only what was written
     assert await unsaved_free.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await unsaved_free.mate_for_message(GUILD, 99) == "maya"
@@ -228,3 +236,12 @@ async def test_leaving_a_server_keeps_its_mates_and_forgets_where_they_spoke(
         assert await seen.mate_for_message(GUILD, 11) is None
         assert await seen.reset_point(5) == await seen.reset_point(9) == 0
         assert await seen.bindings(GUILD + 1) == {5000: ["maya"]}
+
+
+async def test_the_mates_webhooks_are_remembered_and_bounded(store: Store, monkeypatch) -> None:
+    monkeypatch.setattr("loopflow_cog.store.WEBHOOK_LIMIT", 2)
+    for webhook_id in (900, 901, 901, 902):
+        await store.record_webhook(GUILD, webhook_id)
+    after = await restarted(store)
+    assert [await after.is_mates_webhook(GUILD, i) for i in (900, 901, 902)] == [False, True, True]
+    assert not await after.is_mates_webhook(GUILD + 1, 901)

@@ -97,6 +97,10 @@ async def index_a_reply(store: Store) -> None:
     await store.flush()
 
 
+async def record_a_webhook(store: Store) -> None:
+    await store.record_webhook(GUILD, 900)
+
+
 async def maya_exists(store: Store) -> bool:
     return await store.mate(GUILD, "maya") == MAYA
 
@@ -109,10 +113,19 @@ async def reply_is_indexed(store: Store) -> bool:
     return await store.mate_for_message(GUILD, 77) == "maya"
 
 
+async def webhook_is_known(store: Store) -> bool:
+    return await store.is_mates_webhook(GUILD, 900)
+
+
 @pytest.mark.parametrize(
     ("change", "visible"),
-    [(create_maya, maya_exists), (bind_maya, maya_is_bound), (index_a_reply, reply_is_indexed)],
-    ids=["mate", "binding", "index entry"],
+    [
+        (create_maya, maya_exists),
+        (bind_maya, maya_is_bound),
+        (index_a_reply, reply_is_indexed),
+        (record_a_webhook, webhook_is_known),
+    ],
+    ids=["mate", "binding", "index entry", "webhook"],
 )
 async def test_a_change_made_while_the_first_load_is_in_flight_stays_visible(
     store: Store, change, visible
