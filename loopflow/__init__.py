@@ -19,9 +19,10 @@ __version__ = "0.1.0"
 __red_end_user_data_statement__ = (
     "This cog stores no message content: Discord keeps the messages. It stores the server's "
     "mates and channel bindings, conversation reset points, each user's chosen DM mate, "
-    "token usage counters per mate, and a bounded index of which mate sent which message. "
-    "Message text is sent to the LLM provider (OpenAI or Anthropic, or the compatible server "
-    "the bot owner configured) to produce a mate's reply."
+    "who opened each `[p]mate chat` thread (they may reset it), token usage counters per "
+    "mate, and a bounded index of which mate sent which message and which message it "
+    "answered. Message text is sent to the LLM provider (OpenAI or Anthropic, or the "
+    "compatible server the bot owner configured) to produce a mate's reply."
 )
 
 

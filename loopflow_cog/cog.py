@@ -107,8 +107,26 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel takes its bindings and reset point with it (its threads come
+        as ``on_raw_thread_delete``)."""
         self.delivery.forget(channel.id)
         self.conversations.cache.drop(channel.id)
+        await self.store.forget_channel(channel.guild.id, channel.id)
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A deleted thread takes its bindings, opener record and reset point with it."""
+        self.conversations.cache.drop(payload.thread_id)
+        await self.store.forget_channel(payload.guild_id, payload.thread_id)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """The bot left a server: its mates stay stored for a return, not where they spoke."""
+        places = [channel.id for channel in (*guild.channels, *guild.threads)]
+        for channel_id in places:
+            self.delivery.forget(channel_id)
+            self.conversations.cache.drop(channel_id)
+        await self.store.forget_guild(guild.id, places)
 
     @commands.Cog.listener()
     async def on_red_api_tokens_update(
@@ -136,7 +154,8 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         requester: Literal["discord_deleted_user", "owner", "user", "user_strict"],
         user_id: int,
     ) -> None:
-        """Forget a user's stored choices (their DM mate); messages live on Discord."""
+        """Forget what is stored about a user: their DM mate and the records of the threads
+        they opened with ``[p]mate chat``; their messages live on Discord."""
         await self.store.delete_user_data(user_id)
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:

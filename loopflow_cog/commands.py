@@ -15,7 +15,15 @@ from redbot.core.utils.predicates import MessagePredicate
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
-from .converters import AvatarURL, BindableChannel, ExistingMate, MateName, ProviderName
+from .converters import (
+    AvatarURL,
+    BindableChannel,
+    BoundChannel,
+    ExistingMate,
+    MateName,
+    ProviderName,
+)
+from .places import live_bindings, split_places
 from .store import DuplicateMateError
 
 if TYPE_CHECKING:
@@ -91,11 +99,17 @@ class MateCommands:
                 )
             )
             return
-        bindings = await self.store.bindings(ctx.guild.id)
+        bindings = await live_bindings(ctx.guild, self.store)
         lines = []
         for mate in mates.values():
-            channels = [f"<#{cid}>" for cid, names in bindings.items() if mate.name in names]
-            where = ", ".join(channels) or _("no channel")
+            bound = [cid for cid, names in bindings.items() if mate.name in names]
+            channels, threads = split_places(ctx.guild, bound)
+            places = [f"<#{cid}>" for cid in channels]
+            if threads:
+                places.append(
+                    _("1 thread") if threads == 1 else _("{count} threads").format(count=threads)
+                )
+            where = ", ".join(places) or _("no channel")
             lines.append(
                 f"**{mate.display_name}** (`{mate.name}`) · {mate.provider} · "
                 f"{mate.model or _('default model')} · {where}"
@@ -254,9 +268,10 @@ class MateCommands:
         self,
         ctx: commands.Context,
         mate: ExistingMate,
-        channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
+        channel: BoundChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
-        """Unbind a mate from a channel, forum or thread (default: this one)."""
+        """Unbind a mate from a channel, forum or thread (default: this one), or by ID from a
+        deleted one."""
         assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
         if not await _may_manage(ctx, target):
@@ -303,7 +318,9 @@ class MateCommands:
                     name=name, inputs=inputs, outputs=outputs
                 )
             )
-        await ctx.send("\n".join(lines) or _("No mates yet."))
+        # Pages of whole lines: Discord refuses a message over 2,000 characters.
+        for page in pagify("\n".join(lines) or _("No mates yet.")):
+            await ctx.send(page, allowed_mentions=discord.AllowedMentions.none())
 
     async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:
         """A slash command refused by its checks says so (Red's own handler is silent, which
@@ -333,7 +350,7 @@ class MateCommands:
 
 async def _about(ctx: commands.Context, text: str, mate: Mate, channel: object) -> None:
     """Send ``text`` with ``{display}`` and ``{channel}`` filled in."""
-    mention = getattr(channel, "mention", "")
+    mention = getattr(channel, "mention", None) or f"<#{getattr(channel, 'id', 0)}>"
     await ctx.send(text.format(display=mate.display_name, channel=mention))
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Union
 
 import discord
 from redbot.core import commands
@@ -97,3 +98,19 @@ class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
                 channel=argument[:100]
             )
         )
+
+
+class BoundChannel(BindableChannel):
+    """As :class:`BindableChannel`, or the ID or mention of a channel that no longer
+    exists (as a ``discord.Object``): its bindings can still be removed."""
+
+    async def convert(  # type: ignore[override]
+        self, ctx: commands.Context, argument: str
+    ) -> Union[discord.abc.GuildChannel, discord.Object]:
+        try:
+            return await super().convert(ctx, argument)
+        except commands.BadArgument:
+            match = re.fullmatch(r"<#(\d{15,20})>|(\d{15,20})", argument.strip())
+            if match is None:
+                raise
+            return discord.Object(int(match.group(1) or match.group(2)))

@@ -192,6 +192,27 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
 
         return await self._bridge(act())
 
+    async def delete_channel(self, channel: ChannelRef) -> None:
+        """Delete a text channel and its threads (CHANNEL_DELETE)."""
+        await self._bridge(
+            self._act(lambda: self.state.delete_channel(self.state.channel(channel)))
+        )
+
+    async def delete_thread(self, thread: ChannelRef) -> None:
+        """Delete a thread (THREAD_DELETE)."""
+        await self._bridge(self._act(lambda: self.state.delete_thread(self.state.channel(thread))))
+
+    async def remove_bot(self) -> None:
+        """Kick the bot from the guild (GUILD_DELETE)."""
+        await self._bridge(self._act(self.state.remove_bot))
+
+    async def add_bot(self) -> None:
+        """Invite the bot back (GUILD_CREATE)."""
+        await self._bridge(self._act(self.state.add_bot))
+
+    async def _act(self, action: Callable[[], Any]) -> Any:
+        return action()
+
     async def add_member(
         self,
         username: str,

@@ -419,6 +419,35 @@ class DiscordState(MessageOps, ForumOps):
         self._dispatch("THREAD_UPDATE", thread.payload())
         return thread
 
+    def delete_channel(self, channel: Channel) -> None:
+        """Delete a text channel with its threads (dispatches CHANNEL_DELETE only: like
+        Discord, no THREAD_DELETE for the threads that go with it)."""
+        for thread in [c for c in self.channels.values() if c.parent_id == channel.id]:
+            del self.channels[thread.id]
+        del self.channels[channel.id]
+        self._dispatch("CHANNEL_DELETE", channel.payload())
+
+    def delete_thread(self, thread: Channel) -> None:
+        """Delete a thread (dispatches THREAD_DELETE with Discord's partial thread)."""
+        del self.channels[thread.id]
+        self._dispatch(
+            "THREAD_DELETE",
+            {
+                "id": str(thread.id),
+                "guild_id": str(self.guild_id),
+                "parent_id": str(thread.parent_id),
+                "type": int(thread.type),
+            },
+        )
+
+    def remove_bot(self) -> None:
+        """The bot is kicked from the guild (dispatches GUILD_DELETE without ``unavailable``)."""
+        self._dispatch("GUILD_DELETE", {"id": str(self.guild_id)})
+
+    def add_bot(self) -> None:
+        """The bot is invited back (dispatches GUILD_CREATE, as for a guild it joins)."""
+        self._dispatch("GUILD_CREATE", self.guild_payload(full=True))
+
     def dm_channel(self, user: User) -> Channel:
         """The DM channel between the bot and ``user`` (made on first use)."""
         if user.id not in self.dm_channels:

@@ -8,7 +8,8 @@ import pytest
 
 from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.base import Usage
-from loopflow_cog.store import MESSAGE_INDEX_LIMIT, SCHEMA_VERSION, DuplicateMateError, Store
+from loopflow_cog.store import MESSAGE_INDEX_LIMIT, DuplicateMateError, Store
+from loopflow_cog.store.schema import RECORDS, SCHEMA_VERSION
 
 GUILD = 1000
 MAYA = builtin_mate("maya")
@@ -21,8 +22,9 @@ def store(config) -> Store:
 
 
 async def restarted(store: Store) -> Store:
-    """What the cog sees after a restart: the old store saved on unload, a new one reads."""
-    await store.aclose()
+    """What the cog would see after a restart: what is batched saved, a new store reading.
+    (The old store goes on working, so a test can go on changing things.)"""
+    await store.flush()
     return Store(store.config)
 
 
@@ -79,6 +81,7 @@ async def test_reset_points_per_channel(store: Store) -> None:
 
 
 async def test_usage_accumulates(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
     await store.add_usage(GUILD, "maya", Usage(10, 3))
     await store.add_usage(GUILD, "maya", Usage(5, 1))
     assert await (await restarted(store)).usage(GUILD) == {"maya": Usage(15, 4)}
@@ -116,6 +119,9 @@ async def test_user_data_and_its_deletion(store: Store) -> None:
     assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": "", "threads_opened": []}
     assert await store.thread_opener(GUILD, 777) == 0
     assert await store.thread_opener(GUILD, 778) == 43
+    # The record itself is gone, not kept with a blanked opener.
+    assert await store.config.guild_from_id(GUILD).threads() == {"778": 43}
+    assert await (await restarted(store)).thread_opener(GUILD, 777) == 0
 
 
 async def test_message_origin_links_a_reply_to_what_it_answered(store: Store) -> None:
@@ -150,7 +156,7 @@ async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -
 async def wait_until_written(store: Store, timeout: float = 2.0) -> None:
     """Wait until the batched usage write reached Config (polling the record, bounded)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not await store.config.guild_from_id(GUILD).usage():
+    while not await store.config.custom(RECORDS, str(GUILD)).usage():
         assert asyncio.get_running_loop().time() < deadline, f"not saved within {timeout}s"
         await asyncio.sleep(0.01)
 
@@ -158,13 +164,84 @@ async def wait_until_written(store: Store, timeout: float = 2.0) -> None:
 async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     store: Store, monkeypatch
 ) -> None:
-    monkeypatch.setattr("loopflow_cog.store.SAVE_DELAY", 0.05)
+    monkeypatch.setattr("loopflow_cog.store.records.SAVE_DELAY", 0.05)
+    await store.add_mate(GUILD, MAYA)
     await store.add_usage(GUILD, "maya", Usage(3, 1))
     await store.record_messages(GUILD, [99], "maya")
     assert await store.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await store.mate_for_message(GUILD, 99) == "maya"
-    assert await store.config.guild_from_id(GUILD).usage() == {}  # not written yet
+    assert await store.config.custom(RECORDS, str(GUILD)).usage() == {}  # not written yet
     await wait_until_written(store)
     unsaved_free = Store(store.config)  # a second reader sees only what was written
     assert await unsaved_free.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await unsaved_free.mate_for_message(GUILD, 99) == "maya"
+
+
+async def test_a_deleted_channel_or_thread_leaves_nothing_behind(store: Store) -> None:
+    await store.add_mate(GUILD, MAYA)
+    await store.add_mate(GUILD, MERLIN)
+    for channel_id in (5, 6, 777):
+        await store.bind(GUILD, channel_id, "maya")
+        await store.set_reset_point(channel_id, 100)
+    await store.bind(GUILD, 5, "merlin")
+    await store.add_thread(GUILD, 777, opener_id=42)
+    assert await store.forget_channel(GUILD, 5)
+    assert await store.forget_channel(GUILD, 777)
+    assert not await store.forget_channel(GUILD, 8)  # nothing was bound there
+    for seen in (store, await restarted(store)):
+        assert await seen.bindings(GUILD) == {6: ["maya"]}
+        assert await seen.thread_opener(GUILD, 777) == 0
+        assert await seen.reset_point(5) == await seen.reset_point(777) == 0
+        assert await seen.reset_point(6) == 100
+        assert list(await seen.mates(GUILD)) == ["maya", "merlin"]
+
+
+async def test_chat_threads_are_bounded_and_the_oldest_goes_with_its_binding(
+    store: Store, monkeypatch
+) -> None:
+    monkeypatch.setattr("loopflow_cog.store.CHAT_THREAD_LIMIT", 3)
+    await store.add_mate(GUILD, MAYA)
+    for thread_id in (901, 902, 903, 904):
+        await store.bind(GUILD, thread_id, "maya")
+        await store.add_thread(GUILD, thread_id, opener_id=42)
+    after = await restarted(store)
+    assert await after.chat_threads(GUILD) == {902, 903, 904}
+    assert await after.thread_opener(GUILD, 901) == 0
+    assert set(await after.bindings(GUILD)) == {902, 903, 904}
+
+
+async def test_leaving_a_server_keeps_its_mates_and_forgets_where_they_spoke(
+    store: Store,
+) -> None:
+    await store.add_mate(GUILD, MAYA)
+    await store.set_default_model(GUILD, "openai", "gpt-4.1")
+    await store.set_cooldown(GUILD, 30)
+    await store.bind(GUILD, 5, "maya")
+    await store.bind(GUILD, 777, "maya")
+    await store.add_thread(GUILD, 777, opener_id=42)
+    await store.set_reset_point(5, 100)
+    await store.set_reset_point(9, 100)  # a channel of the server where no mate is bound
+    await store.record_messages(GUILD, [11], "maya")
+    await store.add_usage(GUILD, "maya", Usage(10, 2))
+    await store.bind(GUILD + 1, 5000, "maya")  # another server
+    await store.forget_guild(GUILD, channel_ids=[5, 9])
+    assert GUILD not in store._guilds  # the memory copy is gone
+    for seen in (store, await restarted(store)):
+        assert await seen.mate(GUILD, "maya") == MAYA
+        assert await seen.default_models(GUILD) == {"openai": "gpt-4.1"}
+        assert await seen.cooldown(GUILD) == 30
+        assert await seen.usage(GUILD) == {"maya": Usage(10, 2)}
+        assert await seen.bindings(GUILD) == {}
+        assert await seen.chat_threads(GUILD) == set()
+        assert await seen.mate_for_message(GUILD, 11) is None
+        assert await seen.reset_point(5) == await seen.reset_point(9) == 0
+        assert await seen.bindings(GUILD + 1) == {5000: ["maya"]}
+
+
+async def test_the_mates_webhooks_are_remembered_and_bounded(store: Store, monkeypatch) -> None:
+    monkeypatch.setattr("loopflow_cog.store.WEBHOOK_LIMIT", 2)
+    for webhook_id in (900, 901, 901, 902):
+        await store.record_webhook(GUILD, webhook_id)
+    after = await restarted(store)
+    assert [await after.is_mates_webhook(GUILD, i) for i in (900, 901, 902)] == [False, True, True]
+    assert not await after.is_mates_webhook(GUILD + 1, 901)
