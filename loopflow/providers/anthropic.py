@@ -134,28 +134,47 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
                 yield _message_chunk(message)
                 return
             events = await client.messages.create(**body)
-            input_tokens, output_tokens, stop, texts = 0, 0, None, 0
+            usage: Optional[Usage] = None
+            stop, texts = None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
                     if event.type == "message_start":
-                        input_tokens = _input_tokens(event.message.usage)
+                        usage = anthropic_usage(getattr(event.message, "usage", None))
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         texts += 1
-                        yield Chunk(event.delta.text)
+                        # The first delta carries the input billed so far: a caller that
+                        # stops the stream counts it (message_delta never comes then).
+                        yield Chunk(event.delta.text, usage if texts == 1 else None)
                     elif event.type == "message_delta":
                         stop = event.delta.stop_reason or stop
-                        output_tokens = event.usage.output_tokens
-            usage = Usage(input_tokens, output_tokens)
+                        usage = anthropic_usage(getattr(event, "usage", None), usage)
             yield Chunk(usage=usage, finish_reason=_checked_stop(stop, bool(texts)))
 
 
-def _input_tokens(usage: Any) -> int:
-    """Billed input: fresh tokens plus cache writes and reads (all count toward context)."""
-    return (
-        (usage.input_tokens or 0)
-        + (usage.cache_creation_input_tokens or 0)
-        + (usage.cache_read_input_tokens or 0)
-    )
+def anthropic_usage(usage: Any, known: Optional[Usage] = None) -> Optional[Usage]:
+    """The billed tokens of a Messages API ``usage`` object, merged over ``known``.
+
+    ``input_tokens`` counts only the tokens after the last cache breakpoint; cache reads
+    (``cache_read_input_tokens``) and writes (``cache_creation_input_tokens``) are input
+    too, and kept apart for their prices. A streamed reply reports its input in
+    ``message_start`` and its output (cumulative, with any input fields, which then win
+    field by field) in ``message_delta``: pass the first's result as ``known``. None
+    (nothing reported) leaves ``known`` as it is.
+    """
+    if usage is None:
+        return known
+    base = known or Usage()
+    fresh = _field(usage, "input_tokens", base.uncached_input_tokens)
+    read = _field(usage, "cache_read_input_tokens", base.cached_input_tokens)
+    written = _field(usage, "cache_creation_input_tokens", base.cache_write_tokens)
+    output = _field(usage, "output_tokens", base.output_tokens)
+    return Usage(fresh + read + written, output, read, written)
+
+
+def _field(usage: Any, name: str, default: int) -> int:
+    """``usage.<name>`` when the provider sent a number, else ``default``."""
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int) else default
 
 
 def _checked_stop(stop: Optional[str], has_text: bool) -> str:
@@ -175,8 +194,7 @@ def _message_chunk(message: Any) -> Chunk:
         raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
     text = "".join(block.text for block in message.content if block.type == "text")
     stop = _checked_stop(message.stop_reason, bool(text))
-    usage = Usage(_input_tokens(message.usage), message.usage.output_tokens or 0)
-    return Chunk(text, usage, stop)
+    return Chunk(text, anthropic_usage(getattr(message, "usage", None)), stop)
 
 
 def _mapped_errors() -> contextlib.AbstractContextManager[None]:

@@ -114,11 +114,12 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
-            usage, finish, texts = Usage(), None, 0
+            usage: Optional[Usage] = None
+            finish, texts = None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
-                    if event.usage is not None:
-                        usage = _usage(event.usage)
+                    if event.usage is not None:  # the last chunk (include_usage)
+                        usage = openai_usage(event.usage)
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
                     # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
                     for choice in event.choices or ():
@@ -134,8 +135,20 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
 _REFUSED = "OpenAI refused to answer this request."
 
 
-def _usage(usage: Any) -> Usage:
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+def openai_usage(usage: Any) -> Optional[Usage]:
+    """The billed tokens of a Chat Completions ``usage`` object, None without one.
+
+    ``prompt_tokens`` counts every input token; ``prompt_tokens_details.cached_tokens``
+    (absent, or null, on older models and compatible servers) is the part read from the
+    prompt cache. Reasoning tokens are part of ``completion_tokens``, billed as output.
+    """
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None) or 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    output = getattr(usage, "completion_tokens", None) or 0
+    return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
 
 
 def _checked_finish(finish: Optional[str], has_text: bool) -> str:
@@ -156,7 +169,7 @@ def _completion_chunk(completion: Any) -> Chunk:
     choice = completion.choices[0]
     if choice.message.refusal:
         raise RefusedError(_REFUSED, NAME)
-    usage = _usage(completion.usage) if completion.usage is not None else Usage()
+    usage = openai_usage(completion.usage)
     text = choice.message.content or ""
     return Chunk(text, usage, _checked_finish(choice.finish_reason, bool(text)))
 
