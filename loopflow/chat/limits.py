@@ -315,6 +315,12 @@ class Limits:
         for member, used in counts.members.items():
             self._members[guild_id, member] = self._members.get((guild_id, member), 0) + used
 
+    def forget_member(self, member_id: int) -> None:
+        """Drop ``member_id``'s counters in every server (a data deletion request); the
+        server's and the mates' counts stay, they are no one's in particular."""
+        for key in [key for key in self._members if key[1] == member_id]:
+            del self._members[key]
+
     def tracked_members(self) -> int:
         """How many member counters are held (bounded by ``max_members``)."""
         return len(self._members)

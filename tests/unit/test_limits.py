@@ -217,3 +217,17 @@ def test_day_counts_need_a_date() -> None:
     with pytest.raises(ValueError, match="not stored day counts"):
         DayCounts.from_dict({"day": "today", "mates": {}, "members": {}})
     assert DayCounts.from_dict(DayCounts(date(2026, 1, 1), {}, {}).to_dict()).mates == {}
+
+
+def test_a_member_whose_data_is_deleted_is_forgotten_everywhere() -> None:
+    # red_delete_data_for_user: today's per-member counts are the member's data.
+    limits, _ = limits_at(NOON, member=100)
+    limits.configure(OTHER_GUILD, LimitSettings(member=100))
+    limits.record(GUILD, "maya", ALICE, Usage(100, 0))
+    limits.record(OTHER_GUILD, "maya", ALICE, Usage(100, 0))
+    limits.record(GUILD, "maya", BOB, Usage(100, 0))
+    limits.forget_member(ALICE)
+    assert limits.used(GUILD, member=ALICE) == 0 and limits.used(OTHER_GUILD, member=ALICE) == 0
+    assert ALICE not in limits.day_counts(GUILD).members
+    assert limits.used(GUILD, member=BOB) == 100
+    assert limits.used(GUILD) == 200  # the server's and mates' counts are not personal
