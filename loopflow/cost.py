@@ -5,8 +5,10 @@
   without usage, a reply stopped midway), marked ``estimated``.
 * :func:`cost`: the USD a usage costs at a model's :class:`~loopflow.models.Prices`
   (:func:`loopflow.models.prices_for`); None when the prices are unknown.
-* :class:`UsageLedger`: one mate's usage per UTC day for the last :data:`LEDGER_DAYS` days,
-  older days rolled into one total; a plain value the store persists as small JSON.
+* :class:`UsageLedger`: usage per UTC day for the last :data:`LEDGER_DAYS` days, older
+  days rolled into one total; :class:`MateUsage`: one mate's ledgers per model, and its
+  :class:`UsageSummary` (tokens and cost today, in 30 days, in total). Plain values the
+  store persists as small JSON.
 
 Days are UTC dates: limits reset at 00:00 UTC (:mod:`loopflow.chat.limits`), and a day's
 usage must be the same for every admin, whatever their time zone.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from loopflow.models import Prices
+from loopflow.models import Prices, prices_for
 from loopflow.providers.base import Usage
 
 #: Days a ledger keeps one by one (today included): enough for "the last 30 days"
@@ -173,6 +175,89 @@ class UsageLedger:
     def from_total(cls, total: Usage) -> UsageLedger:
         """A ledger holding an older total with no days (counters kept before days were)."""
         return cls(older=total)
+
+
+#: Models a :class:`MateUsage` keeps apart; the least recently used beyond them are
+#: folded into one rest (:data:`OTHER_MODELS`), whose cost is unknown.
+MAX_MODELS = 8
+OTHER_MODELS = ""
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """What ``[p]mate usage`` shows of one mate: tokens today (UTC), in the last 30 days
+    (today included) and in total, and what each cost in USD (None: unknown, because some
+    of those tokens were of a model without a price)."""
+
+    today: Usage
+    last_30_days: Usage
+    total: Usage
+    cost_today: float | None
+    cost_30_days: float | None
+    cost_total: float | None
+
+
+@dataclass
+class MateUsage:
+    """One mate's usage per model, each a :class:`UsageLedger`: a mate's model changes
+    (its own setting, the server's default), and each model has its own prices.
+
+    At most :data:`MAX_MODELS` models are kept apart, the most recently used; older ones
+    are folded into :data:`OTHER_MODELS`. Stored as :meth:`to_dict`: model name to
+    :meth:`UsageLedger.to_dict`.
+    """
+
+    ledgers: dict[str, UsageLedger] = field(default_factory=dict)
+
+    def add(self, model: str, usage: Usage, at: datetime) -> None:
+        """Count ``usage`` of ``model`` on the UTC day of ``at`` (see
+        :meth:`UsageLedger.add`)."""
+        ledger = self.ledgers.pop(model, None) or UsageLedger()
+        ledger.add(usage, at)
+        self.ledgers[model] = ledger  # the newest last
+        apart = [name for name in self.ledgers if name != OTHER_MODELS]
+        for name in apart[: max(0, len(apart) - MAX_MODELS)]:
+            rest = self.ledgers.pop(OTHER_MODELS, UsageLedger()) + self.ledgers.pop(name)
+            rest.prune(max(rest.days, default=utc_day(at)))
+            self.ledgers = {OTHER_MODELS: rest, **self.ledgers}
+
+    def summary(self, now: datetime, overrides: Mapping[str, Prices] | None = None) -> UsageSummary:
+        """Tokens and cost today, in the last 30 days and in total, as of ``now``, at the
+        shipped prices under the owner's ``overrides``
+        (:func:`loopflow.models.prices_for`)."""
+        periods: tuple[Callable[[UsageLedger], Usage], ...] = (
+            lambda ledger: ledger.today(now),
+            lambda ledger: ledger.last_days(30, now),
+            UsageLedger.total,
+        )
+        usages = []
+        costs: list[float | None] = []
+        for period in periods:
+            tokens, spent = Usage(), 0.0
+            priced = True
+            for model, ledger in self.ledgers.items():
+                usage = period(ledger)
+                tokens = tokens + usage
+                price = prices_for(model, overrides) if model != OTHER_MODELS else None
+                amount = cost(usage, price) if usage.total_tokens else 0.0
+                if amount is None:
+                    priced = False
+                else:
+                    spent += amount
+            usages.append(tokens)
+            costs.append(spent if priced else None)
+        return UsageSummary(usages[0], usages[1], usages[2], costs[0], costs[1], costs[2])
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{model: ledger.to_dict()}``, the least recently used model first."""
+        return {model: ledger.to_dict() for model, ledger in self.ledgers.items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MateUsage:
+        """The inverse of :meth:`to_dict`; :class:`ValueError` for anything else."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"not a stored usage per model: {data!r:.80}")
+        return cls({str(model): UsageLedger.from_dict(v) for model, v in data.items()})
 
 
 def _day(value: date | datetime) -> date:

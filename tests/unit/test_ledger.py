@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from loopflow.cost import LEDGER_DAYS, UsageLedger, fill_usage
+from loopflow.cost import LEDGER_DAYS, MAX_MODELS, MateUsage, UsageLedger, fill_usage
+from loopflow.models import Prices
 from loopflow.providers.base import Usage
 
 UTC = timezone.utc
@@ -137,3 +138,56 @@ def test_fill_usage_of_a_stopped_reply_keeps_the_known_input() -> None:
     assert fill_usage(known, 99, lambda: 40, stopped=True) == Usage(
         3240, 40, 3000, 200, estimated=True
     )
+
+
+# ---------------------------------------------------------------- per model: MateUsage
+
+
+def test_a_mates_usage_is_kept_per_model_and_priced_per_model() -> None:
+    book = MateUsage()
+    book.add("gpt-5-mini", Usage(2_000_000, 100_000, 1_000_000), NOON)
+    book.add("gpt-4.1", Usage(1_000_000, 0), NOON - timedelta(days=40))
+    summary = book.summary(NOON)
+    assert summary.today == Usage(2_000_000, 100_000, 1_000_000)
+    assert summary.last_30_days == summary.today
+    assert summary.total == Usage(3_000_000, 100_000, 1_000_000)
+    mini = 1.0 * 0.25 + 1.0 * 0.025 + 0.1 * 2.0  # fresh, cached, output at gpt-5-mini's
+    assert summary.cost_today == pytest.approx(mini)
+    assert summary.cost_30_days == pytest.approx(mini)
+    assert summary.cost_total == pytest.approx(mini + 1.0 * 2.0)  # gpt-4.1 at its own price
+
+
+def test_a_period_with_an_unknown_model_has_an_unknown_cost() -> None:
+    book = MateUsage()
+    book.add("gpt-5-mini", Usage(1000, 10), NOON)
+    book.add("llama3.1:8b", Usage(1000, 10), NOON - timedelta(days=3))
+    summary = book.summary(NOON)
+    assert summary.cost_today is not None
+    assert summary.cost_30_days is None and summary.cost_total is None
+    priced = book.summary(NOON, {"llama3.1:8b": Prices(0, 0, 0, 0)})
+    assert priced.cost_total == priced.cost_today
+
+
+def test_models_beyond_the_bound_fold_into_an_unpriced_rest() -> None:
+    models = ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano",
+              "gpt-4o", "gpt-4o-mini", "o3", "o4-mini"]  # fmt: skip
+    assert len(models) == MAX_MODELS + 2
+    book = MateUsage()
+    for model in models[:MAX_MODELS]:
+        book.add(model, Usage(10, 1), NOON)
+    assert book.summary(NOON).cost_total is not None  # every one priced
+    for model in models[MAX_MODELS:]:
+        book.add(model, Usage(10, 1), NOON)
+    assert list(book.ledgers) == ["", *models[2:]]  # the two least recent, folded
+    assert book.summary(NOON).total == Usage(10 * len(models), len(models))
+    assert book.summary(NOON).cost_total is None  # never a wrong number
+
+
+def test_a_mates_usage_round_trips_as_json() -> None:
+    book = MateUsage()
+    book.add("gpt-5-mini", Usage(1200, 300, 1024), NOON)
+    book.add("claude-sonnet-4-5", Usage(800, 100, 0, 200), NOON - timedelta(days=1))
+    stored = json.loads(json.dumps(book.to_dict()))
+    assert MateUsage.from_dict(stored) == book
+    with pytest.raises(ValueError, match="not a stored usage"):
+        MateUsage.from_dict({"gpt-5": {"days": {"x": [1]}}})
