@@ -73,7 +73,9 @@ class Behaviour:
     provider: Optional[str] = None  # "openai" / "anthropic" / None for either
     cached: int = 0  # input tokens to report as read from the prompt cache
     cache_write: int = 0  # Anthropic: input tokens to report as written to the cache
-    usage: bool = True  # False: report no usage at all (some compatible servers)
+    # False: report no usage at all (some compatible servers); "input": Anthropic streams
+    # message_start's usage but no usage in message_delta (a gateway that drops it).
+    usage: Any = True
 
 
 def reply(text: str, **options: Any) -> Behaviour:
@@ -335,6 +337,8 @@ class _AnthropicWire:
         gateway = behaviour.ending == "gateway"
         delta = {"stop_reason": None if gateway else finish, "stop_sequence": None}
         billed = {"usage": {"output_tokens": usage.completion}} if usage is not None else {}
+        if behaviour.usage == "input":
+            billed = {}
         events = [
             self._event("content_block_stop", index=0),
             self._event("message_delta", delta=delta, **billed),

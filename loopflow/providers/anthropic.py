@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, ClassVar, Optional
@@ -195,7 +196,9 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
             async with events:  # closes the response if the caller stops early
                 async for event in events:
                     if event.type == "message_start":
-                        usage = anthropic_usage(getattr(event.message, "usage", None))
+                        # Its output count (1) is no count: message_delta brings the real one.
+                        started = anthropic_usage(getattr(event.message, "usage", None))
+                        usage = dataclasses.replace(started, output_tokens=0) if started else None
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         texts += 1
                         # The first delta carries the input billed so far: a caller that

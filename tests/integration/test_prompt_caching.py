@@ -170,6 +170,19 @@ async def test_an_anthropic_gateway_without_usage_is_estimated(
     assert reply.usage.input_tokens == session.build(MERLIN, conversation(MERLIN)).tokens
 
 
+async def test_an_anthropic_stream_without_output_usage_estimates_the_output(
+    anthropic: AnthropicProvider, llm_server: FakeLLMServer
+) -> None:
+    # message_start says 1 output token; without message_delta's count that is no count.
+    llm_server.enqueue(fake_llm.reply("Four, and six, and eight.", usage="input", cached=5))
+    session = Session({"anthropic": anthropic}, models=MODELS)
+    reply = await answer(session, MERLIN, stream=True)
+    counter = session.counters.for_model("anthropic", "claude-sonnet-4-5")
+    prompt = prompt_tokens(llm_server.requests[-1].json)
+    expected = Usage(prompt, counter.count("Four, and six, and eight."), 5, estimated=True)
+    assert reply.usage == expected
+
+
 # ---------------------------------------------------------------- OpenAI
 
 
