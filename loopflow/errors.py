@@ -6,6 +6,7 @@ branch they can act on and show ``str(error)`` (a short, user-safe line) for the
     LoopflowError
     ├── MateError                 a mate's fields are invalid
     │   └── MateFileError         a loopflow mate file cannot be read
+    ├── SettingError              a setting's value is invalid (a price, a limit)
     ├── UnknownMateError          no mate by that name
     ├── NothingToAnswerError      the conversation ends with the mate's own turn
     └── ProviderError             the LLM provider failed; ``retryable`` tells the caller
@@ -55,6 +56,10 @@ class LoopflowError(Exception):
 
 class MateError(LoopflowError, ValueError):
     """A mate's fields are invalid (bad name, empty prompt, unknown provider, ...)."""
+
+
+class SettingError(LoopflowError, ValueError):
+    """A setting's value is invalid (a price, a daily token limit)."""
 
 
 class MateFileError(MateError):

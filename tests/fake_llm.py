@@ -42,7 +42,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from aiohttp import web
 from fake_llm_checks import Refusal, anthropic_refusal, openai_refusal
@@ -75,10 +75,18 @@ class Behaviour:
     truncated: bool = False  # malformed: drop the connection midway instead of garbage
     provider: Optional[str] = None  # "openai" / "anthropic" / None for either
     gate: Optional[str] = None  # wait for ``release(gate)`` before answering
+    cached: int = 0  # input tokens to report as read from the prompt cache
+    cache_write: int = 0  # Anthropic: input tokens to report as written to the cache
+    # False: report no usage at all (some compatible servers); "input": Anthropic streams
+    # message_start's usage but no usage in message_delta (a gateway that drops it).
+    usage: Any = True
 
 
 def reply(text: str, **options: Any) -> Behaviour:
     """Answer ``text``; options: ``deltas``, ``delay``, ``finish``, ``provider``,
+    ``cached`` and ``cache_write`` (the prompt-cache tokens to report: OpenAI's
+    ``prompt_tokens_details.cached_tokens``, Anthropic's ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens``), ``usage=False`` (report none),
     ``reasoning`` (OpenAI: ``reasoning_content`` deltas, or the field named by
     ``reasoning_field``; Anthropic: a thinking block) and ``ending="gateway"``: a stream
     ended the way LiteLLM or LocalAI end it, with no finish reason, a last usage chunk
@@ -117,6 +125,16 @@ def malformed(**options: Any) -> Behaviour:
     """Send broken JSON; with ``truncated=True``, a stream whose connection drops after
     one delta (the HTTP body never ends properly)."""
     return Behaviour("malformed", **options)
+
+
+class Billing(NamedTuple):
+    """The tokens a reply reports: ``prompt`` (all input), ``completion``, and the parts of
+    ``prompt`` read from (``cached``) and written to (``written``) the prompt cache."""
+
+    prompt: int
+    completion: int
+    cached: int = 0
+    written: int = 0
 
 
 @dataclass
@@ -187,13 +205,16 @@ class _OpenAIWire:
         return {"id": "chatcmpl-fake", "object": kind, "created": int(time.time()),
                 "model": "fake", "choices": choices, **extra}  # fmt: skip
 
-    def _usage(self, usage: tuple[int, int]) -> dict[str, int]:
-        prompt, completion = usage
-        return {"prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion}  # fmt: skip
+    def _usage(self, usage: Billing) -> dict[str, Any]:
+        prompt, completion, cached, _ = usage
+        wire: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                "total_tokens": prompt + completion}  # fmt: skip
+        if cached:  # part of prompt_tokens, as OpenAI reports it
+            wire["prompt_tokens_details"] = {"cached_tokens": cached, "audio_tokens": 0}
+        return wire
 
     def message(
-        self, behaviour: Behaviour, refused: bool, finish: str, usage: tuple[int, int]
+        self, behaviour: Behaviour, refused: bool, finish: str, usage: Optional[Billing]
     ) -> Any:
         text = behaviour.text
         msg = {"role": "assistant", "content": None if refused else text,
@@ -201,13 +222,15 @@ class _OpenAIWire:
         if behaviour.reasoning is not None:
             msg[behaviour.reasoning_field] = behaviour.reasoning
         choice = {"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}
+        if usage is None:
+            return self._object("chat.completion", [choice])
         return self._object("chat.completion", [choice], usage=self._usage(usage))
 
     def _chunk(self, delta: dict[str, Any], finish: Optional[str] = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         return _sse(self._object("chat.completion.chunk", [choice]))
 
-    def head(self, usage: tuple[int, int]) -> list[bytes]:
+    def head(self, usage: Optional[Billing]) -> list[bytes]:
         return [self._chunk({"role": "assistant", "content": ""})]
 
     def reasoning(self, behaviour: Behaviour) -> list[bytes]:
@@ -218,14 +241,18 @@ class _OpenAIWire:
         return self._chunk({"refusal": text} if refused else {"content": text})
 
     def tail(
-        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+        self, body: Any, behaviour: Behaviour, finish: str, usage: Optional[Billing]
     ) -> list[bytes]:
-        usage_only = _sse(self._object("chat.completion.chunk", [], usage=self._usage(usage)))
+        usage_only = (
+            [_sse(self._object("chat.completion.chunk", [], usage=self._usage(usage)))]
+            if usage is not None
+            else []
+        )
         if behaviour.ending == "gateway":  # no finish reason, no [DONE]: just the usage
-            return [usage_only]
+            return usage_only
         events = [self._chunk({}, finish)]
         if (body.get("stream_options") or {}).get("include_usage"):
-            events.append(usage_only)
+            events += usage_only
         return [*events, _sse("[DONE]")]
 
     def error_event(self, payload: Any) -> bytes:
@@ -265,13 +292,20 @@ class _AnthropicWire:
         turns = [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
         return [("system", _text_of(body.get("system", ""))), *turns]
 
-    def _message(self, content: list[Any], stop: Optional[str], usage: tuple[int, int]) -> Any:
-        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
-                "content": content, "stop_reason": stop, "stop_sequence": None,
-                "usage": {"input_tokens": usage[0], "output_tokens": usage[1]}}  # fmt: skip
+    def _message(self, content: list[Any], stop: Optional[str], usage: Optional[Billing]) -> Any:
+        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
+                   "content": content, "stop_reason": stop, "stop_sequence": None}  # fmt: skip
+        if usage is not None:
+            prompt, completion, cached, written = usage
+            # input_tokens are only those after the last breakpoint, as Anthropic counts.
+            message["usage"] = {"input_tokens": max(0, prompt - cached - written),
+                                "cache_creation_input_tokens": written,
+                                "cache_read_input_tokens": cached,
+                                "output_tokens": completion}  # fmt: skip
+        return message
 
     def message(
-        self, behaviour: Behaviour, refused: bool, finish: str, usage: tuple[int, int]
+        self, behaviour: Behaviour, refused: bool, finish: str, usage: Optional[Billing]
     ) -> Any:
         text = behaviour.text
         content = [] if refused or not text else [{"type": "text", "text": text}]
@@ -283,10 +317,11 @@ class _AnthropicWire:
     def _event(self, kind: str, **fields: Any) -> bytes:
         return _sse({"type": kind, **fields}, kind)
 
-    def head(self, usage: tuple[int, int]) -> list[bytes]:
+    def head(self, usage: Optional[Billing]) -> list[bytes]:
         block = {"type": "text", "text": ""}
+        started = usage._replace(completion=1) if usage is not None else None
         return [
-            self._event("message_start", message=self._message([], None, (usage[0], 1))),
+            self._event("message_start", message=self._message([], None, started)),
             self._event("content_block_start", index=0, content_block=block),
             self._event("ping"),
         ]
@@ -306,13 +341,16 @@ class _AnthropicWire:
         return self._event("content_block_delta", index=0, delta=delta)
 
     def tail(
-        self, body: Any, behaviour: Behaviour, finish: str, usage: tuple[int, int]
+        self, body: Any, behaviour: Behaviour, finish: str, usage: Optional[Billing]
     ) -> list[bytes]:
         gateway = behaviour.ending == "gateway"
         delta = {"stop_reason": None if gateway else finish, "stop_sequence": None}
+        billed = {"usage": {"output_tokens": usage.completion}} if usage is not None else {}
+        if behaviour.usage == "input":
+            billed = {}
         events = [
             self._event("content_block_stop", index=0),
-            self._event("message_delta", delta=delta, usage={"output_tokens": usage[1]}),
+            self._event("message_delta", delta=delta, **billed),
         ]
         return events if gateway else [*events, self._event("message_stop")]
 
@@ -531,7 +569,15 @@ class FakeLLMServer:
             return web.json_response({})
         # Deterministic billing: a quarter of the characters in, a quarter out.
         prompt_chars = sum(len(text) for _, text in wire.texts(body))
-        usage = (max(1, prompt_chars // 4), max(1, len(behaviour.text) // 4))
+        prompt = max(1, prompt_chars // 4)
+        usage: Optional[Billing] = Billing(
+            prompt,
+            max(1, len(behaviour.text) // 4),
+            min(behaviour.cached, prompt),
+            min(behaviour.cache_write, prompt - min(behaviour.cached, prompt)),
+        )
+        if not behaviour.usage:
+            usage = None
         if stream:
             return await self._stream(request, wire, body, behaviour, usage, recorded)
         if kind == "malformed":
@@ -576,7 +622,7 @@ class FakeLLMServer:
         wire: Any,
         body: Any,
         behaviour: Behaviour,
-        usage: tuple[int, int],
+        usage: Optional[Billing],
         recorded: RecordedRequest,
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
@@ -602,7 +648,7 @@ class FakeLLMServer:
         wire: Any,
         body: Any,
         behaviour: Behaviour,
-        usage: tuple[int, int],
+        usage: Optional[Billing],
     ) -> None:
         refused = behaviour.kind == "refusal"
         if behaviour.reasoning is not None:

@@ -17,7 +17,13 @@ Anthropic (Messages)
     * ``max_tokens`` missing, ``temperature`` outside 0-1, ``temperature`` with ``top_p``
       (refused by the newer models);
     * no messages, a first message that is not the user's, two turns of one role in a
-      row, or a message with empty content: 400.
+      row, or a message with empty content: 400;
+    * a ``system`` that is neither a string nor a list of non-empty text blocks, a
+      ``cache_control`` whose type is not ``ephemeral``, or more than 4 blocks marked
+      with ``cache_control`` (system and messages together): 400.
+
+OpenAI
+    * a ``prompt_cache_key`` that is not a string: 400.
 """
 
 from __future__ import annotations
@@ -61,6 +67,13 @@ def openai_refusal(
                 "Invalid value for 'content': expected a string, got null.",
                 param=f"messages.[{index}].content",
             )
+    if "prompt_cache_key" in body and not isinstance(body["prompt_cache_key"], str):
+        return Refusal(
+            400,
+            "Invalid type for 'prompt_cache_key': expected a string.",
+            code="invalid_type",
+            param="prompt_cache_key",
+        )
     model = str(body.get("model", ""))
     if model in reasoning_models or REASONING_MODEL.search(model.lower()):
         if "max_tokens" in body:
@@ -100,7 +113,36 @@ def anthropic_refusal(headers: Mapping[str, str], body: Any) -> Optional[Refusal
             "`temperature` and `top_p` cannot both be specified for this model. "
             "Please use only one.",
         )
-    return _anthropic_turns_refusal(body.get("messages") or [])
+    return _anthropic_cache_refusal(body) or _anthropic_turns_refusal(body.get("messages") or [])
+
+
+#: The most blocks one Messages API request may mark with ``cache_control``.
+MAX_CACHE_BREAKPOINTS = 4
+
+
+def _anthropic_cache_refusal(body: Any) -> Optional[Refusal]:
+    """A bad ``system`` shape, or ``cache_control`` the API refuses."""
+    system = body.get("system")
+    blocks: list[Any] = []
+    if isinstance(system, list):
+        if not all(b.get("type") == "text" and str(b.get("text", "")).strip() for b in system):
+            return Refusal(400, "system: text content blocks must be non-empty")
+        blocks += system
+    elif system is not None and not isinstance(system, str):
+        return Refusal(400, "system: Input should be a valid string or list of blocks")
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        blocks += content if isinstance(content, list) else []
+    marked = [b["cache_control"] for b in blocks if b.get("cache_control") is not None]
+    if any(not isinstance(m, dict) or m.get("type") != "ephemeral" for m in marked):
+        return Refusal(400, "cache_control.type: Input should be 'ephemeral'")
+    if len(marked) > MAX_CACHE_BREAKPOINTS:
+        return Refusal(
+            400,
+            f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be "
+            f"provided. Found {len(marked)}.",
+        )
+    return None
 
 
 def _anthropic_turns_refusal(messages: list[Any]) -> Optional[Refusal]:

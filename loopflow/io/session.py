@@ -25,11 +25,14 @@ the system prompt carries the running summary and the notes about the people her
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from loopflow.cost import fill_usage
 from loopflow.errors import (
     ContextTooLongError,
     EmptyReplyError,
@@ -278,7 +281,27 @@ class ReplyStream:
     reply: Reply | None = field(default=None, init=False)
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._run()
+        return self._counted(self._run())
+
+    async def _counted(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
+        """``deltas``; when the caller stops the reply midway (cancels it, or closes the
+        iterator), :attr:`reply` still gets what the provider billed so far."""
+        async with contextlib.aclosing(deltas):  # type: ignore[type-var]
+            try:
+                async for delta in deltas:
+                    yield delta
+            except (asyncio.CancelledError, GeneratorExit):
+                self._count_stopped()
+                raise
+
+    def _count_stopped(self) -> None:
+        """Set :attr:`reply` for an attempt stopped midway: the text shown so far, and
+        the usage known so far with estimates for the rest (see :func:`fill_usage`)."""
+        prompt = self._in_flight
+        if prompt is None:
+            return
+        earlier = self.reply.usage if self.reply is not None else Usage()  # an empty try
+        self.reply = self._reply(prompt, earlier + self._billed(prompt, stopped=True))
 
     async def _run(self) -> AsyncIterator[str]:
         provider = self.session.provider_for(self.mate)
@@ -315,21 +338,23 @@ class ReplyStream:
 
     async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
         self._text = ""
-        usage = Usage()
-        pending = ""  # held back until we know whether the reply starts with "Maya:"
+        self._held = ""  # held back until we know whether the reply starts with "Maya:"
+        self._seen, self._finished, self._in_flight = None, False, prompt
         holding = True
         hold_chars = len(self.mate.display_name) + 8
         async for chunk in provider.execute(prompt.request, stream=self.stream):
             if chunk.usage is not None:
-                usage = chunk.usage
+                self._seen = chunk.usage
+            self._finished = chunk.finish_reason is not None
             if not chunk.text:
                 continue
             if holding:
-                pending += chunk.text
-                if len(pending) < hold_chars and "\n" not in pending:
+                self._held += chunk.text
+                if len(self._held) < hold_chars and "\n" not in self._held:
                     continue
                 holding = False
-                delta = strip_own_prefix(self.mate.display_name, pending)
+                delta = strip_own_prefix(self.mate.display_name, self._held)
+                self._held = ""
             else:
                 delta = chunk.text
             if not self._text:
@@ -337,12 +362,29 @@ class ReplyStream:
             if delta:
                 self._text += delta
                 yield delta
-        if holding and pending:
-            delta = strip_own_prefix(self.mate.display_name, pending).lstrip()
+        if holding and self._held:
+            delta = strip_own_prefix(self.mate.display_name, self._held).lstrip()
             self._text += delta
+            self._held = ""
             if delta:
                 yield delta
-        self.reply = Reply(
+        self.reply = self._reply(prompt, self._billed(prompt, stopped=False))
+        self._in_flight = None
+
+    def _billed(self, prompt: Prompt, *, stopped: bool) -> Usage:
+        """The usage the provider reported for ``prompt``, completed with estimates (the
+        request's count; the reply's text counted by the model's tokenizer)."""
+        counter = self.session.counters.for_model(self.mate.provider, prompt.request.model)
+        output = self._text + self._held
+        return fill_usage(
+            self._seen,
+            prompt.tokens,
+            lambda: counter.count(output),
+            stopped=stopped and not self._finished,
+        )
+
+    def _reply(self, prompt: Prompt, usage: Usage) -> Reply:
+        return Reply(
             text=self._text.strip(),
             usage=usage,
             model=prompt.request.model,
@@ -351,6 +393,10 @@ class ReplyStream:
         )
 
     _text: str = field(default="", init=False)
+    _held: str = field(default="", init=False)
+    _seen: Usage | None = field(default=None, init=False)
+    _finished: bool = field(default=False, init=False)
+    _in_flight: Prompt | None = field(default=None, init=False)
 
 
 def _walk(

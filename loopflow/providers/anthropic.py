@@ -9,9 +9,11 @@ refuses it anyway is retried without it (:class:`~loopflow.providers.sdk.SDKProv
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import dataclasses
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, ClassVar, Optional
 
 import anthropic
@@ -39,8 +41,15 @@ LEADING_USER_PLACEHOLDER = "(The conversation continues.)"
 
 _CONTEXT_PHRASES = ("prompt is too long", "exceed context limit", "context window")
 
+#: A prompt-cache breakpoint (the 5-minute cache; the only type the API has besides a TTL).
+EPHEMERAL: dict[str, str] = {"type": "ephemeral"}
+#: The Messages API refuses a request with more blocks marked ``cache_control``.
+MAX_BREAKPOINTS = 4
 
-def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+
+def to_anthropic_messages(
+    messages: Sequence[Message], breakpoints: Collection[int] = ()
+) -> list[dict[str, Any]]:
     """Turn the neutral history into Messages API turns.
 
     Messages with neither text nor images are skipped (the API rejects empty content).
@@ -48,30 +57,77 @@ def to_anthropic_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     line, images kept in order before the text. A history that starts with an assistant
     turn gets :data:`LEADING_USER_PLACEHOLDER` as its first user turn. A turn without
     images has plain string content; one with images has image blocks then a text block.
+
+    ``breakpoints`` are indexes into ``messages``: for each, the last turn made only of
+    messages up to it gets a cache breakpoint (``cache_control``) on its last block, its
+    content then being a list of blocks. A turn that also holds a later message is not
+    marked (the next request may merge more into it), the turn before it is.
     """
     turns: list[tuple[str, list[str], list[str]]] = []
-    for message in messages:
+    lasts: list[int] = []  # per turn, the index of its last message
+    for index, message in enumerate(messages):
         if not message.text.strip() and not message.images:
             continue
         if turns and turns[-1][0] == message.role:
             _, texts, images = turns[-1]
+            lasts[-1] = index
         else:
             texts, images = [], []
             turns.append((message.role, texts, images))
+            lasts.append(index)
         if message.text.strip():
             texts.append(message.text)
         images.extend(message.images)
     if turns and turns[0][0] == "assistant":
         turns.insert(0, ("user", [LEADING_USER_PLACEHOLDER], []))
-    return [{"role": role, "content": _content(texts, images)} for role, texts, images in turns]
+        lasts.insert(0, -1)
+    marked = {_turn_ending_by(lasts, index) for index in breakpoints if index >= 0}
+    return [
+        {"role": role, "content": _content(texts, images, turn in marked)}
+        for turn, (role, texts, images) in enumerate(turns)
+    ]
 
 
-def _content(texts: list[str], images: list[str]) -> str | list[dict[str, Any]]:
+def _turn_ending_by(lasts: list[int], index: int) -> int:
+    """The last turn whose messages all come at or before ``index`` (-1: none)."""
+    return bisect.bisect_right(lasts, index) - 1
+
+
+def _content(texts: list[str], images: list[str], cached: bool) -> str | list[dict[str, Any]]:
     text = "\n\n".join(texts)
-    if not images:
+    if not images and not cached:
         return text
-    blocks = [{"type": "image", "source": _image_source(url)} for url in images]
-    return blocks + ([{"type": "text", "text": text}] if text else [])
+    blocks: list[dict[str, Any]] = [
+        {"type": "image", "source": _image_source(url)} for url in images
+    ]
+    if text or not blocks:
+        blocks.append({"type": "text", "text": text})
+    if cached:
+        blocks[-1] = {**blocks[-1], "cache_control": EPHEMERAL}
+    return blocks
+
+
+def anthropic_body_parts(
+    request: Request,
+) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """``(system, messages)`` of the Messages API for ``request``, with prompt-cache
+    breakpoints: the system prompt (one text block; None when empty), the last message
+    of the stable prefix (:meth:`Request.stable_end`) and the newest turn, three at
+    most (the API allows :data:`MAX_BREAKPOINTS`).
+
+    The newest turn's breakpoint writes the whole prompt to the cache, so the next turn
+    of the conversation (which starts with this one) reads it all; the stable one still
+    hits when the newest turn changes (merged with messages that came after it), and the
+    system prompt's when the window moves on. Prompts shorter than the model's minimum
+    (1024 tokens for most) are simply not cached: no error, no extra cost.
+    """
+    system = (
+        [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
+        if request.system
+        else None
+    )
+    marks = (request.stable_end(), len(request.messages) - 1)
+    return system, to_anthropic_messages(request.messages, marks)
 
 
 def _image_source(url: str) -> dict[str, str]:
@@ -111,13 +167,14 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
     ) -> dict[str, Any]:
         """Messages API parameters (keyword arguments of ``messages.create``)."""
         accepted = request_parameters(NAME, request.model)
+        system, messages = anthropic_body_parts(request)
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": to_anthropic_messages(request.messages),
+            "messages": messages,
             "max_tokens": request.max_tokens,
         }
-        if request.system:
-            body["system"] = request.system
+        if system:
+            body["system"] = system
         if request.temperature is not None and accepted.temperature:
             body["temperature"] = request.temperature
         if stream:
@@ -134,28 +191,49 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
                 yield _message_chunk(message)
                 return
             events = await client.messages.create(**body)
-            input_tokens, output_tokens, stop, texts = 0, 0, None, 0
+            usage: Optional[Usage] = None
+            stop, texts = None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
                     if event.type == "message_start":
-                        input_tokens = _input_tokens(event.message.usage)
+                        # Its output count (1) is no count: message_delta brings the real one.
+                        started = anthropic_usage(getattr(event.message, "usage", None))
+                        usage = dataclasses.replace(started, output_tokens=0) if started else None
                     elif event.type == "content_block_delta" and event.delta.type == "text_delta":
                         texts += 1
-                        yield Chunk(event.delta.text)
+                        # The first delta carries the input billed so far: a caller that
+                        # stops the stream counts it (message_delta never comes then).
+                        yield Chunk(event.delta.text, usage if texts == 1 else None)
                     elif event.type == "message_delta":
                         stop = event.delta.stop_reason or stop
-                        output_tokens = event.usage.output_tokens
-            usage = Usage(input_tokens, output_tokens)
+                        usage = anthropic_usage(getattr(event, "usage", None), usage)
             yield Chunk(usage=usage, finish_reason=_checked_stop(stop, bool(texts)))
 
 
-def _input_tokens(usage: Any) -> int:
-    """Billed input: fresh tokens plus cache writes and reads (all count toward context)."""
-    return (
-        (usage.input_tokens or 0)
-        + (usage.cache_creation_input_tokens or 0)
-        + (usage.cache_read_input_tokens or 0)
-    )
+def anthropic_usage(usage: Any, known: Optional[Usage] = None) -> Optional[Usage]:
+    """The billed tokens of a Messages API ``usage`` object, merged over ``known``.
+
+    ``input_tokens`` counts only the tokens after the last cache breakpoint; cache reads
+    (``cache_read_input_tokens``) and writes (``cache_creation_input_tokens``) are input
+    too, and kept apart for their prices. A streamed reply reports its input in
+    ``message_start`` and its output (cumulative, with any input fields, which then win
+    field by field) in ``message_delta``: pass the first's result as ``known``. None
+    (nothing reported) leaves ``known`` as it is.
+    """
+    if usage is None:
+        return known
+    base = known or Usage()
+    fresh = _field(usage, "input_tokens", base.uncached_input_tokens)
+    read = _field(usage, "cache_read_input_tokens", base.cached_input_tokens)
+    written = _field(usage, "cache_creation_input_tokens", base.cache_write_tokens)
+    output = _field(usage, "output_tokens", base.output_tokens)
+    return Usage(fresh + read + written, output, read, written)
+
+
+def _field(usage: Any, name: str, default: int) -> int:
+    """``usage.<name>`` when the provider sent a number, else ``default``."""
+    value = getattr(usage, name, None)
+    return value if isinstance(value, int) else default
 
 
 def _checked_stop(stop: Optional[str], has_text: bool) -> str:
@@ -175,8 +253,7 @@ def _message_chunk(message: Any) -> Chunk:
         raise UnavailableError("Anthropic sent a response loopflow could not read.", NAME)
     text = "".join(block.text for block in message.content if block.type == "text")
     stop = _checked_stop(message.stop_reason, bool(text))
-    usage = Usage(_input_tokens(message.usage), message.usage.output_tokens or 0)
-    return Chunk(text, usage, stop)
+    return Chunk(text, anthropic_usage(getattr(message, "usage", None)), stop)
 
 
 def _mapped_errors() -> contextlib.AbstractContextManager[None]:

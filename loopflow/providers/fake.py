@@ -10,7 +10,10 @@ Each call takes the next reply: a string (streamed word by word), a list of delt
 (streamed as given; an exception in the list is raised at that point), or an
 exception (raised before any chunk). With an empty queue it answers
 ``(fake reply to: <last user text>)``. Usage is deterministic: a quarter of the
-characters in, a quarter of the characters out.
+characters in, a quarter of the characters out; ``usage=False`` reports none (a
+compatible server that sends no usage) and a :class:`Usage` reports that one.
+``pause_after=n`` makes a streamed reply wait after its n-th delta until the caller
+cancels it (``paused`` is set then), as a reply someone stops midway.
 """
 
 from __future__ import annotations
@@ -41,12 +44,20 @@ class FakeProvider(Provider):
     name = "fake"
 
     def __init__(
-        self, name: str = "fake", replies: Iterable[Reply] = (), delay: float = 0.0
+        self,
+        name: str = "fake",
+        replies: Iterable[Reply] = (),
+        delay: float = 0.0,
+        usage: Union[bool, Usage] = True,
+        pause_after: int = 0,
     ) -> None:
         self.name = name  # type: ignore[misc]  # base.name is a ClassVar; a fake plays any
         self.replies: deque[Reply] = deque(replies)
         self.requests: list[Request] = []
         self.delay = delay
+        self.usage = usage
+        self.pause_after = pause_after
+        self.paused = asyncio.Event()
         self.closed = False
 
     def add(self, *replies: Reply) -> None:
@@ -63,14 +74,21 @@ class FakeProvider(Provider):
             raise reply
         deltas = _words(reply) if isinstance(reply, str) else list(reply)
         text = ""
-        for delta in deltas:
+        for sent, delta in enumerate(deltas, 1):
             if isinstance(delta, BaseException):
                 raise delta
             text += delta
             if stream:
                 yield Chunk(delta)
-        usage = Usage(self._input_tokens(request), len(text) // 4)
-        yield Chunk("" if stream else text, usage, "stop")
+                if sent == self.pause_after:
+                    self.paused.set()
+                    await asyncio.Event().wait()  # until the caller cancels
+        yield Chunk("" if stream else text, self._usage(request, text), "stop")
+
+    def _usage(self, request: Request, text: str) -> Usage | None:
+        if isinstance(self.usage, Usage):
+            return self.usage
+        return Usage(self._input_tokens(request), len(text) // 4) if self.usage else None
 
     async def aclose(self) -> None:
         """Mark the provider closed (tests check that owners close their providers)."""

@@ -12,6 +12,7 @@ finished reply even without a finish reason or ``data: [DONE]`` (LiteLLM, LocalA
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Optional
@@ -29,7 +30,7 @@ from loopflow.errors import (
     RefusedError,
     UnavailableError,
 )
-from loopflow.models import request_parameters
+from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
 from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
@@ -56,6 +57,22 @@ def to_openai_messages(system: str, messages: Sequence[Message]) -> list[dict[st
     return wire
 
 
+def cache_parameters(request: Request, host: str) -> dict[str, Any]:
+    """``{"prompt_cache_key": ...}`` for a request with a ``cache_key`` sent to OpenAI's
+    own API (:attr:`~loopflow.models.ProviderSpec.official_hosts`), else nothing:
+    compatible servers may refuse a field they do not know.
+
+    OpenAI caches every prompt's stable prefix by itself (1024 tokens or more); the key
+    routes one conversation's requests to the same cache, so conversations of a mate
+    that share its system prompt do not push each other out. The key is a hash of
+    ``cache_key``: the conversation's Discord ids are not sent.
+    """
+    if not request.cache_key or host not in provider_spec(NAME).official_hosts:
+        return {}
+    digest = hashlib.blake2b(request.cache_key.encode(), digest_size=16).hexdigest()
+    return {"prompt_cache_key": f"loopflow-{digest}"}
+
+
 class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     """OpenAI Chat Completions (and compatible servers) behind :meth:`execute`.
 
@@ -79,11 +96,13 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     def _body(self, client: openai.AsyncOpenAI, request: Request, stream: bool) -> dict[str, Any]:
         """Chat Completions parameters; reasoning families get ``max_completion_tokens``
         (with room to reason) and no temperature, whatever the host."""
-        accepted = request_parameters(NAME, request.model, httpx.URL(str(client.base_url)).host)
+        host = httpx.URL(str(client.base_url)).host
+        accepted = request_parameters(NAME, request.model, host)
         body: dict[str, Any] = {
             "model": request.model,
             "messages": to_openai_messages(request.system, request.messages),
             accepted.token_limit: request.max_tokens + accepted.reasoning_headroom,
+            **cache_parameters(request, host),
         }
         if request.temperature is not None and accepted.temperature:
             body["temperature"] = request.temperature
@@ -116,11 +135,12 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 stream=True,
                 stream_cls=openai.AsyncStream[ChatCompletionChunk],
             )
-            usage, finish, texts = Usage(), None, 0
+            usage: Optional[Usage] = None
+            finish, texts = None, 0
             async with events:  # closes the response if the caller stops early
                 async for event in events:
-                    if event.usage is not None:
-                        usage = _usage(event.usage)
+                    if event.usage is not None:  # the last chunk (include_usage)
+                        usage = openai_usage(event.usage)
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
                     # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
                     for choice in event.choices or ():
@@ -136,8 +156,20 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
 _REFUSED = "OpenAI refused to answer this request."
 
 
-def _usage(usage: Any) -> Usage:
-    return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
+def openai_usage(usage: Any) -> Optional[Usage]:
+    """The billed tokens of a Chat Completions ``usage`` object, None without one.
+
+    ``prompt_tokens`` counts every input token; ``prompt_tokens_details.cached_tokens``
+    (absent, or null, on older models and compatible servers) is the part read from the
+    prompt cache. Reasoning tokens are part of ``completion_tokens``, billed as output.
+    """
+    if usage is None:
+        return None
+    prompt = getattr(usage, "prompt_tokens", None) or 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    output = getattr(usage, "completion_tokens", None) or 0
+    return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
 
 
 def _checked_finish(finish: Optional[str], has_text: bool) -> str:
@@ -158,7 +190,7 @@ def _completion_chunk(completion: Any) -> Chunk:
     choice = completion.choices[0]
     if choice.message.refusal:
         raise RefusedError(_REFUSED, NAME)
-    usage = _usage(completion.usage) if completion.usage is not None else Usage()
+    usage = openai_usage(completion.usage)
     text = choice.message.content or ""
     return Chunk(text, usage, _checked_finish(choice.finish_reason, bool(text)))
 

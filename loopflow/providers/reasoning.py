@@ -100,7 +100,8 @@ def without_thinking(text: str, unopened: bool = False) -> str:
 async def visible_chunks(
     chunks: AsyncIterator[Chunk], unopened: bool = False
 ) -> AsyncIterator[Chunk]:
-    """``chunks`` with reasoning text cut; the last chunk (usage) carries any held text.
+    """``chunks`` with reasoning text cut; the last chunk (the one with a finish reason)
+    carries any held text. An earlier chunk's usage passes even when its text is held.
 
     Closes ``chunks`` when the caller stops early, so the adapter releases its response.
     """
@@ -108,10 +109,10 @@ async def visible_chunks(
     async with contextlib.aclosing(chunks):  # type: ignore[type-var]
         async for chunk in chunks:
             text = think.feed(chunk.text) if chunk.text else ""
-            if chunk.usage is not None:
+            if chunk.finish_reason is not None:
                 yield Chunk(text + think.finish(), chunk.usage, chunk.finish_reason)
-            elif text:
-                yield Chunk(text)
+            elif text or chunk.usage is not None:
+                yield Chunk(text, chunk.usage)
     rest = think.finish()
     if rest:
         yield Chunk(rest)

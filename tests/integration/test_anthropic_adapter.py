@@ -74,7 +74,9 @@ async def test_wire_format(provider, llm_server):
     assert sent.headers["x-api-key"] == KEY
     assert "anthropic-version" in sent.headers
     body = sent.json
-    assert body["system"] == "You are Merlin."
+    # Prompt-cache breakpoints: the system prompt, the mate's last reply, the newest turn.
+    cached = {"type": "ephemeral"}
+    assert body["system"] == [{"type": "text", "text": "You are Merlin.", "cache_control": cached}]
     assert body["max_tokens"] == 77 and body["temperature"] == 0.7
     assert body["messages"] == [
         {"role": "user", "content": LEADING_USER_PLACEHOLDER},
@@ -86,8 +88,14 @@ async def test_wire_format(provider, llm_server):
                 {"type": "text", "text": "Alice: hi\n\nBob: look"},
             ],
         },
-        {"role": "assistant", "content": "A cat."},
-        {"role": "user", "content": "Alice: thanks"},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "A cat.", "cache_control": cached}],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Alice: thanks", "cache_control": cached}],
+        },
     ]
 
 

@@ -71,9 +71,17 @@ def test_chat_with_a_mate_file_on_anthropic(llm: ThreadedFakeLLM, tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Ada: Exactly.\n"
     body = llm.server.requests[-1].json
-    assert body["system"] == "You are Ada, terse and exact."
+    cached = {"type": "ephemeral"}  # prompt-cache breakpoints
+    assert body["system"] == [
+        {"type": "text", "text": "You are Ada, terse and exact.", "cache_control": cached}
+    ]
     assert body["model"] == "claude-haiku-4-5"
-    assert body["messages"] == [{"role": "user", "content": "Sam: is 1 odd?"}]
+    assert body["messages"] == [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Sam: is 1 odd?", "cache_control": cached}],
+        }
+    ]
 
 
 def test_chat_folds_what_leaves_the_window_into_a_summary(llm: ThreadedFakeLLM) -> None:
