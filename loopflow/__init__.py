@@ -9,6 +9,7 @@ nor ``redbot``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -29,19 +30,23 @@ __red_end_user_data_statement__ = (
 async def setup(bot: Any) -> None:
     """Red's entry point for ``[p]load loopflow``.
 
-    With a pip-installed checkout the adapter is the ``loopflow_cog`` package. Red's
-    Downloader copies only this folder, so it also carries the adapter as ``cog_adapter`` (a
-    symlink in the repository that Downloader's copy turns into a real folder). Before that
-    adapter is imported, the libraries Downloader installed are made to fit this Red (see
+    The Red adapter is loaded as ``loopflow.cog_adapter``: a symlink to ``loopflow_cog`` in
+    the repository (a checkout added with ``[p]addpath``, and ``loopflow red``'s cog path)
+    that Red's Downloader copy turns into a real folder. Inside this package, it is
+    unloaded and reloaded with it, and Red's ``[p]slash enablecog loopflow`` finds its
+    commands, however the cog was installed. An installed wheel has no symlink: the
+    ``loopflow_cog`` package serves then. In a Downloader install (no ``loopflow_cog``), the
+    libraries Downloader installed are first made to fit this Red (see
     :mod:`loopflow.downloader_libraries`).
     """
-    try:
-        adapter = importlib.import_module("loopflow_cog")
-    except ModuleNotFoundError as exc:
-        if exc.name != "loopflow_cog":
-            raise  # the adapter is there but something it needs is not
+    if importlib.util.find_spec("loopflow_cog") is None:
         await _fit_downloader_libraries()
+    try:
         adapter = importlib.import_module("loopflow.cog_adapter")
+    except ModuleNotFoundError as exc:
+        if exc.name != "loopflow.cog_adapter":
+            raise  # the adapter is there but something it needs is not
+        adapter = importlib.import_module("loopflow_cog")
     try:
         await adapter.setup(bot)
     except ImportError as exc:

@@ -64,9 +64,18 @@ async def ask(
 
 
 def last_user_content(llm: ThreadedFakeLLM) -> Any:
-    """The content of the last user message of the last request (a string or parts)."""
+    """The content of the last user message of the last request (a string or parts).
+
+    Prompt-cache hints (Anthropic's ``cache_control``) are not content and are dropped;
+    content that is one text block reads as its text, as the APIs treat it.
+    """
     messages = llm.server.requests[-1].json["messages"]
-    return [m for m in messages if m["role"] == "user"][-1]["content"]
+    content = [m for m in messages if m["role"] == "user"][-1]["content"]
+    if isinstance(content, list):
+        content = [{k: v for k, v in part.items() if k != "cache_control"} for part in content]
+        if len(content) == 1 and content[0].get("type") == "text":
+            return content[0]["text"]
+    return content
 
 
 @pytest.mark.parametrize(("provider", "mate"), [("openai", "maya"), ("anthropic", "merlin")])

@@ -46,9 +46,9 @@ def slash_commands(red: RedProcess, fake_discord: FakeDiscord, mates: None) -> N
     """The cog's slash commands, enabled and synced as an owner does it."""
 
     async def setup() -> None:
-        # Red matches the cog's *module*; from a checkout that is loopflow_cog.
-        enabled = await red.owner_command("!slash enablecog loopflow_cog")
-        assert enabled.content.startswith("Enabled 1 commands from `loopflow_cog`"), enabled.content
+        # Red matches the commands' package: loopflow, however the cog was installed.
+        enabled = await red.owner_command("!slash enablecog loopflow")
+        assert enabled.content.startswith("Enabled 1 commands from `loopflow`"), enabled.content
         synced = await red.owner_command("!slash sync")
         assert synced.content == "Synced 1 commands.", synced.content
 

@@ -169,7 +169,7 @@ async def test_an_import_failure_while_loading_names_the_pipinstall_fix(monkeypa
     async def broken_setup(bot: object) -> None:
         raise ImportError("cannot import name 'Sentinel' from 'typing_extensions'")
 
-    monkeypatch.setattr("loopflow_cog.setup", broken_setup)
+    monkeypatch.setattr("loopflow.cog_adapter.setup", broken_setup)  # what setup() loads
     with pytest.raises(CogLoadError) as caught:
         await loopflow.setup(object())
     message = str(caught.value)
@@ -200,3 +200,16 @@ def test_unloading_forgets_the_adapter_so_a_reload_runs_new_code(tmp_path: Path)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines() == ["removed Loopflow", "[] False"]
+
+
+def test_the_adapter_loads_inside_the_package_so_red_unloads_and_finds_it() -> None:
+    # Red's [p]slash enablecog and discord.py's unload both go by the package name.
+    code = (
+        "import asyncio, loopflow, loopflow.cog_adapter as adapter, loopflow_cog\n"
+        "async def called(name, bot): print(name)\n"
+        "adapter.setup = lambda bot: called('loopflow.cog_adapter', bot)\n"
+        "loopflow_cog.setup = lambda bot: called('loopflow_cog', bot)\n"
+        "asyncio.run(loopflow.setup(None))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "loopflow.cog_adapter", result.stderr[-2000:]
