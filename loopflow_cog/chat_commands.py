@@ -14,6 +14,7 @@ from redbot.core.utils.chat_formatting import humanize_list
 from loopflow.errors import MateError
 from loopflow.mates import Mate, parse_mate_file, render_mate_file
 
+from .answers import answer
 from .commands import MateCommands
 from .converters import ExistingMate
 
@@ -46,7 +47,7 @@ class ChatCommands:
         if isinstance(channel, discord.Thread):
             channel = channel.parent  # type: ignore[assignment]
         if not isinstance(channel, discord.TextChannel):
-            await ctx.send(_("Mates can open threads in text channels only."))
+            await answer(ctx, _("Mates can open threads in text channels only."))
             return
         missing = _missing_thread_permissions(channel.permissions_for(ctx.author))  # type: ignore[arg-type]
         if missing:
@@ -59,7 +60,7 @@ class ChatCommands:
                     "You can't open threads in {channel}: you need the {needed} permissions there."
                 )
             needed = humanize_list(missing)
-            await ctx.send(text.format(channel=channel.mention, needed=needed), ephemeral=True)
+            await answer(ctx, text.format(channel=channel.mention, needed=needed), ephemeral=True)
             return
         name = f"{mate.display_name} · {topic or _('chat')}"[:THREAD_NAME_LIMIT]
         try:
@@ -69,7 +70,7 @@ class ChatCommands:
                 reason=f"[p]mate chat by {ctx.author}",
             )
         except discord.HTTPException:
-            await ctx.send(_("I couldn't open a thread here: check my thread permissions."))
+            await answer(ctx, _("I couldn't open a thread here: check my thread permissions."))
             return
         await self.store.bind(ctx.guild.id, thread.id, mate.name)
         await self.store.add_thread(ctx.guild.id, thread.id, ctx.author.id)
@@ -79,10 +80,11 @@ class ChatCommands:
             ),
             allowed_mentions=discord.AllowedMentions(users=[ctx.author]),
         )
-        await ctx.send(
+        await answer(
+            ctx,
             _("Opened {thread} with **{display}**.").format(
                 thread=thread.mention, display=mate.display_name
-            )
+            ),
         )
 
     @MateCommands.mate.command(name="dm")
@@ -91,8 +93,8 @@ class ChatCommands:
         """Choose the mate that answers your DMs to the bot."""
         assert ctx.guild is not None and isinstance(mate, Mate)
         await self.store.set_dm_choice(ctx.author.id, ctx.guild.id, mate.name)
-        await ctx.send(
-            _("**{display}** now answers your DMs to me.").format(display=mate.display_name)
+        await answer(
+            ctx, _("**{display}** now answers your DMs to me.").format(display=mate.display_name)
         )
 
     @MateCommands.mate.command(name="export")
@@ -102,7 +104,8 @@ class ChatCommands:
         """Upload a mate as a loopflow mate file (markdown)."""
         assert isinstance(mate, Mate)
         data = io.BytesIO(render_mate_file(mate).encode("utf-8"))
-        await ctx.send(
+        await answer(
+            ctx,
             _("**{display}** as a loopflow mate file:").format(display=mate.display_name),
             file=discord.File(data, filename=f"{mate.name}.md"),
         )
@@ -118,7 +121,7 @@ class ChatCommands:
         """
         assert ctx.guild is not None
         if not ctx.message.attachments:
-            await ctx.send(_("Attach one or more loopflow mate files (`.md`) to this command."))
+            await answer(ctx, _("Attach one or more loopflow mate files (`.md`) to this command."))
             return
         mates: dict[str, tuple[str, Mate]] = {}  # name -> (file name, mate)
         problems: list[str] = []
@@ -138,7 +141,8 @@ class ChatCommands:
             mates[mate.name] = (attachment.filename, mate)
         if problems:
             heading = _("Nothing was imported; fix these files and attach them all again:")
-            await ctx.send(
+            await answer(
+                ctx,
                 "\n".join([heading, *(f"- {problem}" for problem in problems)]),
                 allowed_mentions=discord.AllowedMentions.none(),
             )
@@ -154,7 +158,7 @@ class ChatCommands:
             lines.append(_("Created {mates}.").format(mates=humanize_list(created)))
         if updated:
             lines.append(_("Updated {mates}.").format(mates=humanize_list(updated)))
-        await ctx.send("\n".join(lines), allowed_mentions=discord.AllowedMentions.none())
+        await answer(ctx, "\n".join(lines))
 
     @MateCommands.mate.command(name="cooldown")
     @commands.guild_only()
@@ -164,15 +168,15 @@ class ChatCommands:
         assert ctx.guild is not None
         if seconds is None:
             current = await self.store.cooldown(ctx.guild.id)
-            await ctx.send(_("The cooldown is {seconds} seconds.").format(seconds=current))
+            await answer(ctx, _("The cooldown is {seconds} seconds.").format(seconds=current))
             return
         if not 0 <= seconds <= MAX_COOLDOWN:
-            await ctx.send(
-                _("The cooldown is between 0 and {limit} seconds.").format(limit=MAX_COOLDOWN)
+            await answer(
+                ctx, _("The cooldown is between 0 and {limit} seconds.").format(limit=MAX_COOLDOWN)
             )
             return
         await self.store.set_cooldown(ctx.guild.id, seconds)
-        await ctx.send(_("The cooldown is now {seconds} seconds.").format(seconds=seconds))
+        await answer(ctx, _("The cooldown is now {seconds} seconds.").format(seconds=seconds))
 
 
 def _missing_thread_permissions(permissions: discord.Permissions) -> list[str]:

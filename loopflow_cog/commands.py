@@ -15,6 +15,7 @@ from redbot.core.utils.predicates import MessagePredicate
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
+from .answers import answer, answer_input_error
 from .converters import (
     AvatarURL,
     BindableChannel,
@@ -62,10 +63,10 @@ class MateCommands:
                 new = builtin or generic_mate(name)
             await self.store.add_mate(ctx.guild.id, new)
         except DuplicateMateError:
-            await ctx.send(_("There is already a mate called `{name}`.").format(name=name))
+            await answer(ctx, _("There is already a mate called `{name}`.").format(name=name))
             return
         except MateError as exc:
-            await ctx.send(_("That mate can't be created: {reason}").format(reason=exc))
+            await answer(ctx, _("That mate can't be created: {reason}").format(reason=exc))
             return
         lines = [
             _("Created **{display}** (`{name}`, {provider}).").format(
@@ -84,7 +85,7 @@ class MateCommands:
                 p=ctx.clean_prefix, name=name
             )
         )
-        await ctx.send("\n".join(lines))
+        await answer(ctx, "\n".join(lines))
 
     @mate.command(name="list")
     @commands.guild_only()
@@ -93,10 +94,11 @@ class MateCommands:
         assert ctx.guild is not None
         mates = await self.store.mates(ctx.guild.id)
         if not mates:
-            await ctx.send(
+            await answer(
+                ctx,
                 _("No mates yet. An admin can start with `{p}mate create maya`.").format(
                     p=ctx.clean_prefix
-                )
+                ),
             )
             return
         bindings = await live_bindings(ctx.guild, self.store)
@@ -115,7 +117,7 @@ class MateCommands:
                 f"{mate.model or _('default model')} · {where}"
             )
         for page in pagify("\n".join(lines)):
-            await ctx.send(page, allowed_mentions=discord.AllowedMentions.none())
+            await answer(ctx, page)
 
     @mate.command(name="show")
     @commands.guild_only()
@@ -137,7 +139,7 @@ class MateCommands:
             if len(prompt) > 1000:
                 prompt = prompt[:1000] + "…"
             embed.add_field(name=_("System prompt"), value=box(prompt), inline=False)
-        await ctx.send(embed=embed)
+        await answer(ctx, embed=embed)
 
     @mate.command(name="prompt")
     @commands.guild_only()
@@ -150,11 +152,11 @@ class MateCommands:
         if not text and ctx.message.attachments:
             attachment = ctx.message.attachments[0]
             if attachment.size > MAX_PROMPT_CHARS * 4:
-                await ctx.send(_("That file is too large for a system prompt."))
+                await answer(ctx, _("That file is too large for a system prompt."))
                 return
             text = (await attachment.read()).decode("utf-8", errors="replace")
         if not text or not text.strip():
-            await ctx.send(_("Give the prompt as text after the name, or attach a text file."))
+            await answer(ctx, _("Give the prompt as text after the name, or attach a text file."))
             return
         await self._update(ctx, mate, _("New prompt saved for **{display}**."), system_prompt=text)
 
@@ -200,22 +202,23 @@ class MateCommands:
     async def mate_delete(self, ctx: commands.Context, mate: ExistingMate) -> None:
         """Delete a mate and its channel bindings (asks to confirm)."""
         assert ctx.guild is not None and isinstance(mate, Mate)
-        await ctx.send(
+        await answer(
+            ctx,
             _("Delete **{display}** and unbind it everywhere? Answer `yes` or `no`.").format(
                 display=mate.display_name
-            )
+            ),
         )
         predicate = MessagePredicate.yes_or_no(ctx)
         try:
             await ctx.bot.wait_for("message", check=predicate, timeout=CONFIRM_TIMEOUT)
         except asyncio.TimeoutError:
-            await ctx.send(_("No answer: nothing was deleted."))
+            await answer(ctx, _("No answer: nothing was deleted."))
             return
         if not predicate.result:
-            await ctx.send(_("Nothing was deleted."))
+            await answer(ctx, _("Nothing was deleted."))
             return
         await self.store.delete_mate(ctx.guild.id, mate.name)
-        await ctx.send(_("Deleted **{display}**.").format(display=mate.display_name))
+        await answer(ctx, _("Deleted **{display}**.").format(display=mate.display_name))
 
     @mate.group(name="channel")
     @commands.guild_only()
@@ -242,11 +245,12 @@ class MateCommands:
             return
         permissions = target.permissions_for(ctx.guild.me)  # type: ignore[union-attr]
         if not _can_speak(target, permissions):
-            await ctx.send(
+            await answer(
+                ctx,
                 _(
                     "I can't see or write in {channel}: give me View Channel and {send} there "
                     "first."
-                ).format(channel=target.mention, send=_send_permission(target))  # type: ignore[union-attr]
+                ).format(channel=target.mention, send=_send_permission(target)),  # type: ignore[union-attr]
             )
             return
         if not await self.store.bind(ctx.guild.id, target.id, mate.name):
@@ -290,13 +294,15 @@ class MateCommands:
         """
         if ctx.guild is not None:
             if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
-                await ctx.send(_("No mate speaks in this channel, so there is nothing to reset."))
+                await answer(
+                    ctx, _("No mate speaks in this channel, so there is nothing to reset.")
+                )
                 return
             if not await _may_reset(ctx, self.store):
-                await ctx.send(_("You need the Manage Messages permission to reset here."))
+                await answer(ctx, _("You need the Manage Messages permission to reset here."))
                 return
         await self.conversations.reset(ctx.channel.id, ctx.message.id)
-        await ctx.send(_("The conversation starts over from here."))
+        await answer(ctx, _("The conversation starts over from here."))
 
     @mate.command(name="usage")
     @commands.guild_only()
@@ -320,13 +326,16 @@ class MateCommands:
             )
         # Pages of whole lines: Discord refuses a message over 2,000 characters.
         for page in pagify("\n".join(lines) or _("No mates yet.")):
-            await ctx.send(page, allowed_mentions=discord.AllowedMentions.none())
+            await answer(ctx, page)
 
     async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:
         """A slash command refused by its checks says so (Red's own handler is silent, which
-        leaves a slash command "not responding"); everything else goes to Red's handler."""
+        leaves a slash command "not responding"); a bad argument is answered without pings
+        (its message may echo a mention); everything else goes to Red's handler."""
         if ctx.interaction is not None and type(error) is commands.CheckFailure:
-            await ctx.send(_("You are not permitted to use this command."), ephemeral=True)
+            await answer(ctx, _("You are not permitted to use this command."), ephemeral=True)
+            return
+        if isinstance(error, commands.UserInputError) and await answer_input_error(ctx, error):
             return
         await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)  # type: ignore[attr-defined]
 
@@ -338,20 +347,21 @@ class MateCommands:
         try:
             updated = mate.replace(**changes)
         except MateError as exc:
-            await ctx.send(_("Nothing changed: {reason}").format(reason=exc))
+            await answer(ctx, _("Nothing changed: {reason}").format(reason=exc))
             return
         await self.store.save_mate(ctx.guild.id, updated)
-        await ctx.send(
+        await answer(
+            ctx,
             done.format(
                 display=updated.display_name, model=updated.model, provider=updated.provider
-            )
+            ),
         )
 
 
 async def _about(ctx: commands.Context, text: str, mate: Mate, channel: object) -> None:
     """Send ``text`` with ``{display}`` and ``{channel}`` filled in."""
     mention = getattr(channel, "mention", None) or f"<#{getattr(channel, 'id', 0)}>"
-    await ctx.send(text.format(display=mate.display_name, channel=mention))
+    await answer(ctx, text.format(display=mate.display_name, channel=mention))
 
 
 async def _may_manage(ctx: commands.Context, target: object) -> bool:
@@ -364,7 +374,8 @@ async def _may_manage(ctx: commands.Context, target: object) -> bool:
     if isinstance(member, discord.Member) and permissions_for is not None:
         if permissions_for(member).manage_channels:
             return True
-    await ctx.send(
+    await answer(
+        ctx,
         _(
             "You need the Manage Channels permission in {channel} to bind or unbind mates there."
         ).format(channel=getattr(target, "mention", "")),

@@ -12,6 +12,7 @@ from loopflow.errors import MateError
 from loopflow.mates import Mate
 from loopflow.models import accepts_temperature, validate_model
 
+from .answers import answer
 from .commands import MateCommands
 from .converters import ExistingMate, ProviderName
 
@@ -54,10 +55,11 @@ class SettingsCommands:
         assert ctx.guild is not None and isinstance(mate, Mate)
         known = _MATE_SETTINGS.get(setting.lower())
         if known is None:
-            await ctx.send(
+            await answer(
+                ctx,
                 _("Unknown setting `{setting}`: choose one of {choices}.").format(
                     setting=setting[:40], choices=", ".join(f"`{s}`" for s in _MATE_SETTINGS)
-                )
+                ),
             )
             return
         field, kind = known
@@ -74,7 +76,7 @@ class SettingsCommands:
                     value=value[:40], kind=_("number") if kind is not str else _("text")
                 )
             )
-            await ctx.send(_("Nothing changed: {reason}").format(reason=reason))
+            await answer(ctx, _("Nothing changed: {reason}").format(reason=reason))
             return
         await self.store.save_mate(ctx.guild.id, updated)
         shown = getattr(updated, field)
@@ -90,7 +92,7 @@ class SettingsCommands:
             and not accepts_temperature(updated.provider, model)
         ):
             text += " " + _("Note that `{model}` ignores temperature.").format(model=model)
-        await ctx.send(text)
+        await answer(ctx, text)
 
     async def _model_of(self, guild_id: int, mate: Mate) -> str:
         """The model ``mate`` talks to: its own, else the server's default, else the bot's."""
@@ -114,7 +116,8 @@ class SettingsCommands:
             try:
                 validate_model(model)
             except MateError as exc:  # the reason quotes the input: it pings nobody
-                await ctx.send(
+                await answer(
+                    ctx,
                     _("Nothing changed: {reason}").format(reason=exc),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
@@ -124,4 +127,4 @@ class SettingsCommands:
             text = _("Mates on {provider} without a model of their own now use `{model}`.")
         else:
             text = _("Mates on {provider} without a model of their own use the bot's default.")
-        await ctx.send(text.format(provider=provider, model=model))
+        await answer(ctx, text.format(provider=provider, model=model))
