@@ -72,10 +72,10 @@ def request_body(llm: ThreadedFakeLLM) -> dict[str, Any]:
 
 
 async def set_confirm_timeout(discord: FakeDiscord, seconds: int) -> None:
-    """Set the delete confirmation's wait in the running cog (Red's ``--dev`` ``!debug``)."""
-    code = (
-        f"setattr(__import__('sys').modules['loopflow_cog.commands'], 'CONFIRM_TIMEOUT', {seconds})"
-    )
+    """Set the delete confirmation's wait in the running cog (Red's ``--dev`` ``!debug``),
+    in the commands module of the adapter Red loaded (``loopflow.cog_adapter``)."""
+    module = "type(bot.get_cog('Loopflow')).__module__.rpartition('.')[0] + '.commands'"
+    code = f"setattr(__import__('sys').modules[{module}], 'CONFIRM_TIMEOUT', {seconds})"
     assert await admin(discord, f"!debug {code}") == "```py\nNone\n```"
 
 
