@@ -4,12 +4,15 @@ A bot in many servers sees an open-ended number of conversations, people and mes
 any map keyed by them must forget. :class:`LRUMap` forgets the least recently used
 entries beyond its limit; that is right for state that can be rebuilt or whose loss is
 harmless (a read marker falls back to Discord's order, a cooldown clock to "may speak").
+:class:`KeyedLocks` holds a lock per key only while someone holds or awaits it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, MutableMapping
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -55,3 +58,30 @@ class LRUMap(MutableMapping[K, V]):
         for key in stale:
             del self._data[key]
         return len(stale)
+
+
+class KeyedLocks:
+    """One :class:`asyncio.Lock` per key, kept only while it is held or awaited: idle keys
+    cost nothing, however many keys come and go."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        """How many keys are held or awaited now."""
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the ``async with`` block."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]  # nobody waits: keep no state for idle keys
+            else:
+                self._locks[key] = (lock, users - 1)

@@ -46,3 +46,31 @@ def test_entries_can_be_dropped_by_key() -> None:
 def test_a_limit_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         LRUMap(limit=0)
+
+
+async def test_keyed_locks_serialise_a_key_and_forget_idle_keys() -> None:
+    import asyncio
+
+    from loopflow.chat.bounded import KeyedLocks
+
+    locks, order = KeyedLocks(), []
+
+    async def work(key: str, tag: str, gate: asyncio.Event) -> None:
+        async with locks.hold(key):
+            order.append(f"{tag} in")
+            await gate.wait()
+            order.append(f"{tag} out")
+
+    first, second, other = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    tasks = [
+        asyncio.create_task(work("a", "1", first)),
+        asyncio.create_task(work("a", "2", second)),
+        asyncio.create_task(work("b", "3", other)),
+    ]
+    await asyncio.sleep(0)
+    assert order == ["1 in", "3 in"] and len(locks) == 2  # "2" waits for "a"
+    for gate in (first, second, other):
+        gate.set()
+    await asyncio.gather(*tasks)
+    assert order.index("1 out") < order.index("2 in")
+    assert len(locks) == 0  # nobody holds or waits: nothing kept

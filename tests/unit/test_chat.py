@@ -125,7 +125,7 @@ async def test_a_failing_turn_frees_its_key() -> None:
             await queue.run("k", broken)
         assert not queue.is_running("k")
     assert await queue.run("k", fine) is True
-    assert queue._locks == {}  # idle keys keep no state
+    assert len(queue._locks) == 0  # idle keys keep no state
 
 
 # --- routing -------------------------------------------------------------------------------
@@ -190,4 +190,4 @@ async def test_run_alone_waits_for_the_key_and_is_never_folded() -> None:
     release.set()
     await asyncio.gather(first, *waiting)
     assert order == ["folding", "a", "b"]
-    assert queue._locks == {}  # idle keys keep no state
+    assert len(queue._locks) == 0  # idle keys keep no state
