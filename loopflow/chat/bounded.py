@@ -8,8 +8,10 @@ harmless (a read marker falls back to Discord's order, a cooldown clock to "may 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, MutableMapping
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -49,9 +51,47 @@ class LRUMap(MutableMapping[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._data  # a membership test does not refresh the key
 
+    def peek(self, key: K, default: V | None = None) -> V | None:
+        """The value of ``key`` (``default`` if absent) without refreshing it; safe while
+        iterating over a copy of the keys."""
+        return self._data.get(key, default)
+
     def discard_where(self, predicate: Callable[[K], bool]) -> int:
         """Drop every entry whose key satisfies ``predicate(key)``; returns how many."""
         stale = [key for key in self._data if predicate(key)]
         for key in stale:
             del self._data[key]
         return len(stale)
+
+
+class KeyedLocks:
+    """An :class:`asyncio.Lock` per key, kept only while someone holds or waits for it::
+
+        locks = KeyedLocks()
+        async with locks.hold(conversation_id):
+            ...  # one at a time per key
+
+    So the map is bounded by the work in flight, whatever the number of keys seen.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        """How many keys are held or waited for."""
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the ``async with`` block (waiting for it if held)."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]  # nobody waits: keep no state for idle keys
+            else:
+                self._locks[key] = (lock, users - 1)

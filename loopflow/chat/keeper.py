@@ -19,13 +19,12 @@ time (a jump meanwhile is taken up when it ends), and at most ``max_folds`` at o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Collection, Hashable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from loopflow.chat.bounded import LRUMap
+from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.memory import WindowState, add_note, clean_note, fold, plan_fold
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
@@ -110,7 +109,7 @@ class MemoryKeeper:
         self._folding: dict[WindowKey, frozenset[int]] = {}  # people in the fold under way
         self._void: set[WindowKey] = set()  # folds whose result must be dropped
         # Windows by (conversation, mate), notes by (guild, mate, person).
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+        self._locks = KeyedLocks()
 
     async def stream(
         self,
@@ -145,7 +144,7 @@ class MemoryKeeper:
     async def reset(self, conversation: int, mate: str) -> None:
         """The conversation starts over for ``mate``: no window start and no summary (a
         fold under way is dropped when it lands); notes stay."""
-        async with self._lock((conversation, mate)):
+        async with self._locks.hold((conversation, mate)):
             state = await self.store.load_window(conversation, mate)
             state.reset()
             await self.store.save_window(conversation, mate, state)
@@ -155,7 +154,7 @@ class MemoryKeeper:
         the fact is empty (nothing changes)."""
         if not clean_note(fact):
             return False
-        async with self._lock((guild, mate, person)):
+        async with self._locks.hold((guild, mate, person)):
             notes = await self.store.load_notes(guild, mate, [person])
             facts = add_note(notes.get(person, []), fact)
             await self.store.save_notes(guild, mate, person, facts)
@@ -163,7 +162,7 @@ class MemoryKeeper:
 
     async def forget(self, guild: int, mate: str, person: int) -> bool:
         """Delete ``mate``'s notes about ``person`` in ``guild``; False if there were none."""
-        async with self._lock((guild, mate, person)):
+        async with self._locks.hold((guild, mate, person)):
             notes = await self.store.load_notes(guild, mate, [person])
             await self.store.save_notes(guild, mate, person, [])
         return bool(notes.get(person))
@@ -218,7 +217,7 @@ class MemoryKeeper:
     async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
         """Save the window's new start (unless the conversation was reset since)."""
         conversation, name = key
-        async with self._lock(key):
+        async with self._locks.hold(key):
             state = await self.store.load_window(conversation, name)
             if state.epoch == jump.epoch and state.move_to(jump.start):
                 await self.store.save_window(conversation, name, state)
@@ -229,7 +228,7 @@ class MemoryKeeper:
         model = self.session.model_for(jump.mate)
         counter = self.session.counters.for_model(jump.mate.provider, model)
         while True:
-            async with self._lock(key):
+            async with self._locks.hold(key):
                 state = await self.store.load_window(conversation, name)
                 budget = jump.mate.context_budget
                 job = plan_fold(state, jump.turns, counter, budget, jump.opted_out)
@@ -244,7 +243,7 @@ class MemoryKeeper:
                 return  # the state is as it was: the next jump folds these turns again
             if key in self._void:
                 return
-            async with self._lock(key):
+            async with self._locks.hold(key):
                 state = await self.store.load_window(conversation, name)
                 absorbed = state.absorb(job, result)
                 if absorbed:
@@ -254,21 +253,6 @@ class MemoryKeeper:
                     await self.remember(jump.guild, name, person, fact)
             if not absorbed:
                 return
-
-    @contextlib.asynccontextmanager
-    async def _lock(self, key: Hashable) -> AsyncIterator[None]:
-        """Serialise load-change-save of one stored value; no state kept for idle keys."""
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
 
 
 def window_people(

@@ -10,9 +10,9 @@ it waits for the key and is never folded.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+
+from loopflow.chat.bounded import KeyedLocks
 
 Job = Callable[[], Awaitable[None]]
 
@@ -23,7 +23,12 @@ class TurnQueue:
     def __init__(self) -> None:
         self._running: set[Hashable] = set()
         self._pending: set[Hashable] = set()
-        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+        self._locks = KeyedLocks()
+
+    def __len__(self) -> int:
+        """How much state the queue holds: keys with a turn running (a pending one is
+        always running) plus keys held or waited for; 0 when idle."""
+        return len(self._running) + len(self._locks)
 
     def is_running(self, key: Hashable) -> bool:
         """Whether a turn for ``key`` is in flight or about to start."""
@@ -40,7 +45,7 @@ class TurnQueue:
             return False
         self._running.add(key)
         try:
-            async with self._exclusive(key):
+            async with self._locks.hold(key):
                 while True:
                     self._pending.discard(key)
                     await job()
@@ -52,19 +57,5 @@ class TurnQueue:
 
     async def run_alone(self, key: Hashable, job: Job) -> None:
         """Wait until nothing runs for ``key``, then run ``job`` (never folded)."""
-        async with self._exclusive(key):
+        async with self._locks.hold(key):
             await job()
-
-    @contextlib.asynccontextmanager
-    async def _exclusive(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]  # nobody waits: keep no state for idle keys
-            else:
-                self._locks[key] = (lock, users - 1)
