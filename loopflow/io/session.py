@@ -44,8 +44,8 @@ from loopflow.io.tokens import (
     TokenCounter,
     TokenCounters,
 )
-from loopflow.mates import Mate, default_models
-from loopflow.models import supports_vision
+from loopflow.mates import Mate
+from loopflow.models import default_models, supports_vision
 from loopflow.providers.base import Message, Provider, Request, Usage
 
 IMAGE_WINDOW = timedelta(hours=1)
@@ -84,11 +84,6 @@ class Turn:
         """Everything the model reads of the turn: its words, then what is attached."""
         return (self.text + self.attached).strip()
 
-    @property
-    def role(self) -> str:
-        """``"mate"`` for a mate's turn, ``"human"`` for a person's."""
-        return "mate" if self.mate else "human"
-
 
 @dataclass(frozen=True)
 class Prompt:
@@ -121,15 +116,20 @@ class Reply:
     @property
     def warnings(self) -> tuple[str, ...]:
         """Short notes for the people in the conversation, e.g. about trimmed history."""
-        notes = []
-        if self.omitted:
-            plural = "s" if self.omitted != 1 else ""
-            notes.append(
-                f"{self.omitted} older message{plural} left out to fit the context budget."
-            )
-        if self.truncated:
-            notes.append("The newest message was cut to fit the context budget.")
-        return tuple(notes)
+        return budget_warnings(self.omitted, self.truncated)
+
+
+def budget_warnings(omitted: int, truncated: bool) -> tuple[str, ...]:
+    """What people are told when the budget left ``omitted`` older turns out or cut the
+    newest (``truncated``): one short note each, e.g. ``"2 older messages left out to
+    fit the context budget."``; none when nothing was left out."""
+    notes = []
+    if omitted:
+        plural = "s" if omitted != 1 else ""
+        notes.append(f"{omitted} older message{plural} left out to fit the context budget.")
+    if truncated:
+        notes.append("The newest message was cut to fit the context budget.")
+    return tuple(notes)
 
 
 def awaits_answer(mate: Mate, turns: Sequence[Turn], opted_out: Collection[int] = ()) -> bool:
@@ -165,9 +165,29 @@ class Session:
         self.models = dict(models) if models is not None else default_models()
         self.counters = counters or TokenCounters()
 
-    def model_for(self, mate: Mate) -> str:
-        """The model ``mate`` talks to: its own, else the provider's default."""
-        return mate.model or self.models[mate.provider]
+    def model_for(self, mate: Mate, server_models: Mapping[str, str] | None = None) -> str:
+        """The model ``mate`` talks to; the one place that decides it.
+
+        ``mate.model`` when the mate names one; else the server's default for the mate's
+        provider (``server_models``: provider -> model, what a chat server overrides, e.g.
+        ``[p]mate defaultmodel``); else the bot's default (:attr:`models`, from
+        :func:`loopflow.models.default_models`).
+        """
+        if mate.model:
+            return mate.model
+        server_model = server_models.get(mate.provider) if server_models else None
+        return server_model or self.models[mate.provider]
+
+    def with_model(self, mate: Mate, server_models: Mapping[str, str] | None = None) -> Mate:
+        """``mate`` with :meth:`model_for` filled in as its model.
+
+        Raises:
+            MateError: the server's default model is not a model name (one stored by an
+                older version); the turn cannot start.
+        """
+        if mate.model:
+            return mate
+        return mate.replace(model=self.model_for(mate, server_models))
 
     def build(
         self,
