@@ -18,7 +18,7 @@ from .commands import MateCommands
 from .converters import ExistingMate
 
 if TYPE_CHECKING:
-    from .conversation import Conversations
+    from .listeners import Conversations
     from .store import Store
 
 _ = Translator("Loopflow", __file__)

@@ -15,14 +15,13 @@ from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
 from loopflow.io.session import Session
-from loopflow.mates import default_models
+from loopflow.models import default_models
 
-from .answering import Replier
 from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
-from .conversation import Conversations
 from .delivery import Delivery
+from .listeners import Conversations
 from .settings_commands import SettingsCommands
 from .store import CONFIG_IDENTIFIER, Store
 
@@ -49,8 +48,7 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
-        self.replier = Replier(bot, self.store, self.session, self.delivery)
-        self.conversations = Conversations(bot, self, self.store, self.replier)
+        self.conversations = Conversations(bot, self, self.store, self.session, self.delivery)
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""
@@ -70,7 +68,6 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         swallows what this raises: it is logged here.
         """
         try:
-            await self.replier.aclose()
             await self.conversations.aclose()
             await self.store.aclose()
             retired = list(self._retiring.values())  # a cancelled task forgets its client
@@ -103,12 +100,12 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        self.conversations.on_reaction(payload)
+        await self.conversations.on_reaction(payload)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         self.delivery.forget(channel.id)
-        self.conversations.cache.drop(channel.id)
+        self.conversations.close_conversation(channel.id)
 
     @commands.Cog.listener()
     async def on_red_api_tokens_update(

@@ -19,7 +19,7 @@ from .converters import AvatarURL, BindableChannel, ExistingMate, MateName, Prov
 from .store import DuplicateMateError
 
 if TYPE_CHECKING:
-    from .conversation import Conversations
+    from .listeners import Conversations
     from .store import Store
 
 _ = Translator("Loopflow", __file__)

@@ -85,9 +85,9 @@ class Posted:
     permission_missing: bool = False  # posted by the bot for want of Manage Webhooks
 
     @property
-    def in_own_name(self) -> bool:
-        """Whether the mate's name and avatar show (webhook or DM embed)."""
-        return self.webhook is not None or self.embed_of is not None
+    def id(self) -> int:
+        """The posted message's id."""
+        return self.message.id
 
     @property
     def room(self) -> int:
