@@ -17,6 +17,7 @@ from redbot.core.i18n import Translator, cog_i18n
 from loopflow.io.session import Session
 from loopflow.models import default_models
 
+from .abc import CompositeMetaClass
 from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
@@ -32,7 +33,9 @@ UNLOAD_GRACE = 5.0  # seconds an unload lets a request still in flight finish
 
 
 @cog_i18n(_)
-class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
+class Loopflow(
+    MateCommands, ChatCommands, SettingsCommands, commands.Cog, metaclass=CompositeMetaClass
+):
     """LLM personas ("mates") that chat in your server with their own name and avatar.
 
     Create a mate with `[p]mate create maya`, bind it with `[p]mate channel add maya`,

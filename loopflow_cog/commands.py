@@ -15,11 +15,11 @@ from redbot.core.utils.predicates import MessagePredicate
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
+from .abc import MixinMeta
 from .converters import AvatarURL, BindableChannel, ExistingMate, MateName, ProviderName
 from .store import DuplicateMateError
 
 if TYPE_CHECKING:
-    from .listeners import Conversations
     from .store import Store
 
 _ = Translator("Loopflow", __file__)
@@ -27,11 +27,8 @@ _ = Translator("Loopflow", __file__)
 CONFIRM_TIMEOUT = 30
 
 
-class MateCommands:
-    """Command handlers; mixed into the cog, which provides ``store`` and ``conversations``."""
-
-    store: Store
-    conversations: Conversations
+class MateCommands(MixinMeta):
+    """The ``[p]mate`` group and the commands that manage mates; mixed into the cog."""
 
     @commands.hybrid_group(name="mate")
     async def mate(self, ctx: commands.Context) -> None:
@@ -41,10 +38,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_create(
-        self, ctx: commands.Context, name: MateName, *, system_prompt: Optional[str] = None
+        self, ctx: commands.GuildContext, name: MateName, *, system_prompt: Optional[str] = None
     ) -> None:
         """Create a mate. Without a prompt, built-in mates (maya, merlin) bring their own."""
-        assert ctx.guild is not None
         builtin = builtin_mates().get(name)
         try:
             if system_prompt:
@@ -80,9 +76,8 @@ class MateCommands:
 
     @mate.command(name="list")
     @commands.guild_only()
-    async def mate_list(self, ctx: commands.Context) -> None:
+    async def mate_list(self, ctx: commands.GuildContext) -> None:
         """List this server's mates and where they speak."""
-        assert ctx.guild is not None
         mates = await self.store.mates(ctx.guild.id)
         if not mates:
             await ctx.send(
@@ -105,9 +100,8 @@ class MateCommands:
 
     @mate.command(name="show")
     @commands.guild_only()
-    async def mate_show(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_show(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Show a mate's settings (the prompt is shown to admins only)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         embed = discord.Embed(title=mate.display_name, description=mate.description or None)
         embed.add_field(name=_("Name"), value=f"`{mate.name}`")
         embed.add_field(name=_("Provider"), value=mate.provider)
@@ -129,10 +123,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_prompt(
-        self, ctx: commands.Context, mate: ExistingMate, *, text: Optional[str] = None
+        self, ctx: commands.GuildContext, mate: ExistingMate, *, text: Optional[str] = None
     ) -> None:
         """Set a mate's system prompt, as text or an attached text file."""
-        assert isinstance(mate, Mate)
         if not text and ctx.message.attachments:
             attachment = ctx.message.attachments[0]
             if attachment.size > MAX_PROMPT_CHARS * 4:
@@ -147,9 +140,8 @@ class MateCommands:
     @mate.command(name="model")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_model(self, ctx: commands.Context, mate: ExistingMate, model: str) -> None:
+    async def mate_model(self, ctx: commands.GuildContext, mate: ExistingMate, model: str) -> None:
         """Set a mate's model; the provider follows (`claude-*` is Anthropic, else OpenAI)."""
-        assert isinstance(mate, Mate)
         provider = provider_for_model(model)
         await self._update(
             ctx,
@@ -163,10 +155,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_provider(
-        self, ctx: commands.Context, mate: ExistingMate, provider: ProviderName
+        self, ctx: commands.GuildContext, mate: ExistingMate, provider: ProviderName
     ) -> None:
         """Set a mate's provider explicitly: `openai` (or a compatible server) or `anthropic`."""
-        assert isinstance(mate, Mate)
         changes: dict[str, object] = {"provider": provider}
         if mate.model and provider_for_model(mate.model) != provider:
             changes["model"] = ""  # the old model belongs to the other provider
@@ -175,17 +166,17 @@ class MateCommands:
     @mate.command(name="avatar")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_avatar(self, ctx: commands.Context, mate: ExistingMate, url: AvatarURL) -> None:
+    async def mate_avatar(
+        self, ctx: commands.GuildContext, mate: ExistingMate, url: AvatarURL
+    ) -> None:
         """Set a mate's avatar to an image URL."""
-        assert isinstance(mate, Mate)
         await self._update(ctx, mate, _("New avatar set for **{display}**."), avatar_url=url)
 
     @mate.command(name="delete")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_delete(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_delete(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Delete a mate and its channel bindings (asks to confirm)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         await ctx.send(
             _("Delete **{display}** and unbind it everywhere? Answer `yes` or `no`.").format(
                 display=mate.display_name
@@ -206,7 +197,7 @@ class MateCommands:
     @mate.group(name="channel")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_channels=True)
-    async def mate_channel(self, ctx: commands.Context) -> None:
+    async def mate_channel(self, ctx: commands.GuildContext) -> None:
         """Bind mates to channels, where they answer every message."""
 
     # A slash subcommand is checked alone (its group's checks do not run): each subcommand
@@ -216,13 +207,12 @@ class MateCommands:
     @commands.admin_or_permissions(manage_channels=True)
     async def mate_channel_add(
         self,
-        ctx: commands.Context,
+        ctx: commands.GuildContext,
         mate: ExistingMate,
         channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Bind a mate to a channel, forum or thread (default: this one): it answers every
         message there. Binding another channel needs Manage Channels there."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
         if not await _may_manage(ctx, target):
             return
@@ -252,12 +242,11 @@ class MateCommands:
     @commands.admin_or_permissions(manage_channels=True)
     async def mate_channel_remove(
         self,
-        ctx: commands.Context,
+        ctx: commands.GuildContext,
         mate: ExistingMate,
         channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Unbind a mate from a channel, forum or thread (default: this one)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         target = channel or ctx.channel
         if not await _may_manage(ctx, target):
             return
@@ -286,13 +275,12 @@ class MateCommands:
     @mate.command(name="usage")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_usage(self, ctx: commands.Context, mate: Optional[ExistingMate] = None) -> None:
+    async def mate_usage(
+        self, ctx: commands.GuildContext, mate: Optional[ExistingMate] = None
+    ) -> None:
         """Tokens each mate has used (input and output), as the providers reported them."""
-        assert ctx.guild is not None
         usage = await self.store.usage(ctx.guild.id)
-        names = (
-            [mate.name] if isinstance(mate, Mate) else list(await self.store.mates(ctx.guild.id))
-        )
+        names = [mate.name] if mate is not None else list(await self.store.mates(ctx.guild.id))
         lines = []
         for name in names:
             used = usage.get(name)
@@ -314,10 +302,9 @@ class MateCommands:
         await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)  # type: ignore[attr-defined]
 
     async def _update(
-        self, ctx: commands.Context, mate: Mate, done: str, **changes: object
+        self, ctx: commands.GuildContext, mate: Mate, done: str, **changes: object
     ) -> None:
         """Apply ``changes`` to ``mate`` and save; a validation error changes nothing."""
-        assert ctx.guild is not None
         try:
             updated = mate.replace(**changes)
         except MateError as exc:

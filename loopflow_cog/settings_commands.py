@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import discord
 from redbot.core import commands
@@ -12,13 +12,9 @@ from loopflow.errors import MateError
 from loopflow.mates import Mate
 from loopflow.models import accepts_temperature, validate_model
 
+from .abc import MixinMeta
 from .commands import MateCommands
 from .converters import ExistingMate, ProviderName
-
-if TYPE_CHECKING:
-    from loopflow.io.session import Session
-
-    from .store import Store
 
 _ = Translator("Loopflow", __file__)
 
@@ -35,23 +31,18 @@ _MATE_SETTINGS = {
 }
 
 
-class SettingsCommands:
-    """Per-mate and per-server settings, mixed into the cog (which provides ``store``
-    and ``session``)."""
-
-    store: Store
-    session: Session
+class SettingsCommands(MixinMeta):
+    """Per-mate and per-server settings; mixed into the cog."""
 
     @MateCommands.mate.command(name="set")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_set(
-        self, ctx: commands.Context, mate: ExistingMate, setting: str, *, value: str
+        self, ctx: commands.GuildContext, mate: ExistingMate, setting: str, *, value: str
     ) -> None:
         """Change a mate's setting: `displayname`, `description`, `temperature` (0-2 on
         OpenAI, 0-1 on Anthropic; `default` for the model's own), `maxtokens` (reply
         length) or `budget` (context tokens)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         known = _MATE_SETTINGS.get(setting.lower())
         if known is None:
             await ctx.send(
@@ -103,13 +94,12 @@ class SettingsCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_defaultmodel(
-        self, ctx: commands.Context, provider: ProviderName, model: Optional[str] = None
+        self, ctx: commands.GuildContext, provider: ProviderName, model: Optional[str] = None
     ) -> None:
         """Set the model this server's mates of a provider use when they name none.
 
         Without a model, go back to the bot's default.
         """
-        assert ctx.guild is not None
         if model is not None:
             try:
                 validate_model(model)
