@@ -82,7 +82,7 @@ class CogHost:
 
     async def server_models(self, guild: int) -> Mapping[str, str]:
         """See ``Host.server_models``."""
-        return await self.store.default_models(guild)
+        return await self.store.server_models(guild)
 
     async def reset_point(self, conversation: int) -> int:
         """See ``Host.reset_point``."""
@@ -122,7 +122,7 @@ class CogHost:
             return
         if isinstance(outcome.failure, MateError):
             # A default model stored by an older version is not a model name.
-            model = (await self.store.default_models(place.guild)).get(mate.provider, "")
+            model = (await self.store.server_models(place.guild)).get(mate.provider, "")
             line = bad_model_line(
                 mate.display_name, mate.provider, model, await self.prefix(channel)
             )

@@ -9,7 +9,6 @@ from redbot.core import commands
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
-from loopflow.mates import Mate
 from loopflow.models import accepts_temperature, validate_model
 
 from .abc import MixinMeta
@@ -74,7 +73,7 @@ class SettingsCommands(MixinMeta):
             setting=setting.lower(),
             value=_("the model's default") if shown is None else shown,
         )
-        model = await self._model_of(ctx.guild.id, updated)
+        model = self.session.model_for(updated, await self.store.server_models(ctx.guild.id))
         if (
             field == "temperature"
             and shown is not None
@@ -82,13 +81,6 @@ class SettingsCommands(MixinMeta):
         ):
             text += " " + _("Note that `{model}` ignores temperature.").format(model=model)
         await ctx.send(text)
-
-    async def _model_of(self, guild_id: int, mate: Mate) -> str:
-        """The model ``mate`` talks to: its own, else the server's default, else the bot's."""
-        if mate.model:
-            return mate.model
-        server = (await self.store.default_models(guild_id)).get(mate.provider)
-        return server or self.session.models[mate.provider]
 
     @MateCommands.mate.command(name="defaultmodel")
     @commands.guild_only()
@@ -109,7 +101,7 @@ class SettingsCommands(MixinMeta):
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 return
-        await self.store.set_default_model(ctx.guild.id, provider, model)
+        await self.store.set_server_model(ctx.guild.id, provider, model)
         if model:
             text = _("Mates on {provider} without a model of their own now use `{model}`.")
         else:

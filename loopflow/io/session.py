@@ -152,7 +152,9 @@ class Session:
     """Builds provider requests for mates and runs them.
 
     ``providers`` maps a provider name to its adapter; the mapping is read on every
-    call, so a caller may swap adapters (new API keys) without a new session.
+    call, so a caller may swap adapters (new API keys) without a new session. ``models``
+    is the bot's default model per provider (:func:`loopflow.models.default_models` when
+    not given); :meth:`model_for` decides which model a mate talks to.
     """
 
     def __init__(

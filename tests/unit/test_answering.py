@@ -155,7 +155,7 @@ class FakeStore:
     async def mates(self, guild_id: int) -> dict[str, Mate]:
         return {"maya": self.maya}
 
-    async def default_models(self, guild_id: int) -> dict[str, str]:
+    async def server_models(self, guild_id: int) -> dict[str, str]:
         return {}
 
     async def reset_point(self, channel_id: int) -> int:

@@ -409,7 +409,7 @@ async def test_a_message_with_nothing_readable_does_not_repeat_the_answer(world)
 
 
 async def test_a_bad_server_default_model_is_one_clear_line_and_asks_nothing(world) -> None:
-    await world.store.set_default_model(GUILD.id, "openai", "two words")  # an older version's
+    await world.store.set_server_model(GUILD.id, "openai", "two words")  # an older version's
     await say(world, ALICE, "hi")
     assert world.provider.requests == [] and world.delivery.posts == []
     assert world.bound.notices == [

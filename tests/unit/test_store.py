@@ -94,11 +94,11 @@ async def test_message_index_is_bounded_and_persisted(store: Store) -> None:
     assert await after.mate_for_message(GUILD, MESSAGE_INDEX_LIMIT + 2) == "merlin"
 
 
-async def test_default_models_per_server(store: Store) -> None:
-    await store.set_default_model(GUILD, "openai", "gpt-4.1-mini")
-    assert await (await restarted(store)).default_models(GUILD) == {"openai": "gpt-4.1-mini"}
-    await store.set_default_model(GUILD, "openai", None)
-    assert await (await restarted(store)).default_models(GUILD) == {}
+async def test_server_models_per_server(store: Store) -> None:
+    await store.set_server_model(GUILD, "openai", "gpt-4.1-mini")
+    assert await (await restarted(store)).server_models(GUILD) == {"openai": "gpt-4.1-mini"}
+    await store.set_server_model(GUILD, "openai", None)
+    assert await (await restarted(store)).server_models(GUILD) == {}
 
 
 async def test_user_data_and_its_deletion(store: Store) -> None:
