@@ -28,35 +28,26 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from loopflow.errors import (
     ContextTooLongError,
     EmptyReplyError,
     MissingKeyError,
-    NothingToAnswerError,
 )
 from loopflow.io.discord import strip_own_prefix
-from loopflow.io.messages import NEWEST_TURN_FLOOR, fit_message, message_for
-from loopflow.io.recall import NOTES_SHARE, Recall, Walk, settle_window, summary_section
+
+# NEWEST_TURN_FLOOR (the module docstring's floor) stays importable from here.
+from loopflow.io.messages import NEWEST_TURN_FLOOR as NEWEST_TURN_FLOOR
+from loopflow.io.messages import walk_back
+from loopflow.io.recall import Recall, settle_window, summary_section
 from loopflow.io.tokens import (
     REPLY_PRIMING,
-    TokenCounter,
     TokenCounters,
 )
 from loopflow.mates import Mate
 from loopflow.models import default_models, supports_vision
-from loopflow.providers.base import Message, Provider, Request, Usage
-
-IMAGE_WINDOW = timedelta(hours=1)
-"""Images go to the model only from turns at most this much older than the newest turn.
-
-Discord's CDN links expire about 24 hours after they are issued, and a provider that
-cannot fetch one image refuses the whole request: a cached turn's old link would break
-the conversation until a reset. An image older than the window (relative to the newest
-turn, so an idle conversation picked up again sends none of its old images) becomes an
-``[image: name]`` note; resending it on every turn would cost its tokens each time too.
-"""
+from loopflow.providers.base import Provider, Request, Usage
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class Turn:
     carries besides, as the model should read it after the words (inlined text files,
     ``[sticker: wave]``, a poll, a forwarded message). ``mate`` is the name of the mate
     that wrote the turn, or empty for a person. ``images`` are URLs; ``time`` (aware)
-    decides whether they are still sent (see :data:`IMAGE_WINDOW`).
+    decides whether they are still sent (see :data:`~loopflow.io.messages.IMAGE_WINDOW`).
     """
 
     speaker_id: int
@@ -222,7 +213,7 @@ class Session:
             system += summary_section(recall.summary, counter, budget)
         fixed = counter.count_message(system) + REPLY_PRIMING
         vision = supports_vision(mate.provider, model)
-        walk = _walk(mate, turns, counter, vision, budget - fixed, budget, recall)
+        walk = walk_back(mate, turns, counter, vision, budget - fixed, budget, recall)
         start, jumped, notes = 0, False, ""
         if recall is not None:
             room = budget - fixed
@@ -373,52 +364,3 @@ class ReplyStream:
         )
 
     _text: str = field(default="", init=False)
-
-
-def _walk(
-    mate: Mate,
-    turns: Sequence[Turn],
-    counter: TokenCounter,
-    vision: bool,
-    room: int,
-    budget: int,
-    recall: Recall | None,
-) -> Walk:
-    """The turns that fit in ``room`` tokens, newest first, from the window's start on
-    (``budget`` is the whole request's; ``vision``: whether the model takes images)."""
-    start = recall.start if recall is not None else 0
-    opted_out = recall.opted_out if recall is not None else frozenset()
-    kept: list[tuple[int, Message, int]] = []
-    oldest, used, full, truncated = len(turns), 0, False, False
-    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-    for index in range(len(turns) - 1, -1, -1):
-        turn = turns[index]
-        if start and kept and turn.message_id < start:
-            break
-        if opted_out and not turn.mate and turn.speaker_id in opted_out:
-            oldest = index
-            continue
-        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-        message = message_for(mate, turn, vision and fresh)
-        if message is None:
-            oldest = index
-            continue
-        cost = counter.count_message(message.text, len(message.images))
-        if kept:
-            if used + cost > room:
-                full = True
-                break
-        elif message.role != "user":
-            raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
-        elif cost > room:
-            # With memory, leave the notes their share: they are chosen after the walk.
-            reserve = budget // NOTES_SHARE if recall is not None else 0
-            message = fit_message(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
-            cost = counter.count_message(message.text, len(message.images))
-            truncated = True
-        used += cost
-        oldest = index
-        kept.append((index, message, cost))
-    if not kept:
-        raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
-    return Walk(oldest, kept, used, full, truncated)
