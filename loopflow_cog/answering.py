@@ -26,7 +26,7 @@ from loopflow.chat.streaming import DeliveryFailed
 from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
-from .delivery import NO_PINGS, Blocked, Delivery, MessageChannel, Posted, Speaker, start_typing
+from .delivery import NO_PINGS, Blocked, Delivery, MessageChannel, Posted, Speaker
 from .store import Store
 from .turns import to_turn
 
@@ -35,6 +35,9 @@ log = logging.getLogger("red.loopflow.answering")
 
 STOP_EMOJI = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
 CHORE_GRACE = 5.0  # seconds an unload lets the last reactions (stop buttons coming off) end
+TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
+TYPING_DELAY = 0.4
+TYPING_LIMIT = 300.0  # "typing" never shows longer than this, whatever happens
 
 
 class Chores:
@@ -197,3 +200,23 @@ def blocked_line(blocked: Blocked, mate: str) -> str:
     else:
         text = _("{mate}'s reply was blocked by this server's AutoMod.")
     return "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} " + text.format(mate=mate)
+
+
+def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
+    """Show "typing" until the returned task is cancelled, off the reply's critical path.
+
+    It starts after a short delay: a reply whose first text comes sooner needs no
+    indicator, and a burst of messages gets its LLM requests out before any typing call.
+    It ends by itself after ``TYPING_LIMIT`` seconds, should the caller never cancel it.
+    """
+
+    async def keep_typing() -> None:
+        await asyncio.sleep(TYPING_DELAY)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TYPING_LIMIT
+        while loop.time() < deadline:
+            with contextlib.suppress(discord.HTTPException):
+                await channel.typing()
+            await asyncio.sleep(TYPING_INTERVAL)
+
+    return asyncio.create_task(keep_typing())

@@ -18,6 +18,7 @@ from loopflow.io.session import Session
 from loopflow.models import default_models
 
 from .abc import CompositeMetaClass
+from .channel_commands import ChannelCommands
 from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
@@ -34,7 +35,12 @@ UNLOAD_GRACE = 5.0  # seconds an unload lets a request still in flight finish
 
 @cog_i18n(_)
 class Loopflow(
-    MateCommands, ChatCommands, SettingsCommands, commands.Cog, metaclass=CompositeMetaClass
+    MateCommands,
+    ChannelCommands,
+    ChatCommands,
+    SettingsCommands,
+    commands.Cog,
+    metaclass=CompositeMetaClass,
 ):
     """LLM personas ("mates") that chat in your server with their own name and avatar.
 

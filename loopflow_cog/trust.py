@@ -2,8 +2,8 @@
 
 Small pure helpers and Red checks the listener uses: which message a message replies to
 (a forward is no reply), who may stop a growing reply (the engine records whom it
-answers: ``loopflow.chat.reading.people_answered``), and whether a member's server lets
-its mates talk to them in DMs.
+answers: ``loopflow.chat.reading.people_answered``), whether a member's server lets its
+mates talk to them in DMs, and who administers mates.
 """
 
 from __future__ import annotations
@@ -54,3 +54,14 @@ async def may_stop(
         return True
     channel = guild.get_channel_or_thread(payload.channel_id)
     return channel is not None and channel.permissions_for(member).manage_messages
+
+
+async def is_admin(ctx: commands.Context) -> bool:
+    """Whether the author manages mates anywhere in the server: the bot's owners, Manage
+    Server, or Red's admin role."""
+    if await ctx.bot.is_owner(ctx.author):
+        return True
+    member = ctx.author
+    if not isinstance(member, discord.Member):
+        return False
+    return member.guild_permissions.manage_guild or await ctx.bot.is_admin(member)
