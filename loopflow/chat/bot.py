@@ -1,7 +1,8 @@
 """MateBot: one mate at work in one conversation, without any chat platform.
 
 A host (the Discord cog's :class:`~loopflow.chat.server.ChatServer`, the terminal)
-hands a bot the conversation's turns and a :class:`Sink` (the chat the reply shows in)::
+hands a bot the conversation's turns and a :class:`~loopflow.chat.sink.Sink` (the chat
+the reply shows in)::
 
     reading = what_to_read(turns, mate.name, marker)  # loopflow.chat.reading
     bot = MateBot(session, mate, sink, answering=reading.answering)
@@ -14,9 +15,10 @@ sink as *growing* (Discord offers a stop button on it) until the reply is over.
 
 A stop request, the deletion of one of its messages (never posted again) and text the
 chat refuses (AutoMod) end the generation and keep what was written. Expected failures
-are values of the :class:`Outcome`, never exceptions: a provider's failure (what was
-written stays), a reply with nothing in it (:class:`~loopflow.errors.EmptyReplyError`),
-text the chat refused, a final post the chat could not take. Usage is the provider's,
+are values of the :class:`~loopflow.chat.sink.Outcome`, never exceptions: a provider's
+failure (what was written stays), a reply with nothing in it
+(:class:`~loopflow.errors.EmptyReplyError`), text the chat refused, a final post the
+chat could not take. Usage is the provider's,
 or for a reply cut short (whose stream never reports it) an estimate counted the way
 the budget counts. Unexpected exceptions (bugs) propagate, after the bot has cleaned
 up: nothing it started is left running.
@@ -129,7 +131,7 @@ class MateBot(Generic[H]):
         """The mate's reply to ``turns`` (oldest first), shown in the sink.
 
         With ``note_trimmed``, a reply whose context left older turns out ends with a
-        :meth:`Sink.footnote` saying so. A bot runs once (``RuntimeError`` otherwise).
+        ``Sink.footnote`` saying so. A bot runs once (``RuntimeError`` otherwise).
         """
         if self._task is not None:
             raise RuntimeError("a MateBot runs once")

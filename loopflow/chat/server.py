@@ -1,8 +1,9 @@
 """ChatServer: every conversation of a chat, without the chat platform.
 
 The server decides turns; a host (the Discord cog, a test) translates the chat's events
-into calls on it and serves what it asks for through the :class:`Host` protocol. Inputs
-are plain values: ids, :class:`~loopflow.io.session.Turn`, names, a :class:`Place`::
+into calls on it and serves what it asks for through the
+:class:`~loopflow.chat.host.Host` protocol. Inputs are plain values: ids,
+:class:`~loopflow.io.session.Turn`, names, a :class:`~loopflow.chat.host.Place`::
 
     server = ChatServer(session, host)
     server.add(place, turn)                        # a message of a conversation
@@ -14,15 +15,16 @@ are plain values: ids, :class:`~loopflow.io.session.Turn`, names, a :class:`Plac
     await server.aclose()                          # replies finish, turns stop
 
 What it keeps: the conversations' turns (:class:`ConversationCache`, fed by events,
-loaded from :meth:`Host.history` only on a cold start, under a per-conversation lock);
+loaded from ``Host.history`` only on a cold start, under a per-conversation lock);
 one turn in flight per (conversation, mate) with bursts folded (:class:`TurnQueue`);
 each mate's read marker per conversation (the newest message its last turn read, so a
-burst is read in the order lived: :func:`~loopflow.chat.bot.what_to_read`); the
+burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); the
 cooldown clocks of people; which conversations were told that their history was
 trimmed; which people were hinted how to choose a DM mate; and the replies being
 written (by message id, for a stop request or a deletion). Who answers a message:
-:func:`~loopflow.chat.routing.route`. Every map is bounded (:class:`Limits`), and
-closing a conversation or a server frees what was kept for it.
+:func:`~loopflow.chat.routing.route`. Every map is bounded
+(:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
+was kept for it.
 """
 
 from __future__ import annotations
@@ -374,7 +376,7 @@ class ChatServer:
         """Finish every reply in progress, then stop the turns left; nothing keeps running.
 
         No reply starts from now on. A reply in progress stops as if asked to: it keeps
-        what was written and its usage is counted (:meth:`Host.finished`). One that
+        what was written and its usage is counted (``Host.finished``). One that
         cannot finish within :data:`CLOSE_TIMEOUT` seconds (the chat not answering) is
         cancelled, and given :data:`CLOSE_GRACE` seconds to wind down.
         """

@@ -101,5 +101,6 @@ class Outcome(Generic[H]):
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        """Notes for people about what the budget left out (see :func:`budget_warnings`)."""
+        """Notes for people about what the budget left out
+        (:func:`~loopflow.io.session.budget_warnings`)."""
         return budget_warnings(self.omitted, self.truncated)
