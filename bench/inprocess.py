@@ -6,9 +6,9 @@
 Each prints one JSON object as its last line. ``bench/run.py`` runs them in fresh
 subprocesses, so the servers' threads neither slow the timings nor add to the memory.
 
-A turn's request is built the way the cog builds it (``loopflow_cog.conversation``):
+A turn's request is built the way the chat server builds it (``loopflow.chat.server``):
 the conversation's turns from the ``ConversationCache`` (after the reset point), put in
-the order the mate lived them (``_unread_last``), then ``Session.build`` within the
+the order the mate lived them (``lived_order``), then ``Session.build`` within the
 mate's token budget, counted with the real BPE tokenizer.
 """
 
@@ -23,10 +23,11 @@ import time
 from collections.abc import Sequence
 
 from loopflow.chat.history import ConversationCache
+from loopflow.chat.reading import lived_order
 from loopflow.io.session import Session, Turn
-from loopflow.mates import Mate, builtin_mate, default_models
+from loopflow.mates import Mate, builtin_mate
+from loopflow.models import default_models
 from loopflow.providers.fake import FakeProvider
-from loopflow_cog.conversation import _unread_last  # the cog's reordering step (imports Red)
 
 PEOPLE = ("Alice", "Bob", "Carol", "Dmitri", "Eun-ji")
 MATE = "maya"
@@ -76,13 +77,13 @@ class Chat:
         return [self.turn(i) for i in range(count)]
 
 
-def cog_build(
+def server_build(
     session: Session, cache: ConversationCache, mate: Mate, cid: int, answered: int
 ) -> tuple[float, int, int]:
-    """One request built as the cog builds it: (seconds, messages sent, cached turns)."""
+    """One request built as the chat server builds it: (seconds, messages sent, cached turns)."""
     start = time.perf_counter()
     turns = cache.turns(cid, after=0)
-    turns = _unread_last(turns, mate.name, answered)
+    turns = lived_order(turns, mate.name, answered)
     prompt = session.build(mate, turns)
     elapsed = time.perf_counter() - start
     return elapsed, len(prompt.request.messages), len(turns)
@@ -110,7 +111,7 @@ class Conversation:
         self.answered = 0
         self.count = 0
         # The first build counts the tokens of every message that fits.
-        self.cold, self.sent, self.cached = cog_build(
+        self.cold, self.sent, self.cached = server_build(
             self.session, self.cache, self.mate, 1, self.answered
         )
         self.times: list[float] = []
@@ -118,7 +119,7 @@ class Conversation:
     def turn(self) -> None:
         """One turn; its build time joins :attr:`times`."""
         self.cache.add(1, self.chat.turn(3 * self.count))
-        elapsed, self.sent, self.cached = cog_build(
+        elapsed, self.sent, self.cached = server_build(
             self.session, self.cache, self.mate, 1, self.answered
         )
         self.times.append(elapsed)
@@ -158,18 +159,18 @@ def breakdown(size: int, chars: int) -> dict[str, float]:
     cache.load(1, chat.turns(size))
     answered = cache.turns(1)[-2].message_id
     session.build(mate, cache.turns(1))
-    parts = {"cache_turns_ms": 0.0, "unread_last_ms": 0.0, "session_build_ms": 0.0}
+    parts = {"cache_turns_ms": 0.0, "lived_order_ms": 0.0, "session_build_ms": 0.0}
     rounds = 50
     for _ in range(rounds):
         t0 = time.perf_counter()
         turns = cache.turns(1, after=0)
         t1 = time.perf_counter()
-        turns = _unread_last(turns, MATE, answered)
+        turns = lived_order(turns, MATE, answered)
         t2 = time.perf_counter()
         session.build(mate, turns)
         t3 = time.perf_counter()
         parts["cache_turns_ms"] += (t1 - t0) * 1000 / rounds
-        parts["unread_last_ms"] += (t2 - t1) * 1000 / rounds
+        parts["lived_order_ms"] += (t2 - t1) * 1000 / rounds
         parts["session_build_ms"] += (t3 - t2) * 1000 / rounds
     return parts
 

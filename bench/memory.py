@@ -46,7 +46,8 @@ from memory_fakes import FoldingFake
 from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
 from loopflow.io.recall import Recall
 from loopflow.io.session import Prompt, Session, Turn
-from loopflow.mates import Mate, builtin_mate, default_models
+from loopflow.mates import Mate, builtin_mate
+from loopflow.models import default_models
 from loopflow.providers.base import Request
 
 PEOPLE = ("Alice", "Bob", "Carol")

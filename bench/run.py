@@ -207,7 +207,7 @@ def details(raw: dict[str, Any], out: dict[str, float]) -> list[str]:
         b = c["breakdown_10000"]
         lines.append(
             f"  10,000 cached, per step: cache.turns {b['cache_turns_ms']:.3f} ms, "
-            f"_unread_last {b['unread_last_ms']:.3f} ms, Session.build "
+            f"lived_order {b['lived_order_ms']:.3f} ms, Session.build "
             f"{b['session_build_ms']:.3f} ms"
         )
     if "rss" in raw:

@@ -1,7 +1,8 @@
 """The terminal CLI: ``loopflow mates`` and ``loopflow chat``.
 
 ``loopflow chat maya`` reads lines from stdin (typed or piped) and prints each reply
-as it streams, through the same session layer the Discord cog uses, with the same
+as it streams, through the same :class:`~loopflow.chat.bot.MateBot` and session layer
+the Discord cog uses (a :class:`TerminalSink` prints what the bot writes), with the same
 memory (PRODUCT.md section 10), kept in memory until the chat ends: a window that moves
 in steps and a running summary folded beside the turns. Providers come from the
 environment the SDKs read: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` and
@@ -15,12 +16,16 @@ import asyncio
 import getpass
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from loopflow import __version__
+from loopflow.chat.bot import MateBot
 from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
-from loopflow.errors import LoopflowError, MissingKeyError, ProviderError
+from loopflow.chat.sink import Outcome
+from loopflow.chat.streaming import LIVE
+from loopflow.errors import LoopflowError, MissingKeyError
 from loopflow.io.session import ReplyStream, Session, Turn
 from loopflow.mates import Mate, builtin_mates, load_mate_file, resolve_mate
 from loopflow.models import PROVIDER_NAMES, key_is_set, provider_spec
@@ -111,6 +116,12 @@ async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, str
     turns: list[Turn] = []
     message_ids = itertools.count(1)  # the window's start is a message id
     status = 0
+
+    async def start(mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
+        return await keeper.stream(
+            mate, turns, guild=_CONVERSATION, conversation=_CONVERSATION, stream=stream
+        )
+
     if interactive:
         print(
             f"Chatting with {mate.display_name}. /reset starts over, /memory shows what "
@@ -137,17 +148,14 @@ async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, str
                 await _show_memory(store, mate)
                 continue
             turns.append(Turn(_YOU, name, text, message_id=next(message_ids)))
-            replying = await keeper.stream(
-                mate, turns, guild=_CONVERSATION, conversation=_CONVERSATION, stream=stream
-            )
-            reply = await _print_reply(replying, mate)
-            if reply is None:
+            sink = TerminalSink(mate, message_ids)
+            outcome = await MateBot(session, mate, sink, stream=start, pacing=LIVE).run(turns)
+            if not _end_reply(outcome):
                 status = EXIT_FAILURE
                 turns.pop()  # the message got no answer; the next one starts clean
                 continue
-            turns.append(
-                Turn(_MATE, mate.display_name, reply, message_id=next(message_ids), mate=mate.name)
-            )
+            printed, _ = outcome.posted[-1]
+            turns.append(await sink.turn(printed, outcome.text.strip()))
             # What the summary holds need not be kept: the chat's memory stays bounded.
             folded = (await store.load_window(_CONVERSATION, mate.name)).folded_until
             turns[:] = [turn for turn in turns if turn.message_id >= folded]
@@ -158,22 +166,72 @@ async def _chat_loop(session: Session, mate: Mate, name: str, lines: TextIO, str
     return status
 
 
-async def _print_reply(replying: ReplyStream, mate: Mate) -> str | None:
-    heading = f"{mate.display_name}: "
-    try:
-        async for delta in replying:
-            print(heading + delta, end="", flush=True)
-            heading = ""
-    except ProviderError as exc:
-        if not heading:
-            print()
-        _error(str(exc))
-        return None
-    print(heading)
-    assert replying.reply is not None
-    for warning in replying.reply.warnings:
+@dataclass(frozen=True)
+class _Printed:
+    """A reply printed in the terminal (the handle of a :class:`TerminalSink`)."""
+
+    id: int
+    room: int = sys.maxsize
+
+
+class TerminalSink:
+    """Prints a mate's reply as it grows: ``Maya: `` and then each new piece of text.
+
+    With :data:`~loopflow.chat.streaming.LIVE` pacing the reply is one part that only
+    grows, so each edit prints what was added. A terminal has no stop button and no
+    typing indicator; its warnings go to stderr (see :func:`_end_reply`).
+    """
+
+    def __init__(self, mate: Mate, message_ids: Iterator[int]) -> None:
+        self.mate = mate
+        self.message_ids = message_ids
+        self.shown = ""
+
+    def part_limit(self) -> int:
+        return sys.maxsize
+
+    async def post(self, text: str) -> _Printed:
+        print(f"{self.mate.display_name}: {text}", end="", flush=True)
+        self.shown = text
+        return _Printed(next(self.message_ids))
+
+    async def edit(self, handle: _Printed, text: str) -> None:
+        print(text[len(self.shown) :], end="", flush=True)
+        self.shown = text
+
+    def growing(self, handle: _Printed) -> None:
+        pass
+
+    def settled(self, handle: _Printed) -> None:
+        pass
+
+    def typing(self) -> None:
+        pass
+
+    def typed(self) -> None:
+        pass
+
+    def footnote(self, text: str) -> str:
+        return f"\n({text})"
+
+    async def turn(self, handle: _Printed, text: str) -> Turn:
+        return Turn(_MATE, self.mate.display_name, text, handle.id, mate=self.mate.name)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _end_reply(outcome: Outcome[_Printed]) -> bool:
+    """End the printed reply's line and print its warnings or its failure (stderr);
+    False when the mate could not answer."""
+    if outcome.posted:
+        print()
+    if outcome.failure is not None:
+        _error(str(outcome.failure))
+        return False
+    for warning in outcome.warnings:
         print(f"({warning})", file=sys.stderr)
-    return replying.reply.text
+    return bool(outcome.posted)
 
 
 async def _show_memory(store: InMemoryStore, mate: Mate) -> None:

@@ -40,9 +40,8 @@ from loopflow.errors import MateError, MateFileError, UnknownMateError
 from loopflow.io.markdown import read_lines, section_text, section_value
 from loopflow.models import PROVIDER_NAMES, provider_spec, validate_model
 
-# Provider and model knowledge lives in loopflow.models; these names stay importable from
-# here for the code that used them (the redundant aliases mark them as re-exports).
-from loopflow.models import default_models as default_models
+# Provider and model knowledge lives in loopflow.models; this name stays importable from
+# here for the code that used it (the redundant alias marks it as a re-export).
 from loopflow.models import provider_for_model as provider_for_model
 
 #: The providers a mate may name.
@@ -58,10 +57,6 @@ GENERIC_PROMPT = (
     "You are {display_name}, a friendly member of this Discord server. Answer the people "
     "talking with you helpfully and concisely, in the language they use."
 )
-
-# The models a mate without its own model uses (the table's defaults); the cog lets
-# each server override them, the environment (LOOPFLOW_OPENAI_MODEL, ...) overrides these.
-FALLBACK_MODELS = {name: provider_spec(name).default_model for name in PROVIDER_NAMES}
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "name": (str,),

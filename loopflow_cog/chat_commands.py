@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import discord
 from redbot.core import commands
@@ -14,13 +14,10 @@ from redbot.core.utils.chat_formatting import humanize_list
 from loopflow.errors import MateError
 from loopflow.mates import Mate, parse_mate_file, render_mate_file
 
+from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
 from .converters import ExistingMate
-
-if TYPE_CHECKING:
-    from .conversation import Conversations
-    from .store import Store
 
 _ = Translator("Loopflow", __file__)
 
@@ -29,27 +26,23 @@ MATE_FILE_LIMIT = 64_000  # bytes; a prompt has at most 16,000 characters
 MAX_COOLDOWN = 3600
 
 
-class ChatCommands:
-    """Command handlers mixed into the cog, which provides ``store`` and ``conversations``."""
-
-    store: Store
-    conversations: Conversations
+class ChatCommands(MixinMeta):
+    """The ``[p]mate`` commands about talking; mixed into the cog."""
 
     @MateCommands.mate.command(name="chat")
     @commands.guild_only()
     @commands.bot_has_permissions(create_public_threads=True, send_messages_in_threads=True)
     async def mate_chat(
-        self, ctx: commands.Context, mate: ExistingMate, *, topic: Optional[str] = None
+        self, ctx: commands.GuildContext, mate: ExistingMate, *, topic: Optional[str] = None
     ) -> None:
         """Open a thread where everything you write goes to a mate."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         channel = ctx.channel
         if isinstance(channel, discord.Thread):
             channel = channel.parent  # type: ignore[assignment]
         if not isinstance(channel, discord.TextChannel):
             await answer(ctx, _("Mates can open threads in text channels only."))
             return
-        missing = _missing_thread_permissions(channel.permissions_for(ctx.author))  # type: ignore[arg-type]
+        missing = _missing_thread_permissions(channel.permissions_for(ctx.author))
         if missing:
             if len(missing) == 1:
                 text = _(
@@ -89,9 +82,8 @@ class ChatCommands:
 
     @MateCommands.mate.command(name="dm")
     @commands.guild_only()
-    async def mate_dm(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_dm(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Choose the mate that answers your DMs to the bot."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         await self.store.set_dm_choice(ctx.author.id, ctx.guild.id, mate.name)
         await answer(
             ctx, _("**{display}** now answers your DMs to me.").format(display=mate.display_name)
@@ -100,9 +92,8 @@ class ChatCommands:
     @MateCommands.mate.command(name="export")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_export(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_export(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Upload a mate as a loopflow mate file (markdown)."""
-        assert isinstance(mate, Mate)
         data = io.BytesIO(render_mate_file(mate).encode("utf-8"))
         await answer(
             ctx,
@@ -113,13 +104,12 @@ class ChatCommands:
     @MateCommands.mate.command(name="import")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_import(self, ctx: commands.Context) -> None:
+    async def mate_import(self, ctx: commands.GuildContext) -> None:
         """Create or update mates from attached loopflow mate files (`.md`).
 
         All or nothing: when any attached file has a mistake, each bad file is reported
         by name and no mate is created or changed.
         """
-        assert ctx.guild is not None
         if not ctx.message.attachments:
             await answer(ctx, _("Attach one or more loopflow mate files (`.md`) to this command."))
             return
@@ -163,9 +153,10 @@ class ChatCommands:
     @MateCommands.mate.command(name="cooldown")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_cooldown(self, ctx: commands.Context, seconds: Optional[int] = None) -> None:
+    async def mate_cooldown(
+        self, ctx: commands.GuildContext, seconds: Optional[int] = None
+    ) -> None:
         """Show or set how many seconds a person waits between the turns they start (0: off)."""
-        assert ctx.guild is not None
         if seconds is None:
             current = await self.store.cooldown(ctx.guild.id)
             await answer(ctx, _("The cooldown is {seconds} seconds.").format(seconds=current))

@@ -15,14 +15,15 @@ from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
 from loopflow.io.session import Session
-from loopflow.mates import default_models
+from loopflow.models import default_models
 
-from .answering import Replier
+from .abc import CompositeMetaClass
+from .channel_commands import ChannelCommands
 from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
-from .conversation import Conversations
 from .delivery import Delivery
+from .listeners import Conversations
 from .settings_commands import SettingsCommands
 from .store import CONFIG_IDENTIFIER, Store
 
@@ -33,7 +34,14 @@ UNLOAD_GRACE = 5.0  # seconds an unload lets a request still in flight finish
 
 
 @cog_i18n(_)
-class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
+class Loopflow(
+    MateCommands,
+    ChannelCommands,
+    ChatCommands,
+    SettingsCommands,
+    commands.Cog,
+    metaclass=CompositeMetaClass,
+):
     """LLM personas ("mates") that chat in your server with their own name and avatar.
 
     Create a mate with `[p]mate create maya`, bind it with `[p]mate channel add maya`,
@@ -49,8 +57,7 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
-        self.replier = Replier(bot, self.store, self.session, self.delivery)
-        self.conversations = Conversations(bot, self, self.store, self.replier)
+        self.conversations = Conversations(bot, self, self.store, self.session, self.delivery)
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""
@@ -70,7 +77,6 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         swallows what this raises: it is logged here.
         """
         try:
-            await self.replier.aclose()
             await self.conversations.aclose()
             await self.store.aclose()
             retired = list(self._retiring.values())  # a cancelled task forgets its client
@@ -103,20 +109,20 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        self.conversations.on_reaction(payload)
+        await self.conversations.on_reaction(payload)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         """A deleted channel takes its bindings and reset point with it (its threads come
         as ``on_raw_thread_delete``)."""
         self.delivery.forget(channel.id)
-        self.conversations.cache.drop(channel.id)
+        self.conversations.close_conversation(channel.id)
         await self.store.forget_channel(channel.guild.id, channel.id)
 
     @commands.Cog.listener()
     async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
         """A deleted thread takes its bindings, opener record and reset point with it."""
-        self.conversations.cache.drop(payload.thread_id)
+        self.conversations.close_conversation(payload.thread_id)
         await self.store.forget_channel(payload.guild_id, payload.thread_id)
 
     @commands.Cog.listener()
@@ -125,7 +131,7 @@ class Loopflow(MateCommands, ChatCommands, SettingsCommands, commands.Cog):
         places = [channel.id for channel in (*guild.channels, *guild.threads)]
         for channel_id in places:
             self.delivery.forget(channel_id)
-            self.conversations.cache.drop(channel_id)
+        self.conversations.close_server(guild.id)
         await self.store.forget_guild(guild.id, places)
 
     @commands.Cog.listener()

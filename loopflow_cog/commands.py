@@ -9,38 +9,28 @@ import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import box, humanize_number, pagify
-from redbot.core.utils.mod import is_mod_or_superior
 from redbot.core.utils.predicates import MessagePredicate
 
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
+from .abc import MixinMeta
 from .answers import answer, answer_input_error
-from .converters import (
-    AvatarURL,
-    BindableChannel,
-    BoundChannel,
-    ExistingMate,
-    MateName,
-    ProviderName,
-)
+from .converters import AvatarURL, ExistingMate, MateName, ProviderName
 from .places import live_bindings, split_places
 from .store import DuplicateMateError
+from .trust import is_admin
 
 if TYPE_CHECKING:
-    from .conversation import Conversations
-    from .store import Store
+    pass
 
 _ = Translator("Loopflow", __file__)
 
 CONFIRM_TIMEOUT = 30
 
 
-class MateCommands:
-    """Command handlers; mixed into the cog, which provides ``store`` and ``conversations``."""
-
-    store: Store
-    conversations: Conversations
+class MateCommands(MixinMeta):
+    """The ``[p]mate`` group and the commands that manage mates; mixed into the cog."""
 
     @commands.hybrid_group(name="mate")
     async def mate(self, ctx: commands.Context) -> None:
@@ -50,10 +40,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_create(
-        self, ctx: commands.Context, name: MateName, *, system_prompt: Optional[str] = None
+        self, ctx: commands.GuildContext, name: MateName, *, system_prompt: Optional[str] = None
     ) -> None:
         """Create a mate. Without a prompt, built-in mates (maya, merlin) bring their own."""
-        assert ctx.guild is not None
         builtin = builtin_mates().get(name)
         try:
             if system_prompt:
@@ -89,9 +78,8 @@ class MateCommands:
 
     @mate.command(name="list")
     @commands.guild_only()
-    async def mate_list(self, ctx: commands.Context) -> None:
+    async def mate_list(self, ctx: commands.GuildContext) -> None:
         """List this server's mates and where they speak."""
-        assert ctx.guild is not None
         mates = await self.store.mates(ctx.guild.id)
         if not mates:
             await answer(
@@ -121,9 +109,8 @@ class MateCommands:
 
     @mate.command(name="show")
     @commands.guild_only()
-    async def mate_show(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_show(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Show a mate's settings (the prompt is shown to admins only)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         embed = discord.Embed(title=mate.display_name, description=mate.description or None)
         embed.add_field(name=_("Name"), value=f"`{mate.name}`")
         embed.add_field(name=_("Provider"), value=mate.provider)
@@ -134,7 +121,7 @@ class MateCommands:
         embed.add_field(name=_("Context budget"), value=humanize_number(mate.context_budget))
         if mate.avatar_url:
             embed.set_thumbnail(url=mate.avatar_url)
-        if await _is_admin(ctx):
+        if await is_admin(ctx):
             prompt = mate.system_prompt
             if len(prompt) > 1000:
                 prompt = prompt[:1000] + "…"
@@ -145,10 +132,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_prompt(
-        self, ctx: commands.Context, mate: ExistingMate, *, text: Optional[str] = None
+        self, ctx: commands.GuildContext, mate: ExistingMate, *, text: Optional[str] = None
     ) -> None:
         """Set a mate's system prompt, as text or an attached text file."""
-        assert isinstance(mate, Mate)
         if not text and ctx.message.attachments:
             attachment = ctx.message.attachments[0]
             if attachment.size > MAX_PROMPT_CHARS * 4:
@@ -163,9 +149,8 @@ class MateCommands:
     @mate.command(name="model")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_model(self, ctx: commands.Context, mate: ExistingMate, model: str) -> None:
+    async def mate_model(self, ctx: commands.GuildContext, mate: ExistingMate, model: str) -> None:
         """Set a mate's model; the provider follows (`claude-*` is Anthropic, else OpenAI)."""
-        assert isinstance(mate, Mate)
         provider = provider_for_model(model)
         await self._update(
             ctx,
@@ -179,10 +164,9 @@ class MateCommands:
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_provider(
-        self, ctx: commands.Context, mate: ExistingMate, provider: ProviderName
+        self, ctx: commands.GuildContext, mate: ExistingMate, provider: ProviderName
     ) -> None:
         """Set a mate's provider explicitly: `openai` (or a compatible server) or `anthropic`."""
-        assert isinstance(mate, Mate)
         changes: dict[str, object] = {"provider": provider}
         if mate.model and provider_for_model(mate.model) != provider:
             changes["model"] = ""  # the old model belongs to the other provider
@@ -191,17 +175,17 @@ class MateCommands:
     @mate.command(name="avatar")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_avatar(self, ctx: commands.Context, mate: ExistingMate, url: AvatarURL) -> None:
+    async def mate_avatar(
+        self, ctx: commands.GuildContext, mate: ExistingMate, url: AvatarURL
+    ) -> None:
         """Set a mate's avatar to an image URL."""
-        assert isinstance(mate, Mate)
         await self._update(ctx, mate, _("New avatar set for **{display}**."), avatar_url=url)
 
     @mate.command(name="delete")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_delete(self, ctx: commands.Context, mate: ExistingMate) -> None:
+    async def mate_delete(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
         """Delete a mate and its channel bindings (asks to confirm)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         await answer(
             ctx,
             _("Delete **{display}** and unbind it everywhere? Answer `yes` or `no`.").format(
@@ -220,100 +204,15 @@ class MateCommands:
         await self.store.delete_mate(ctx.guild.id, mate.name)
         await answer(ctx, _("Deleted **{display}**.").format(display=mate.display_name))
 
-    @mate.group(name="channel")
-    @commands.guild_only()
-    @commands.admin_or_permissions(manage_channels=True)
-    async def mate_channel(self, ctx: commands.Context) -> None:
-        """Bind mates to channels, where they answer every message."""
-
-    # A slash subcommand is checked alone (its group's checks do not run): each subcommand
-    # carries its own, and the channel it changes is checked in the body, once converted.
-    @mate_channel.command(name="add")
-    @commands.guild_only()
-    @commands.admin_or_permissions(manage_channels=True)
-    async def mate_channel_add(
-        self,
-        ctx: commands.Context,
-        mate: ExistingMate,
-        channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
-    ) -> None:
-        """Bind a mate to a channel, forum or thread (default: this one): it answers every
-        message there. Binding another channel needs Manage Channels there."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
-        target = channel or ctx.channel
-        if not await _may_manage(ctx, target):
-            return
-        permissions = target.permissions_for(ctx.guild.me)  # type: ignore[union-attr]
-        if not _can_speak(target, permissions):
-            await answer(
-                ctx,
-                _(
-                    "I can't see or write in {channel}: give me View Channel and {send} there "
-                    "first."
-                ).format(channel=target.mention, send=_send_permission(target)),  # type: ignore[union-attr]
-            )
-            return
-        if not await self.store.bind(ctx.guild.id, target.id, mate.name):
-            await _about(ctx, _("**{display}** already speaks in {channel}."), mate, target)
-            return
-        note = ""
-        if not permissions.manage_webhooks:
-            note = "\n" + _(
-                "Tip: give me **Manage Webhooks** there so it speaks with its own name and avatar."
-            )
-        await _about(
-            ctx, _("**{display}** now answers every message in {channel}.") + note, mate, target
-        )
-
-    @mate_channel.command(name="remove")
-    @commands.guild_only()
-    @commands.admin_or_permissions(manage_channels=True)
-    async def mate_channel_remove(
-        self,
-        ctx: commands.Context,
-        mate: ExistingMate,
-        channel: BoundChannel = None,  # a name that is no channel is an error, not "here"
-    ) -> None:
-        """Unbind a mate from a channel, forum or thread (default: this one), or by ID from a
-        deleted one."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
-        target = channel or ctx.channel
-        if not await _may_manage(ctx, target):
-            return
-        if not await self.store.unbind(ctx.guild.id, target.id, mate.name):
-            await _about(ctx, _("**{display}** doesn't speak in {channel}."), mate, target)
-            return
-        await _about(ctx, _("**{display}** no longer answers in {channel}."), mate, target)
-
-    @mate.command(name="reset")
-    async def mate_reset(self, ctx: commands.Context) -> None:
-        """Start the conversation here over: mates forget what was said before.
-
-        Needs Manage Messages in a server channel; anyone may reset a thread they opened
-        with `[p]mate chat`, and their own DMs.
-        """
-        if ctx.guild is not None:
-            if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
-                await answer(
-                    ctx, _("No mate speaks in this channel, so there is nothing to reset.")
-                )
-                return
-            if not await _may_reset(ctx, self.store):
-                await answer(ctx, _("You need the Manage Messages permission to reset here."))
-                return
-        await self.conversations.reset(ctx.channel.id, ctx.message.id)
-        await answer(ctx, _("The conversation starts over from here."))
-
     @mate.command(name="usage")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
-    async def mate_usage(self, ctx: commands.Context, mate: Optional[ExistingMate] = None) -> None:
+    async def mate_usage(
+        self, ctx: commands.GuildContext, mate: Optional[ExistingMate] = None
+    ) -> None:
         """Tokens each mate has used (input and output), as the providers reported them."""
-        assert ctx.guild is not None
         usage = await self.store.usage(ctx.guild.id)
-        names = (
-            [mate.name] if isinstance(mate, Mate) else list(await self.store.mates(ctx.guild.id))
-        )
+        names = [mate.name] if mate is not None else list(await self.store.mates(ctx.guild.id))
         lines = []
         for name in names:
             used = usage.get(name)
@@ -340,10 +239,9 @@ class MateCommands:
         await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)  # type: ignore[attr-defined]
 
     async def _update(
-        self, ctx: commands.Context, mate: Mate, done: str, **changes: object
+        self, ctx: commands.GuildContext, mate: Mate, done: str, **changes: object
     ) -> None:
         """Apply ``changes`` to ``mate`` and save; a validation error changes nothing."""
-        assert ctx.guild is not None
         try:
             updated = mate.replace(**changes)
         except MateError as exc:
@@ -356,65 +254,3 @@ class MateCommands:
                 display=updated.display_name, model=updated.model, provider=updated.provider
             ),
         )
-
-
-async def _about(ctx: commands.Context, text: str, mate: Mate, channel: object) -> None:
-    """Send ``text`` with ``{display}`` and ``{channel}`` filled in."""
-    mention = getattr(channel, "mention", None) or f"<#{getattr(channel, 'id', 0)}>"
-    await answer(ctx, text.format(display=mate.display_name, channel=mention))
-
-
-async def _may_manage(ctx: commands.Context, target: object) -> bool:
-    """Whether the author may bind mates in ``target``: admins and owners anywhere, others
-    with Manage Channels in that very channel (not merely where they typed). Says why not."""
-    member = ctx.author
-    if await _is_admin(ctx):
-        return True
-    permissions_for = getattr(target, "permissions_for", None)
-    if isinstance(member, discord.Member) and permissions_for is not None:
-        if permissions_for(member).manage_channels:
-            return True
-    await answer(
-        ctx,
-        _(
-            "You need the Manage Channels permission in {channel} to bind or unbind mates there."
-        ).format(channel=getattr(target, "mention", "")),
-        ephemeral=True,
-    )
-    return False
-
-
-def _can_speak(target: object, permissions: discord.Permissions) -> bool:
-    """Whether the bot can read and answer in a channel, forum or thread."""
-    if isinstance(target, (discord.Thread, discord.ForumChannel)):
-        return permissions.view_channel and permissions.send_messages_in_threads
-    return permissions.view_channel and permissions.send_messages
-
-
-def _send_permission(target: object) -> str:
-    """The permission the bot needs to answer in ``target``, as Discord names it."""
-    if isinstance(target, (discord.Thread, discord.ForumChannel)):
-        return _("Send Messages in Threads")
-    return _("Send Messages")
-
-
-async def _may_reset(ctx: commands.Context, store: Store) -> bool:
-    """Moderators and Manage Messages reset anywhere; openers reset their own threads."""
-    member = ctx.author
-    assert ctx.guild is not None and isinstance(member, discord.Member)
-    channel = ctx.channel
-    if isinstance(channel, discord.Thread):
-        if await store.thread_opener(ctx.guild.id, channel.id) == member.id:
-            return True
-    if channel.permissions_for(member).manage_messages:  # type: ignore[union-attr]
-        return True
-    return await is_mod_or_superior(ctx.bot, member)
-
-
-async def _is_admin(ctx: commands.Context) -> bool:
-    if await ctx.bot.is_owner(ctx.author):
-        return True
-    member = ctx.author
-    if not isinstance(member, discord.Member):
-        return False
-    return member.guild_permissions.manage_guild or await ctx.bot.is_admin(member)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _ = Translator("Loopflow", __file__)
 
 
-class MateName(commands.Converter[str]):
+class MateNameConverter(commands.Converter[str]):
     """A valid, new-or-existing mate name (lower-cased)."""
 
     async def convert(self, ctx: commands.Context, argument: str) -> str:
@@ -33,7 +33,7 @@ class MateName(commands.Converter[str]):
             ) from None
 
 
-class ExistingMate(commands.Converter[Mate]):
+class ExistingMateConverter(commands.Converter[Mate]):
     """A mate of this server, by name."""
 
     async def convert(self, ctx: commands.Context, argument: str) -> Mate:
@@ -49,7 +49,7 @@ class ExistingMate(commands.Converter[Mate]):
         return mate
 
 
-class ProviderName(commands.Converter[str]):
+class ProviderNameConverter(commands.Converter[str]):
     """``openai`` or ``anthropic``."""
 
     async def convert(self, ctx: commands.Context, argument: str) -> str:
@@ -63,7 +63,7 @@ class ProviderName(commands.Converter[str]):
         return provider
 
 
-class AvatarURL(commands.Converter[str]):
+class AvatarURLConverter(commands.Converter[str]):
     """An absolute http(s) URL."""
 
     async def convert(self, ctx: commands.Context, argument: str) -> str:
@@ -114,3 +114,17 @@ class BoundChannel(BindableChannel):
             if match is None:
                 raise
             return discord.Object(int(match.group(1) or match.group(2)))
+
+
+if TYPE_CHECKING:
+    # A command annotated with one of these receives the converted value: the type
+    # checker sees that value, discord.py the converter (Red's pattern).
+    MateName = str
+    ExistingMate = Mate
+    ProviderName = str
+    AvatarURL = str
+else:
+    MateName = MateNameConverter
+    ExistingMate = ExistingMateConverter
+    ProviderName = ProviderNameConverter
+    AvatarURL = AvatarURLConverter

@@ -35,9 +35,6 @@ WEBHOOK_NAME = "loopflow mates"
 NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096  # an embed description's limit, for DMs
-TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
-TYPING_DELAY = 0.4
-TYPING_LIMIT = 300.0  # "typing" never shows longer than this, whatever happens
 # A channel where no webhook could be made is asked again after this many seconds
 # (an admin may have granted the permission or deleted a webhook meanwhile).
 WEBHOOK_RETRY = 600.0
@@ -85,9 +82,9 @@ class Posted:
     permission_missing: bool = False  # posted by the bot for want of Manage Webhooks
 
     @property
-    def in_own_name(self) -> bool:
-        """Whether the mate's name and avatar show (webhook or DM embed)."""
-        return self.webhook is not None or self.embed_of is not None
+    def id(self) -> int:
+        """The posted message's id."""
+        return self.message.id
 
     @property
     def room(self) -> int:
@@ -321,23 +318,3 @@ def _embed(speaker: Speaker, text: str) -> discord.Embed:
 def _heading(speaker: Speaker) -> str:
     """What the bot puts before a mate's words when it posts them itself."""
     return f"**{discord.utils.escape_markdown(speaker.display_name)}:** "
-
-
-def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
-    """Show "typing" until the returned task is cancelled, off the reply's critical path.
-
-    It starts after a short delay: a reply whose first text comes sooner needs no
-    indicator, and a burst of messages gets its LLM requests out before any typing call.
-    It ends by itself after ``TYPING_LIMIT`` seconds, should the caller never cancel it.
-    """
-
-    async def keep_typing() -> None:
-        await asyncio.sleep(TYPING_DELAY)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TYPING_LIMIT
-        while loop.time() < deadline:
-            with contextlib.suppress(discord.HTTPException):
-                await channel.typing()
-            await asyncio.sleep(TYPING_INTERVAL)
-
-    return asyncio.create_task(keep_typing())

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
-from loopflow.mates import Mate
 from loopflow.models import accepts_temperature, validate_model
 
+from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
 from .converters import ExistingMate, ProviderName
-
-if TYPE_CHECKING:
-    from loopflow.io.session import Session
-
-    from .store import Store
 
 _ = Translator("Loopflow", __file__)
 
@@ -36,23 +31,18 @@ _MATE_SETTINGS = {
 }
 
 
-class SettingsCommands:
-    """Per-mate and per-server settings, mixed into the cog (which provides ``store``
-    and ``session``)."""
-
-    store: Store
-    session: Session
+class SettingsCommands(MixinMeta):
+    """Per-mate and per-server settings; mixed into the cog."""
 
     @MateCommands.mate.command(name="set")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_set(
-        self, ctx: commands.Context, mate: ExistingMate, setting: str, *, value: str
+        self, ctx: commands.GuildContext, mate: ExistingMate, setting: str, *, value: str
     ) -> None:
         """Change a mate's setting: `displayname`, `description`, `temperature` (0-2 on
         OpenAI, 0-1 on Anthropic; `default` for the model's own), `maxtokens` (reply
         length) or `budget` (context tokens)."""
-        assert ctx.guild is not None and isinstance(mate, Mate)
         known = _MATE_SETTINGS.get(setting.lower())
         if known is None:
             await answer(
@@ -85,7 +75,7 @@ class SettingsCommands:
             setting=setting.lower(),
             value=_("the model's default") if shown is None else shown,
         )
-        model = await self._model_of(ctx.guild.id, updated)
+        model = self.session.model_for(updated, await self.store.server_models(ctx.guild.id))
         if (
             field == "temperature"
             and shown is not None
@@ -94,24 +84,16 @@ class SettingsCommands:
             text += " " + _("Note that `{model}` ignores temperature.").format(model=model)
         await answer(ctx, text)
 
-    async def _model_of(self, guild_id: int, mate: Mate) -> str:
-        """The model ``mate`` talks to: its own, else the server's default, else the bot's."""
-        if mate.model:
-            return mate.model
-        server = (await self.store.default_models(guild_id)).get(mate.provider)
-        return server or self.session.models[mate.provider]
-
     @MateCommands.mate.command(name="defaultmodel")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_defaultmodel(
-        self, ctx: commands.Context, provider: ProviderName, model: Optional[str] = None
+        self, ctx: commands.GuildContext, provider: ProviderName, model: Optional[str] = None
     ) -> None:
         """Set the model this server's mates of a provider use when they name none.
 
         Without a model, go back to the bot's default.
         """
-        assert ctx.guild is not None
         if model is not None:
             try:
                 validate_model(model)
@@ -122,7 +104,7 @@ class SettingsCommands:
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
                 return
-        await self.store.set_default_model(ctx.guild.id, provider, model)
+        await self.store.set_server_model(ctx.guild.id, provider, model)
         if model:
             text = _("Mates on {provider} without a model of their own now use `{model}`.")
         else:

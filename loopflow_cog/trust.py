@@ -1,8 +1,9 @@
 """Who may do what with the mates: rules about people, channels and servers.
 
-Small pure helpers and Red checks the conversation listener uses: which message a
-message replies to (a forward is no reply), whom a growing reply answers, who may stop
-it, and whether a member's server lets its mates talk to them in DMs.
+Small pure helpers and Red checks the listener uses: which message a message replies to
+(a forward is no reply), who may stop a growing reply (the engine records whom it
+answers: ``loopflow.chat.reading.people_answered``), whether a member's server lets its
+mates talk to them in DMs, and who administers mates.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
-
-from loopflow.io.session import Turn
 
 if TYPE_CHECKING:
     from redbot.core import commands
@@ -27,23 +26,6 @@ def replied_id(message: discord.Message) -> int:
     if reference.type is discord.MessageReferenceType.forward:
         return 0
     return reference.message_id
-
-
-def people_answered(turns: list[Turn], mate: str, read_before: int) -> frozenset[int]:
-    """Whom ``mate``'s reply to ``turns`` answers: the people who wrote since it last spoke
-    (and since the newest message its last turn read, ``read_before``; 0 if unknown). When
-    the mate never spoke in the conversation and nothing is known, only the newest
-    message's author: a cold history is context, not a question to this reply."""
-    people: set[int] = set()
-    for turn in reversed(turns):
-        if turn.mate == mate or (read_before and turn.message_id <= read_before):
-            return frozenset(people)
-        if not turn.mate:
-            people.add(turn.speaker_id)
-    if read_before:
-        return frozenset(people)
-    newest = next((t for t in reversed(turns) if not t.mate), None)
-    return frozenset({newest.speaker_id} if newest is not None else ())
 
 
 async def server_allows(bot: Red, cog: commands.Cog, member: discord.Member) -> bool:
@@ -72,3 +54,14 @@ async def may_stop(
         return True
     channel = guild.get_channel_or_thread(payload.channel_id)
     return channel is not None and channel.permissions_for(member).manage_messages
+
+
+async def is_admin(ctx: commands.Context) -> bool:
+    """Whether the author manages mates anywhere in the server: the bot's owners, Manage
+    Server, or Red's admin role."""
+    if await ctx.bot.is_owner(ctx.author):
+        return True
+    member = ctx.author
+    if not isinstance(member, discord.Member):
+        return False
+    return member.guild_permissions.manage_guild or await ctx.bot.is_admin(member)

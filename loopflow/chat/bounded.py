@@ -4,7 +4,6 @@ A bot in many servers sees an open-ended number of conversations, people and mes
 any map keyed by them must forget. :class:`LRUMap` forgets the least recently used
 entries beyond its limit; that is right for state that can be rebuilt or whose loss is
 harmless (a read marker falls back to Discord's order, a cooldown clock to "may speak").
-:class:`KeyedLocks` holds a lock per key only while someone holds or awaits it.
 """
 
 from __future__ import annotations
@@ -52,6 +51,11 @@ class LRUMap(MutableMapping[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._data  # a membership test does not refresh the key
 
+    def peek(self, key: K, default: V | None = None) -> V | None:
+        """The value of ``key`` (``default`` if absent) without refreshing it; safe while
+        iterating over a copy of the keys."""
+        return self._data.get(key, default)
+
     def discard_where(self, predicate: Callable[[K], bool]) -> int:
         """Drop every entry whose key satisfies ``predicate(key)``; returns how many."""
         stale = [key for key in self._data if predicate(key)]
@@ -61,19 +65,25 @@ class LRUMap(MutableMapping[K, V]):
 
 
 class KeyedLocks:
-    """One :class:`asyncio.Lock` per key, kept only while it is held or awaited: idle keys
-    cost nothing, however many keys come and go."""
+    """An :class:`asyncio.Lock` per key, kept only while someone holds or waits for it::
+
+        locks = KeyedLocks()
+        async with locks.hold(conversation_id):
+            ...  # one at a time per key
+
+    So the map is bounded by the work in flight, whatever the number of keys seen.
+    """
 
     def __init__(self) -> None:
         self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     def __len__(self) -> int:
-        """How many keys are held or awaited now."""
+        """How many keys are held or waited for."""
         return len(self._locks)
 
     @contextlib.asynccontextmanager
     async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the ``async with`` block."""
+        """Hold ``key``'s lock for the ``async with`` block (waiting for it if held)."""
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:

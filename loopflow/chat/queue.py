@@ -25,6 +25,11 @@ class TurnQueue:
         self._pending: set[Hashable] = set()
         self._locks = KeyedLocks()
 
+    def __len__(self) -> int:
+        """How much state the queue holds: keys with a turn running (a pending one is
+        always running) plus keys held or waited for; 0 when idle."""
+        return len(self._running) + len(self._locks)
+
     def is_running(self, key: Hashable) -> bool:
         """Whether a turn for ``key`` is in flight or about to start."""
         return key in self._running

@@ -12,7 +12,13 @@ posted twice. At most one round of edits runs at a time and rounds start at leas
 wait and the newest text wins. :meth:`finish` leaves every message showing its final
 part, posting anew what an edit could not fix, so nothing is lost; except that a
 message someone deleted (:class:`MessageGone`) is never posted again, and text the
-platform refuses (:class:`TextRefused`) ends the editing for good.
+platform refuses (:class:`TextRefused`) ends the editing for good. A chat that cannot
+take a message at all (:class:`DeliveryFailed`) gets it again in the next round; a final
+post that fails propagates from :meth:`finish`.
+
+How a reply is cut and paced is a :class:`Pacing`: Discord's (the defaults) cuts at
+2000 characters with code fences kept whole and edits every 1.5 s; a terminal
+(:data:`LIVE`) never cuts and shows every delta at once.
 """
 
 from __future__ import annotations
@@ -40,6 +46,41 @@ class TextRefused(Exception):
     filter): nothing is retried and the editor stops posting and editing."""
 
 
+class DeliveryFailed(Exception):
+    """Raised by ``post`` or ``edit`` when the chat could not take the message (a network
+    or server failure, a missing permission): the next round tries again; a final edit
+    that fails is posted anew, and a final post that fails propagates from
+    :meth:`StreamEditor.finish`."""
+
+
+Split = Callable[[str, int], list[str]]
+"""Cuts a reply's text into parts of at most the given number of characters."""
+
+
+def whole(text: str, limit: int) -> list[str]:
+    """A :data:`Split` that never cuts: the text is one part (none when blank)."""
+    return [text] if text.strip() else []
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How a reply grows: its first post after ``first_delay`` seconds, rounds of edits at
+    least ``interval`` seconds apart, parts cut by ``split``. The defaults are Discord's:
+    edits at most about once per 1.5 s and 2000-character parts with code fences kept
+    whole (PRODUCT.md section 5)."""
+
+    first_delay: float = 0.8
+    interval: float = 1.5
+    split: Split = split_message
+
+
+DEFAULT_PACING = Pacing()
+"""Discord's pacing (the defaults)."""
+
+LIVE = Pacing(first_delay=0.0, interval=0.0, split=whole)
+"""A terminal's pacing: the text shows as it comes, in one part."""
+
+
 @dataclass
 class _Slot(Generic[Handle]):
     """One posted message: its handle, the part it shows, and whether it was deleted."""
@@ -61,10 +102,12 @@ class StreamEditor(Generic[Handle]):
         interval: float = 1.5,
         first_delay: float = 0.8,
         limit: int = DISCORD_MESSAGE_LIMIT,
+        split: Split = split_message,
     ) -> None:
         self._post = post
         self._edit = edit
         self._room = room
+        self._split = split
         self.interval = interval
         self.first_delay = first_delay
         self.limit = limit  # characters per part; lowered when a message holds fewer
@@ -155,7 +198,7 @@ class StreamEditor(Generic[Handle]):
     async def _sync_parts(self, final: bool) -> bool:
         """One pass over the parts at the current limit; False if the limit dropped."""
         limit = self.limit
-        for index, part in enumerate(split_message(self.text, limit)):
+        for index, part in enumerate(self._split(self.text, limit)):
             if index == len(self._slots):
                 if any(slot.gone for slot in self._slots):
                     return True  # someone deleted part of this reply: it is not continued

@@ -1,14 +1,19 @@
-"""A turn as a model reads it: the message it becomes, notes for images, cutting to fit.
+"""A turn as a model reads it: the message it becomes, notes for images, cutting to fit,
+and the walk back from the newest turn that picks what fits in a request.
 
 Shared by the session layer (requests) and memory (fold lines).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from loopflow.errors import NothingToAnswerError
 from loopflow.io.discord import prefixed
+from loopflow.io.recall import NOTES_SHARE, Recall, Walk
 from loopflow.io.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate
 from loopflow.providers.base import Message
@@ -20,6 +25,16 @@ NEWEST_TURN_FLOOR = 100
 """Tokens of the newest turn kept even when the system prompt leaves less of the budget."""
 
 TRUNCATION_NOTE = "[… message truncated to fit the context budget]"
+
+IMAGE_WINDOW = timedelta(hours=1)
+"""Images go to the model only from turns at most this much older than the newest turn.
+
+Discord's CDN links expire about 24 hours after they are issued, and a provider that
+cannot fetch one image refuses the whole request: a cached turn's old link would break
+the conversation until a reset. An image older than the window (relative to the newest
+turn, so an idle conversation picked up again sends none of its old images) becomes an
+``[image: name]`` note; resending it on every turn would cost its tokens each time too.
+"""
 
 
 def message_for(mate: Mate, turn: Turn, with_images: bool) -> Message | None:
@@ -69,3 +84,57 @@ def fit_message(message: Message, counter: TokenCounter, room: int) -> Message:
 def _image_name(url: str) -> str:
     """The file name at the end of an image URL's path (``cat.png``), else ``image``."""
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"
+
+
+def walk_back(
+    mate: Mate,
+    turns: Sequence[Turn],
+    counter: TokenCounter,
+    vision: bool,
+    room: int,
+    budget: int,
+    recall: Recall | None,
+) -> Walk:
+    """The turns that fit in ``room`` tokens, newest first, from the window's start on
+    (``budget`` is the whole request's; ``vision``: whether the model takes images).
+
+    Raises:
+        NothingToAnswerError: the newest turn with anything to read is ``mate``'s own,
+            or no turn has anything to read.
+    """
+    start = recall.start if recall is not None else 0
+    opted_out = recall.opted_out if recall is not None else frozenset()
+    kept: list[tuple[int, Message, int]] = []
+    oldest, used, full, truncated = len(turns), 0, False, False
+    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
+    for index in range(len(turns) - 1, -1, -1):
+        turn = turns[index]
+        if start and kept and turn.message_id < start:
+            break
+        if opted_out and not turn.mate and turn.speaker_id in opted_out:
+            oldest = index
+            continue
+        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+        message = message_for(mate, turn, vision and fresh)
+        if message is None:
+            oldest = index
+            continue
+        cost = counter.count_message(message.text, len(message.images))
+        if kept:
+            if used + cost > room:
+                full = True
+                break
+        elif message.role != "user":
+            raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
+        elif cost > room:
+            # With memory, leave the notes their share: they are chosen after the walk.
+            reserve = budget // NOTES_SHARE if recall is not None else 0
+            message = fit_message(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
+            cost = counter.count_message(message.text, len(message.images))
+            truncated = True
+        used += cost
+        oldest = index
+        kept.append((index, message, cost))
+    if not kept:
+        raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
+    return Walk(oldest, kept, used, full, truncated)

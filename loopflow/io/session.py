@@ -30,36 +30,27 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from loopflow.cost import fill_usage
 from loopflow.errors import (
     ContextTooLongError,
     EmptyReplyError,
     MissingKeyError,
-    NothingToAnswerError,
 )
 from loopflow.io.discord import strip_own_prefix
-from loopflow.io.messages import NEWEST_TURN_FLOOR, fit_message, message_for
-from loopflow.io.recall import NOTES_SHARE, Recall, Walk, settle_window, summary_section
+
+# NEWEST_TURN_FLOOR (the module docstring's floor) stays importable from here.
+from loopflow.io.messages import NEWEST_TURN_FLOOR as NEWEST_TURN_FLOOR
+from loopflow.io.messages import walk_back
+from loopflow.io.recall import Recall, settle_window, summary_section
 from loopflow.io.tokens import (
     REPLY_PRIMING,
-    TokenCounter,
     TokenCounters,
 )
-from loopflow.mates import Mate, default_models
-from loopflow.models import supports_vision
-from loopflow.providers.base import Message, Provider, Request, Usage
-
-IMAGE_WINDOW = timedelta(hours=1)
-"""Images go to the model only from turns at most this much older than the newest turn.
-
-Discord's CDN links expire about 24 hours after they are issued, and a provider that
-cannot fetch one image refuses the whole request: a cached turn's old link would break
-the conversation until a reset. An image older than the window (relative to the newest
-turn, so an idle conversation picked up again sends none of its old images) becomes an
-``[image: name]`` note; resending it on every turn would cost its tokens each time too.
-"""
+from loopflow.mates import Mate
+from loopflow.models import default_models, supports_vision
+from loopflow.providers.base import Provider, Request, Usage
 
 
 @dataclass(frozen=True)
@@ -70,7 +61,7 @@ class Turn:
     carries besides, as the model should read it after the words (inlined text files,
     ``[sticker: wave]``, a poll, a forwarded message). ``mate`` is the name of the mate
     that wrote the turn, or empty for a person. ``images`` are URLs; ``time`` (aware)
-    decides whether they are still sent (see :data:`IMAGE_WINDOW`).
+    decides whether they are still sent (see :data:`~loopflow.io.messages.IMAGE_WINDOW`).
     """
 
     speaker_id: int
@@ -86,11 +77,6 @@ class Turn:
     def content(self) -> str:
         """Everything the model reads of the turn: its words, then what is attached."""
         return (self.text + self.attached).strip()
-
-    @property
-    def role(self) -> str:
-        """``"mate"`` for a mate's turn, ``"human"`` for a person's."""
-        return "mate" if self.mate else "human"
 
 
 @dataclass(frozen=True)
@@ -124,15 +110,20 @@ class Reply:
     @property
     def warnings(self) -> tuple[str, ...]:
         """Short notes for the people in the conversation, e.g. about trimmed history."""
-        notes = []
-        if self.omitted:
-            plural = "s" if self.omitted != 1 else ""
-            notes.append(
-                f"{self.omitted} older message{plural} left out to fit the context budget."
-            )
-        if self.truncated:
-            notes.append("The newest message was cut to fit the context budget.")
-        return tuple(notes)
+        return budget_warnings(self.omitted, self.truncated)
+
+
+def budget_warnings(omitted: int, truncated: bool) -> tuple[str, ...]:
+    """What people are told when the budget left ``omitted`` older turns out or cut the
+    newest (``truncated``): one short note each, e.g. ``"2 older messages left out to
+    fit the context budget."``; none when nothing was left out."""
+    notes = []
+    if omitted:
+        plural = "s" if omitted != 1 else ""
+        notes.append(f"{omitted} older message{plural} left out to fit the context budget.")
+    if truncated:
+        notes.append("The newest message was cut to fit the context budget.")
+    return tuple(notes)
 
 
 def awaits_answer(mate: Mate, turns: Sequence[Turn], opted_out: Collection[int] = ()) -> bool:
@@ -155,7 +146,9 @@ class Session:
     """Builds provider requests for mates and runs them.
 
     ``providers`` maps a provider name to its adapter; the mapping is read on every
-    call, so a caller may swap adapters (new API keys) without a new session.
+    call, so a caller may swap adapters (new API keys) without a new session. ``models``
+    is the bot's default model per provider (:func:`loopflow.models.default_models` when
+    not given); :meth:`model_for` decides which model a mate talks to.
     """
 
     def __init__(
@@ -168,9 +161,29 @@ class Session:
         self.models = dict(models) if models is not None else default_models()
         self.counters = counters or TokenCounters()
 
-    def model_for(self, mate: Mate) -> str:
-        """The model ``mate`` talks to: its own, else the provider's default."""
-        return mate.model or self.models[mate.provider]
+    def model_for(self, mate: Mate, server_models: Mapping[str, str] | None = None) -> str:
+        """The model ``mate`` talks to; the one place that decides it.
+
+        ``mate.model`` when the mate names one; else the server's default for the mate's
+        provider (``server_models``: provider -> model, what a chat server overrides, e.g.
+        ``[p]mate defaultmodel``); else the bot's default (:attr:`models`, from
+        :func:`loopflow.models.default_models`).
+        """
+        if mate.model:
+            return mate.model
+        server_model = server_models.get(mate.provider) if server_models else None
+        return server_model or self.models[mate.provider]
+
+    def with_model(self, mate: Mate, server_models: Mapping[str, str] | None = None) -> Mate:
+        """``mate`` with :meth:`model_for` filled in as its model.
+
+        Raises:
+            MateError: the server's default model is not a model name (one stored by an
+                older version); the turn cannot start.
+        """
+        if mate.model:
+            return mate
+        return mate.replace(model=self.model_for(mate, server_models))
 
     def build(
         self,
@@ -203,7 +216,7 @@ class Session:
             system += summary_section(recall.summary, counter, budget)
         fixed = counter.count_message(system) + REPLY_PRIMING
         vision = supports_vision(mate.provider, model)
-        walk = _walk(mate, turns, counter, vision, budget - fixed, budget, recall)
+        walk = walk_back(mate, turns, counter, vision, budget - fixed, budget, recall)
         start, jumped, notes = 0, False, ""
         if recall is not None:
             room = budget - fixed
@@ -397,52 +410,3 @@ class ReplyStream:
     _seen: Usage | None = field(default=None, init=False)
     _finished: bool = field(default=False, init=False)
     _in_flight: Prompt | None = field(default=None, init=False)
-
-
-def _walk(
-    mate: Mate,
-    turns: Sequence[Turn],
-    counter: TokenCounter,
-    vision: bool,
-    room: int,
-    budget: int,
-    recall: Recall | None,
-) -> Walk:
-    """The turns that fit in ``room`` tokens, newest first, from the window's start on
-    (``budget`` is the whole request's; ``vision``: whether the model takes images)."""
-    start = recall.start if recall is not None else 0
-    opted_out = recall.opted_out if recall is not None else frozenset()
-    kept: list[tuple[int, Message, int]] = []
-    oldest, used, full, truncated = len(turns), 0, False, False
-    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-    for index in range(len(turns) - 1, -1, -1):
-        turn = turns[index]
-        if start and kept and turn.message_id < start:
-            break
-        if opted_out and not turn.mate and turn.speaker_id in opted_out:
-            oldest = index
-            continue
-        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-        message = message_for(mate, turn, vision and fresh)
-        if message is None:
-            oldest = index
-            continue
-        cost = counter.count_message(message.text, len(message.images))
-        if kept:
-            if used + cost > room:
-                full = True
-                break
-        elif message.role != "user":
-            raise NothingToAnswerError(f"{mate.display_name} spoke last: nothing to answer.")
-        elif cost > room:
-            # With memory, leave the notes their share: they are chosen after the walk.
-            reserve = budget // NOTES_SHARE if recall is not None else 0
-            message = fit_message(message, counter, max(room - reserve, NEWEST_TURN_FLOOR))
-            cost = counter.count_message(message.text, len(message.images))
-            truncated = True
-        used += cost
-        oldest = index
-        kept.append((index, message, cost))
-    if not kept:
-        raise NothingToAnswerError(f"Nothing for {mate.display_name} to answer.")
-    return Walk(oldest, kept, used, full, truncated)

@@ -183,12 +183,14 @@ class Store:
 
     # --- server settings -------------------------------------------------------------------
 
-    async def default_models(self, guild_id: int) -> dict[str, str]:
-        """The server's default model per provider (only those it overrides)."""
+    async def server_models(self, guild_id: int) -> dict[str, str]:
+        """The server's own default model per provider (only where it overrides the bot's
+        default, ``loopflow.models.default_models``)."""
         return dict((await self._state(guild_id)).models)
 
-    async def set_default_model(self, guild_id: int, provider: str, model: str | None) -> None:
-        """Override (or with None, stop overriding) a provider's default model."""
+    async def set_server_model(self, guild_id: int, provider: str, model: str | None) -> None:
+        """Override (or with None, stop overriding) the bot's default model for a provider
+        in this server."""
         state = await self._state(guild_id)
         models = self.config.guild_from_id(guild_id).models
         if model:

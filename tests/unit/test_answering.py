@@ -1,5 +1,6 @@
-"""The replier: a reply's whole life in a channel, with hand-written fakes of Discord,
-the store and a provider whose stream the test holds open.
+"""A reply's whole life in a Discord channel: the cog's sink and host around the
+library's chat server, with hand-written fakes of Discord, the store and a provider
+whose stream the test holds open.
 
 What a person sees (the messages, their reactions, the bot's lines) and what the cog
 relies on (usage counted, the provider's stream closed, no task left running).
@@ -11,18 +12,20 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import Any
 
 import discord
 import pytest
 
+from loopflow.chat import server as server_module
 from loopflow.io.session import Session, Turn
-from loopflow.mates import builtin_mate
+from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.base import Chunk, Provider, Request, Usage
-from loopflow_cog import answering
-from loopflow_cog.answering import STOP_EMOJI, Replier
+from loopflow_cog.answering import STOP_EMOJI
 from loopflow_cog.delivery import NO_PINGS, Delivery
+from loopflow_cog.listeners import Conversations
 
 BOT = SimpleNamespace(id=1)
 GUILD = SimpleNamespace(id=5, me=BOT)
@@ -41,6 +44,22 @@ class FakeMessage:
     deleted: bool = False
 
     hang: asyncio.Event | None = None  # set: edits wait on it (Discord not answering)
+    # What reading a posted message as a turn looks at: the bot's own plain post.
+    author: Any = field(default_factory=lambda: SimpleNamespace(id=BOT.id, display_name="Red"))
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    attachments: list[Any] = field(default_factory=list)
+    embeds: list[Any] = field(default_factory=list)
+    stickers: list[Any] = field(default_factory=list)
+    message_snapshots: list[Any] = field(default_factory=list)
+    poll: None = None
+    guild: Any = None
+
+    def is_system(self) -> bool:
+        return False
+
+    @property
+    def clean_content(self) -> str:
+        return self.content
 
     async def edit(self, content: str, **kwargs: Any) -> None:
         if self.hang is not None:
@@ -126,9 +145,21 @@ class HeldProvider(Provider):
 
 
 class FakeStore:
+    """What the cog's host and sink ask of the store."""
+
     def __init__(self) -> None:
         self.usage: dict[str, Usage] = {}
         self.recorded: list[int] = []
+        self.maya = builtin_mate("maya")
+
+    async def mates(self, guild_id: int) -> dict[str, Mate]:
+        return {"maya": self.maya}
+
+    async def server_models(self, guild_id: int) -> dict[str, str]:
+        return {}
+
+    async def reset_point(self, channel_id: int) -> int:
+        return 0
 
     async def record_messages(self, guild_id: int, ids: Any, name: str, answered: int = 0) -> None:
         self.recorded.extend(ids)
@@ -136,8 +167,8 @@ class FakeStore:
     async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
         self.usage[name] = self.usage.get(name, Usage()) + usage
 
-    async def default_models(self, guild_id: int) -> dict[str, str]:
-        return {}
+    async def webhook_hint_sent(self, guild_id: int) -> bool:
+        return True
 
 
 class FakeBot:
@@ -152,19 +183,25 @@ class World:
     channel: FakeChannel
     provider: HeldProvider
     store: FakeStore
-    replier: Replier
+    conversations: Conversations
 
     def answer(self) -> asyncio.Task[Any]:
-        turns = [Turn(speaker_id=12, display_name="Bob", text="tell me everything", message_id=1)]
-        mate = builtin_mate("maya")
-        return asyncio.ensure_future(self.replier.answer(self.channel, GUILD.id, mate, turns))  # type: ignore[arg-type]
+        """Bob asks maya; the task ends when every turn it started is over."""
+        server = self.conversations.server
+        place = self.conversations.host.place(self.channel, GUILD.id)  # type: ignore[arg-type]
+        turn = Turn(speaker_id=12, display_name="Bob", text="tell me everything", message_id=1)
+        server.add(place, turn)
+        server.answer(place, ["maya"], turn.text)
+        return asyncio.ensure_future(server.idle())
 
 
 def world(deltas: list[str], hold: int) -> World:
     channel, provider, store = FakeChannel(), HeldProvider(deltas, hold), FakeStore()
     session = Session({"openai": provider})
-    replier = Replier(FakeBot(), store, session, Delivery(lambda: BOT))  # type: ignore[arg-type]
-    return World(channel, provider, store, replier)
+    delivery = Delivery(lambda: BOT)
+    conversations = Conversations(FakeBot(), object(), store, session, delivery)  # type: ignore[arg-type]
+    conversations.server.cache.load(channel.id, [])  # a warm conversation
+    return World(channel, provider, store, conversations)
 
 
 async def until(channel: FakeChannel, condition: Callable[[], object]) -> None:
@@ -194,17 +231,16 @@ async def growing_reply(w: World) -> tuple[asyncio.Task[Any], FakeMessage]:
 async def test_closing_mid_reply_finishes_it_and_leaves_nothing_running() -> None:
     w = world(GROWING, hold=1)
     task, first = await growing_reply(w)
-    await w.replier.aclose()
+    await w.conversations.aclose()
     assert task.done()  # closing waited for the reply to finish
-    answer = task.result()
     assert first.content == "**Maya:** Hello there, this is the start of a long answer."
-    assert [text for _, text in answer.posted] == [first.content.removeprefix("**Maya:** ")]
+    assert w.channel.messages == [first]
     assert first.reactions == []  # the stop button came off
     assert w.store.usage["maya"].output_tokens > 0  # estimated: the stream was cut
     assert w.provider.closed_early == 1
     assert asyncio.all_tasks() == {asyncio.current_task()}
     # After closing, a new turn posts nothing.
-    assert (await w.answer()).posted == []
+    await w.answer()
     assert len(w.channel.messages) == 1
 
 
@@ -212,9 +248,9 @@ async def test_deleting_a_growing_reply_stops_it_and_it_is_not_posted_again() ->
     w = world(GROWING, hold=1)
     task, first = await growing_reply(w)
     first.deleted = True  # a moderator deletes it
-    w.replier.deleted({first.id})
-    answer = await asyncio.wait_for(task, 5)
-    assert answer.posted == [] and w.channel.live() == []
+    w.conversations.on_delete(w.channel.id, {first.id})
+    await asyncio.wait_for(task, 5)
+    assert w.channel.live() == []
     assert len(w.channel.messages) == 1  # nothing was posted again
     assert w.provider.closed_early == 1
     assert w.store.usage["maya"].input_tokens > 0
@@ -226,15 +262,14 @@ async def test_a_deletion_seen_only_by_an_edit_also_stops_the_reply() -> None:
     task, first = await growing_reply(w)
     first.deleted = True
     w.provider.release.set()  # more text comes: the editor tries to show it
-    answer = await asyncio.wait_for(task, 10)
-    assert answer.posted == [] and len(w.channel.messages) == 1
+    await asyncio.wait_for(task, 10)
+    assert w.channel.live() == [] and len(w.channel.messages) == 1
 
 
 async def test_a_reply_blocked_by_automod_gets_one_clear_line() -> None:
     w = world(GROWING, hold=1)
     w.channel.refuse = lambda content: content.startswith("**Maya:**")
-    answer = await asyncio.wait_for(w.answer(), 10)
-    assert answer.posted == []
+    await asyncio.wait_for(w.answer(), 10)
     assert [m.content for m in w.channel.messages] == [
         "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} Maya's reply was blocked by this "
         "server's AutoMod."
@@ -264,7 +299,7 @@ async def test_a_provider_crash_leaves_nothing_running() -> None:
         raise RuntimeError("a bug in an adapter")
 
     w.provider.execute = crashing  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="a bug in an adapter"):
         await w.answer()
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
@@ -285,11 +320,12 @@ async def test_a_message_the_index_could_not_record_is_still_posted_once() -> No
 
 
 async def test_closing_is_bounded_when_discord_does_not_answer(monkeypatch) -> None:
-    monkeypatch.setattr(answering, "CLOSE_TIMEOUT", 0.2)
+    monkeypatch.setattr(server_module, "CLOSE_TIMEOUT", 0.2)
     w = world(GROWING, hold=1)
     task, first = await growing_reply(w)
     w.provider.release.set()
     first.hang = asyncio.Event()  # the final edit never gets an answer
-    await asyncio.wait_for(w.replier.aclose(), 5)
-    assert task.cancelled()
+    await asyncio.wait_for(w.conversations.aclose(), 5)
+    with pytest.raises(asyncio.CancelledError):
+        await task  # the turn was cancelled
     assert asyncio.all_tasks() == {asyncio.current_task()}

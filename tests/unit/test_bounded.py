@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from loopflow.chat.bounded import LRUMap
+from loopflow.chat.bounded import KeyedLocks, LRUMap
 
 
 def test_the_oldest_entry_goes_first_beyond_the_limit() -> None:
@@ -48,29 +50,41 @@ def test_a_limit_below_one_is_refused() -> None:
         LRUMap(limit=0)
 
 
-async def test_keyed_locks_serialise_a_key_and_forget_idle_keys() -> None:
-    import asyncio
+def test_peek_reads_without_refreshing() -> None:
+    seen: LRUMap[str, int] = LRUMap(limit=2)
+    seen["a"], seen["b"] = 1, 2
+    assert seen.peek("a") == 1 and seen.peek("z") is None
+    seen["c"] = 3
+    assert list(seen) == ["b", "c"]  # "a" was the oldest still
 
-    from loopflow.chat.bounded import KeyedLocks
 
-    locks, order = KeyedLocks(), []
+async def test_keyed_locks_serialise_a_key_and_keep_nothing_when_idle() -> None:
+    locks = KeyedLocks()
+    order: list[str] = []
+    inside = asyncio.Event()
+    release = asyncio.Event()
 
-    async def work(key: str, tag: str, gate: asyncio.Event) -> None:
-        async with locks.hold(key):
-            order.append(f"{tag} in")
-            await gate.wait()
-            order.append(f"{tag} out")
+    async def first() -> None:
+        async with locks.hold("k"):
+            order.append("first in")
+            inside.set()
+            await release.wait()
+            order.append("first out")
 
-    first, second, other = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    tasks = [
-        asyncio.create_task(work("a", "1", first)),
-        asyncio.create_task(work("a", "2", second)),
-        asyncio.create_task(work("b", "3", other)),
-    ]
-    await asyncio.sleep(0)
-    assert order == ["1 in", "3 in"] and len(locks) == 2  # "2" waits for "a"
-    for gate in (first, second, other):
-        gate.set()
+    async def second() -> None:
+        async with locks.hold("k"):
+            order.append("second in")
+
+    async def other() -> None:
+        async with locks.hold("other"):
+            order.append("other in")
+
+    tasks = [asyncio.create_task(first())]
+    await inside.wait()
+    tasks += [asyncio.create_task(second()), asyncio.create_task(other())]
+    await asyncio.sleep(0.01)
+    assert order == ["first in", "other in"] and len(locks) == 1
+    release.set()
     await asyncio.gather(*tasks)
-    assert order.index("1 out") < order.index("2 in")
-    assert len(locks) == 0  # nobody holds or waits: nothing kept
+    assert order == ["first in", "other in", "first out", "second in"]
+    assert len(locks) == 0

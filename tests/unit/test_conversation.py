@@ -20,9 +20,8 @@ from loopflow.errors import RateLimitError
 from loopflow.io.session import Session
 from loopflow.mates import builtin_mate
 from loopflow.providers.fake import FakeProvider
-from loopflow_cog.answering import Replier
-from loopflow_cog.conversation import Conversations
 from loopflow_cog.delivery import Posted
+from loopflow_cog.listeners import Conversations
 from loopflow_cog.store import Store
 
 GUILD = SimpleNamespace(id=1)
@@ -128,13 +127,13 @@ async def world(config) -> SimpleNamespace:
     provider = FakeProvider()
     session = Session({"openai": provider, "anthropic": provider})
     bot, delivery = FakeBot(), FakeDelivery()
-    replier = Replier(bot, store, session, delivery)  # type: ignore[arg-type]
-    conversations = Conversations(bot, object(), store, replier)  # type: ignore[arg-type]
+    conversations = Conversations(bot, object(), store, session, delivery)  # type: ignore[arg-type]
     bound, unbound = FakeChannel(50), FakeChannel(60)
     await store.bind(GUILD.id, bound.id, "maya")
     yield SimpleNamespace(
         store=store,
         provider=provider,
+        session=session,
         bot=bot,
         delivery=delivery,
         conversations=conversations,
@@ -163,8 +162,7 @@ async def say(
         setattr(msg, name, value)
     channel.messages.append(msg)
     await world.conversations.on_message(msg)
-    while world.conversations._tasks:
-        await asyncio.gather(*world.conversations._tasks)
+    await world.conversations.server.idle()
     return msg
 
 
@@ -268,7 +266,7 @@ class GatedProvider(FakeProvider):
 
 async def test_a_burst_during_a_generation_is_answered_once_together(world) -> None:
     gated = GatedProvider()
-    world.conversations.replier.session.providers["openai"] = gated
+    world.session.providers["openai"] = gated
     first = message(ALICE, "one", world.bound)
     world.bound.messages.append(first)
     await world.conversations.on_message(first)
@@ -278,8 +276,7 @@ async def test_a_burst_during_a_generation_is_answered_once_together(world) -> N
         world.bound.messages.append(msg)
         await world.conversations.on_message(msg)
     gated.gate.set()
-    while world.conversations._tasks:
-        await asyncio.gather(*world.conversations._tasks)
+    await world.conversations.server.idle()
     assert len(gated.requests) == 2
     assert [(m.role, m.text) for m in gated.requests[1].messages] == [
         ("user", "Alice: one"),
@@ -340,7 +337,7 @@ async def test_the_mates_webhook_is_remembered_when_the_index_forgot_a_post(worl
     assert await world.store.is_mates_webhook(GUILD.id, 900)
     assert not await world.store.is_mates_webhook(GUILD.id, 777)
     # A restart with the index emptied: the webhook's id still tells the mate's posts.
-    fresh = Conversations(world.bot, object(), world.store, world.conversations.replier)
+    fresh = Conversations(world.bot, object(), world.store, world.session, world.delivery)
     world.delivery.is_own_webhook = lambda webhook_id: False  # a new process knows none
     (await world.store._state(GUILD.id)).message_index.clear()
     world.conversations = fresh
@@ -363,7 +360,8 @@ async def test_a_forwarded_mate_message_is_not_a_reply(world) -> None:
     )
     world.unbound.messages.append(forward)
     await world.conversations.on_message(forward)
-    assert not world.conversations._tasks and len(world.provider.requests) == 1
+    assert world.conversations.server.footprint()["turns"] == 0  # no turn started
+    assert len(world.provider.requests) == 1
 
 
 class TextFile:
@@ -408,3 +406,14 @@ async def test_a_message_with_nothing_readable_does_not_repeat_the_answer(world)
     await say(world, ALICE, "started a thread", is_system=lambda: True)
     assert len(world.provider.requests) == 1
     assert world.delivery.posts == [(50, "Maya", "Hi Alice!")]
+
+
+async def test_a_bad_server_default_model_is_one_clear_line_and_asks_nothing(world) -> None:
+    await world.store.set_server_model(GUILD.id, "openai", "two words")  # an older version's
+    await say(world, ALICE, "hi")
+    assert world.provider.requests == [] and world.delivery.posts == []
+    assert world.bound.notices == [
+        "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} Maya can't answer: this server's default "
+        "OpenAI model `two words` is not a model name. An admin can set another with "
+        "`!mate defaultmodel openai <model>`."
+    ]

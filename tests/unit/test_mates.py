@@ -13,7 +13,6 @@ from loopflow.mates import (
     Mate,
     builtin_mate,
     builtin_mates,
-    default_models,
     generic_mate,
     load_mate_file,
     parse_mate_file,
@@ -190,12 +189,6 @@ def test_generic_mate_and_helpers() -> None:
     assert provider_for_model("claude-opus-4") == "anthropic"
     assert provider_for_model("Claude-3-haiku") == "anthropic"
     assert provider_for_model("llama3.1:8b") == "openai"
-
-
-def test_default_models_follow_the_environment() -> None:
-    assert default_models({})["openai"] == "gpt-5-mini"
-    overridden = default_models({"LOOPFLOW_ANTHROPIC_MODEL": "claude-opus-4-1"})
-    assert overridden["anthropic"] == "claude-opus-4-1"
 
 
 # --- hostile text: backtracking, round trips, bad values -----------------------------------

@@ -159,6 +159,8 @@ def test_bad_model_names_are_refused_with_the_rule(model: str) -> None:
 def test_default_models_from_the_environment_are_validated() -> None:
     assert default_models({"LOOPFLOW_OPENAI_MODEL": " gpt-4.1 "})["openai"] == "gpt-4.1"
     assert default_models({"LOOPFLOW_OPENAI_MODEL": "   "})["openai"] == "gpt-5-mini"
+    overridden = default_models({"LOOPFLOW_ANTHROPIC_MODEL": "claude-opus-4-1"})
+    assert overridden == {"openai": "gpt-5-mini", "anthropic": "claude-opus-4-1"}
     with pytest.raises(LoopflowError, match="LOOPFLOW_ANTHROPIC_MODEL") as caught:
         default_models({"LOOPFLOW_ANTHROPIC_MODEL": "two words"})
     assert "'two words' is not a model name" in str(caught.value)

@@ -97,11 +97,11 @@ async def test_message_index_is_bounded_and_persisted(store: Store) -> None:
     assert await after.mate_for_message(GUILD, MESSAGE_INDEX_LIMIT + 2) == "merlin"
 
 
-async def test_default_models_per_server(store: Store) -> None:
-    await store.set_default_model(GUILD, "openai", "gpt-4.1-mini")
-    assert await (await restarted(store)).default_models(GUILD) == {"openai": "gpt-4.1-mini"}
-    await store.set_default_model(GUILD, "openai", None)
-    assert await (await restarted(store)).default_models(GUILD) == {}
+async def test_server_models_per_server(store: Store) -> None:
+    await store.set_server_model(GUILD, "openai", "gpt-4.1-mini")
+    assert await (await restarted(store)).server_models(GUILD) == {"openai": "gpt-4.1-mini"}
+    await store.set_server_model(GUILD, "openai", None)
+    assert await (await restarted(store)).server_models(GUILD) == {}
 
 
 async def test_user_data_and_its_deletion(store: Store) -> None:
@@ -214,7 +214,7 @@ async def test_leaving_a_server_keeps_its_mates_and_forgets_where_they_spoke(
     store: Store,
 ) -> None:
     await store.add_mate(GUILD, MAYA)
-    await store.set_default_model(GUILD, "openai", "gpt-4.1")
+    await store.set_server_model(GUILD, "openai", "gpt-4.1")
     await store.set_cooldown(GUILD, 30)
     await store.bind(GUILD, 5, "maya")
     await store.bind(GUILD, 777, "maya")
@@ -228,7 +228,7 @@ async def test_leaving_a_server_keeps_its_mates_and_forgets_where_they_spoke(
     assert GUILD not in store._guilds  # the memory copy is gone
     for seen in (store, await restarted(store)):
         assert await seen.mate(GUILD, "maya") == MAYA
-        assert await seen.default_models(GUILD) == {"openai": "gpt-4.1"}
+        assert await seen.server_models(GUILD) == {"openai": "gpt-4.1"}
         assert await seen.cooldown(GUILD) == 30
         assert await seen.usage(GUILD) == {"maya": Usage(10, 2)}
         assert await seen.bindings(GUILD) == {}

@@ -11,7 +11,7 @@ import asyncio
 
 from virtual_clock import virtual_time
 
-from loopflow.chat.streaming import MessageGone, StreamEditor, TextRefused
+from loopflow.chat.streaming import LIVE, MessageGone, StreamEditor, TextRefused
 from loopflow.io.splitting import split_message
 
 
@@ -252,3 +252,21 @@ async def test_aclose_leaves_nothing_running() -> None:
     others = asyncio.all_tasks() - {asyncio.current_task()}
     assert not [t for t in others if "StreamEditor" in repr(t.get_coro())]
     assert chat.shown() == ["half a reply"]
+
+
+async def test_live_pacing_shows_the_text_as_it_comes_in_one_part() -> None:
+    chat = FakeChat()
+    stream = StreamEditor(
+        chat.post,
+        chat.edit,
+        interval=LIVE.interval,
+        first_delay=LIVE.first_delay,
+        split=LIVE.split,
+        limit=10,
+    )
+    stream.feed("```py\nprint('a long line')")  # over the limit, an open fence
+    await asyncio.sleep(0.01)
+    assert chat.shown() == ["```py\nprint('a long line')"]  # not cut, not sealed
+    stream.feed(" # more")
+    assert await stream.finish() == [1]
+    assert chat.shown() == ["```py\nprint('a long line') # more"]

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from loopflow.chat.reading import people_answered
 from loopflow.io.session import Turn
-from loopflow_cog.trust import may_stop, people_answered, server_allows
+from loopflow_cog.trust import may_stop, server_allows
 
 ALICE = SimpleNamespace(id=11, display_name="Alice")
 BOB = SimpleNamespace(id=12, display_name="Bob")

@@ -7,7 +7,7 @@ import asyncio
 
 from virtual_clock import virtual_time
 
-from loopflow_cog.delivery import TYPING_DELAY, TYPING_INTERVAL, start_typing
+from loopflow_cog.answering import TYPING_DELAY, TYPING_INTERVAL, start_typing
 
 
 class FakeChannel:

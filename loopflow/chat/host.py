@@ -1,0 +1,75 @@
+"""What a :class:`~loopflow.chat.server.ChatServer` asks of the chat it serves.
+
+The server takes plain values: a :class:`Place` says where a conversation happens. It
+asks the chat (its :class:`Host`: the Discord cog, a test) for stored settings, for a
+cold conversation's history, and for a :class:`~loopflow.chat.sink.Sink` to write each
+reply into, and tells it when a reply is over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from loopflow.chat.sink import Outcome, Sink
+from loopflow.io.session import ReplyStream, Turn
+from loopflow.mates import Mate
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a conversation happens: ``conversation`` is its id (a channel, thread or DM
+    channel), ``guild`` the server whose mates and rules apply (for a DM, the server of
+    the mate the person chose)."""
+
+    conversation: int
+    guild: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much the server remembers.
+
+    ``conversations`` cached (each up to ``messages`` turns; the least recently used
+    goes first), ``markers``: conversations whose read markers are kept, ``people``:
+    cooldown clocks and DM hints kept. Forgetting is harmless: a conversation is fetched
+    again, a lost marker falls back to the chat's order, a lost clock to "may speak", a
+    lost hint is given once more.
+    """
+
+    conversations: int = 1_000
+    messages: int = 1_000
+    markers: int = 10_000
+    people: int = 10_000
+
+
+class Host(Protocol):
+    """What the server asks of the chat it serves."""
+
+    async def mates(self, guild: int) -> Mapping[str, Mate]:
+        """The server's mates by name (their stored settings)."""
+
+    async def server_models(self, guild: int) -> Mapping[str, str]:
+        """The server's default model per provider, where it overrides the bot's."""
+
+    async def reset_point(self, conversation: int) -> int:
+        """The message id the conversation starts after (0: from its beginning)."""
+
+    async def history(self, place: Place, after: int) -> list[Turn]:
+        """The conversation's recent turns after message id ``after`` (a cold start)."""
+
+    def sink(self, place: Place, mate: Mate, replied_to: int) -> Sink[Any] | None:
+        """Where ``mate``'s reply shows (``replied_to``: the message it answers when
+        someone replied to the mate, else 0); None when the place is gone."""
+
+    async def finished(self, place: Place, mate: Mate, outcome: Outcome[Any]) -> None:
+        """A reply is over (or could not start: ``outcome.failure``): count its usage,
+        say what went wrong."""
+
+
+PlaceStream = Callable[[Place, Mate, Sequence[Turn]], Awaitable[ReplyStream]]
+"""Starts a mate's reply in a place (e.g. with the memory of that conversation)."""
+
+Chain = Callable[[], Awaitable[list[Turn]]]
+"""Loads a reply chain: the messages a reply answers, oldest first."""

@@ -1,0 +1,402 @@
+"""ChatServer: every conversation of a chat, without the chat platform.
+
+The server decides turns; a host (the Discord cog, a test) translates the chat's events
+into calls on it and serves what it asks for through the
+:class:`~loopflow.chat.host.Host` protocol. Inputs are plain values: ids,
+:class:`~loopflow.io.session.Turn`, names, a :class:`~loopflow.chat.host.Place`::
+
+    server = ChatServer(session, host)
+    server.add(place, turn)                        # a message of a conversation
+    if server.cooled_down(place.guild, person, seconds):
+        server.answer(place, bound_names, text, replied=None)   # or answer_reply(...)
+    server.edit(...), server.delete(...)           # what people change
+    server.answering(message_id), server.stop(message_id)       # a stop request
+    server.close_conversation(id), server.close_server(guild)   # a place goes away
+    await server.aclose()                          # replies finish, turns stop
+
+What it keeps: the conversations' turns (:class:`ConversationCache`, fed by events,
+loaded from ``Host.history`` only on a cold start, under a per-conversation lock);
+one turn in flight per (conversation, mate) with bursts folded (:class:`TurnQueue`);
+each mate's read marker per conversation (the newest message its last turn read, so a
+burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); the
+cooldown clocks of people; which conversations were told that their history was
+trimmed; which people were hinted how to choose a DM mate; and the replies being
+written (by message id, for a stop request or a deletion). Who answers a message:
+:func:`~loopflow.chat.routing.route`. Every map is bounded
+(:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
+was kept for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from loopflow.chat.bot import MateBot, StreamFactory
+from loopflow.chat.bounded import KeyedLocks, LRUMap
+from loopflow.chat.history import ConversationCache
+from loopflow.chat.host import Chain, Host, Limits, Place, PlaceStream
+from loopflow.chat.queue import TurnQueue
+from loopflow.chat.reading import what_to_read
+from loopflow.chat.routing import Candidate, route
+from loopflow.chat.sink import Outcome
+from loopflow.chat.streaming import DEFAULT_PACING, Pacing
+from loopflow.errors import MateError
+from loopflow.io.session import ReplyStream, Session, Turn, awaits_answer
+from loopflow.mates import Mate
+
+log = logging.getLogger("loopflow.server")
+
+CLOSE_TIMEOUT = 20.0  # seconds closing waits for replies in progress to finish
+CLOSE_GRACE = 5.0  # then for replies that were cancelled to wind down
+
+
+@dataclass
+class _Reply:
+    """A reply in progress: where, its bot, the task running it, and when it is done
+    (usage counted and the host told)."""
+
+    place: Place
+    bot: MateBot[Any]
+    task: asyncio.Task[Any] | None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ChatServer:
+    """Hosts every conversation; see the module docstring."""
+
+    def __init__(
+        self,
+        session: Session,
+        host: Host,
+        *,
+        stream: PlaceStream | None = None,
+        limits: Limits | None = None,
+        pacing: Pacing = DEFAULT_PACING,
+    ) -> None:
+        self.session = session
+        self.host = host
+        self.limits = limits = limits or Limits()
+        self.pacing = pacing
+        self._stream = stream
+        self.cache = ConversationCache(limits.messages, limits.conversations)
+        self.queue = TurnQueue()
+        self._loading = KeyedLocks()
+        # conversation -> {mate: the newest message id its last turn read}
+        self._markers: LRUMap[int, dict[str, int]] = LRUMap(limits.markers)
+        self._guilds: LRUMap[int, int] = LRUMap(limits.markers)  # conversation -> guild
+        self._noted: LRUMap[int, bool] = LRUMap(limits.conversations)  # told: trimmed
+        self._clocks: LRUMap[tuple[int, int], float] = LRUMap(limits.people)
+        self._hinted: LRUMap[int, bool] = LRUMap(limits.people)  # people hinted about DMs
+        self._growing: dict[int, MateBot[Any]] = {}  # message id -> the reply writing it
+        self._replies: dict[MateBot[Any], _Reply] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # --- messages --------------------------------------------------------------------------
+
+    def holds(self, conversation: int, message_id: int) -> bool:
+        """Whether the loaded conversation holds this message (e.g. a mate's own post)."""
+        return self.cache.get(conversation, message_id) is not None
+
+    def add(self, place: Place, turn: Turn) -> None:
+        """A new message in ``place`` (kept if the conversation is loaded; a cold one
+        reads it from its history when it loads)."""
+        self._enter(place)
+        self.cache.add(place.conversation, turn)
+
+    def edit(self, conversation: int, message_id: int, text: str) -> bool:
+        """A person edited their message: it now says ``text``. A mate's own messages
+        are edited by its streaming (the cache holds their final text): False, as for a
+        message the conversation does not hold."""
+        cached = self.cache.get(conversation, message_id)
+        if cached is None or cached.mate:
+            return False
+        self.cache.edit(conversation, message_id, text)
+        return True
+
+    def delete(self, conversation: int, message_ids: Iterable[int]) -> None:
+        """Messages were deleted: the conversation forgets them, and a reply still being
+        written that lost one ends there (the deleted message stays deleted)."""
+        message_ids = list(message_ids)
+        self.cache.delete(conversation, message_ids)
+        for message_id in message_ids:
+            for bot in list(self._replies):
+                bot.gone(message_id)
+
+    # --- who may speak ---------------------------------------------------------------------
+
+    def cooled_down(
+        self, guild: int, person: int, cooldown: float, now: float | None = None
+    ) -> bool:
+        """Whether ``person`` may start a turn under ``guild``'s ``cooldown`` (seconds
+        since the last turn they started there; their DMs to its mates count too). When
+        they may, their clock starts again. ``now``: a ``time.monotonic()`` reading."""
+        if not cooldown:
+            return True
+        now = time.monotonic() if now is None else now
+        key = (guild, person)
+        if now - self._clocks.get(key, -cooldown) < cooldown:
+            return False
+        self._clocks[key] = now
+        return True
+
+    def dm_hint_due(self, person: int) -> bool:
+        """Whether ``person`` should be told how to choose a mate for DMs: True once."""
+        if person in self._hinted:
+            return False
+        self._hinted[person] = True
+        return True
+
+    # --- turns -----------------------------------------------------------------------------
+
+    def answer(
+        self, place: Place, mates: Sequence[str], text: str, replied: str | None = None
+    ) -> None:
+        """A person's message in ``place``, where ``mates`` (names, in the order they were
+        bound) speak: the mate it replies to (``replied``) answers, else the mates it
+        names, else the one that spoke last, else the first. Runs in the background."""
+        self._enter(place)
+        self._spawn(self._answer(place, list(mates), text, replied))
+
+    def answer_reply(
+        self, place: Place, mate: str, chain: Chain, *, replied_to: int, person: int
+    ) -> None:
+        """``person`` replied to ``mate``'s message (``replied_to`` is their reply) where
+        the mate is not bound: it answers with the reply chain (``chain()``) as its
+        context, that message alone (never folded into another turn)."""
+        self._enter(place)
+        self._spawn(self._answer_reply(place, mate, chain, replied_to, person))
+
+    def answering(self, message_id: int) -> frozenset[int] | None:
+        """The people a reply still being written answers (None: ``message_id`` is no
+        such reply's). The host decides who else may stop it."""
+        bot = self._growing.get(message_id)
+        return None if bot is None else bot.answering
+
+    def stop(self, message_id: int) -> bool:
+        """Stop the reply still being written in ``message_id``; False if none is."""
+        bot = self._growing.get(message_id)
+        if bot is None:
+            return False
+        bot.stop()
+        return True
+
+    def reset(self, conversation: int) -> None:
+        """The conversation starts over (the host keeps the new reset point): a trimmed
+        history is mentioned again."""
+        self._noted.pop(conversation, None)
+
+    async def _answer(self, place: Place, names: list[str], text: str, replied: str | None) -> None:
+        if replied is not None:
+            targets = [replied]
+        elif len(names) == 1:
+            targets = names
+        else:
+            mates = await self.host.mates(place.guild)
+            candidates = [Candidate(n, mates[n].display_name) for n in names if n in mates]
+            turns = self.cache.turns(place.conversation)
+            last = next((t.mate for t in reversed(turns) if t.mate), None)
+            targets = route(text, candidates, last_speaker=last)
+        for name in targets:
+            await self.queue.run(
+                (place.conversation, name), functools.partial(self._turn, place, name)
+            )
+
+    async def _turn(self, place: Place, name: str) -> None:
+        """One turn of mate ``name`` in a conversation, reading it as it is now."""
+        mate = (await self.host.mates(place.guild)).get(name)
+        if mate is None:
+            return
+        await self._load(place)
+        after = await self.host.reset_point(place.conversation)
+        turns = self.cache.turns(place.conversation, after=after)
+        markers = self._markers.get(place.conversation) or {}
+        reading = what_to_read(turns, mate.name, markers.get(mate.name, 0))
+        if reading is None:
+            return  # everything new was answered already (a burst folded into one turn)
+        self._markers[place.conversation] = {**markers, mate.name: reading.marker}
+        note = place.conversation not in self._noted
+        await self._reply(place, mate, reading.turns, reading.answering, note_trimmed=note)
+
+    async def _answer_reply(
+        self, place: Place, name: str, chain: Chain, replied_to: int, person: int
+    ) -> None:
+        mate = (await self.host.mates(place.guild)).get(name)
+        if mate is None:
+            return
+        turns = await chain()
+
+        async def turn() -> None:
+            answering = frozenset({person})
+            await self._reply(place, mate, turns, answering, replied_to=replied_to)
+
+        await self.queue.run_alone((place.conversation, mate.name), turn)
+
+    async def _reply(
+        self,
+        place: Place,
+        mate: Mate,
+        turns: Sequence[Turn],
+        answering: frozenset[int],
+        *,
+        note_trimmed: bool = False,
+        replied_to: int = 0,
+    ) -> None:
+        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns.
+
+        Nothing is posted when nothing new awaits an answer (a message with nothing
+        readable after the mate's own reply: the mate would only repeat itself), nor
+        once the server is closing.
+        """
+        if self._closing or not awaits_answer(mate, turns):
+            return
+        try:
+            mate = self.session.with_model(mate, await self.host.server_models(place.guild))
+        except MateError as exc:
+            await self.host.finished(place, mate, Outcome(failure=exc))
+            return
+        sink = self.host.sink(place, mate, replied_to)
+        if sink is None or self._closing:
+            return
+        bot: MateBot[Any] = MateBot(
+            self.session,
+            mate,
+            sink,
+            stream=self._stream_in(place),
+            answering=answering,
+            growing=self._growing,
+            pacing=self.pacing,
+        )
+        reply = _Reply(place, bot, asyncio.current_task())
+        self._replies[bot] = reply
+        try:
+            outcome = await bot.run(turns, note_trimmed=note_trimmed)
+            if outcome.omitted:
+                self._noted[place.conversation] = True
+            for handle, text in outcome.posted:
+                self.cache.add(place.conversation, await sink.turn(handle, text))
+            await self.host.finished(place, mate, outcome)
+        finally:
+            del self._replies[bot]
+            reply.done.set()
+
+    def _stream_in(self, place: Place) -> StreamFactory | None:
+        start = self._stream
+        if start is None:
+            return None
+
+        async def stream(mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
+            return await start(place, mate, turns)
+
+        return stream
+
+    async def _load(self, place: Place) -> None:
+        """Fetch a cold conversation's history from the host, once."""
+        conversation = place.conversation
+        if self.cache.is_loaded(conversation):
+            return
+        async with self._loading.hold(conversation):
+            if self.cache.is_loaded(conversation):
+                return
+            after = await self.host.reset_point(conversation)
+            self.cache.load(conversation, await self.host.history(place, after))
+
+    # --- places going away -----------------------------------------------------------------
+
+    def close_conversation(self, conversation: int) -> None:
+        """A channel or thread is gone: its replies in progress stop and everything kept
+        for it is forgotten."""
+        for reply in self._replies.values():
+            if reply.place.conversation == conversation:
+                reply.bot.stop()
+        self.cache.drop(conversation)
+        self._markers.pop(conversation, None)
+        self._noted.pop(conversation, None)
+        self._guilds.pop(conversation, None)
+
+    def close_server(self, guild: int) -> list[int]:
+        """The bot left a server (or it was deleted): every conversation under it closes
+        (DMs with its mates too) and its people's cooldown clocks go. Returns the
+        conversations closed."""
+        closed = [c for c in list(self._guilds) if self._guilds.peek(c) == guild]
+        closed += [
+            r.place.conversation
+            for r in self._replies.values()
+            if r.place.guild == guild and r.place.conversation not in closed
+        ]
+        for conversation in closed:
+            self.close_conversation(conversation)
+        self._clocks.discard_where(lambda key: key[0] == guild)
+        return closed
+
+    def footprint(self) -> dict[str, int]:
+        """How many entries each of the server's maps holds (tests, diagnostics)."""
+        return {
+            "conversations": len(self.cache),
+            "markers": len(self._markers),
+            "guilds": len(self._guilds),
+            "trim_notes": len(self._noted),
+            "clocks": len(self._clocks),
+            "dm_hints": len(self._hinted),
+            "growing": len(self._growing),
+            "replies": len(self._replies),
+            "turns": len(self._tasks),
+            "queue": len(self.queue),
+            "loading": len(self._loading),
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _enter(self, place: Place) -> None:
+        self._guilds[place.conversation] = place.guild
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("A mate's turn failed", exc_info=task.exception())
+
+    async def idle(self) -> None:
+        """Wait until no turn runs (tests); a turn's unexpected exception is raised."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    async def aclose(self) -> None:
+        """Finish every reply in progress, then stop the turns left; nothing keeps running.
+
+        No reply starts from now on. A reply in progress stops as if asked to: it keeps
+        what was written and its usage is counted (``Host.finished``). One that
+        cannot finish within :data:`CLOSE_TIMEOUT` seconds (the chat not answering) is
+        cancelled, and given :data:`CLOSE_GRACE` seconds to wind down.
+        """
+        self._closing = True
+        replies = list(self._replies.values())
+        for reply in replies:
+            reply.bot.stop()
+        try:
+            await asyncio.wait_for(_all_done(replies), CLOSE_TIMEOUT)
+        except asyncio.TimeoutError:
+            for reply in replies:
+                if not reply.done.is_set() and reply.task is not None:
+                    reply.task.cancel()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_all_done(replies), CLOSE_GRACE)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _all_done(replies: Iterable[_Reply]) -> None:
+    for reply in replies:
+        await reply.done.wait()

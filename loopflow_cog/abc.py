@@ -1,0 +1,37 @@
+"""The one typed base of the cog's command mixins (Red's mod cog pattern).
+
+Each mixin (:class:`~.commands.MateCommands`, :class:`~.chat_commands.ChatCommands`,
+:class:`~.settings_commands.SettingsCommands`) inherits :class:`MixinMeta`, which
+declares once what the cog provides them; the cog combines the mixins with
+``metaclass=CompositeMetaClass``, since discord.py's ``CogMeta`` and ``ABCMeta`` must
+both apply.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import TYPE_CHECKING
+
+from redbot.core import commands
+
+if TYPE_CHECKING:
+    from redbot.core.bot import Red
+
+    from loopflow.io.session import Session
+
+    from .listeners import Conversations
+    from .store import Store
+
+
+class MixinMeta(ABC):
+    """What every command mixin may use: the bot, the store (the only door to Config),
+    the session (models and providers) and the conversations (the chat server)."""
+
+    bot: Red
+    store: Store
+    session: Session
+    conversations: Conversations
+
+
+class CompositeMetaClass(type(commands.Cog), type(ABC)):  # type: ignore[misc]
+    """Lets discord.py's cog metaclass and :class:`ABCMeta` make one class."""
