@@ -14,7 +14,6 @@ refuses (AutoMod) raises :class:`Blocked`; an edit of a message someone deleted 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import enum
 import logging
@@ -25,6 +24,7 @@ from typing import Union
 
 import discord
 
+from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.streaming import MessageGone, TextRefused
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.splitting import split_message
@@ -38,6 +38,7 @@ EMBED_LIMIT = 4096  # an embed description's limit, for DMs
 # A channel where no webhook could be made is asked again after this many seconds
 # (an admin may have granted the permission or deleted a webhook meanwhile).
 WEBHOOK_RETRY = 600.0
+WEBHOOK_CACHE_LIMIT = 10_000  # channels whose mate webhook (or its absence) is remembered
 # Discord's JSON error codes (discord.com/developers/docs/topics/opcodes-and-status-codes).
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
@@ -99,10 +100,11 @@ class Delivery:
 
     def __init__(self, bot_user: Callable[[], discord.abc.User | None]) -> None:
         self._bot_user = bot_user
-        self._webhooks: dict[int, discord.Webhook] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
+        # Bounded: a channel beyond the limit finds its webhook again (one REST call).
+        self._webhooks: LRUMap[int, discord.Webhook] = LRUMap(WEBHOOK_CACHE_LIMIT)
+        self._locks = KeyedLocks()  # one webhook lookup per channel at a time
         # Channels where no webhook could be made: until when, and why.
-        self._no_webhooks: dict[int, tuple[float, _NoWebhook]] = {}
+        self._no_webhooks: LRUMap[int, tuple[float, _NoWebhook]] = LRUMap(WEBHOOK_CACHE_LIMIT)
 
     def is_own_webhook(self, webhook_id: int | None) -> bool:
         """Whether a message's webhook is one the mates speak through."""
@@ -228,8 +230,7 @@ class Delivery:
         missing = self._webhook_known_missing(channel)
         if missing is not None:
             return missing
-        lock = self._locks.setdefault(channel.id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(channel.id):
             if channel.id in self._webhooks:
                 return self._webhooks[channel.id]
             try:
@@ -271,7 +272,6 @@ class Delivery:
         """Drop what is known of a channel's webhook (the channel was deleted)."""
         self._webhooks.pop(channel_id, None)
         self._no_webhooks.pop(channel_id, None)
-        self._locks.pop(channel_id, None)
 
 
 @contextlib.contextmanager
