@@ -7,22 +7,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_helpers import bound_channel, conversation
+from e2e_helpers import HOURGLASS, STOP, answered, bound_channel, conversation, only_said
 from fake_discord import FakeDiscord
 from fake_llm import hang, reply, wait_until
-from harness import RedProcess, run_blocking
 
-STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+pytestmark = pytest.mark.usefixtures("mates")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mates(red: RedProcess, cog: None) -> None:
-    async def setup() -> None:
-        for name in ("maya", "merlin"):
-            answer = await red.owner_command(f"!mate create {name}")
-            assert answer.content.startswith("Created"), answer.content
-
-    run_blocking(setup(), timeout=60)
+@pytest.fixture(scope="module")
+def mate_names() -> tuple[str, ...]:
+    return ("maya", "merlin")
 
 
 async def test_mate_chat_opens_a_thread_that_the_mate_answers_in(discord, llm) -> None:
@@ -188,8 +182,7 @@ async def test_the_cooldown_holds_a_person_back(discord, llm) -> None:
         await discord.send(discord.member, channel, "first")
         await discord.wait_for_message(lambda m: m.content == "Answered.", channel=channel)
         second = await discord.send(discord.member, channel, "second, too soon")
-        hourglass = "\N{HOURGLASS WITH FLOWING SAND}"
-        await discord.wait_until(lambda d: hourglass in d.message(second).reactions)
+        await discord.wait_until(lambda d: HOURGLASS in d.message(second).reactions)
         # Someone else is not held back, and nothing answered the early message meanwhile.
         dave = await discord.add_member("dave")
         llm.enqueue(reply("Hello Dave."))
@@ -395,11 +388,17 @@ async def test_a_thread_created_message_starts_no_turn(discord, llm) -> None:
     channel = await bound_channel(discord, "systemic", "maya")
     llm.enqueue(reply("Hello Bob."))
     await discord.send(discord.member, channel, "hi")
-    answered = await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
-    # A standalone thread posts "Bob started a thread: design notes" in the channel.
+    hello = await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
+    # A standalone thread posts "Bob started a thread: design notes" in the channel...
     await discord.create_thread(discord.member, channel, "design notes")
-    await discord.expect_no_message(channel=channel, after=answered, within=3)
-    assert len(llm.server.requests) == 1
+    # ...which nobody answers: the next message's answer is the only one since "Hello Bob."
+    only_said(discord, channel, hello, await answered(discord, llm, channel, "and now?"))
+    assert len(llm.server.requests) == 2
+    assert conversation(llm) == [
+        ("user", "Bob: hi"),
+        ("assistant", "Hello Bob."),
+        ("user", "Bob: and now?"),
+    ]
 
 
 async def test_an_edit_keeps_the_attached_text(discord, llm) -> None:
