@@ -30,6 +30,7 @@ class Wire:
     key_variables: tuple[str, ...]  # environment variables that give the SDK a key
     base_url_variable: str
     reports_cache_writes: bool  # usage carries the tokens written to the prompt cache
+    bills_input_first: bool  # a stream's first delta carries the input billed so far
 
     def adapter_class(self) -> type[SDKProvider[Any]]:
         """The adapter's class (imported here: the SDKs take a while to import)."""
@@ -85,6 +86,7 @@ WIRES = {
         key_variables=("OPENAI_API_KEY",),
         base_url_variable="OPENAI_BASE_URL",
         reports_cache_writes=False,
+        bills_input_first=False,
     ),
     "anthropic": Wire(
         name="anthropic",
@@ -96,6 +98,7 @@ WIRES = {
         key_variables=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
         base_url_variable="ANTHROPIC_BASE_URL",
         reports_cache_writes=True,
+        bills_input_first=True,  # message_start's input, for a caller that stops early
     ),
 }
 

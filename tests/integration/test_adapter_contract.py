@@ -36,6 +36,7 @@ async def test_streamed_reply_yields_deltas_then_usage(wire, provider, llm_serve
     llm_server.enqueue(fake_llm.reply("Hello there friend", deltas=["Hel", "lo there", " friend"]))
     chunks = await collect(provider, wire.request(), stream=True)
     assert [c.text for c in chunks[:-1]] == ["Hel", "lo there", " friend"]
+    assert chunks[0].usage == (Usage(6, 0) if wire.bills_input_first else None)
     assert all(c.usage is None for c in chunks[1:-1])
     assert chunks[-1].text == "" and chunks[-1].usage == Usage(6, 4)
     assert chunks[-1].finish_reason == wire.finished
