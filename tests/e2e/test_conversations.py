@@ -7,7 +7,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_helpers import HOURGLASS, STOP, answered, bound_channel, conversation, only_said
+from e2e_helpers import (
+    HOURGLASS,
+    STOP,
+    admin,
+    answered,
+    bound_channel,
+    conversation,
+    only_said,
+)
 from fake_discord import FakeDiscord
 from fake_llm import hang, reply, wait_until
 
@@ -304,20 +312,18 @@ async def test_a_dm_without_a_chosen_mate_explains_how_to_choose(discord) -> Non
 
 
 async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None:
-    async def admin(text: str) -> str:
-        return (await discord.command(discord.owner, "admin", text)).content
-
-    assert await admin("!mate set maya temperature 0.3") == (
+    assert await admin(discord, "!mate set maya temperature 0.3") == (
         "**Maya**: temperature is now 0.3. Note that `gpt-5-mini` ignores temperature."
     )
-    assert (
-        await admin("!mate set maya temperature hot") == "Nothing changed: `hot` is not a number."
+    assert await admin(discord, "!mate set maya temperature hot") == (
+        "Nothing changed: `hot` is not a number."
     )
-    assert await admin("!mate set maya budget 10") == (
+    assert await admin(discord, "!mate set maya budget 10") == (
         "Nothing changed: context budget must be between 256 and 2000000."
     )
-    assert (await admin("!mate set maya colour red")).startswith("Unknown setting `colour`")
-    assert await admin("!mate defaultmodel openai gpt-4.1-mini") == (
+    unknown = await admin(discord, "!mate set maya colour red")
+    assert unknown.startswith("Unknown setting `colour`")
+    assert await admin(discord, "!mate defaultmodel openai gpt-4.1-mini") == (
         "Mates on openai without a model of their own now use `gpt-4.1-mini`."
     )
     channel = await bound_channel(discord, "settings", "maya")
@@ -326,8 +332,8 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     await discord.wait_for_message(lambda m: m.content == "Tuned.", channel=channel)
     body = llm.server.requests[-1].json
     assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.3
-    await admin("!mate defaultmodel openai")
-    await admin("!mate set maya temperature 1")
+    await admin(discord, "!mate defaultmodel openai")
+    await admin(discord, "!mate set maya temperature 1")
 
 
 async def test_rate_limited_stream_edits_back_off_and_the_reply_lands_whole(discord, llm) -> None:
