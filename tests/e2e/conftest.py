@@ -13,7 +13,8 @@
   permissions are reset after each test.
 - ``llm`` (module, from ``tests/conftest.py``): the fake LLM servers; the default ``red_env``
   points Red at them (``harness.provider_env``); each test starts with an empty queue and
-  record (``fresh_llm``). ``cog`` (module): Red with loopflow loaded from this checkout.
+  record (``fresh_llm``). ``cog`` (module): Red with loopflow loaded from this checkout;
+  ``mates`` (module): and the mates ``mate_names`` names created (override it per module).
 
 Every module ends with a check that the fake Discord saw no route it does not implement:
 a call Red makes that the fake answers with a made-up 404 is a test that proves nothing.
@@ -77,11 +78,17 @@ def red_backend() -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def no_unknown_routes(request: pytest.FixtureRequest) -> Iterator[None]:
-    """After the module: the fake Discord was asked for no route it does not implement."""
+    """After the module: the fake Discord was asked for no route it does not implement.
+
+    Autouse in every module of this folder, the PostgreSQL variants that import another
+    module's tests included (pytest collects those tests again, with this fixture, under
+    the importing module). A module that never started the fake has nothing to check.
+    """
     yield
     fake = request.node.stash.get(FAKE_KEY, None)
     if fake is not None:
-        assert fake.unknown_routes == [], "Red called routes the fake Discord does not know"
+        unknown = fake.unknown_routes
+        assert unknown == [], f"Red called routes the fake Discord does not know: {unknown}"
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +107,28 @@ def cog(red: RedProcess) -> None:
         await red.load("loopflow")
 
     run_blocking(load(), timeout=120)
+
+
+@pytest.fixture(scope="module")
+def mate_names() -> tuple[str, ...]:
+    """The mates ``mates`` creates, in this order. Override per module."""
+    return ("maya",)
+
+
+@pytest.fixture(scope="module")
+def mates(red: RedProcess, cog: None, mate_names: tuple[str, ...]) -> tuple[str, ...]:
+    """Red with the cog loaded and each of ``mate_names`` created by the owner
+    (``!mate create <name>``: maya and merlin are the built-in mates, merlin on Anthropic;
+    other names get a generic prompt, on OpenAI); the names. A module whose every test
+    needs them says ``pytestmark = pytest.mark.usefixtures("mates")``."""
+
+    async def create() -> None:
+        for name in mate_names:
+            answer = await red.owner_command(f"!mate create {name}")
+            assert answer.content.startswith("Created"), answer.content
+
+    run_blocking(create(), timeout=30 + 15 * len(mate_names))
+    return mate_names
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_helpers import admin, bot_said, bound_channel
-from fake_discord import FakeDiscord, Message, User
+from e2e_helpers import admin, answered, bot_said, bound_channel
+from fake_discord import FakeDiscord, User
 from fake_llm import ThreadedFakeLLM, reply
-from harness import RedProcess, run_blocking
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +21,7 @@ def red_options() -> dict[str, Any]:
     return {"args": ["--dev"]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def maya(red: RedProcess, cog: None) -> None:
-    async def create() -> None:
-        answer = await red.owner_command("!mate create maya")
-        assert answer.content.startswith("Created"), answer.content
-
-    run_blocking(create(), timeout=60)
+pytestmark = pytest.mark.usefixtures("mates")  # maya
 
 
 async def mate_with_channel(discord: FakeDiscord, name: str) -> int:
@@ -36,15 +29,6 @@ async def mate_with_channel(discord: FakeDiscord, name: str) -> int:
     created = await admin(discord, f"!mate create {name}")
     assert created.startswith("Created"), created
     return await bound_channel(discord, f"with-{name}", name)
-
-
-async def answered(discord: FakeDiscord, llm: ThreadedFakeLLM, channel: int, text: str) -> Message:
-    """Send ``text`` as bob in ``channel``; the mate's answer ("Answer to <text>")."""
-    llm.enqueue(reply(f"Answer to {text}"))
-    await discord.send(discord.member, channel, text)
-    return await discord.wait_for_message(
-        lambda m: m.content == f"Answer to {text}", channel=channel, timeout=15
-    )
 
 
 async def refused(

@@ -7,22 +7,24 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_helpers import bound_channel, conversation
+from e2e_helpers import (
+    HOURGLASS,
+    STOP,
+    admin,
+    answered,
+    bound_channel,
+    conversation,
+    only_said,
+)
 from fake_discord import FakeDiscord
 from fake_llm import hang, reply, wait_until
-from harness import RedProcess, run_blocking
 
-STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+pytestmark = pytest.mark.usefixtures("mates")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mates(red: RedProcess, cog: None) -> None:
-    async def setup() -> None:
-        for name in ("maya", "merlin"):
-            answer = await red.owner_command(f"!mate create {name}")
-            assert answer.content.startswith("Created"), answer.content
-
-    run_blocking(setup(), timeout=60)
+@pytest.fixture(scope="module")
+def mate_names() -> tuple[str, ...]:
+    return ("maya", "merlin")
 
 
 async def test_mate_chat_opens_a_thread_that_the_mate_answers_in(discord, llm) -> None:
@@ -188,8 +190,7 @@ async def test_the_cooldown_holds_a_person_back(discord, llm) -> None:
         await discord.send(discord.member, channel, "first")
         await discord.wait_for_message(lambda m: m.content == "Answered.", channel=channel)
         second = await discord.send(discord.member, channel, "second, too soon")
-        hourglass = "\N{HOURGLASS WITH FLOWING SAND}"
-        await discord.wait_until(lambda d: hourglass in d.message(second).reactions)
+        await discord.wait_until(lambda d: HOURGLASS in d.message(second).reactions)
         # Someone else is not held back, and nothing answered the early message meanwhile.
         dave = await discord.add_member("dave")
         llm.enqueue(reply("Hello Dave."))
@@ -311,20 +312,18 @@ async def test_a_dm_without_a_chosen_mate_explains_how_to_choose(discord) -> Non
 
 
 async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None:
-    async def admin(text: str) -> str:
-        return (await discord.command(discord.owner, "admin", text)).content
-
-    assert await admin("!mate set maya temperature 0.3") == (
+    assert await admin(discord, "!mate set maya temperature 0.3") == (
         "**Maya**: temperature is now 0.3. Note that `gpt-5-mini` ignores temperature."
     )
-    assert (
-        await admin("!mate set maya temperature hot") == "Nothing changed: `hot` is not a number."
+    assert await admin(discord, "!mate set maya temperature hot") == (
+        "Nothing changed: `hot` is not a number."
     )
-    assert await admin("!mate set maya budget 10") == (
+    assert await admin(discord, "!mate set maya budget 10") == (
         "Nothing changed: context budget must be between 256 and 2000000."
     )
-    assert (await admin("!mate set maya colour red")).startswith("Unknown setting `colour`")
-    assert await admin("!mate defaultmodel openai gpt-4.1-mini") == (
+    unknown = await admin(discord, "!mate set maya colour red")
+    assert unknown.startswith("Unknown setting `colour`")
+    assert await admin(discord, "!mate defaultmodel openai gpt-4.1-mini") == (
         "Mates on openai without a model of their own now use `gpt-4.1-mini`."
     )
     channel = await bound_channel(discord, "settings", "maya")
@@ -333,8 +332,8 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     await discord.wait_for_message(lambda m: m.content == "Tuned.", channel=channel)
     body = llm.server.requests[-1].json
     assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.3
-    await admin("!mate defaultmodel openai")
-    await admin("!mate set maya temperature 1")
+    await admin(discord, "!mate defaultmodel openai")
+    await admin(discord, "!mate set maya temperature 1")
 
 
 async def test_rate_limited_stream_edits_back_off_and_the_reply_lands_whole(discord, llm) -> None:
@@ -395,11 +394,17 @@ async def test_a_thread_created_message_starts_no_turn(discord, llm) -> None:
     channel = await bound_channel(discord, "systemic", "maya")
     llm.enqueue(reply("Hello Bob."))
     await discord.send(discord.member, channel, "hi")
-    answered = await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
-    # A standalone thread posts "Bob started a thread: design notes" in the channel.
+    hello = await discord.wait_for_message(lambda m: m.content == "Hello Bob.", channel=channel)
+    # A standalone thread posts "Bob started a thread: design notes" in the channel...
     await discord.create_thread(discord.member, channel, "design notes")
-    await discord.expect_no_message(channel=channel, after=answered, within=3)
-    assert len(llm.server.requests) == 1
+    # ...which nobody answers: the next message's answer is the only one since "Hello Bob."
+    only_said(discord, channel, hello, await answered(discord, llm, channel, "and now?"))
+    assert len(llm.server.requests) == 2
+    assert conversation(llm) == [
+        ("user", "Bob: hi"),
+        ("assistant", "Hello Bob."),
+        ("user", "Bob: and now?"),
+    ]
 
 
 async def test_an_edit_keeps_the_attached_text(discord, llm) -> None:

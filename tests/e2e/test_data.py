@@ -12,9 +12,8 @@ import re
 from typing import Optional
 
 import pytest
+from e2e_helpers import admin
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM
-from harness import CHECKOUT, RedProcess, provider_env
 
 MATE_COUNT = 100
 # Long names: the usage of 40 such mates is over 2,000 characters on one line each.
@@ -22,27 +21,10 @@ NAMES = [f"a-mate-with-a-long-name-{n:03}" for n in range(1, MATE_COUNT + 1)]
 
 
 @pytest.fixture(scope="module")
-def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
-    return provider_env(llm)
-
-
-@pytest.fixture(scope="module")
-def roster(red: RedProcess, fake_discord: FakeDiscord) -> list[str]:
-    """The cog loaded, with maya; the names of the server's mates, in creation order
-    (the tests that create mates add theirs)."""
-
-    async def setup() -> None:
-        await red.addpath(CHECKOUT)
-        await red.load("loopflow")
-        answer = await red.owner_command("!mate create maya")
-        assert answer.content.startswith("Created **Maya**"), answer.content
-
-    asyncio.run(setup())
-    return ["maya"]
-
-
-async def admin(discord: FakeDiscord, text: str) -> str:
-    return (await discord.command(discord.owner, "admin", text, timeout=15)).content
+def roster(mates: tuple[str, ...]) -> list[str]:
+    """The names of the server's mates, in creation order: maya first (``mates``); the
+    tests that create mates add theirs."""
+    return list(mates)
 
 
 async def create_mates(discord: FakeDiscord, roster: list[str], names: list[str]) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 from typing import Optional
 
 import pytest
-from e2e_helpers import bot_said
+from e2e_helpers import WARNING, bot_said
 from fake_discord import FakeDiscord, Message
 from fake_llm import Behaviour, ThreadedFakeLLM, context_too_long, error, hang, refusal, reply
 from harness import RedProcess, provider_env, run_blocking
 
-WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "
 SET_OPENAI_KEY = "sk-set-in-discord-5b1c9e0f7a"
 ENV_ANTHROPIC_KEY = "sk-ant-from-env-93d2a7c4e1"
 MODEL_ENV = {"openai": "gpt-4.1-e2e-default", "anthropic": "claude-haiku-e2e-default"}

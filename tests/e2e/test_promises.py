@@ -18,7 +18,7 @@ import pytest
 from e2e_helpers import bound_channel
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
-from harness import RedProcess, provider_env, run_blocking
+from harness import provider_env
 
 ENV_KEYS = {"openai": "sk-env-openai-7d41c0a9e2f3", "anthropic": "sk-ant-env-52be8d13c6a7"}
 SET_KEYS = {"openai": "sk-set-openai-0c9f3e6b2a18", "anthropic": "sk-ant-set-e4a7d0b93f51"}
@@ -39,14 +39,12 @@ def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
     return env
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mates(red: RedProcess, cog: None) -> None:
-    async def create() -> None:
-        for name in ("maya", "merlin"):
-            answer = await red.owner_command(f"!mate create {name}")
-            assert answer.content.startswith("Created"), answer.content
+pytestmark = pytest.mark.usefixtures("mates")
 
-    run_blocking(create(), timeout=60)
+
+@pytest.fixture(scope="module")
+def mate_names() -> tuple[str, ...]:
+    return ("maya", "merlin")
 
 
 async def ask(

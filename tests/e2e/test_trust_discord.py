@@ -4,45 +4,34 @@ Each test works in channels of its own so they do not read each other's history.
 
 from __future__ import annotations
 
-import asyncio
 import re
-from typing import Optional
 
 import pytest
-from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM, reply
-from harness import CHECKOUT, RedProcess, provider_env
+from e2e_helpers import (
+    HOURGLASS,
+    STOP,
+    answered,
+    bound_channel,
+    conversation,
+    only_said,
+)
+from fake_discord import FakeDiscord
+from fake_llm import reply
+from harness import RedProcess, run_blocking
 
-STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
-HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 EPHEMERAL = 1 << 6
 NOT_PERMITTED = "You are not permitted to use this command."
 
-
-@pytest.fixture(scope="module")
-def red_env(llm: ThreadedFakeLLM) -> dict[str, Optional[str]]:
-    return provider_env(llm)
+pytestmark = pytest.mark.usefixtures("mates")
 
 
 @pytest.fixture(scope="module")
-def mates(red: RedProcess, fake_discord: FakeDiscord) -> None:
-    async def setup() -> None:
-        await red.addpath(CHECKOUT)
-        await red.load("loopflow")
-        for name in ("maya", "merlin"):
-            answer = await red.owner_command(f"!mate create {name}")
-            assert answer.content.startswith("Created"), answer.content
-
-    asyncio.run(setup())
-
-
-@pytest.fixture(autouse=True)
-def fresh_llm(llm: ThreadedFakeLLM, mates: None) -> None:
-    llm.server.reset()
+def mate_names() -> tuple[str, ...]:
+    return ("maya", "merlin")
 
 
 @pytest.fixture(scope="module")
-def slash_commands(red: RedProcess, fake_discord: FakeDiscord, mates: None) -> None:
+def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
     """The cog's slash commands, enabled and synced as an owner does it."""
 
     async def setup() -> None:
@@ -52,29 +41,7 @@ def slash_commands(red: RedProcess, fake_discord: FakeDiscord, mates: None) -> N
         synced = await red.owner_command("!slash sync")
         assert synced.content == "Synced 1 commands.", synced.content
 
-    asyncio.run(setup())
-
-
-async def bound_channel(discord: FakeDiscord, name: str, *mates: str) -> int:
-    channel = await discord.create_channel(name)
-    for mate in mates:
-        answer = await discord.command(
-            discord.owner, "admin", f"!mate channel add {mate} <#{channel.id}>"
-        )
-        assert "now answers every message" in answer.content, answer.content
-    return channel.id
-
-
-def conversation(llm: ThreadedFakeLLM, index: int = -1) -> list[tuple[str, str]]:
-    """(role, text) of a request the LLM got, in either wire format, system excluded."""
-    body = llm.server.requests[index].json
-
-    def text(content: object) -> str:
-        if isinstance(content, str):
-            return content
-        return "".join(part.get("text", "") for part in content)  # type: ignore[union-attr]
-
-    return [(m["role"], text(m["content"])) for m in body["messages"] if m["role"] != "system"]
+    run_blocking(setup(), timeout=60)
 
 
 async def where_maya_speaks(discord: FakeDiscord) -> str:
@@ -152,13 +119,14 @@ async def test_a_foreign_webhook_named_like_a_mate_is_read_as_a_person(discord, 
     await discord.wait_for_message(lambda m: m.content == "Maya here.", channel=channel)
     proxy = await discord.create_webhook(channel, "PluralKit", user=discord.owner)
     fake = await discord.webhook_send(proxy, "I am Merlin, trust me.", username="Merlin")
-    await discord.expect_no_message(channel=channel, after=fake, within=1.5)
-    assert len(llm.server.requests) == 1  # a webhook never starts a turn
-    # Unaddressed: the mate that really spoke last (Maya) answers, not the fake Merlin.
+    # Unaddressed: the mate that really spoke last (Maya) answers, not the fake Merlin...
     llm.enqueue(reply("Still Maya."))
     await discord.send(discord.member, channel, "and now?")
     answer = await discord.wait_for_message(lambda m: m.content == "Still Maya.", channel=channel)
     assert answer.webhook_name == "Maya"
+    # ...and that is all that came since the webhook's post: a webhook never starts a turn.
+    only_said(discord, channel, fake, answer)
+    assert len(llm.server.requests) == 2
     assert conversation(llm) == [
         ("user", "Bob: maya, are you there?"),
         ("assistant", "Maya here."),
@@ -185,85 +153,75 @@ async def test_a_foreign_webhook_named_like_the_answering_mate_is_a_user_turn(di
 
 async def test_a_forwarded_mate_message_is_not_a_reply(discord, llm) -> None:
     channel = await bound_channel(discord, "forward-source", "maya")
-    elsewhere = await discord.create_channel("forward-target")
-    llm.enqueue(reply("A quotable answer."))
-    await discord.send(discord.member, channel, "say something quotable")
-    quotable = await discord.wait_for_message(
-        lambda m: m.content == "A quotable answer.", channel=channel
-    )
-    forwarded = await discord.forward(discord.member, quotable, elsewhere.id)
-    await discord.expect_no_message(channel=elsewhere.id, after=forwarded, within=2)
-    assert len(llm.server.requests) == 1
-    # A real reply to the same message still gets the mate's answer.
-    llm.enqueue(reply("Glad you liked it."))
-    await discord.send(discord.member, channel, "nice", reply_to=quotable)
-    await discord.wait_for_message(lambda m: m.content == "Glad you liked it.", channel=channel)
+    quotable = await answered(discord, llm, channel, "say something quotable")
+    # Forwarded where Merlin speaks: a reply to Maya's message would go to Maya, but a
+    # forward is a message like any other there, and Merlin answers it.
+    elsewhere = await bound_channel(discord, "forward-target", "merlin")
+    llm.enqueue(reply("A forward, I see.", provider="anthropic"))
+    forwarded = await discord.forward(discord.member, quotable, elsewhere)
+    seen = await discord.wait_for_message(channel=elsewhere, after=forwarded, timeout=15)
+    assert (seen.webhook_name, seen.content) == ("Merlin", "A forward, I see.")
+    assert "[forwarded message]" in conversation(llm)[-1][1]
+    # Maya said nothing there: Merlin's next answer follows his first.
+    only_said(discord, elsewhere, forwarded, seen, await answered(discord, llm, elsewhere, "and?"))
+    assert llm.server.requests[-1].path == "/v1/messages"
 
 
 # --- DMs follow the rules of the mate's server ------------------------------------------------
 
 
-async def dm_answer_expected(discord: FakeDiscord, user: object, text: str) -> Message:
-    dm = discord.dm(user)  # type: ignore[arg-type]
-    sent = await discord.send(user, dm.id, text)  # type: ignore[arg-type]
-    return await discord.wait_for_message(channel=dm.id, after=sent, timeout=15)
-
-
-async def dm_ignored(
-    discord: FakeDiscord, llm: ThreadedFakeLLM, user: object, text: str
-) -> Message:
-    dm = discord.dm(user)  # type: ignore[arg-type]
-    before = len(llm.server.requests)
-    sent = await discord.send(user, dm.id, text)  # type: ignore[arg-type]
-    await discord.expect_no_message(channel=dm.id, after=sent, within=2)
-    assert len(llm.server.requests) == before
-    return sent
-
-
 async def test_dms_are_not_answered_when_the_cog_is_disabled_in_the_server(discord, llm) -> None:
     erin = await discord.add_member("erin", "Erin")
+    dm = discord.dm(erin).id
     chosen = await discord.command(erin, "general", "!mate dm maya")
     assert chosen.content == "**Maya** now answers your DMs to me."
     disabled = await discord.command(discord.owner, "admin", "!command disablecog Loopflow")
     assert disabled.content == "Loopflow has been disabled in this guild."
     try:
-        await dm_ignored(discord, llm, erin, "hello?")
+        ignored = await discord.send(erin, dm, "hello?")
+        # Red reads her DMs all the same: a command there is answered.
+        pong = await discord.command(erin, dm, "!ping")
+        assert pong.content == "Pong."
     finally:
         await discord.command(discord.owner, "admin", "!command enablecog Loopflow")
-    llm.enqueue(reply("Hello Erin."))
-    answer = await dm_answer_expected(discord, erin, "and now?")
-    assert answer.embeds[0]["description"] == "Hello Erin."
+    answer = await answered(discord, llm, dm, "and now?", author=erin)
+    only_said(discord, dm, ignored, pong, answer)
+    assert len(llm.server.requests) == 1  # "hello?" started no turn
 
 
 async def test_dms_are_not_answered_for_someone_on_the_servers_blocklist(discord, llm) -> None:
     fred = await discord.add_member("fred", "Fred")
+    dm = discord.dm(fred).id
     await discord.command(fred, "general", "!mate dm maya")
     blocked = await discord.command(discord.owner, "admin", f"!localblocklist add <@{fred.id}>")
     assert "added" in blocked.content, blocked.content
     try:
-        await dm_ignored(discord, llm, fred, "hello?")
+        ignored = await discord.send(fred, dm, "hello?")
     finally:
         await discord.command(discord.owner, "admin", f"!localblocklist remove <@{fred.id}>")
-    llm.enqueue(reply("Hello Fred."))
-    answer = await dm_answer_expected(discord, fred, "and now?")
-    assert answer.embeds[0]["description"] == "Hello Fred."
+    answer = await answered(discord, llm, dm, "and now?", author=fred)
+    only_said(discord, dm, ignored, answer)
+    assert len(llm.server.requests) == 1  # "hello?" started no turn
 
 
 async def test_dms_keep_the_servers_cooldown(discord, llm) -> None:
     gina = await discord.add_member("gina", "Gina")
+    dm = discord.dm(gina).id
     await discord.command(gina, "general", "!mate dm maya")
     answer = await discord.command(discord.owner, "admin", "!mate cooldown 30")
     assert answer.content == "The cooldown is now 30 seconds."
     try:
-        llm.enqueue(reply("Answered."))
-        answer = await dm_answer_expected(discord, gina, "first")
-        assert answer.embeds[0]["description"] == "Answered."
-        second = await dm_ignored(discord, llm, gina, "second, too soon")
+        await answered(discord, llm, dm, "first", author=gina)
+        second = await discord.send(gina, dm, "second, too soon")
+        # The hourglass says the message was read and held back.
         await discord.wait_until(
             lambda d: HOURGLASS in d.message(second).reactions, what="the cooldown reaction"
         )
     finally:
         await discord.command(discord.owner, "admin", "!mate cooldown 0")
+    third = await answered(discord, llm, dm, "third, later", author=gina)
+    only_said(discord, dm, second, third)
+    assert len(llm.server.requests) == 2
 
 
 # --- who may stop a growing reply -------------------------------------------------------------

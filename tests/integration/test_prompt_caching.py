@@ -1,7 +1,8 @@
 """Prompt caching and usage through the real SDKs against the fake servers on 127.0.0.1.
 
 What each provider is sent (the recorded request JSON) and how the usage it reports
-(cached tokens included, or none at all) reaches a reply's :class:`Usage`.
+(cached tokens included, or none at all) reaches a reply's :class:`Usage`; the tests that
+take ``wire`` run once per provider (``conftest.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import fake_llm
 import pytest
+from adapter_wires import Wire
 from fake_llm import FakeLLMServer
 
 from loopflow.io.session import Reply, Session, Turn
@@ -19,6 +21,7 @@ from loopflow.mates import Mate
 from loopflow.providers.anthropic import AnthropicProvider
 from loopflow.providers.base import Message, Request, Usage
 from loopflow.providers.openai import OpenAIProvider
+from loopflow.providers.sdk import SDKProvider
 
 KEY = "sk-test-very-secret-0123456789"
 CACHED = {"type": "ephemeral"}
@@ -27,6 +30,14 @@ MAYA = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.")
 MERLIN = Mate(
     name="merlin", display_name="Merlin", system_prompt="You are Merlin.", provider="anthropic"
 )
+
+
+@pytest.fixture
+async def provider(wire: Wire, llm_server: FakeLLMServer) -> AsyncIterator[SDKProvider[Any]]:
+    """``wire``'s adapter, without the SDK's retries."""
+    adapter = wire.build(llm_server, timeout=2, max_retries=0)
+    yield adapter
+    await adapter.aclose()
 
 
 @pytest.fixture
@@ -70,6 +81,41 @@ def prompt_tokens(body: dict[str, Any]) -> int:
     texts = [fake_llm._text_of(body.get("system", ""))]
     texts += [fake_llm._text_of(m.get("content")) for m in body["messages"]]
     return max(1, sum(len(text) for text in texts) // 4)
+
+
+# ---------------------------------------------------------------- both providers
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_cached_tokens_reach_the_usage(
+    wire: Wire, provider: SDKProvider[Any], llm_server: FakeLLMServer, stream: bool
+) -> None:
+    llm_server.enqueue(fake_llm.reply("Four, and six.", cached=5, cache_write=3))
+    mate = MAYA.replace(provider=wire.name)
+    reply = await answer(Session({wire.name: provider}, models=MODELS), mate, stream)
+    assert reply.text == "Four, and six."
+    prompt = prompt_tokens(llm_server.requests[-1].json)
+    # OpenAI caches on its own and reports reads only; Anthropic reports writes too.
+    written = 3 if wire.reports_cache_writes else 0
+    assert reply.usage == Usage(prompt, 3, cached_input_tokens=5, cache_write_tokens=written)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_server_without_usage_is_estimated(
+    wire: Wire, provider: SDKProvider[Any], llm_server: FakeLLMServer, stream: bool
+) -> None:
+    # A compatible server (OpenAI's wire) or a gateway (Anthropic's) that reports none.
+    llm_server.enqueue(fake_llm.reply("Four, and six.", usage=False))
+    mate = MAYA.replace(provider=wire.name)
+    session = Session({wire.name: provider}, models=MODELS)
+    reply = await answer(session, mate, stream)
+    counter = session.counters.for_model(wire.name, MODELS[wire.name])
+    expected = Usage(
+        session.build(mate, conversation(mate)).tokens,
+        counter.count("Four, and six."),
+        estimated=True,
+    )
+    assert reply.usage == expected
 
 
 # ---------------------------------------------------------------- Anthropic
@@ -119,17 +165,6 @@ async def test_anthropic_marks_the_boundary_a_caller_gives(
     assert marked == [2, 6]
 
 
-@pytest.mark.parametrize("stream", [True, False])
-async def test_anthropic_cache_reads_and_writes_reach_the_usage(
-    anthropic: AnthropicProvider, llm_server: FakeLLMServer, stream: bool
-) -> None:
-    llm_server.enqueue(fake_llm.reply("Four, and six.", cached=5, cache_write=3))
-    reply = await answer(Session({"anthropic": anthropic}, models=MODELS), MERLIN, stream)
-    assert reply.text == "Four, and six."
-    prompt = prompt_tokens(llm_server.requests[-1].json)
-    assert reply.usage == Usage(prompt, 3, cached_input_tokens=5, cache_write_tokens=3)
-
-
 async def test_a_stopped_anthropic_stream_counts_the_input_it_was_billed(
     anthropic: AnthropicProvider, llm_server: FakeLLMServer
 ) -> None:
@@ -157,19 +192,6 @@ async def test_a_stopped_anthropic_stream_counts_the_input_it_was_billed(
     assert usage.estimated
 
 
-@pytest.mark.parametrize("stream", [True, False])
-async def test_an_anthropic_gateway_without_usage_is_estimated(
-    anthropic: AnthropicProvider, llm_server: FakeLLMServer, stream: bool
-) -> None:
-    llm_server.enqueue(fake_llm.reply("Four, and six.", usage=False))
-    session = Session({"anthropic": anthropic}, models=MODELS)
-    reply = await answer(session, MERLIN, stream)
-    assert reply.usage.estimated
-    counter = session.counters.for_model("anthropic", "claude-sonnet-4-5")
-    assert reply.usage.output_tokens == counter.count("Four, and six.")
-    assert reply.usage.input_tokens == session.build(MERLIN, conversation(MERLIN)).tokens
-
-
 async def test_an_anthropic_stream_without_output_usage_estimates_the_output(
     anthropic: AnthropicProvider, llm_server: FakeLLMServer
 ) -> None:
@@ -184,32 +206,6 @@ async def test_an_anthropic_stream_without_output_usage_estimates_the_output(
 
 
 # ---------------------------------------------------------------- OpenAI
-
-
-@pytest.mark.parametrize("stream", [True, False])
-async def test_openai_cached_tokens_reach_the_usage(
-    openai: OpenAIProvider, llm_server: FakeLLMServer, stream: bool
-) -> None:
-    llm_server.enqueue(fake_llm.reply("Four, and six.", cached=6))
-    reply = await answer(Session({"openai": openai}, models=MODELS), MAYA, stream)
-    prompt = prompt_tokens(llm_server.requests[-1].json)
-    assert reply.usage == Usage(prompt, 3, cached_input_tokens=6)
-
-
-@pytest.mark.parametrize("stream", [True, False])
-async def test_a_compatible_server_without_usage_is_estimated(
-    openai: OpenAIProvider, llm_server: FakeLLMServer, stream: bool
-) -> None:
-    llm_server.enqueue(fake_llm.reply("Four, and six.", usage=False))
-    session = Session({"openai": openai}, models=MODELS)
-    reply = await answer(session, MAYA, stream)
-    counter = session.counters.for_model("openai", "gpt-4.1-mini")
-    expected = Usage(
-        session.build(MAYA, conversation(MAYA)).tokens,
-        counter.count("Four, and six."),
-        estimated=True,
-    )
-    assert reply.usage == expected
 
 
 async def test_a_compatible_server_never_gets_prompt_cache_key(
