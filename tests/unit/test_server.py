@@ -161,14 +161,21 @@ async def test_a_reply_chain_is_answered_alone_and_answers_its_author(world) -> 
     assert sink.replied_to == asked.message_id
 
 
-async def test_whom_a_reply_answers_is_recorded_and_only_it_can_be_stopped() -> None:
+async def growing_reply(person: object) -> tuple[World, HeldProvider, Any]:
+    """A world where ``person`` asked for a long reply that is still being written (its
+    first message shows ⏹️; the provider holds the rest until ``provider.release``)."""
     provider = HeldProvider(hold=1)
     provider.add(GROWING)
     w = World(provider)
     w.server.cache.load(HERE.conversation, [])
-    w.say(BOB, "tell me everything")
+    w.say(person, "tell me everything")
     chat = w.host.chat(HERE.conversation)
     await chat.until(lambda: chat.buttons)
+    return w, provider, chat
+
+
+async def test_whom_a_reply_answers_is_recorded_and_only_it_can_be_stopped() -> None:
+    w, _provider, chat = await growing_reply(BOB)
     (growing,) = chat.buttons
     assert w.server.answering(growing) == frozenset({BOB})
     assert w.server.answering(growing + 1) is None and not w.server.stop(growing + 1)
@@ -248,13 +255,7 @@ async def test_edits_and_deletions_change_what_the_mate_reads(world) -> None:
 
 
 async def test_deleting_a_growing_reply_stops_it_and_it_is_not_posted_again() -> None:
-    provider = HeldProvider(hold=1)
-    provider.add(GROWING)
-    w = World(provider)
-    w.server.cache.load(HERE.conversation, [])
-    w.say(ALICE, "tell me everything")
-    chat = w.host.chat(HERE.conversation)
-    await chat.until(lambda: chat.buttons)
+    w, provider, chat = await growing_reply(ALICE)
     (growing,) = chat.buttons
     chat.deleted.add(growing)  # a moderator deletes it
     w.server.delete(HERE.conversation, [growing])
@@ -287,13 +288,7 @@ async def test_a_message_with_nothing_readable_does_not_repeat_the_answer(world)
 
 
 async def test_closing_finishes_replies_counts_them_and_starts_no_more() -> None:
-    provider = HeldProvider(hold=1)
-    provider.add(GROWING)
-    w = World(provider)
-    w.server.cache.load(HERE.conversation, [])
-    w.say(ALICE, "tell me everything")
-    chat = w.host.chat(HERE.conversation)
-    await chat.until(lambda: chat.buttons)
+    w, provider, chat = await growing_reply(ALICE)
     await w.server.aclose()
     (_, _, outcome) = w.host.outcomes[-1]
     assert outcome.stopped and w.chat() == [GROWING[0].strip()]
@@ -309,13 +304,7 @@ async def test_closing_finishes_replies_counts_them_and_starts_no_more() -> None
 
 async def test_closing_is_bounded_when_the_chat_does_not_answer(monkeypatch) -> None:
     monkeypatch.setattr(server_module, "CLOSE_TIMEOUT", 0.2)
-    provider = HeldProvider(hold=1)
-    provider.add(GROWING)
-    w = World(provider)
-    w.server.cache.load(HERE.conversation, [])
-    w.say(ALICE, "tell me everything")
-    chat = w.host.chat(HERE.conversation)
-    await chat.until(lambda: chat.buttons)
+    w, provider, chat = await growing_reply(ALICE)
     provider.release.set()
     chat.hang = asyncio.Event()  # the final edit never gets an answer
     await asyncio.wait_for(w.server.aclose(), 5)
@@ -324,13 +313,7 @@ async def test_closing_is_bounded_when_the_chat_does_not_answer(monkeypatch) -> 
 
 
 async def test_closing_a_conversation_stops_its_reply_and_forgets_it() -> None:
-    provider = HeldProvider(hold=1)
-    provider.add(GROWING)
-    w = World(provider)
-    w.server.cache.load(HERE.conversation, [])
-    w.say(ALICE, "tell me everything")
-    chat = w.host.chat(HERE.conversation)
-    await chat.until(lambda: chat.buttons)
+    w, _provider, _chat = await growing_reply(ALICE)
     w.server.close_conversation(HERE.conversation)
     await w.server.idle()
     (_, _, outcome) = w.host.outcomes[-1]
