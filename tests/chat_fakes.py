@@ -22,7 +22,7 @@ from loopflow.chat.sink import Outcome
 from loopflow.chat.streaming import DeliveryFailed, MessageGone, TextRefused
 from loopflow.io.session import Turn
 from loopflow.mates import Mate
-from loopflow.providers.base import Chunk, Request
+from loopflow.providers.base import Chunk, Provider, Request, Usage
 from loopflow.providers.fake import FakeProvider
 
 MATE_SPEAKER = 900  # the id a mate's posts carry as their author
@@ -217,3 +217,25 @@ class HeldProvider(FakeProvider):
 def person(speaker: int, name: str, text: str, ids: Ids, **fields: Any) -> Turn:
     """A person's message, with the next id."""
     return Turn(speaker, name, text, ids(), **fields)
+
+
+class HeldAdapter(Provider):
+    """Streams two deltas with a pause between them that the test ends (``release``);
+    a closed adapter fails any request, as an SDK client does after ``close()``."""
+
+    name = "openai"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.closed = False
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        yield Chunk("Hello ")
+        await self.release.wait()
+        if self.closed:
+            raise RuntimeError("the client was closed under a stream in flight")
+        yield Chunk("world")
+        yield Chunk(usage=Usage(3, 2), finish_reason="stop")
+
+    async def aclose(self) -> None:
+        self.closed = True

@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-from loopflow.providers.base import Chunk, Provider, Request, Usage
+from chat_fakes import HeldAdapter
+
+from loopflow.providers.base import Request
 from loopflow_cog.clients import Client
 
 REQUEST = Request(model="m", system="", messages=())
-
-
-class HeldAdapter(Provider):
-    """Streams two deltas with a pause between them that the test ends (``release``);
-    a closed adapter fails any request, as an SDK client does after ``close()``."""
-
-    name = "openai"
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.closed = False
-
-    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
-        yield Chunk("Hello ")
-        await self.release.wait()
-        if self.closed:
-            raise RuntimeError("the client was closed under a stream in flight")
-        yield Chunk("world")
-        yield Chunk(usage=Usage(3, 2), finish_reason="stop")
-
-    async def aclose(self) -> None:
-        self.closed = True
 
 
 async def test_a_replaced_client_closes_after_its_stream_ends() -> None:
