@@ -105,7 +105,7 @@ class Conversation:
         self.chat = Chat(seed=size, chars=chars)
         self.mate = builtin_mate(MATE)
         self.session = _session()
-        self.session.build(self.mate, Chat(seed=0).turns(3))  # load the tokenizer
+        self.session.build(self.mate, Chat(seed=0).turns(2))  # load the tokenizer
         self.cache = ConversationCache(max_messages=size)
         self.cache.load(1, self.chat.turns(size))
         self.answered = 0
@@ -203,7 +203,7 @@ def rss(quick: bool) -> dict[str, float]:
     conversations, messages = 1_000, 200
     session = _session()
     mate = builtin_mate(MATE)
-    session.build(mate, Chat().turns(3))  # load the tokenizer before the baseline
+    session.build(mate, Chat().turns(2))  # load the tokenizer before the baseline
     chat = Chat(seed=1)
     names = [chat.text() for _ in range(10)]  # warm the allocator a little
     del names
