@@ -11,9 +11,10 @@ which messages reach it. Conversations happen in three kinds of places:
   rules of that mate's server.
 
 Red's rules apply first (allow and block lists, ignored channels and guilds, the cog
-disabled in a guild); bots, webhooks and the mates' own messages never start a turn, nor
-do the messages of people who opted out of memory (``[p]mate optout``): they stay in the
-conversation, but no request or summary reads them (see remembering.py).
+disabled in a guild); bots, webhooks and the mates' own messages never start a turn. The
+messages of people who opted out of memory (``[p]mate optout``) are not even kept with
+the conversation, and every request and fold reads a cold conversation's history without
+them (see remembering.py).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class Conversations:
             return
         if from_person and not await self._may_trigger(message):
             return
+        if from_person and await self.store.memory.is_opted_out(message.author.id):
+            return  # neither a turn nor part of the conversation (after an opt-in neither)
         guild_id = message.guild.id
         place = self.host.place(channel, guild_id)
         if names:
@@ -99,9 +102,7 @@ class Conversations:
             if turn is None:
                 return
             self.server.add(place, turn)
-        if not from_person or await self.store.memory.is_opted_out(message.author.id):
-            return
-        if not await self._cooled_down(message, guild_id):
+        if not from_person or not await self._cooled_down(message, guild_id):
             return
         if names:
             self.server.answer(place, names, message_text(message), replied=replied)
@@ -169,10 +170,10 @@ class Conversations:
         guild_id, name = choice
         if not await server_allows(self.bot, self.cog, member):
             return
-        place = self.host.place(channel, guild_id)
-        self.server.add(place, await to_turn(message))
         if await self.store.memory.is_opted_out(message.author.id):
             return
+        place = self.host.place(channel, guild_id)
+        self.server.add(place, await to_turn(message))
         if await self._cooled_down(message, guild_id):
             self.server.answer(place, [name], message_text(message))
 
