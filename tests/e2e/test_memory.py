@@ -24,6 +24,7 @@ from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
 
 FACT = "I have a cat called Pixel"
 PROMPT = "You are Pip. Answer in one short sentence."
+EPHEMERAL = 1 << 6
 SECRET = "marzipan-otter-7731"  # what an opted-out person says: it must reach no request
 
 
@@ -47,6 +48,20 @@ def channel(red: RedProcess, fake_discord: FakeDiscord, pip: None) -> int:
         return made.id
 
     return run_blocking(bind(), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def slash_commands(red: RedProcess, pip: None) -> None:
+    """The cog's slash commands, enabled and synced as an owner does it (the fake refuses
+    a group of more than 25 subcommands, as Discord does)."""
+
+    async def setup() -> None:
+        enabled = await red.owner_command("!slash enablecog loopflow")
+        assert enabled.content.startswith("Enabled 1 commands from `loopflow`"), enabled.content
+        synced = await red.owner_command("!slash sync")
+        assert synced.content == "Synced 1 commands.", synced.content
+
+    run_blocking(setup(), timeout=60)
 
 
 def system_of(request: RecordedRequest) -> str:
@@ -129,6 +144,24 @@ async def test_memory_is_shown_to_you_alone_in_dms(discord, llm, channel) -> Non
     assert "**Pip** noted about you:" in shown.content
     assert "- has a cat called Pixel" in shown.content
     assert "- I prefer metric units" in shown.content
+
+
+async def test_slash_memory_is_ephemeral(discord, channel, slash_commands) -> None:
+    asked = await discord.slash(discord.member, channel, "mate memory", mate="pip")
+    shown = await discord.wait_for_response(asked)
+    assert shown.flags & EPHEMERAL
+    assert (
+        "- has a cat called Pixel" in shown.content and "- I prefer metric units" in shown.content
+    )
+
+
+async def test_memory_with_dms_closed_says_so_without_the_content(discord, channel) -> None:
+    discord.close_dms(discord.member)
+    answer = await discord.command(discord.member, channel, "!mate memory")
+    assert answer.content == (
+        "I couldn't DM you what mates remember: allow DMs from this server, or use `/mate memory`."
+    )
+    assert all("Pixel" not in m.content for m in discord.messages(channel, after=answer))
 
 
 async def test_forget_deletes_your_notes(discord, llm, channel) -> None:
