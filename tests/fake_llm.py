@@ -373,6 +373,18 @@ class _AnthropicWire:
 # ---------------------------------------------------------------- the server
 
 
+def is_fold(request: RecordedRequest) -> bool:
+    """Whether ``request`` is a memory fold (OpenAI or Anthropic wire), not a reply's."""
+    body = request.json
+    wire: Any = _AnthropicWire() if "system" in body else _OpenAIWire()
+    return _fold_reply(wire, body) is not None
+
+
+def replies(requests: list[RecordedRequest]) -> list[RecordedRequest]:
+    """``requests`` without the memory folds (which run beside the replies)."""
+    return [r for r in requests if not is_fold(r)]
+
+
 def _fold_reply(wire: Any, body: Any) -> Optional[Behaviour]:
     """The answer to a memory fold request (see the module docstring); None for any other
     request. Folds run beside the turns, so they never take a test's scripted replies."""

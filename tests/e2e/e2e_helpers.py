@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Union
 
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM
+from fake_llm import ThreadedFakeLLM, replies
 
 ChannelRef = Union[int, str]
 
@@ -34,9 +34,9 @@ def bot_said(discord: FakeDiscord, channel: ChannelRef, after: Message) -> list[
 
 
 def conversation(llm: ThreadedFakeLLM, index: int = -1) -> list[tuple[str, str]]:
-    """(role, text) of request ``index`` to the fake LLM, in either wire format, without
-    the system prompt; a message's text parts are joined."""
-    body = llm.server.requests[index].json
+    """(role, text) of reply request ``index`` to the fake LLM (memory folds left out),
+    in either wire format, without the system prompt; a message's text parts are joined."""
+    body = replies(llm.server.requests)[index].json
 
     def text(content: Any) -> str:
         if isinstance(content, str):

@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 from fake_discord import FakeDiscord
-from fake_llm import RecordedRequest, ThreadedFakeLLM, reply, wait_until
+from fake_llm import RecordedRequest, ThreadedFakeLLM, is_fold, replies, reply, wait_until
 from harness import RedProcess, run_blocking
 
-from loopflow.chat.memory import FOLD_INSTRUCTION
 from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
 
 FACT = "I have a cat called Pixel"
@@ -77,15 +76,6 @@ def system_of(request: RecordedRequest) -> str:
     )
 
 
-def is_fold(request: RecordedRequest) -> bool:
-    return system_of(request) == FOLD_INSTRUCTION
-
-
-def replies(llm: ThreadedFakeLLM) -> list[RecordedRequest]:
-    """The reply requests so far (folds left out), oldest first."""
-    return [r for r in llm.server.requests if not is_fold(r)]
-
-
 async def say(
     discord: FakeDiscord, llm: ThreadedFakeLLM, channel: int, user: Any, text: str
 ) -> str:
@@ -93,7 +83,9 @@ async def say(
     llm.enqueue(reply(f"Re: {text}"))
     await discord.send(user, channel, text)
     await discord.wait_for_message(lambda m: m.content.startswith(f"Re: {text}"), channel=channel)
-    return system_of(next(r for r in reversed(replies(llm)) if text in json.dumps(r.json)))
+    return system_of(
+        next(r for r in reversed(replies(llm.server.requests)) if text in json.dumps(r.json))
+    )
 
 
 async def test_a_fact_said_early_survives_30_turns_and_a_restart(
