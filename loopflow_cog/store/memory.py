@@ -123,6 +123,18 @@ class ConfigMemory:
             await group.clear()
         self._opted_out[person] = opted_out
 
+    # --- mates that are gone ------------------------------------------------------------
+
+    async def forget_mate(self, guild: int, mate: str, conversations: Collection[int]) -> None:
+        """A mate was deleted: its notes in ``guild`` go, and its windows in those of
+        ``conversations`` (the server's channels and threads) that hold one, so a new mate
+        of that name starts with no memory."""
+        await self.config.custom(NOTES, str(guild), mate).clear()
+        wanted = {str(c) for c in conversations}
+        for channel_id, data in (await self.config.all_channels()).items():
+            if str(channel_id) in wanted and mate in (data.get("memory") or {}):
+                await self.config.channel_from_id(int(channel_id)).memory.clear_raw(mate)
+
     # --- end-user data -----------------------------------------------------------------
 
     async def delete_person(self, person: int) -> None:

@@ -207,3 +207,16 @@ async def test_forgetme_leaves_nothing_of_the_person_in_config(discord, llm, red
     assert str(bob.id) not in stored
     for said in ("Pixel", "Lisbon", "metric", "plans"):
         assert said not in stored
+
+
+async def test_a_deleted_mate_takes_its_notes_with_it(discord, red, channel) -> None:
+    config = red.data_path / "cogs" / "Loopflow" / "settings.json"
+    created = await discord.command(discord.owner, "admin", "!mate create kiwi")
+    assert created.content.startswith("Created"), created.content
+    noted = await discord.command(discord.member, channel, "!mate remember kiwi I have a red kite")
+    assert noted.content == "**Kiwi** will remember that about you: I have a red kite"
+    assert "red kite" in config.read_text(encoding="utf-8")
+    await discord.command(discord.owner, "admin", "!mate delete kiwi")
+    done = await discord.command(discord.owner, "admin", "yes")
+    assert done.content == "Deleted **Kiwi**."
+    assert "red kite" not in config.read_text(encoding="utf-8")

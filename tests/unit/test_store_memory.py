@@ -66,3 +66,22 @@ async def test_the_keeper_keeps_its_notes_and_resets_in_config(config) -> None:
     assert (after.start, after.summary, after.people) == (0, "", set())
     assert await keeper.forget(GUILD, "maya", ALICE)
     assert await ConfigMemory(config).load_notes(GUILD, "maya", [ALICE]) == {}
+
+
+async def test_a_deleted_mate_leaves_no_memory_in_its_server(config) -> None:
+    memory = Store(config).memory
+    await memory.save_notes(GUILD, "maya", ALICE, ["has a cat called Pixel"])
+    await memory.save_notes(GUILD, "merlin", ALICE, ["plays the cello"])
+    await memory.save_notes(GUILD + 1, "maya", ALICE, ["lives in Lisbon"])
+    state = WindowState(300, 300, "A summary", {ALICE})
+    await memory.save_window(CHANNEL, "maya", state)
+    await memory.save_window(CHANNEL, "merlin", state)
+    await memory.save_window(CHANNEL + 1, "maya", state)  # another server's channel
+    await memory.forget_mate(GUILD, "maya", [CHANNEL, CHANNEL + 2])
+    restarted = ConfigMemory(config)
+    assert await restarted.notes_about(ALICE) == {
+        f"{GUILD}/merlin": ["plays the cello"],
+        f"{GUILD + 1}/maya": ["lives in Lisbon"],
+    }
+    assert await restarted.windows(CHANNEL) == {"merlin": state}
+    assert await restarted.windows(CHANNEL + 1) == {"maya": state}
