@@ -220,3 +220,19 @@ async def test_a_deleted_mate_takes_its_notes_with_it(discord, red, channel) -> 
     done = await discord.command(discord.owner, "admin", "yes")
     assert done.content == "Deleted **Kiwi**."
     assert "red kite" not in config.read_text(encoding="utf-8")
+
+
+async def test_memory_in_a_dm_shows_the_dm_mates_memory_there(discord, llm, channel) -> None:
+    chosen = await discord.command(discord.member, channel, "!mate dm pip")
+    assert chosen.content == "**Pip** now answers your DMs to me."
+    dm = discord.dm(discord.member).id
+    llm.enqueue(reply("Hello in DMs."))
+    await discord.send(discord.member, dm, "Hi Pip, I have a blue bike")
+    await discord.wait_for_message(lambda m: "Hello in DMs." in m.embed_text, channel=dm)
+    shown = await discord.command(discord.member, dm, "!mate memory pip")
+    assert shown.content == (
+        "**Pip** remembers of this conversation:\n(nothing yet)\n"
+        "**Pip** noted about you:\n(nothing)"
+    )
+    missing = await discord.command(discord.member, dm, "!mate memory nobody")
+    assert missing.content == "There is no mate called `nobody` here."
