@@ -49,9 +49,8 @@ class Remembering:
     async def forget_notes(self, guild: int, person: int, mate: str | None = None) -> int:
         """Delete ``person``'s notes in ``guild`` (of ``mate``, or of every mate); returns
         how many mates had some."""
-        keys = [(g, m) for g, m in await self.memory.noted_keys(person) if g == guild]
         forgotten = 0
-        for _, name in keys:
+        for _, name in await self.memory.noted_keys(person, guild):
             if mate is None or name == mate:
                 forgotten += await self.keeper.forget(guild, name, person)
         return forgotten

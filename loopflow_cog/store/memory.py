@@ -79,14 +79,18 @@ class ConfigMemory:
         """``person``'s notes by mate name in ``guild``; with no guild, by
         ``"guild id/mate"`` across every server (the data export)."""
         found: dict[str, list[str]] = {}
-        for guild_id, mate, pid, facts in await self._all_notes():
-            if pid == person and facts and (guild is None or guild_id == guild):
+        for guild_id, mate, pid, facts in await self._all_notes(guild):
+            if pid == person:
                 found[mate if guild is not None else f"{guild_id}/{mate}"] = facts
         return found
 
-    async def _all_notes(self) -> list[tuple[int, str, int, list[str]]]:
-        """Every stored note list as ``(guild, mate, person, facts)``."""
-        stored: dict[str, Any] = await self.config.custom(NOTES).all()
+    async def _all_notes(self, guild: int | None = None) -> list[tuple[int, str, int, list[str]]]:
+        """Every stored note list (of ``guild``, or of every server) as ``(guild, mate,
+        person, facts)``."""
+        if guild is None:
+            stored: dict[str, Any] = await self.config.custom(NOTES).all()
+        else:
+            stored = {str(guild): await self.config.custom(NOTES, str(guild)).all()}
         rows = []
         for guild_id, mates in stored.items():
             for mate, people in mates.items():
@@ -96,9 +100,10 @@ class ConfigMemory:
                         rows.append((int(guild_id), mate, int(pid), [str(f) for f in facts]))
         return rows
 
-    async def noted_keys(self, person: int) -> list[tuple[int, str]]:
-        """The ``(guild, mate)`` pairs that keep notes about ``person``."""
-        return [(g, m) for g, m, pid, _ in await self._all_notes() if pid == person]
+    async def noted_keys(self, person: int, guild: int | None = None) -> list[tuple[int, str]]:
+        """The ``(guild, mate)`` pairs that keep notes about ``person`` (in ``guild``, or
+        in every server)."""
+        return [(g, m) for g, m, pid, _ in await self._all_notes(guild) if pid == person]
 
     # --- opt-outs ----------------------------------------------------------------------
 

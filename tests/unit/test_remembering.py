@@ -61,5 +61,7 @@ async def test_a_reset_clears_every_named_mates_summary_and_keeps_notes(config) 
         "merlin": (0, ""),
     }
     assert await store.memory.notes_about(ALICE) == {f"{GUILD}/maya": ["has a cat"]}
+    assert await remembering.forget_notes(GUILD + 5, ALICE) == 0  # a server without notes
+    assert await remembering.forget_notes(GUILD, ALICE, "merlin") == 0
     assert await remembering.forget_notes(GUILD, ALICE) == 1
     assert await store.memory.notes_about(ALICE) == {}
