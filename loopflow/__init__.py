@@ -18,12 +18,21 @@ from typing import Any
 __version__ = "0.1.0"
 
 __red_end_user_data_statement__ = (
-    "This cog stores no message content: Discord keeps the messages. It stores the server's "
-    "mates and channel bindings, conversation reset points, each user's chosen DM mate, "
-    "who opened each `[p]mate chat` thread (they may reset it), token usage counters per "
-    "mate, and a bounded index of which mate sent which message and which message it "
-    "answered. Message text is sent to the LLM provider (OpenAI or Anthropic, or the "
-    "compatible server the bot owner configured) to produce a mate's reply."
+    "This cog stores the server's mates and channel bindings, conversation reset points, each"
+    " user's chosen DM mate, who opened each `[p]mate chat` thread (they may reset it), token"
+    " usage counters per mate, and a bounded index of which mate sent which message and which"
+    " message it answered. It keeps no copy of messages (Discord keeps them), but mates "
+    "remember: per conversation and mate, a summary of the messages that no longer fit the "
+    "mate's context (with the ids of the people it covers); per server, mate and person, "
+    "short notes of lasting facts people said about themselves or added with `[p]mate "
+    "remember`; and who opted out with `[p]mate optout`. All of it is kept in the bot's Red "
+    "Config. Message text, summaries and notes are sent to the LLM provider (OpenAI or "
+    "Anthropic, or the compatible server the bot owner configured) to produce a mate's "
+    "replies and summaries. `[p]mate memory` shows a person what mates keep of them, `[p]mate"
+    " forget` deletes their notes, `[p]mate optout` stops mates reading their messages and "
+    "deletes their notes, `[p]mate reset` clears a conversation's summaries, and `[p]mydata "
+    "forgetme` deletes all of a person's data, including every summary that covers their "
+    "messages."
 )
 
 

@@ -20,17 +20,20 @@ if TYPE_CHECKING:
     from loopflow.io.session import Session
 
     from .listeners import Conversations
+    from .remembering import Remembering
     from .store import Store
 
 
 class MixinMeta(ABC):
     """What every command mixin may use: the bot, the store (the only door to Config),
-    the session (models and providers) and the conversations (the chat server)."""
+    the session (models and providers), the conversations (the chat server) and the
+    mates' memory (remembering)."""
 
     bot: Red
     store: Store
     session: Session
     conversations: Conversations
+    remembering: Remembering
 
 
 class CompositeMetaClass(type(commands.Cog), type(ABC)):  # type: ignore[misc]

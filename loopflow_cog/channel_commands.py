@@ -91,13 +91,19 @@ class ChannelCommands(MixinMeta):
 
     @MateCommands.mate.command(name="reset")
     async def mate_reset(self, ctx: commands.Context) -> None:
-        """Start the conversation here over: mates forget what was said before.
+        """Start the conversation here over: mates forget what was said before, and
+        their summary of it (what they noted about people stays).
 
         Needs Manage Messages in a server channel; anyone may reset a thread they opened
         with `[p]mate chat`, and their own DMs.
         """
-        if ctx.guild is not None:
-            if not await self.conversations.bound_mates(ctx.channel):  # type: ignore[arg-type]
+        mates: list[str] = []
+        if ctx.guild is None:
+            choice = await self.store.dm_choice(ctx.author.id)
+            mates = [choice[1]] if choice else []
+        else:
+            mates = await self.conversations.bound_mates(ctx.channel)  # type: ignore[arg-type]
+            if not mates:
                 await answer(
                     ctx, _("No mate speaks in this channel, so there is nothing to reset.")
                 )
@@ -105,7 +111,7 @@ class ChannelCommands(MixinMeta):
             if not await _may_reset(ctx, self.store):
                 await answer(ctx, _("You need the Manage Messages permission to reset here."))
                 return
-        await self.conversations.reset(ctx.channel.id, ctx.message.id)
+        await self.conversations.reset(ctx.channel.id, ctx.message.id, mates)
         await answer(ctx, _("The conversation starts over from here."))
 
 

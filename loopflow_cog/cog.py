@@ -24,6 +24,8 @@ from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
 from .delivery import Delivery
 from .listeners import Conversations
+from .memory_commands import MemoryCommands
+from .remembering import Remembering
 from .settings_commands import SettingsCommands
 from .store import CONFIG_IDENTIFIER, Store
 
@@ -39,6 +41,7 @@ class Loopflow(
     ChannelCommands,
     ChatCommands,
     SettingsCommands,
+    MemoryCommands,
     commands.Cog,
     metaclass=CompositeMetaClass,
 ):
@@ -57,7 +60,10 @@ class Loopflow(
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
-        self.conversations = Conversations(bot, self, self.store, self.session, self.delivery)
+        self.remembering = Remembering(self.session, self.store)
+        self.conversations = Conversations(
+            bot, self, self.store, self.session, self.delivery, self.remembering
+        )
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""
@@ -78,6 +84,7 @@ class Loopflow(
         """
         try:
             await self.conversations.aclose()
+            await self.remembering.aclose()
             await self.store.aclose()
             retired = list(self._retiring.values())  # a cancelled task forgets its client
             for task in list(self._retiring):
@@ -160,8 +167,11 @@ class Loopflow(
         requester: Literal["discord_deleted_user", "owner", "user", "user_strict"],
         user_id: int,
     ) -> None:
-        """Forget what is stored about a user: their DM mate and the records of the threads
-        they opened with ``[p]mate chat``; their messages live on Discord."""
+        """Forget what is stored about a user: their DM mate, the records of the threads
+        they opened with ``[p]mate chat``, the mates' notes about them, their memory
+        opt-out and every summary that folded their messages (folds under way drop them);
+        their messages live on Discord."""
+        self.remembering.forget_person(user_id)
         await self.store.delete_user_data(user_id)
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:

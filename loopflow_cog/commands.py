@@ -185,7 +185,7 @@ class MateCommands(MixinMeta):
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
     async def mate_delete(self, ctx: commands.GuildContext, mate: ExistingMate) -> None:
-        """Delete a mate and its channel bindings (asks to confirm)."""
+        """Delete a mate, its channel bindings and its memory (asks to confirm)."""
         await answer(
             ctx,
             _("Delete **{display}** and unbind it everywhere? Answer `yes` or `no`.").format(
@@ -202,6 +202,8 @@ class MateCommands(MixinMeta):
             await answer(ctx, _("Nothing was deleted."))
             return
         await self.store.delete_mate(ctx.guild.id, mate.name)
+        places = [place.id for place in (*ctx.guild.channels, *ctx.guild.threads)]
+        await self.store.memory.forget_mate(ctx.guild.id, mate.name, places)
         await answer(ctx, _("Deleted **{display}**.").format(display=mate.display_name))
 
     @mate.command(name="usage")

@@ -11,12 +11,16 @@ which messages reach it. Conversations happen in three kinds of places:
   rules of that mate's server.
 
 Red's rules apply first (allow and block lists, ignored channels and guilds, the cog
-disabled in a guild); bots, webhooks and the mates' own messages never start a turn.
+disabled in a guild); bots, webhooks and the mates' own messages never start a turn. The
+messages of people who opted out of memory (``[p]mate optout``) are not even kept with
+the conversation, and every request and fold reads a cold conversation's history without
+them (see remembering.py).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import discord
@@ -30,6 +34,7 @@ from .answering import STOP_EMOJI, Chores, notice
 from .delivery import Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
+from .remembering import Remembering
 from .store import Store
 from .trust import may_stop, server_allows
 from .turns import message_text, to_turn
@@ -54,14 +59,17 @@ class Conversations:
         store: Store,
         session: Session,
         delivery: Delivery,
+        remembering: Remembering | None = None,
     ) -> None:
         self.bot = bot
         self.cog = cog
         self.store = store
+        self.remembering = remembering
         self.chores = Chores()
         self.history = DiscordHistory(bot, store, delivery)
         self.host = CogHost(bot, store, delivery, self.chores, self.history)
-        self.server = ChatServer(session, self.host)
+        stream = remembering.stream if remembering is not None else None
+        self.server = ChatServer(session, self.host, stream=stream)
 
     @property
     def cache(self) -> ConversationCache:
@@ -83,6 +91,8 @@ class Conversations:
             return
         if from_person and not await self._may_trigger(message):
             return
+        if from_person and await self.store.memory.is_opted_out(message.author.id):
+            return  # neither a turn nor part of the conversation (after an opt-in neither)
         guild_id = message.guild.id
         place = self.host.place(channel, guild_id)
         if names:
@@ -160,6 +170,8 @@ class Conversations:
         guild_id, name = choice
         if not await server_allows(self.bot, self.cog, member):
             return
+        if await self.store.memory.is_opted_out(message.author.id):
+            return
         place = self.host.place(channel, guild_id)
         self.server.add(place, await to_turn(message))
         if await self._cooled_down(message, guild_id):
@@ -195,10 +207,14 @@ class Conversations:
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def reset(self, channel_id: int, message_id: int) -> None:
-        """Start a conversation over after ``message_id``."""
+    async def reset(self, channel_id: int, message_id: int, mates: Iterable[str] = ()) -> None:
+        """Start a conversation over after ``message_id``: ``mates`` (those speaking
+        there) and every mate that remembers it forget its summary (notes stay)."""
         await self.store.set_reset_point(channel_id, message_id)
         self.server.reset(channel_id)
+        if self.remembering is not None:
+            names = {*mates, *await self.store.memory.windows(channel_id)}
+            await self.remembering.reset(channel_id, sorted(names))
 
     def close_conversation(self, conversation: int) -> None:
         """A channel or thread was deleted: its replies stop, what was kept goes."""

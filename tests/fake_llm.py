@@ -10,7 +10,10 @@ Each request takes the next scripted behaviour from a queue (see :func:`reply`,
 :func:`malformed`); a behaviour may name the ``provider`` it is meant for, and a
 ``gate``: the answer then waits until the test calls ``release(gate)`` (a provider
 that is "thinking" for exactly as long as a test needs). With an empty queue the
-server answers ``echo: <last user text>`` (or the fixed default reply given). Every
+server answers ``echo: <last user text>`` (or the fixed default reply given). A memory
+fold (system prompt ``FOLD_INSTRUCTION``, sent beside the turns) takes no scripted
+behaviour: it gets ``memory_fakes.summarise``'s JSON summary of its input (every
+``Name: I have/am/prefer/live/work ...`` line kept, each also a note). Every
 request is recorded (path, headers, JSON body) with how it ended: a stream the
 client closed early is ``"disconnected"``.
 
@@ -46,6 +49,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 from aiohttp import web
 from fake_llm_checks import Refusal, anthropic_refusal, openai_refusal
+from memory_fakes import FOLD_INSTRUCTION, summarise
 
 # ---------------------------------------------------------------- behaviours
 
@@ -369,6 +373,29 @@ class _AnthropicWire:
 # ---------------------------------------------------------------- the server
 
 
+def is_fold(request: RecordedRequest) -> bool:
+    """Whether ``request`` is a memory fold (OpenAI or Anthropic wire), not a reply's."""
+    body = request.json
+    wire: Any = _AnthropicWire() if "system" in body else _OpenAIWire()
+    return _fold_reply(wire, body) is not None
+
+
+def replies(requests: list[RecordedRequest]) -> list[RecordedRequest]:
+    """``requests`` without the memory folds (which run beside the replies)."""
+    return [r for r in requests if not is_fold(r)]
+
+
+def _fold_reply(wire: Any, body: Any) -> Optional[Behaviour]:
+    """The answer to a memory fold request (see the module docstring); None for any other
+    request. Folds run beside the turns, so they never take a test's scripted replies."""
+    texts = wire.texts(body)
+    system = [text for role, text in texts if role in ("system", "developer")]
+    users = [text for role, text in texts if role == "user"]
+    if system[:1] != [FOLD_INSTRUCTION] or not users:
+        return None
+    return reply(summarise(users[-1]))
+
+
 class FakeLLMServer:
     """A scriptable fake of both providers' HTTP APIs (see the module docstring)."""
 
@@ -530,7 +557,11 @@ class FakeLLMServer:
         refused = wire.refusal(self, headers, body) if self.strict else None
         if refused is not None:
             return self._refuse(wire, refused)
-        behaviour = self._next(wire.name) or reply(self._default_text(wire, body))
+        behaviour = (
+            _fold_reply(wire, body)
+            or self._next(wire.name)
+            or reply(self._default_text(wire, body))
+        )
         if behaviour.gate is not None:
             await self._wait_gate(behaviour.gate)
         response = await self._answer(request, wire, body, behaviour, recorded)

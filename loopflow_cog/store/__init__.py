@@ -20,6 +20,7 @@ from loopflow.mates import Mate
 from loopflow.providers.base import Usage
 
 from . import schema
+from .memory import ConfigMemory
 from .mirror import GuildState
 from .records import Records, rewrites_whole_file
 from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
@@ -48,6 +49,7 @@ class Store:
         )
         schema.register(config)
         self._records = Records(config, whole_file_writes=self.whole_file_writes)
+        self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
         self._reset_points: OrderedDict[int, int] = OrderedDict()
@@ -339,9 +341,10 @@ class Store:
     # --- end-user data -----------------------------------------------------------------------
 
     async def user_data(self, user_id: int) -> dict[str, Any]:
-        """Everything stored about one user: their DM choice and the ``[p]mate chat``
-        threads they opened (thread ids)."""
+        """Everything stored about one user: their DM choice, their memory opt-out, the
+        ``[p]mate chat`` threads they opened (thread ids) and the mates' notes about them."""
         data: dict[str, Any] = dict(await self.config.user_from_id(user_id).all())
+        data.update(await self.memory.person_data(user_id))
         data["threads_opened"] = sorted(
             int(thread_id)
             for guild in (await self.config.all_guilds()).values()
@@ -352,7 +355,10 @@ class Store:
 
     async def delete_user_data(self, user_id: int) -> None:
         """Forget everything stored about one user: their DM choice, the records of the
-        threads they opened (the threads stay on Discord, and their mates with them)."""
+        threads they opened (the threads stay on Discord, and their mates with them), the
+        mates' notes about them, their opt-out, and every summary that folded their
+        messages."""
+        await self.memory.delete_person(user_id)
         await self.config.user_from_id(user_id).clear()
         for guild_id, data in (await self.config.all_guilds()).items():
             opened = [int(t) for t, opener in data.get("threads", {}).items() if opener == user_id]

@@ -9,8 +9,13 @@ Schema 2, the same on Red's JSON and PostgreSQL backends:
   -> id of who opened it with ``[p]mate chat``, at most :data:`CHAT_THREAD_LIMIT`),
   ``cooldown`` (seconds), ``webhook_hint_sent``, ``webhooks`` (ids of the webhooks the
   mates speak through, oldest first, at most :data:`WEBHOOK_LIMIT`);
-- channel (Red's channel scope, which threads and DMs use too): ``reset_point``;
-- user: ``dm_guild``, ``dm_mate``;
+- channel (Red's channel scope, which threads and DMs use too): ``reset_point``,
+  ``memory`` (mate name -> its ``WindowState.to_dict()``: window start, summary, the ids
+  of the people the summary folded);
+- user: ``dm_guild``, ``dm_mate``, ``memory_optout`` (mates neither read nor remember
+  them);
+- custom group :data:`NOTES` (guild id, mate name, person id): ``facts`` (notes about the
+  person, oldest first; see memory.py);
 - custom group :data:`RECORDS`, one document per guild id: ``index`` (str(message id) ->
   ``"mate"`` or ``"mate:answered message id"``, at most :data:`MESSAGE_INDEX_LIMIT`) and
   ``usage`` (mate -> ``{"input": int, "output": int}``), written in batches (records.py).
@@ -29,6 +34,7 @@ SCHEMA_VERSION = 2
 # Identifies this cog's data in Red's Config; never change it.
 CONFIG_IDENTIFIER = 0x10F7_F10E
 RECORDS = "records"
+NOTES = "memory_notes"
 MESSAGE_INDEX_LIMIT = 5_000  # entries per server; the oldest go first
 CHAT_THREAD_LIMIT = 1_000  # [p]mate chat threads remembered per server; the oldest go first
 WEBHOOK_LIMIT = 1_000  # the mates' webhooks remembered per server (one per channel)
@@ -51,9 +57,11 @@ def register(config: Config) -> None:
         webhook_hint_sent=False,
         webhooks=[],
     )
-    config.register_channel(reset_point=0)
+    config.register_channel(reset_point=0, memory={})
     # Two scalars, not one dict: Red's Config cannot merge a dict over a None default.
-    config.register_user(dm_guild=0, dm_mate="")
+    config.register_user(dm_guild=0, dm_mate="", memory_optout=False)
+    config.init_custom(NOTES, 3)
+    config.register_custom(NOTES, facts=[])
     config.init_custom(RECORDS, 1)
     config.register_custom(RECORDS, **new_records())
 

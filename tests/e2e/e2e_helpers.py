@@ -15,7 +15,7 @@ import re
 from typing import Any, Optional, Union
 
 from fake_discord import FakeDiscord, Message, User
-from fake_llm import ThreadedFakeLLM, reply
+from fake_llm import ThreadedFakeLLM, replies, reply
 
 ChannelRef = Union[int, str]
 
@@ -80,9 +80,9 @@ def only_said(discord: FakeDiscord, channel: ChannelRef, after: Message, *said: 
 
 
 def conversation(llm: ThreadedFakeLLM, index: int = -1) -> list[tuple[str, str]]:
-    """(role, text) of request ``index`` to the fake LLM, in either wire format, without
-    the system prompt; a message's text parts are joined."""
-    body = llm.server.requests[index].json
+    """(role, text) of reply request ``index`` to the fake LLM (memory folds left out),
+    in either wire format, without the system prompt; a message's text parts are joined."""
+    body = replies(llm.server.requests)[index].json
 
     def text(content: Any) -> str:
         if isinstance(content, str):

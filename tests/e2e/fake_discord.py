@@ -276,6 +276,19 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
 
         self.run_sync(act)
 
+    def close_dms(self, user: UserRef, closed: bool = True) -> None:
+        """``user`` accepts no DMs from the bot (or, with ``closed=False``, does again);
+        ``reset()`` opens them again."""
+
+        def act() -> None:
+            uid = self.state.user(user).id
+            if closed:
+                self.state.closed_dms.add(uid)
+            else:
+                self.state.closed_dms.discard(uid)
+
+        self.run_sync(act)
+
     async def force_reconnect(self, mode: str = "reconnect", *, timeout: float = 20) -> None:
         """Make the bot reconnect (see ``Gateway.force_reconnect``); wait until it is back."""
 
@@ -511,6 +524,7 @@ class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
             self._faults.clear()
             self.latency = 0.0
             self.state.automod_keywords = []
+            self.state.closed_dms.clear()
             self.state.set_role_permissions(self.state.bot_role, BOT_PERMS)
 
         self.run_sync(act)

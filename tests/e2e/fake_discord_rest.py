@@ -265,6 +265,8 @@ class RestRoutes:
     @route("POST", "/channels/{channel_id}/messages")
     async def create_message(self, request: web.Request) -> web.Response:
         channel = self.channel_arg(request)
+        if channel.is_dm and channel.recipient and channel.recipient.id in self.state.closed_dms:
+            raise DiscordError(403, 50007, "Cannot send messages to this user")
         send = Perm.SEND_MESSAGES_IN_THREADS if channel.is_thread else Perm.SEND_MESSAGES
         self.require_in(channel, send)
         payload, files = await read_body(request)

@@ -65,6 +65,8 @@ class DiscordState(MessageOps, ForumOps):
         # The server's AutoMod keyword rule: what the bot or a webhook posts with one of
         # these words is refused (400, code 200000), on send and on edit.
         self.automod_keywords: list[str] = []
+        # People who accept no DMs from the bot: sending them one is refused (403, 50007).
+        self.closed_dms: set[int] = set()
 
         self.bot = self._new_user("red-e2e", "Red", bot=True)
         self.owner = self._new_user("alice", "Alice")

@@ -237,6 +237,8 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     async def sync_commands(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
         payload = await request.json() if request.can_read_body else []
+        for command in payload:
+            _check_option_counts(command)
         self.state.app_commands[key] = [self._stored_command(key, c) for c in payload]
         return json_response(self.state.app_commands[key])
 
@@ -244,6 +246,7 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     @route("POST", "/applications/{application_id}/guilds/{guild_id}/commands")
     async def add_command(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
+        _check_option_counts(await request.json())
         command = self._stored_command(key, await request.json())
         self.state.app_commands.setdefault(key, []).append(command)
         return json_response(command, status=201)
@@ -272,3 +275,21 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self.attachment)
         for prefix in ("avatars", "embed/avatars", "icons", "app-icons", "banners"):
             app.router.add_get(f"/{prefix}/{{tail:.*}}", self.image)
+
+
+MAX_OPTIONS = 25  # Discord's limit of options (subcommands included) per command or group
+
+
+def _check_option_counts(command: dict[str, Any]) -> None:
+    """Refuse a command or group with more than :data:`MAX_OPTIONS` options, as Discord
+    does (400, 50035 Invalid Form Body)."""
+    options = command.get("options") or []
+    if len(options) > MAX_OPTIONS:
+        raise DiscordError(
+            400,
+            50035,
+            f"Invalid Form Body: {command.get('name')}: Must be {MAX_OPTIONS} or fewer in length.",
+        )
+    for option in options:
+        if option.get("type") in (1, 2):  # a subcommand or a subcommand group
+            _check_option_counts(option)

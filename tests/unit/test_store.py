@@ -112,11 +112,19 @@ async def test_user_data_and_its_deletion(store: Store) -> None:
     assert await store.user_data(42) == {
         "dm_guild": GUILD,
         "dm_mate": "maya",
+        "memory_optout": False,
+        "memory_notes": {},
         "threads_opened": [777],
     }
     await store.delete_user_data(42)
     assert await (await restarted(store)).dm_choice(42) is None
-    assert await store.user_data(42) == {"dm_guild": 0, "dm_mate": "", "threads_opened": []}
+    assert await store.user_data(42) == {
+        "dm_guild": 0,
+        "dm_mate": "",
+        "memory_optout": False,
+        "memory_notes": {},
+        "threads_opened": [],
+    }
     assert await store.thread_opener(GUILD, 777) == 0
     assert await store.thread_opener(GUILD, 778) == 43
     # The record itself is gone, not kept with a blanked opener.

@@ -6,7 +6,10 @@ import json
 from pathlib import Path
 
 import loopflow
+from loopflow.chat.memory import WindowState
+from loopflow.io.session import Session
 from loopflow_cog.cog import Loopflow
+from loopflow_cog.remembering import Remembering
 from loopflow_cog.store import Store
 
 GUILD = 1000
@@ -17,6 +20,7 @@ def cog_on(config) -> Loopflow:
     """The cog's data API around a store on ``config`` (no bot needed for it)."""
     cog = Loopflow.__new__(Loopflow)
     cog.store = Store(config)
+    cog.remembering = Remembering(Session({}), cog.store)
     return cog
 
 
@@ -35,6 +39,8 @@ async def test_a_users_data_is_their_dm_choice_and_the_threads_they_opened(confi
         "user_id": ALICE,
         "dm_guild": GUILD,
         "dm_mate": "maya",
+        "memory_optout": False,
+        "memory_notes": {},
         "threads_opened": [777, 888],
     }
     assert await exported(cog, 99) == {}  # nothing stored, nothing sent
@@ -50,8 +56,50 @@ async def test_a_users_data_is_their_dm_choice_and_the_threads_they_opened(confi
         "user_id": BOB,
         "dm_guild": 0,
         "dm_mate": "",
+        "memory_optout": False,
+        "memory_notes": {},
         "threads_opened": [778],
     }
+
+
+async def test_a_users_memory_is_exported_and_deleted_with_every_summary_of_them(
+    config,
+) -> None:
+    cog = cog_on(config)
+    memory = cog.store.memory
+    await memory.save_notes(GUILD, "maya", ALICE, ["has a cat called Pixel"])
+    await memory.save_notes(GUILD + 1, "merlin", ALICE, ["prefers metric units"])
+    await memory.save_notes(GUILD, "maya", BOB, ["plays the cello"])
+    await memory.set_opted_out(ALICE, True)
+    folded_alice = WindowState(start=500, folded_until=500, summary="Alice has a cat.")
+    folded_alice.people = {ALICE, BOB}
+    await memory.save_window(10, "maya", folded_alice)
+    only_bob = WindowState(start=600, folded_until=600, summary="Bob plays.", people={BOB})
+    await memory.save_window(11, "maya", only_bob)
+    assert await exported(cog, ALICE) == {
+        "user_id": ALICE,
+        "dm_guild": 0,
+        "dm_mate": "",
+        "memory_optout": True,
+        "memory_notes": {
+            f"{GUILD}/maya": ["has a cat called Pixel"],
+            f"{GUILD + 1}/merlin": ["prefers metric units"],
+        },
+        "threads_opened": [],
+    }
+
+    await cog.red_delete_data_for_user(requester="user_strict", user_id=ALICE)
+    fresh = cog_on(config)  # what is stored, not only what the running cog remembers
+    assert await exported(fresh, ALICE) == {}
+    assert not await fresh.store.memory.is_opted_out(ALICE)
+    cleared = await fresh.store.memory.load_window(10, "maya")
+    assert (cleared.summary, cleared.people, cleared.start) == ("", set(), 500)
+    assert await fresh.store.memory.load_window(11, "maya") == only_bob
+    assert await fresh.store.memory.load_notes(GUILD, "maya", [ALICE, BOB]) == {
+        BOB: ["plays the cello"]
+    }
+    stored = json.dumps([await config.custom("memory_notes").all(), await config.all_channels()])
+    assert str(ALICE) not in stored and "Pixel" not in stored and "metric" not in stored
 
 
 def test_both_data_statements_say_the_same_and_name_thread_openers() -> None:
@@ -59,3 +107,6 @@ def test_both_data_statements_say_the_same_and_name_thread_openers() -> None:
     statement = json.loads(info.read_text(encoding="utf-8"))["end_user_data_statement"]
     assert statement == loopflow.__red_end_user_data_statement__
     assert "who opened each `[p]mate chat` thread" in statement
+    for memory in ("a summary of the messages", "notes of lasting facts", "`[p]mate optout`"):
+        assert memory in statement  # what mates remember, and how to delete it
+    assert "`[p]mydata forgetme` deletes all of a person's data" in statement

@@ -1,0 +1,71 @@
+"""The mates' memory in the cog: the library's keeper over the Config store.
+
+:class:`Remembering` holds the :class:`~loopflow.chat.keeper.MemoryKeeper` (windows in
+steps, summaries, notes; PRODUCT.md section 10) and the store's
+:class:`~.store.memory.ConfigMemory`. The chat server starts every reply through
+:meth:`Remembering.stream`, the commands and the data API call the rest.
+
+Opted-out people: their turns are left out of every request and every fold (the
+keeper's ``opted_out``), and the listener starts no turn for their messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from loopflow.chat.host import Place
+from loopflow.chat.keeper import MemoryKeeper
+from loopflow.io.session import ReplyStream, Session, Turn
+from loopflow.mates import Mate
+
+from .store import Store
+
+
+class Remembering:
+    """The keeper and the store's memory, for the chat server, commands and data API."""
+
+    def __init__(self, session: Session, store: Store) -> None:
+        self.memory = store.memory
+        self.keeper = MemoryKeeper(session, store.memory)
+
+    async def stream(self, place: Place, mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
+        """``mate``'s reply in ``place`` with its memory of that conversation (the chat
+        server's ``stream`` hook); opted-out speakers are left out."""
+        opted_out = await self.memory.opted_out(t.speaker_id for t in turns if not t.mate)
+        return await self.keeper.stream(
+            mate,
+            turns,
+            guild=place.guild,
+            conversation=place.conversation,
+            opted_out=opted_out,
+        )
+
+    async def reset(self, conversation: int, mates: Iterable[str]) -> None:
+        """``[p]mate reset``: each of ``mates`` forgets the conversation's summary and
+        window (notes stay)."""
+        for name in mates:
+            await self.keeper.reset(conversation, name)
+
+    async def forget_notes(self, guild: int, person: int, mate: str | None = None) -> int:
+        """Delete ``person``'s notes in ``guild`` (of ``mate``, or of every mate); returns
+        how many mates had some."""
+        forgotten = 0
+        for _, name in await self.memory.noted_keys(person, guild):
+            if mate is None or name == mate:
+                forgotten += await self.keeper.forget(guild, name, person)
+        return forgotten
+
+    async def opt_out(self, person: int) -> None:
+        """``person`` opts out: recorded, folds under way drop them, their notes go."""
+        await self.memory.set_opted_out(person, True)
+        self.keeper.forget_person(person)
+        for guild, name in await self.memory.noted_keys(person):
+            await self.keeper.forget(guild, name, person)
+
+    def forget_person(self, person: int) -> None:
+        """A data deletion: folds under way drop ``person`` (the store deletes the rest)."""
+        self.keeper.forget_person(person)
+
+    async def aclose(self) -> None:
+        """Cancel the folds under way (what they fold is folded at a later jump)."""
+        await self.keeper.aclose()

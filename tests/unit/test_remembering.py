@@ -1,0 +1,67 @@
+"""The cog's memory wiring over Red's real Config: the chat server's stream hook leaves
+opted-out people out, an opt-out deletes their notes, a reset clears summaries."""
+
+from __future__ import annotations
+
+from memory_fakes import FoldingFake
+
+from loopflow.chat.host import Place
+from loopflow.chat.memory import WindowState
+from loopflow.io.session import Session, Turn
+from loopflow.mates import Mate
+from loopflow_cog.remembering import Remembering
+from loopflow_cog.store import Store
+
+MAYA = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.", model="gpt-4o")
+GUILD, CHANNEL = 7, 70
+ALICE, CAROL = 101, 103
+
+
+def remembering_on(config) -> tuple[Remembering, FoldingFake, Store]:
+    fake = FoldingFake()
+    store = Store(config)
+    return Remembering(Session({"openai": fake}), store), fake, store
+
+
+async def test_an_opted_out_speakers_turns_reach_no_request(config) -> None:
+    remembering, fake, store = remembering_on(config)
+    await store.memory.set_opted_out(CAROL, True)
+    turns = [
+        Turn(CAROL, "Carol", "my secret is marzipan", message_id=1),
+        Turn(ALICE, "Alice", "hello Maya", message_id=2),
+    ]
+    stream = await remembering.stream(Place(CHANNEL, GUILD), MAYA, turns)
+    "".join([delta async for delta in stream])
+    sent = str(fake.replies_sent[-1].messages)
+    assert "hello Maya" in sent and "marzipan" not in sent
+
+
+async def test_an_opt_out_deletes_the_persons_notes_everywhere(config) -> None:
+    remembering, _, store = remembering_on(config)
+    await store.memory.save_notes(GUILD, "maya", CAROL, ["plays the cello"])
+    await store.memory.save_notes(GUILD + 1, "merlin", CAROL, ["lives in Lisbon"])
+    await store.memory.save_notes(GUILD, "maya", ALICE, ["has a cat"])
+    await remembering.opt_out(CAROL)
+    fresh = Store(config).memory
+    assert await fresh.is_opted_out(CAROL)
+    assert await fresh.notes_about(CAROL) == {}
+    assert await fresh.notes_about(ALICE) == {f"{GUILD}/maya": ["has a cat"]}
+
+
+async def test_a_reset_clears_every_named_mates_summary_and_keeps_notes(config) -> None:
+    remembering, _, store = remembering_on(config)
+    state = WindowState(300, 300, "Alice has a cat.", {ALICE})
+    await store.memory.save_window(CHANNEL, "maya", state)
+    await store.memory.save_window(CHANNEL, "merlin", state)
+    await store.memory.save_notes(GUILD, "maya", ALICE, ["has a cat"])
+    await remembering.reset(CHANNEL, ["maya", "merlin"])
+    windows = await Store(config).memory.windows(CHANNEL)
+    assert {name: (w.start, w.summary) for name, w in windows.items()} == {
+        "maya": (0, ""),
+        "merlin": (0, ""),
+    }
+    assert await store.memory.notes_about(ALICE) == {f"{GUILD}/maya": ["has a cat"]}
+    assert await remembering.forget_notes(GUILD + 5, ALICE) == 0  # a server without notes
+    assert await remembering.forget_notes(GUILD, ALICE, "merlin") == 0
+    assert await remembering.forget_notes(GUILD, ALICE) == 1
+    assert await store.memory.notes_about(ALICE) == {}
