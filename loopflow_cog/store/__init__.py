@@ -1,9 +1,10 @@
 """The only package that touches Red's Config: IDs in, plain values and dataclasses out.
 
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
-that change on every reply (message index, usage counters), written in batches, in
-``records`` (usage, limits and prices: ``costs``). A server's data is read once (concurrent first reads share one load) and
-mirrored in memory (``mirror``); the store is the only writer, so the mirror stays exact.
+that change on every reply (message index, usage), written in batches, in ``records``;
+usage, limits and prices in ``costs``. A server's data is read once (concurrent first
+reads share one load) and mirrored in memory (``mirror``); the store is the only writer,
+so the mirror stays exact.
 """
 
 from __future__ import annotations

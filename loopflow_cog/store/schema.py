@@ -8,8 +8,9 @@ Schema 3, the same on Red's JSON and PostgreSQL backends:
   creation order), ``bindings`` (str(channel id) -> mate
   names, in the order bound), ``models`` (provider -> model), ``threads`` (str(thread id)
   -> id of who opened it with ``[p]mate chat``, at most :data:`CHAT_THREAD_LIMIT`),
-  ``cooldown`` (seconds), ``limits`` (``LimitSettings.to_dict()``), ``webhook_hint_sent``, ``webhooks`` (ids of the webhooks the
-  mates speak through, oldest first, at most :data:`WEBHOOK_LIMIT`);
+  ``cooldown`` (seconds), ``limits`` (``LimitSettings.to_dict()``), ``webhook_hint_sent``,
+  ``webhooks`` (ids of the webhooks the mates speak through, oldest first, at most
+  :data:`WEBHOOK_LIMIT`);
 - channel (Red's channel scope, which threads and DMs use too): ``reset_point``;
 - user: ``dm_guild``, ``dm_mate``;
 - custom group :data:`RECORDS`, one document per guild id: ``index`` (str(message id) ->
