@@ -25,6 +25,7 @@ from .commands import MateCommands
 from .delivery import Delivery
 from .listeners import Conversations
 from .settings_commands import SettingsCommands
+from .settings_group import SettingsGroup
 from .store import CONFIG_IDENTIFIER, Store
 
 _ = Translator("Loopflow", __file__)
@@ -39,6 +40,7 @@ class Loopflow(
     ChannelCommands,
     ChatCommands,
     SettingsCommands,
+    SettingsGroup,
     commands.Cog,
     metaclass=CompositeMetaClass,
 ):
@@ -66,6 +68,7 @@ class Loopflow(
             # The SDKs' HTTP client logs every request at INFO: a line per reply in Red's log.
             httpx_log.setLevel(logging.WARNING)
         await self.store.migrate()
+        await self.conversations.budget.load()
         self.providers.update(await build_providers(self.bot))
 
     async def cog_unload(self) -> None:

@@ -27,6 +27,7 @@ from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
 
 from .answering import STOP_EMOJI, Chores, notice
+from .budget import CogBudget
 from .delivery import Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
@@ -61,7 +62,8 @@ class Conversations:
         self.chores = Chores()
         self.history = DiscordHistory(bot, store, delivery)
         self.host = CogHost(bot, store, delivery, self.chores, self.history)
-        self.server = ChatServer(session, self.host)
+        self.budget = CogBudget(store, self.host)
+        self.server = ChatServer(session, self.host, budget=self.budget)
 
     @property
     def cache(self) -> ConversationCache:

@@ -166,7 +166,7 @@ class Session:
 
         ``mate.model`` when the mate names one; else the server's default for the mate's
         provider (``server_models``: provider -> model, what a chat server overrides, e.g.
-        ``[p]mate defaultmodel``); else the bot's default (:attr:`models`, from
+        ``[p]mateset defaultmodel``); else the bot's default (:attr:`models`, from
         :func:`loopflow.models.default_models`).
         """
         if mate.model:

@@ -237,6 +237,8 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     async def sync_commands(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
         payload = await request.json() if request.can_read_body else []
+        for command in payload:
+            _check_options(command, command.get("name", ""))
         self.state.app_commands[key] = [self._stored_command(key, c) for c in payload]
         return json_response(self.state.app_commands[key])
 
@@ -272,3 +274,20 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self.attachment)
         for prefix in ("avatars", "embed/avatars", "icons", "app-icons", "banners"):
             app.router.add_get(f"/{prefix}/{{tail:.*}}", self.image)
+
+
+MAX_COMMAND_OPTIONS = 25  # Discord: options (subcommands too) per command or group
+
+
+def _check_options(command: dict, path: str) -> None:
+    """Discord refuses a command, subcommand group or subcommand with more than 25
+    options, or a description over 100 characters (400, code 50035)."""
+    options = command.get("options") or []
+    if len(options) > MAX_COMMAND_OPTIONS:
+        raise DiscordError(
+            400, 50035, f"Invalid Form Body: {path}.options: Must be 25 or fewer in length."
+        )
+    if len(command.get("description", "")) > 100:
+        raise DiscordError(400, 50035, f"Invalid Form Body: {path}.description: too long")
+    for option in options:
+        _check_options(option, f"{path}.{option.get('name', '')}")

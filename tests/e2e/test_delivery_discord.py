@@ -52,7 +52,7 @@ async def bound_channel(discord: FakeDiscord, name: str, mate: str = "maya") -> 
 
 async def usage(discord: FakeDiscord, mate: str = "maya") -> tuple[int, int]:
     answer = await admin(discord, f"!mate usage {mate}")
-    match = re.search(rf"`{mate}`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer)
+    match = re.search(rf"`{mate}`: .* total ([\d,]+) in / [\d,]+ cached / ([\d,]+) out", answer)
     if match is None:
         return 0, 0
     return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
