@@ -78,10 +78,6 @@ class CogBudget:
         if channel is not None:
             await notice(channel, _("-# Admins: this server has used 80 % of today's token limit."))
 
-    def forget_member(self, member_id: int) -> None:
-        """A data deletion request: drop the member's counters (see ``Limits``)."""
-        self.limits.forget_member(member_id)
-
     def _refusal_line(self, place: Place, mate: Mate, verdict: Verdict) -> str:
         if verdict.budget == "server":
             text = _("This server has used today's token budget; back at 00:00 UTC.")

@@ -160,3 +160,23 @@ async def test_bad_limits_are_refused_with_a_clear_line(discord) -> None:
     )
     assert (await admin(discord, "!mateset limit planet 5")).startswith("Use `!mateset limit")
     assert "Server: no limit" in await admin(discord, "!mateset limit")
+
+
+async def test_a_member_limit_stops_that_member_only(discord, llm) -> None:
+    channel = await bound_channel(discord, "members", "shared")
+    await answered(discord, llm, channel, "my turn")  # Bob has used tokens today
+    try:
+        shown = await admin(discord, "!mateset limit member 1")
+        assert "Each member: 1 tokens" in shown, shown
+        requests = len(llm.server.requests)
+        await discord.send(discord.member, channel, "me again")
+        line = await discord.wait_for_message(lambda m: "budget" in m.content, channel=channel)
+        assert line.content == (
+            f"{HOURGLASS} **Bob** has used their token budget for today; back at 00:00 UTC."
+        )
+        assert len(llm.server.requests) == requests
+        llm.enqueue(reply("Hi Alice."))
+        await discord.send(discord.owner, channel, "and me?")  # Alice used nothing yet
+        await discord.wait_for_message(lambda m: m.content == "Hi Alice.", channel=channel)
+    finally:
+        await admin(discord, "!mateset limit member 0")
