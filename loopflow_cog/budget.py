@@ -78,6 +78,12 @@ class CogBudget:
         if channel is not None:
             await notice(channel, _("-# Admins: this server has used 80 % of today's token limit."))
 
+    async def forget_member(self, member_id: int) -> None:
+        """A data deletion request: drop the member's counts of today, in memory and
+        stored (the server's and the mates' counts stay: they are no one's)."""
+        self.limits.forget_member(member_id)
+        await self.store.forget_member_counts(member_id)
+
     def _refusal_line(self, place: Place, mate: Mate, verdict: Verdict) -> str:
         if verdict.budget == "server":
             text = _("This server has used today's token budget; back at 00:00 UTC.")

@@ -166,6 +166,7 @@ class Loopflow(
         """Forget what is stored about a user: their DM mate and the records of the threads
         they opened with ``[p]mate chat``; their messages live on Discord."""
         await self.store.delete_user_data(user_id)
+        await self.conversations.budget.forget_member(user_id)  # today's token counts
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:
         """Everything this cog stores about a user, as JSON."""

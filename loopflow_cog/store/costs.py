@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .mirror import GuildState
     from .records import Records
 
+from .schema import RECORDS
+
 log = logging.getLogger("red.loopflow.store")
 
 
@@ -33,6 +35,7 @@ class CostStore:
 
     config: Config
     _records: Records
+    _guilds: dict[int, GuildState]
     _prices: dict[str, Prices] | None = None
 
     async def _state(self, guild_id: int) -> GuildState:
@@ -125,6 +128,19 @@ class CostStore:
         state.records["today"] = DayCounts(counts.day, {}, counts.members).to_dict()
         self._records.changed(guild_id)
 
+    async def forget_member_counts(self, user_id: int) -> None:
+        """A data deletion request: drop ``user_id``'s saved token count of today in every
+        server (one read of the records; the servers that held one are written)."""
+        stored = await self.config.custom(RECORDS).all()
+        holding = {int(key) for key, records in stored.items() if _counts_member(records, user_id)}
+        holding |= {
+            g for g, state in self._guilds.items() if _counts_member(state.records, user_id)
+        }
+        for guild_id in holding:
+            state = await self._state(guild_id)
+            state.records.get("today", {}).get("members", {}).pop(str(user_id), None)
+            self._records.changed(guild_id)
+
     # --- prices ----------------------------------------------------------------------------
 
     async def prices(self) -> dict[str, Prices]:
@@ -144,6 +160,11 @@ class CostStore:
         current = await self.prices()
         await self.config.prices.set_raw(model, value=prices.to_dict())
         self._prices = {**current, model: prices}
+
+
+def _counts_member(records: Mapping[str, Any], user_id: int) -> bool:
+    today = records.get("today") or {}
+    return str(user_id) in (today.get("members") or {})
 
 
 def _settings(guild_id: Any, stored: Mapping[str, Any]) -> LimitSettings:

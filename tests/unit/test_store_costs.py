@@ -93,3 +93,17 @@ async def test_limits_and_prices_survive_a_restart(config) -> None:
     assert prices_for("my-model", prices) == owner_prices("my-model", 1.0, 2.0)
     await after.set_limit_settings(GUILD, LimitSettings())
     assert await Store(config).limited_servers() == {}
+
+
+async def test_a_members_saved_counts_are_forgotten_on_request(config) -> None:
+    store = Store(config)
+    await store.save_member_counts(GUILD, DayCounts(NOON.date(), {}, {42: 120, 43: 5}))
+    await store.save_member_counts(GUILD + 1, DayCounts(NOON.date(), {}, {42: 7}))
+    await store.flush()
+    fresh = Store(config)  # nothing loaded: the stored records are searched
+    await fresh.forget_member_counts(42)
+    after = await restarted(fresh)
+    assert (await after.day_counts(GUILD, NOON)).members == {43: 5}
+    assert (await after.day_counts(GUILD + 1, NOON)).members == {}
+    await store.forget_member_counts(43)  # a loaded server, not yet written, too
+    assert (await store.day_counts(GUILD, NOON)).members == {42: 120}
