@@ -180,3 +180,36 @@ async def test_a_member_limit_stops_that_member_only(discord, llm) -> None:
         await discord.wait_for_message(lambda m: m.content == "Hi Alice.", channel=channel)
     finally:
         await admin(discord, "!mateset limit member 0")
+
+
+NOT_PERMITTED = "You are not permitted to use this command."
+
+
+@pytest.fixture(scope="module")
+def slash_commands(red: RedProcess) -> None:
+    """The cog's slash commands, enabled and synced as an owner does it."""
+
+    async def setup() -> None:
+        enabled = await red.owner_command("!slash enablecog loopflow")
+        assert enabled.content.startswith("Enabled 2 commands"), enabled.content
+        synced = await red.owner_command("!slash sync")
+        assert synced.content == "Synced 2 commands.", synced.content
+
+    run_blocking(setup(), timeout=60)
+
+
+async def test_a_member_may_set_no_limit_nor_price_by_slash_either(discord, slash_commands) -> None:
+    before = await usage_of(discord, "priced")
+    refused = await discord.slash(
+        discord.member, "general", "mateset limit", budget="server", mate_or_tokens="1"
+    )
+    assert (await discord.wait_for_response(refused)).content == NOT_PERMITTED
+    refused = await discord.slash(
+        discord.member, "general", "mateset price", model="gpt-4o", input=0, output=0
+    )
+    assert (await discord.wait_for_response(refused)).content == NOT_PERMITTED
+    assert "Server: no limit" in await admin(discord, "!mateset limit")
+    assert await usage_of(discord, "priced") == before
+    # The owner may, by slash too.
+    allowed = await discord.slash(discord.owner, "admin", "mateset limit")
+    assert (await discord.wait_for_response(allowed)).content.startswith("**Daily token limits**")
