@@ -1,6 +1,7 @@
 """The one typed base of the cog's command mixins (Red's mod cog pattern).
 
 Each mixin (:class:`~.commands.MateCommands`, :class:`~.chat_commands.ChatCommands`,
+:class:`~.settings_group.SettingsGroup` (``[p]mateset``),
 :class:`~.settings_commands.SettingsCommands`) inherits :class:`MixinMeta`, which
 declares once what the cog provides them; the cog combines the mixins with
 ``metaclass=CompositeMetaClass``, since discord.py's ``CogMeta`` and ``ABCMeta`` must

@@ -1,4 +1,4 @@
-"""The ``[p]mate`` commands about talking: threads, DMs, mate files, cooldown."""
+"""The ``[p]mate`` commands about talking: threads, DMs, mate files."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ _ = Translator("Loopflow", __file__)
 
 THREAD_NAME_LIMIT = 100
 MATE_FILE_LIMIT = 64_000  # bytes; a prompt has at most 16,000 characters
-MAX_COOLDOWN = 3600
 
 
 class ChatCommands(MixinMeta):
@@ -149,25 +148,6 @@ class ChatCommands(MixinMeta):
         if updated:
             lines.append(_("Updated {mates}.").format(mates=humanize_list(updated)))
         await answer(ctx, "\n".join(lines))
-
-    @MateCommands.mate.command(name="cooldown")
-    @commands.guild_only()
-    @commands.admin_or_permissions(manage_guild=True)
-    async def mate_cooldown(
-        self, ctx: commands.GuildContext, seconds: Optional[int] = None
-    ) -> None:
-        """Show or set how many seconds a person waits between the turns they start (0: off)."""
-        if seconds is None:
-            current = await self.store.cooldown(ctx.guild.id)
-            await answer(ctx, _("The cooldown is {seconds} seconds.").format(seconds=current))
-            return
-        if not 0 <= seconds <= MAX_COOLDOWN:
-            await answer(
-                ctx, _("The cooldown is between 0 and {limit} seconds.").format(limit=MAX_COOLDOWN)
-            )
-            return
-        await self.store.set_cooldown(ctx.guild.id, seconds)
-        await answer(ctx, _("The cooldown is now {seconds} seconds.").format(seconds=seconds))
 
 
 def _missing_thread_permissions(permissions: discord.Permissions) -> list[str]:

@@ -27,6 +27,7 @@ from .listeners import Conversations
 from .memory_commands import MemoryCommands
 from .remembering import Remembering
 from .settings_commands import SettingsCommands
+from .settings_group import SettingsGroup
 from .store import CONFIG_IDENTIFIER, Store
 
 _ = Translator("Loopflow", __file__)
@@ -42,6 +43,7 @@ class Loopflow(
     ChatCommands,
     SettingsCommands,
     MemoryCommands,
+    SettingsGroup,
     commands.Cog,
     metaclass=CompositeMetaClass,
 ):
@@ -72,6 +74,7 @@ class Loopflow(
             # The SDKs' HTTP client logs every request at INFO: a line per reply in Red's log.
             httpx_log.setLevel(logging.WARNING)
         await self.store.migrate()
+        await self.conversations.budget.load()
         self.providers.update(await build_providers(self.bot))
 
     async def cog_unload(self) -> None:
@@ -173,6 +176,7 @@ class Loopflow(
         their messages live on Discord."""
         self.remembering.forget_person(user_id)
         await self.store.delete_user_data(user_id)
+        await self.conversations.budget.forget_member(user_id)  # today's token counts
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:
         """Everything this cog stores about a user, as JSON."""

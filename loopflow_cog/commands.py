@@ -11,6 +11,7 @@ from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import box, humanize_number, pagify
 from redbot.core.utils.predicates import MessagePredicate
 
+from loopflow.chat.limits import utc_now
 from loopflow.errors import MateError
 from loopflow.mates import MAX_PROMPT_CHARS, Mate, builtin_mates, generic_mate, provider_for_model
 
@@ -20,6 +21,7 @@ from .converters import AvatarURL, ExistingMate, MateName, ProviderName
 from .places import live_bindings, split_places
 from .store import DuplicateMateError
 from .trust import is_admin
+from .usage_report import usage_lines
 
 if TYPE_CHECKING:
     pass
@@ -212,21 +214,16 @@ class MateCommands(MixinMeta):
     async def mate_usage(
         self, ctx: commands.GuildContext, mate: Optional[ExistingMate] = None
     ) -> None:
-        """Tokens each mate has used (input and output), as the providers reported them."""
-        usage = await self.store.usage(ctx.guild.id)
+        """Tokens each mate used (in / cached / out) and their estimated cost in USD, today
+        (UTC), in the last 30 days and in total."""
         names = [mate.name] if mate is not None else list(await self.store.mates(ctx.guild.id))
-        lines = []
-        for name in names:
-            used = usage.get(name)
-            inputs = humanize_number(used.input_tokens if used else 0)
-            outputs = humanize_number(used.output_tokens if used else 0)
-            lines.append(
-                _("`{name}`: {inputs} tokens in, {outputs} tokens out").format(
-                    name=name, inputs=inputs, outputs=outputs
-                )
-            )
+        if not names:
+            await answer(ctx, _("No mates yet."))
+            return
+        usage = await self.store.mate_usage(ctx.guild.id)
+        lines = usage_lines(names, usage, utc_now(), await self.store.prices())
         # Pages of whole lines: Discord refuses a message over 2,000 characters.
-        for page in pagify("\n".join(lines) or _("No mates yet.")):
+        for page in pagify("\n".join(lines)):
             await answer(ctx, page)
 
     async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:

@@ -68,7 +68,7 @@ def bad_model_line(mate: str, provider: str, model: str, prefix: str) -> str:
     model name (stored by an older version), so ``mate``'s turn cannot start."""
     text = _(
         "{mate} can't answer: this server's default {provider} model `{model}` is not a "
-        "model name. An admin can set another with `{p}mate defaultmodel {service} <model>`."
+        "model name. An admin can set another with `{p}mateset defaultmodel {service} <model>`."
     )
     shown = scrub(model, 40).replace("`", "'")
     return WARNING + text.format(

@@ -117,7 +117,7 @@ class CogHost:
         failure; once per server, that mates need Manage Webhooks for their identity."""
         channel = self.channel(place)
         if outcome.usage is not None:
-            await self.store.add_usage(place.guild, mate.name, outcome.usage)
+            await self.store.add_usage(place.guild, mate.name, outcome.usage, mate.model)
         if channel is None:
             return
         if isinstance(outcome.failure, MateError):

@@ -31,6 +31,7 @@ from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
 
 from .answering import STOP_EMOJI, Chores, notice
+from .budget import CogBudget
 from .delivery import Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
@@ -69,7 +70,8 @@ class Conversations:
         self.history = DiscordHistory(bot, store, delivery)
         self.host = CogHost(bot, store, delivery, self.chores, self.history)
         stream = remembering.stream if remembering is not None else None
-        self.server = ChatServer(session, self.host, stream=stream)
+        self.budget = CogBudget(store, self.host)
+        self.server = ChatServer(session, self.host, stream=stream, budget=self.budget)
 
     @property
     def cache(self) -> ConversationCache:

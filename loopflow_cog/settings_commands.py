@@ -1,20 +1,17 @@
-"""The ``[p]mate`` settings commands: a mate's own settings and the server's defaults."""
+"""The ``[p]mate set`` command: a mate's own settings (the server's: ``[p]mateset``)."""
 
 from __future__ import annotations
 
-from typing import Optional
-
-import discord
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
-from loopflow.models import accepts_temperature, validate_model
+from loopflow.models import accepts_temperature
 
 from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
-from .converters import ExistingMate, ProviderName
+from .converters import ExistingMate
 
 _ = Translator("Loopflow", __file__)
 
@@ -83,30 +80,3 @@ class SettingsCommands(MixinMeta):
         ):
             text += " " + _("Note that `{model}` ignores temperature.").format(model=model)
         await answer(ctx, text)
-
-    @MateCommands.mate.command(name="defaultmodel")
-    @commands.guild_only()
-    @commands.admin_or_permissions(manage_guild=True)
-    async def mate_defaultmodel(
-        self, ctx: commands.GuildContext, provider: ProviderName, model: Optional[str] = None
-    ) -> None:
-        """Set the model this server's mates of a provider use when they name none.
-
-        Without a model, go back to the bot's default.
-        """
-        if model is not None:
-            try:
-                validate_model(model)
-            except MateError as exc:  # the reason quotes the input: it pings nobody
-                await answer(
-                    ctx,
-                    _("Nothing changed: {reason}").format(reason=exc),
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-                return
-        await self.store.set_server_model(ctx.guild.id, provider, model)
-        if model:
-            text = _("Mates on {provider} without a model of their own now use `{model}`.")
-        else:
-            text = _("Mates on {provider} without a model of their own use the bot's default.")
-        await answer(ctx, text.format(provider=provider, model=model))

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from loopflow.chat.sink import Outcome, Sink
 from loopflow.io.session import ReplyStream, Turn
 from loopflow.mates import Mate
+from loopflow.providers.base import Usage
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,28 @@ class Host(Protocol):
         say what went wrong."""
 
 
+class Budget(Protocol):
+    """Daily token limits, as the chat keeps them (optional: a server without one asks
+    nothing). ``person`` is whom a turn answers (the newest person's message it reads),
+    ``message_id`` that message (0: unknown)."""
+
+    async def allow(self, place: Place, mate: Mate, person: int, message_id: int) -> bool:
+        """Whether ``mate`` may ask its provider for a reply now; when not, the budget
+        says so in the chat (once, then quietly) and no request is made."""
+
+    async def spent(self, place: Place, mate: Mate, person: int, usage: Usage) -> None:
+        """A reply (finished, stopped or failed) billed ``usage``: count it."""
+
+
 PlaceStream = Callable[[Place, Mate, Sequence[Turn]], Awaitable[ReplyStream]]
 """Starts a mate's reply in a place (e.g. with the memory of that conversation)."""
 
 Chain = Callable[[], Awaitable[list[Turn]]]
 """Loads a reply chain: the messages a reply answers, oldest first."""
+
+
+def cache_key(guild: int, conversation: int, mate: str) -> str:
+    """The prompt cache key of ``mate``'s conversation (``"guild:conversation:mate"``,
+    :attr:`Request.cache_key <loopflow.providers.base.Request.cache_key>`): the same
+    prefix is sent there turn after turn."""
+    return f"{guild}:{conversation}:{mate}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
+from loopflow.chat.host import cache_key
 from loopflow.chat.memory import WindowState, add_note, clean_note, fold, plan_fold
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
@@ -139,7 +140,10 @@ class MemoryKeeper:
                 self._jumped((conversation, mate.name), moved)
 
         recall = state.recall(notes, opted_out)
-        return self.session.stream(mate, turns, stream=stream, recall=recall, on_prompt=on_prompt)
+        key = cache_key(guild, conversation, mate.name)
+        return self.session.stream(
+            mate, turns, stream=stream, recall=recall, on_prompt=on_prompt, cache_key=key
+        )
 
     async def reset(self, conversation: int, mate: str) -> None:
         """The conversation starts over for ``mate``: no window start and no summary (a

@@ -25,6 +25,10 @@ written (by message id, for a stop request or a deletion). Who answers a message
 :func:`~loopflow.chat.routing.route`. Every map is bounded
 (:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
 was kept for it.
+
+Cost: with a :class:`~loopflow.chat.host.Budget` (daily token limits), a reply asks it
+before any provider request and tells it what the reply billed; every request carries
+its conversation's prompt cache key (:func:`~loopflow.chat.host.cache_key`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from typing import Any
 from loopflow.chat.bot import MateBot, StreamFactory
 from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.history import ConversationCache
-from loopflow.chat.host import Chain, Host, Limits, Place, PlaceStream
+from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream, cache_key
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.reading import what_to_read
 from loopflow.chat.routing import Candidate, route
@@ -79,9 +83,11 @@ class ChatServer:
         stream: PlaceStream | None = None,
         limits: Limits | None = None,
         pacing: Pacing = DEFAULT_PACING,
+        budget: Budget | None = None,
     ) -> None:
         self.session = session
         self.host = host
+        self.budget = budget
         self.limits = limits = limits or Limits()
         self.pacing = pacing
         self._stream = stream
@@ -262,6 +268,9 @@ class ChatServer:
         except MateError as exc:
             await self.host.finished(place, mate, Outcome(failure=exc))
             return
+        person, message_id = _answered(turns, answering)
+        if self.budget is not None and not await self.budget.allow(place, mate, person, message_id):
+            return  # a daily limit is reached: no provider request
         sink = self.host.sink(place, mate, replied_to)
         if sink is None or self._closing:
             return
@@ -282,18 +291,24 @@ class ChatServer:
                 self._noted[place.conversation] = True
             for handle, text in outcome.posted:
                 self.cache.add(place.conversation, await sink.turn(handle, text))
+            if self.budget is not None and outcome.usage is not None:
+                await self.budget.spent(place, mate, person, outcome.usage)
             await self.host.finished(place, mate, outcome)
         finally:
             del self._replies[bot]
             reply.done.set()
 
-    def _stream_in(self, place: Place) -> StreamFactory | None:
+    def _stream_in(self, place: Place) -> StreamFactory:
+        """How a reply in ``place`` starts: the host's :data:`PlaceStream`, else
+        :meth:`Session.stream` with the conversation's prompt cache key."""
         start = self._stream
-        if start is None:
-            return None
 
         async def stream(mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
-            return await start(place, mate, turns)
+            if start is not None:
+                return await start(place, mate, turns)
+            return self.session.stream(
+                mate, turns, cache_key=cache_key(place.guild, place.conversation, mate.name)
+            )
 
         return stream
 
@@ -395,6 +410,15 @@ class ChatServer:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _answered(turns: Sequence[Turn], answering: frozenset[int]) -> tuple[int, int]:
+    """Whom a reply answers, for daily limits: the author of the newest person's turn it
+    reads (among ``answering`` when it names them), and that turn's message id."""
+    for turn in reversed(turns):
+        if not turn.mate and (not answering or turn.speaker_id in answering):
+            return turn.speaker_id, turn.message_id
+    return (min(answering) if answering else 0), 0
 
 
 async def _all_done(replies: Iterable[_Reply]) -> None:

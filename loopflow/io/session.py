@@ -166,7 +166,7 @@ class Session:
 
         ``mate.model`` when the mate names one; else the server's default for the mate's
         provider (``server_models``: provider -> model, what a chat server overrides, e.g.
-        ``[p]mate defaultmodel``); else the bot's default (:attr:`models`, from
+        ``[p]mateset defaultmodel``); else the bot's default (:attr:`models`, from
         :func:`loopflow.models.default_models`).
         """
         if mate.model:
@@ -191,8 +191,11 @@ class Session:
         turns: Sequence[Turn],
         budget: int | None = None,
         recall: Recall | None = None,
+        cache_key: str = "",
     ) -> Prompt:
         """The request for ``mate``'s reply to ``turns`` (oldest first), within budget.
+        ``cache_key`` names the conversation for the provider's prompt cache
+        (:attr:`Request.cache_key <loopflow.providers.base.Request.cache_key>`).
 
         Without ``recall`` the window slides: the newest turns that fit are sent. With
         it the window moves in steps (:func:`~loopflow.io.recall.settle_window`): the
@@ -228,6 +231,7 @@ class Session:
             messages=tuple([message for _, message, _ in reversed(walk.kept)]),
             max_tokens=mate.max_output_tokens,
             temperature=mate.temperature,
+            cache_key=cache_key,
         )
         return Prompt(
             request=request,
@@ -262,6 +266,7 @@ class Session:
         stream: bool = True,
         recall: Recall | None = None,
         on_prompt: PromptHook | None = None,
+        cache_key: str = "",
     ) -> ReplyStream:
         """``mate``'s reply to ``turns`` as an async iterator of text deltas.
 
@@ -269,9 +274,18 @@ class Session:
         ``recall`` the request is built with the mate's memory (see :meth:`build`);
         ``on_prompt`` is called with each built :class:`Prompt` just before its request
         is sent (twice when a context-too-long retry builds again), so a host can record
-        a window jump and start folding beside the reply.
+        a window jump and start folding beside the reply. ``cache_key``: as for
+        :meth:`build`.
         """
-        return ReplyStream(self, mate, turns, stream=stream, recall=recall, on_prompt=on_prompt)
+        return ReplyStream(
+            self,
+            mate,
+            turns,
+            stream=stream,
+            recall=recall,
+            on_prompt=on_prompt,
+            cache_key=cache_key,
+        )
 
     def provider_for(self, mate: Mate) -> Provider:
         """The adapter serving ``mate``; :class:`MissingKeyError` if none is configured."""
@@ -291,6 +305,7 @@ class ReplyStream:
     stream: bool = True
     recall: Recall | None = None
     on_prompt: PromptHook | None = None
+    cache_key: str = ""
     reply: Reply | None = field(default=None, init=False)
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -344,7 +359,9 @@ class ReplyStream:
             )
 
     def _build(self, budget: int | None) -> Prompt:
-        prompt = self.session.build(self.mate, self.turns, budget=budget, recall=self.recall)
+        prompt = self.session.build(
+            self.mate, self.turns, budget=budget, recall=self.recall, cache_key=self.cache_key
+        )
         if self.on_prompt is not None:
             self.on_prompt(prompt)
         return prompt

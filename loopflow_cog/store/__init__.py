@@ -1,9 +1,10 @@
 """The only package that touches Red's Config: IDs in, plain values and dataclasses out.
 
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
-that change on every reply (message index, usage counters), written in batches, in
-``records``. A server's data is read once (concurrent first reads share one load) and
-mirrored in memory (``mirror``); the store is the only writer, so the mirror stays exact.
+that change on every reply (message index, usage), written in batches, in ``records``;
+usage, limits and prices in ``costs``. A server's data is read once (concurrent first
+reads share one load) and mirrored in memory (``mirror``); the store is the only writer,
+so the mirror stays exact.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from redbot.core import Config
 
 from loopflow.errors import MateError
 from loopflow.mates import Mate
-from loopflow.providers.base import Usage
 
 from . import schema
+from .costs import CostStore
 from .memory import ConfigMemory
 from .mirror import GuildState
 from .records import Records, rewrites_whole_file
@@ -34,7 +35,7 @@ class DuplicateMateError(MateError):
     """A mate by that name exists already in the server."""
 
 
-class Store:
+class Store(CostStore):
     """Typed access to the cog's Config.
 
     ``whole_file_writes``: how the batched records are written (see records.py): one write
@@ -92,7 +93,7 @@ class Store:
         await self.config.guild_from_id(guild_id).mates.clear_raw(name)
         state.mates.pop(name, None)
         state.created.pop(name, None)
-        if state.usage.pop(name, None) is not None:
+        if state.forget_usage(name):
             self._records.changed(guild_id)
         for channel_id, names in list(state.bindings.items()):
             if name in names:
@@ -283,26 +284,7 @@ class Store:
         """Whether the mates spoke through this webhook (False for anyone else's)."""
         return webhook_id in (await self._state(guild_id)).webhooks
 
-    # --- batched records: the message index and usage --------------------------------------
-
-    async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
-        """Add a reply's tokens to a mate's counters (written within a second).
-
-        Tokens of a mate that no longer exists count nowhere: a reply that ends after
-        ``[p]mate delete`` must not bring the counters back, to a new mate of that name.
-        """
-        state = await self._state(guild_id)
-        if name not in state.mates:
-            return
-        counter = state.usage.setdefault(name, {"input": 0, "output": 0})
-        counter["input"] += usage.input_tokens
-        counter["output"] += usage.output_tokens
-        self._records.changed(guild_id)
-
-    async def usage(self, guild_id: int) -> dict[str, Usage]:
-        """Tokens used per mate since it was created."""
-        counters = (await self._state(guild_id)).usage
-        return {name: Usage(int(c["input"]), int(c["output"])) for name, c in counters.items()}
+    # --- batched records: the message index (usage: costs.py) -----------------------------
 
     async def record_messages(
         self, guild_id: int, message_ids: Iterable[int], name: str, answered: int = 0

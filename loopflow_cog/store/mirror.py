@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
+from loopflow.cost import MateUsage
 from loopflow.errors import MateError
 from loopflow.mates import Mate
+
+log = logging.getLogger("red.loopflow.store")
 
 
 @dataclass
@@ -20,7 +24,10 @@ class GuildState:
     cooldown: int
     threads: dict[int, int]
     webhooks: list[int]  # oldest first
-    records: dict[str, Any]  # the stored document itself: index and usage
+    limits: dict[str, Any]  # LimitSettings.to_dict(), {} for none
+    records: dict[str, Any]  # the stored document itself: index, usage, today
+    # The usage ledgers read from ``records["usage"]`` so far (parsed once, kept in step).
+    ledgers: dict[str, MateUsage] = field(default_factory=dict)
 
     @classmethod
     def from_stored(cls, data: dict[str, Any], records: dict[str, Any]) -> GuildState:
@@ -44,6 +51,7 @@ class GuildState:
             int(data["cooldown"]),
             {int(k): int(v) for k, v in data["threads"].items()},
             [int(i) for i in data["webhooks"]],
+            dict(data.get("limits") or {}),
             records,
         )
 
@@ -53,6 +61,24 @@ class GuildState:
         return self.records["index"]
 
     @property
-    def usage(self) -> dict[str, dict[str, int]]:
-        """Mate -> ``{"input": tokens, "output": tokens}``."""
-        return self.records["usage"]
+    def usage(self) -> dict[str, Any]:
+        """Mate -> ``MateUsage.to_dict()``, as stored."""
+        return self.records.setdefault("usage", {})
+
+    def mate_usage(self, name: str) -> MateUsage:
+        """A mate's usage per model and day (empty when none is stored, or when what is
+        stored cannot be read: logged, and counted afresh)."""
+        ledger = self.ledgers.get(name)
+        if ledger is None:
+            try:
+                ledger = MateUsage.from_dict(self.usage.get(name) or {})
+            except ValueError:
+                log.warning("The stored usage of %r could not be read; it starts over", name)
+                ledger = MateUsage()
+            self.ledgers[name] = ledger
+        return ledger
+
+    def forget_usage(self, name: str) -> bool:
+        """Drop a mate's usage; True if it had any."""
+        self.ledgers.pop(name, None)
+        return self.usage.pop(name, None) is not None

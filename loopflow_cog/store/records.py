@@ -1,5 +1,5 @@
 """The batched records of every server (:data:`~.schema.RECORDS`): the message index and
-the usage counters.
+the usage ledgers (and, in a server with limits, today's tokens per member).
 
 They change on every reply, so they live in memory and are written in batches, within
 :data:`SAVE_DELAY` of a change. How a batch is written follows what a write costs on the
@@ -34,7 +34,7 @@ def rewrites_whole_file() -> bool:
 
 def has_records(records: dict[str, Any]) -> bool:
     """Whether a document holds anything worth storing."""
-    return bool(records.get("index") or records.get("usage"))
+    return bool(records.get("index") or records.get("usage") or records.get("today"))
 
 
 class Records:
@@ -51,7 +51,7 @@ class Records:
         self._closed = False
 
     async def load(self, guild_id: int) -> dict[str, Any]:
-        """A server's document (``index``, ``usage``), index oldest first. The caller
+        """A server's document (``index``, ``usage``, ``today``), index oldest first. The caller
         changes it in place and then calls :meth:`changed`."""
         records = self._live.get(guild_id)
         if records is not None:

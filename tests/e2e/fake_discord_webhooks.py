@@ -238,7 +238,7 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
         key = self._commands_key(request)
         payload = await request.json() if request.can_read_body else []
         for command in payload:
-            _check_option_counts(command)
+            _check_options(command, command.get("name", ""))
         self.state.app_commands[key] = [self._stored_command(key, c) for c in payload]
         return json_response(self.state.app_commands[key])
 
@@ -246,7 +246,8 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     @route("POST", "/applications/{application_id}/guilds/{guild_id}/commands")
     async def add_command(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
-        _check_option_counts(await request.json())
+        body = await request.json()
+        _check_options(body, body.get("name", ""))
         command = self._stored_command(key, await request.json())
         self.state.app_commands.setdefault(key, []).append(command)
         return json_response(command, status=201)
@@ -277,19 +278,18 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
             app.router.add_get(f"/{prefix}/{{tail:.*}}", self.image)
 
 
-MAX_OPTIONS = 25  # Discord's limit of options (subcommands included) per command or group
+MAX_COMMAND_OPTIONS = 25  # Discord: options (subcommands too) per command or group
 
 
-def _check_option_counts(command: dict[str, Any]) -> None:
-    """Refuse a command or group with more than :data:`MAX_OPTIONS` options, as Discord
-    does (400, 50035 Invalid Form Body)."""
+def _check_options(command: dict, path: str) -> None:
+    """Discord refuses a command, subcommand group or subcommand with more than 25
+    options, or a description over 100 characters (400, code 50035)."""
     options = command.get("options") or []
-    if len(options) > MAX_OPTIONS:
+    if len(options) > MAX_COMMAND_OPTIONS:
         raise DiscordError(
-            400,
-            50035,
-            f"Invalid Form Body: {command.get('name')}: Must be {MAX_OPTIONS} or fewer in length.",
+            400, 50035, f"Invalid Form Body: {path}.options: Must be 25 or fewer in length."
         )
+    if len(command.get("description", "")) > 100:
+        raise DiscordError(400, 50035, f"Invalid Form Body: {path}.description: too long")
     for option in options:
-        if option.get("type") in (1, 2):  # a subcommand or a subcommand group
-            _check_option_counts(option)
+        _check_options(option, f"{path}.{option.get('name', '')}")

@@ -183,7 +183,7 @@ async def test_a_burst_during_a_generation_is_answered_once_together(discord, ll
 
 async def test_the_cooldown_holds_a_person_back(discord, llm) -> None:
     channel = await bound_channel(discord, "cooldown", "maya")
-    answer = await discord.command(discord.owner, "admin", "!mate cooldown 30")
+    answer = await discord.command(discord.owner, "admin", "!mateset cooldown 30")
     assert answer.content == "The cooldown is now 30 seconds."
     try:
         llm.enqueue(reply("Answered."))
@@ -200,7 +200,7 @@ async def test_the_cooldown_holds_a_person_back(discord, llm) -> None:
         assert answers == ["Answered.", "Hello Dave."]
         assert len(llm.server.requests) == 2
     finally:
-        await discord.command(discord.owner, "admin", "!mate cooldown 0")
+        await discord.command(discord.owner, "admin", "!mateset cooldown 0")
 
 
 async def test_a_stop_reaction_ends_the_generation_and_keeps_the_text(discord, llm) -> None:
@@ -276,7 +276,7 @@ async def test_a_bad_avatar_url_gets_a_clear_message(discord) -> None:
 
 async def test_usage_counts_tokens_per_mate(discord) -> None:
     answer = await discord.command(discord.owner, "admin", "!mate usage maya")
-    match = re.fullmatch(r"`maya`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer.content)
+    match = re.search(r"`maya`: today ([\d,]+) in / [\d,]+ cached / ([\d,]+) out", answer.content)
     assert match and int(match.group(1).replace(",", "")) > 0, answer.content
 
 
@@ -323,7 +323,7 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     )
     unknown = await admin(discord, "!mate set maya colour red")
     assert unknown.startswith("Unknown setting `colour`")
-    assert await admin(discord, "!mate defaultmodel openai gpt-4.1-mini") == (
+    assert await admin(discord, "!mateset defaultmodel openai gpt-4.1-mini") == (
         "Mates on openai without a model of their own now use `gpt-4.1-mini`."
     )
     channel = await bound_channel(discord, "settings", "maya")
@@ -332,7 +332,7 @@ async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None
     await discord.wait_for_message(lambda m: m.content == "Tuned.", channel=channel)
     body = llm.server.requests[-1].json
     assert body["model"] == "gpt-4.1-mini" and body["temperature"] == 0.3
-    await admin(discord, "!mate defaultmodel openai")
+    await admin(discord, "!mateset defaultmodel openai")
     await admin(discord, "!mate set maya temperature 1")
 
 

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("mates")
 async def usage(discord: FakeDiscord, mate: str = "maya") -> tuple[int, int]:
     """Maya's tokens in and out, as ``!mate usage`` shows them."""
     answer = await admin(discord, f"!mate usage {mate}")
-    match = re.search(rf"`{mate}`: ([\d,]+) tokens in, ([\d,]+) tokens out", answer)
+    match = re.search(rf"`{mate}`: .* total ([\d,]+) in / [\d,]+ cached / ([\d,]+) out", answer)
     if match is None:
         return 0, 0
     return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))

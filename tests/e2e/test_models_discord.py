@@ -163,7 +163,7 @@ async def test_anthropic_temperatures_above_one_are_refused(discord, llm) -> Non
 @pytest.mark.parametrize("model", ['"two words"', "x" * 120, "gpt`4", "<@{member}>"])
 async def test_a_bad_default_model_is_refused_and_nothing_changes(discord, llm, model) -> None:
     model = model.format(member=discord.member.id)
-    refusal = await discord.command(discord.owner, "admin", f"!mate defaultmodel openai {model}")
+    refusal = await discord.command(discord.owner, "admin", f"!mateset defaultmodel openai {model}")
     answer = refusal.content
     assert answer.startswith("Nothing changed: ")
     assert "is not a model name: use 1 to 100 characters of A-Z, a-z, 0-9" in answer
@@ -198,10 +198,10 @@ async def test_bad_model_settings_from_outside_the_commands_are_clear(
     line = await discord.wait_for_message(channel=channel, timeout=15)
     assert line.content == (
         WARNING + "Maya can't answer: this server's default OpenAI model `two words` is not a "
-        "model name. An admin can set another with `!mate defaultmodel openai <model>`."
+        "model name. An admin can set another with `!mateset defaultmodel openai <model>`."
     )
     assert llm.server.requests == []
     # Setting it back makes the next message work; nothing came in between.
-    await admin(discord, "!mate defaultmodel openai")
+    await admin(discord, "!mateset defaultmodel openai")
     only_said(discord, channel, sent, line, await answered(discord, llm, channel, "now?"))
     assert len(llm.server.requests) == 1

@@ -24,7 +24,7 @@ ECHOES = [
     ("!mate model maya {bob}", "Nothing changed"),
     ("!mate show x`{bob}", "There is no mate called"),
     ("!mate create x`{bob}", "is not a valid mate name"),
-    ("!mate defaultmodel openai {bob}", "is not a model name"),
+    ("!mateset defaultmodel openai {bob}", "is not a model name"),
     ("!mate set maya maxtokens {bob}", "Nothing changed"),
     ("!mate avatar maya {bob}", "is not an http(s) URL"),
 ]

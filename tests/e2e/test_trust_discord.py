@@ -37,9 +37,9 @@ def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
     async def setup() -> None:
         # Red matches the commands' package: loopflow, however the cog was installed.
         enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 1 commands from `loopflow`"), enabled.content
+        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
         synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 1 commands.", synced.content
+        assert synced.content == "Synced 2 commands.", synced.content
 
     run_blocking(setup(), timeout=60)
 
@@ -59,6 +59,21 @@ async def test_slash_sync_sends_the_mate_group_with_its_subcommands(
     groups = {o["name"]: o for o in mate["options"]}
     assert {"create", "chat", "reset", "channel"} <= set(groups)
     assert {o["name"] for o in groups["channel"]["options"]} == {"add", "remove"}
+    assert "cooldown" not in groups and "defaultmodel" not in groups  # moved to mateset
+
+
+async def test_slash_sync_sends_mateset_and_both_groups_fit_discords_limit(
+    discord, slash_commands
+) -> None:
+    synced = {c["name"]: c for c in discord.synced_commands()}
+    assert {o["name"] for o in synced["mateset"]["options"]} == {
+        "cooldown",
+        "defaultmodel",
+        "limit",
+        "price",
+    }
+    for name in ("mate", "mateset"):  # Discord allows 25 subcommands per command
+        assert len(synced[name]["options"]) <= 25, (name, len(synced[name]["options"]))
 
 
 async def test_a_member_without_rights_cannot_bind_or_unbind_by_slash(
@@ -208,7 +223,7 @@ async def test_dms_keep_the_servers_cooldown(discord, llm) -> None:
     gina = await discord.add_member("gina", "Gina")
     dm = discord.dm(gina).id
     await discord.command(gina, "general", "!mate dm maya")
-    answer = await discord.command(discord.owner, "admin", "!mate cooldown 30")
+    answer = await discord.command(discord.owner, "admin", "!mateset cooldown 30")
     assert answer.content == "The cooldown is now 30 seconds."
     try:
         await answered(discord, llm, dm, "first", author=gina)
@@ -218,7 +233,7 @@ async def test_dms_keep_the_servers_cooldown(discord, llm) -> None:
             lambda d: HOURGLASS in d.message(second).reactions, what="the cooldown reaction"
         )
     finally:
-        await discord.command(discord.owner, "admin", "!mate cooldown 0")
+        await discord.command(discord.owner, "admin", "!mateset cooldown 0")
     third = await answered(discord, llm, dm, "third, later", author=gina)
     only_said(discord, dm, second, third)
     assert len(llm.server.requests) == 2

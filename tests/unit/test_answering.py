@@ -164,7 +164,7 @@ class FakeStore:
     async def record_messages(self, guild_id: int, ids: Any, name: str, answered: int = 0) -> None:
         self.recorded.extend(ids)
 
-    async def add_usage(self, guild_id: int, name: str, usage: Usage) -> None:
+    async def add_usage(self, guild_id: int, name: str, usage: Usage, model: str = "") -> None:
         self.usage[name] = self.usage.get(name, Usage()) + usage
 
     async def webhook_hint_sent(self, guild_id: int) -> bool:

@@ -415,5 +415,5 @@ async def test_a_bad_server_default_model_is_one_clear_line_and_asks_nothing(wor
     assert world.bound.notices == [
         "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} Maya can't answer: this server's default "
         "OpenAI model `two words` is not a model name. An admin can set another with "
-        "`!mate defaultmodel openai <model>`."
+        "`!mateset defaultmodel openai <model>`."
     ]

@@ -42,6 +42,6 @@ def test_a_bad_stored_default_model_is_shown_short_and_inert() -> None:
     assert line.startswith(
         WARNING + "Maya can't answer: this server's default OpenAI model `two 'words' xxx"
     )
-    assert line.endswith("An admin can set another with `?mate defaultmodel openai <model>`.")
+    assert line.endswith("An admin can set another with `?mateset defaultmodel openai <model>`.")
     assert line.count("`") == 4  # the name's backticks cannot open a code span
     assert "xxx...`" in line and "x" * 40 not in line  # cut to a few words

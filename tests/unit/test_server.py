@@ -387,3 +387,46 @@ async def test_without_closing_every_map_stays_within_its_bound() -> None:
     assert sizes["queue"] == sizes["loading"] == 0
     assert all(len(w.server.cache.turns(c)) <= 5 for c in range(181, 201))
     await w.server.aclose()
+
+
+# --- daily limits (the host's Budget) and the prompt cache key ----------------------------
+
+
+class Allowance:
+    """A :class:`~loopflow.chat.host.Budget` that allows ``turns`` turns, recording what
+    it was asked and what was spent."""
+
+    def __init__(self, turns: int) -> None:
+        self.turns = turns
+        self.asked: list[tuple[str, int, int]] = []
+        self.spent_usage: list[tuple[str, int, int]] = []
+
+    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
+        self.asked.append((mate.name, person, message_id))
+        self.turns -= 1
+        return self.turns >= 0
+
+    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
+        self.spent_usage.append((mate.name, person, usage.total_tokens))
+
+
+async def test_a_budget_used_up_means_no_provider_request_and_usage_is_spent() -> None:
+    w = World()
+    allowance = Allowance(turns=1)
+    w.server.budget = allowance
+    w.server.cache.load(HERE.conversation, [])
+    w.provider.add("Hi Alice!", "never sent")
+    first = await w.said(ALICE, "hello")
+    second = await w.said(BOB, "and me?")
+    assert len(w.provider.requests) == 1  # the second turn asked no provider
+    assert w.chat() == ["Hi Alice!"]
+    assert allowance.asked == [("maya", ALICE, first.message_id), ("maya", BOB, second.message_id)]
+    assert [(m, p) for m, p, _ in allowance.spent_usage] == [("maya", ALICE)]
+    assert allowance.spent_usage[0][2] > 0
+    await w.server.aclose()
+
+
+async def test_requests_carry_the_conversations_cache_key(world) -> None:
+    world.provider.add("Hi!")
+    await world.said(ALICE, "hello")
+    assert world.provider.requests[-1].cache_key == f"{GUILD}:{HERE.conversation}:maya"

@@ -285,7 +285,7 @@ async def test_migrate_moves_schema_1_data_and_keeps_everything(config) -> None:
     await config.guild_from_id(GUILD + 1).set_raw("usage", value={"x": {"input": 1, "output": 0}})
     store = Store(config)
     await store.migrate()
-    assert await config.schema_version() == SCHEMA_VERSION == 2
+    assert await config.schema_version() == SCHEMA_VERSION == 3
     raw = await config.guild_from_id(GUILD).all()
     assert "message_index" not in raw and "usage" not in raw
     assert raw["threads"] == {"900": 42}

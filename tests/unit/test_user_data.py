@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import loopflow
+from loopflow.chat.limits import DayCounts
 from loopflow.chat.memory import WindowState
 from loopflow.io.session import Session
+from loopflow_cog.budget import CogBudget
 from loopflow_cog.cog import Loopflow
 from loopflow_cog.remembering import Remembering
 from loopflow_cog.store import Store
@@ -21,7 +24,15 @@ def cog_on(config) -> Loopflow:
     cog = Loopflow.__new__(Loopflow)
     cog.store = Store(config)
     cog.remembering = Remembering(Session({}), cog.store)
+    cog.conversations = NoConversations(cog.store)  # type: ignore[assignment]
     return cog
+
+
+class NoConversations:
+    """The cog's conversations as the data API uses them: the daily limits' counts."""
+
+    def __init__(self, store: Store) -> None:
+        self.budget = CogBudget(store, host=None)  # type: ignore[arg-type]
 
 
 async def exported(cog: Loopflow, user_id: int) -> dict[str, object]:
@@ -110,3 +121,12 @@ def test_both_data_statements_say_the_same_and_name_thread_openers() -> None:
     for memory in ("a summary of the messages", "notes of lasting facts", "`[p]mate optout`"):
         assert memory in statement  # what mates remember, and how to delete it
     assert "`[p]mydata forgetme` deletes all of a person's data" in statement
+
+
+async def test_deleting_a_users_data_forgets_their_token_count_of_today(config) -> None:
+    today = datetime.now(timezone.utc).date()
+    cog = cog_on(config)
+    await cog.store.save_member_counts(GUILD, DayCounts(today, {}, {ALICE: 50, BOB: 7}))
+    await cog.red_delete_data_for_user(requester="user_strict", user_id=ALICE)
+    await cog.store.flush()
+    assert (await Store(config).day_counts(GUILD)).members == {BOB: 7}
