@@ -78,6 +78,12 @@ class CogBudget:
         if channel is not None:
             await notice(channel, _("-# Admins: this server has used 80 % of today's token limit."))
 
+    async def spent_folding(self, guild_id: int, mate: Mate, model: str, usage: Usage) -> None:
+        """A memory fold of ``mate`` billed ``usage``: it counts toward the server's and the
+        mate's limits (member 0: a fold is no one's turn) and the mate's usage."""
+        self.limits.record(guild_id, mate.name, 0, usage)
+        await self.store.add_usage(guild_id, mate.name, usage, model)
+
     async def forget_member(self, member_id: int) -> None:
         """A data deletion request: drop the member's counts of today, in memory and
         stored (the server's and the mates' counts stay: they are no one's)."""

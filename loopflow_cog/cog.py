@@ -15,7 +15,9 @@ from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
 from loopflow.io.session import Session
+from loopflow.mates import Mate
 from loopflow.models import default_models
+from loopflow.providers.base import Usage
 
 from .abc import CompositeMetaClass
 from .channel_commands import ChannelCommands
@@ -62,10 +64,14 @@ class Loopflow(
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
         self.session = Session(self.providers, models=default_models())
         self.delivery = Delivery(lambda: bot.user)
-        self.remembering = Remembering(self.session, self.store)
+        self.remembering = Remembering(self.session, self.store, on_usage=self._fold_billed)
         self.conversations = Conversations(
             bot, self, self.store, self.session, self.delivery, self.remembering
         )
+
+    async def _fold_billed(self, guild_id: int, mate: Mate, model: str, usage: Usage) -> None:
+        """A memory fold's tokens count like a reply's: usage and daily limits."""
+        await self.conversations.budget.spent_folding(guild_id, mate, model, usage)
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from loopflow.chat.host import Place
-from loopflow.chat.keeper import MemoryKeeper
+from loopflow.chat.keeper import MemoryKeeper, UsageHook
 from loopflow.io.session import ReplyStream, Session, Turn
 from loopflow.mates import Mate
 
@@ -24,9 +24,9 @@ from .store import Store
 class Remembering:
     """The keeper and the store's memory, for the chat server, commands and data API."""
 
-    def __init__(self, session: Session, store: Store) -> None:
+    def __init__(self, session: Session, store: Store, on_usage: UsageHook | None = None) -> None:
         self.memory = store.memory
-        self.keeper = MemoryKeeper(session, store.memory)
+        self.keeper = MemoryKeeper(session, store.memory, on_usage=on_usage)
 
     async def stream(self, place: Place, mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
         """``mate``'s reply in ``place`` with its memory of that conversation (the chat

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.host import cache_key
-from loopflow.chat.memory import WindowState, add_note, clean_note, fold, plan_fold
+from loopflow.chat.memory import Fold, WindowState, add_note, clean_note, fold, plan_fold
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
 from loopflow.mates import Mate
+from loopflow.providers.base import Usage
+
+UsageHook = Callable[[int, Mate, str, Usage], Awaitable[None]]
+"""Told what each fold request billed: ``(guild, mate, model, usage)``."""
 
 log = logging.getLogger("loopflow.memory")
 
@@ -101,8 +105,16 @@ class _Jump:
 class MemoryKeeper:
     """Builds turns with memory and folds what leaves the window, beside the turns."""
 
-    def __init__(self, session: Session, store: MemoryStore, *, max_folds: int = 64) -> None:
+    def __init__(
+        self,
+        session: Session,
+        store: MemoryStore,
+        *,
+        max_folds: int = 64,
+        on_usage: UsageHook | None = None,
+    ) -> None:
         self.session = session
+        self.on_usage = on_usage
         self.store = store
         self.max_folds = max_folds
         self._folds: dict[WindowKey, asyncio.Task[None]] = {}
@@ -245,6 +257,7 @@ class MemoryKeeper:
             except LoopflowError as exc:
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
+            await self._count(jump, result)
             if key in self._void:
                 return
             async with self._locks.hold(key):
@@ -257,6 +270,15 @@ class MemoryKeeper:
                     await self.remember(jump.guild, name, person, fact)
             if not absorbed:
                 return
+
+    async def _count(self, jump: _Jump, result: Fold) -> None:
+        """Tell the host what a fold request billed (usage and limits count folds too)."""
+        if self.on_usage is None or not result.usage.total_tokens:
+            return
+        try:
+            await self.on_usage(jump.guild, jump.mate, result.model, result.usage)
+        except Exception:  # counting must never lose the fold itself
+            log.exception("Could not count a fold's usage for %s", jump.mate.name)
 
 
 def window_people(

@@ -48,7 +48,7 @@ from loopflow.io.recall import NOTES_SHARE, SUMMARY_SHARE, Recall
 from loopflow.io.session import Session, Turn
 from loopflow.io.tokens import MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate
-from loopflow.providers.base import Message, Provider, Request
+from loopflow.providers.base import Message, Provider, Request, Usage
 
 NOTES_PER_PERSON = 20
 """A person's notes per mate and server; the oldest goes when a new one would pass this."""
@@ -183,10 +183,13 @@ class FoldJob:
 
 @dataclass(frozen=True)
 class Fold:
-    """A fold's result: the new summary and ``(person id, fact)`` notes."""
+    """A fold's result: the new summary and ``(person id, fact)`` notes, and what the fold
+    request billed (``usage``, on ``model``; zero when no request was made)."""
 
     summary: str
     notes: tuple[tuple[int, str], ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
 
 
 def plan_fold(
@@ -302,12 +305,13 @@ async def fold(session: Session, mate: Mate, job: FoldJob) -> Fold:
     model = session.model_for(mate)
     request = fold_request(job, model, mate.max_output_tokens)
     try:
-        text = await _complete(provider, request)
+        text, usage = await _complete(provider, request)
     except ProviderError as exc:
         if type(exc) is not ProviderError:  # a rejection, not an outage or a limit
             raise
-        text = await _complete(provider, replace(request, json_mode=False))
-    return parse_fold(text, job, session.counters.for_model(mate.provider, model))
+        text, usage = await _complete(provider, replace(request, json_mode=False))
+    parsed = parse_fold(text, job, session.counters.for_model(mate.provider, model))
+    return replace(parsed, usage=usage, model=model)
 
 
 def clean_note(fact: str) -> str:
@@ -335,9 +339,14 @@ def add_note(facts: Sequence[str], fact: str) -> list[str]:
     return kept[-NOTES_PER_PERSON:]
 
 
-async def _complete(provider: Provider, request: Request) -> str:
-    chunks = [chunk.text async for chunk in provider.execute(request, stream=False)]
-    return "".join(chunks)
+async def _complete(provider: Provider, request: Request) -> tuple[str, Usage]:
+    """The reply's text and the usage the provider reported (zero when it sent none)."""
+    texts, usage = [], Usage()
+    async for chunk in provider.execute(request, stream=False):
+        texts.append(chunk.text)
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return "".join(texts), usage
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ from loopflow.chat.memory import WindowState
 from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
 from loopflow.io.session import Session, Turn, awaits_answer
 from loopflow.mates import Mate
-from loopflow.providers.base import Request
+from loopflow.providers.base import Request, Usage
 
 BUDGET = 1_500
 MAYA = Mate(
@@ -287,3 +287,21 @@ async def test_notes_added_at_once_are_all_kept() -> None:
     facts = ["has a cat", "prefers tea", "lives in Lisbon"]
     await asyncio.gather(*(keeper.remember(GUILD, "maya", 101, fact) for fact in facts))
     assert sorted((await store.load_notes(GUILD, "maya", [101]))[101]) == sorted(facts)
+
+
+async def test_each_fold_request_tells_the_host_what_it_billed() -> None:
+    counted: list[tuple[int, str, str, int]] = []
+
+    async def on_usage(guild: int, mate: Mate, model: str, usage: Usage) -> None:
+        counted.append((guild, mate.name, model, usage.output_tokens))
+
+    chat = Chat(FoldingFake())
+    chat.keeper.on_usage = on_usage
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.chatter(60)
+    await chat.keeper.idle()
+    assert len(chat.fake.folds) >= 1 and len(counted) == len(chat.fake.folds)
+    assert {(guild, name, model) for guild, name, model, _ in counted} == {
+        (GUILD, "maya", "gpt-4o")
+    }
+    assert all(output > 0 for *_, output in counted)

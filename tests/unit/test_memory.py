@@ -221,7 +221,8 @@ async def test_fold_asks_the_mates_provider_and_retries_a_rejected_json_mode() -
     fake = FakeProvider("openai", replies=[ProviderError("response_format unsupported"), reply])
     session = Session({"openai": fake}, models={"openai": "gpt-4o", "anthropic": "c"})
     result = await fold(session, MAYA, job_for())
-    assert result == Fold("S", ((103, "prefers metric"),))
+    assert (result.summary, result.notes) == ("S", ((103, "prefers metric"),))
+    assert result.model == "gpt-4o" and result.usage.output_tokens == len(reply) // 4
     assert [r.json_mode for r in fake.requests] == [True, False]
     assert fake.requests[1].system == FOLD_INSTRUCTION
 

@@ -107,3 +107,17 @@ async def test_a_members_saved_counts_are_forgotten_on_request(config) -> None:
     assert (await after.day_counts(GUILD + 1, NOON)).members == {}
     await store.forget_member_counts(43)  # a loaded server, not yet written, too
     assert (await store.day_counts(GUILD, NOON)).members == {42: 120}
+
+
+async def test_a_memory_fold_counts_toward_usage_and_the_limits(config) -> None:
+    from loopflow_cog.budget import CogBudget
+
+    store = Store(config)
+    await store.add_mate(GUILD, MAYA)
+    budget = CogBudget(store, host=None)  # type: ignore[arg-type]  # no channel needed
+    budget.limits.configure(GUILD, LimitSettings(server=1_000, mates={"maya": 100}))
+    await budget.spent_folding(GUILD, MAYA, "gpt-5-mini", Usage(80, 30))
+    assert budget.limits.used(GUILD) == budget.limits.used(GUILD, mate="maya") == 110
+    assert budget.limits.check(GUILD, "maya", 42).budget == "mate"  # the fold used it up
+    assert (await store.usage(GUILD))["maya"] == Usage(80, 30)
+    assert set((await store.mate_usage(GUILD))["maya"].ledgers) == {"gpt-5-mini"}
