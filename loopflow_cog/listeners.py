@@ -71,7 +71,13 @@ class Conversations:
         self.host = CogHost(bot, store, delivery, self.chores, self.history)
         stream = remembering.stream if remembering is not None else None
         self.budget = CogBudget(store, self.host)
-        self.server = ChatServer(session, self.host, stream=stream, budget=self.budget)
+        self.server = ChatServer(
+            session,
+            self.host,
+            stream=stream,
+            budget=self.budget,
+            note_trimmed=remembering is None,  # with memory, older messages are summarised
+        )
 
     @property
     def cache(self) -> ConversationCache:

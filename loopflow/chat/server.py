@@ -84,8 +84,12 @@ class ChatServer:
         limits: Limits | None = None,
         pacing: Pacing = DEFAULT_PACING,
         budget: Budget | None = None,
+        note_trimmed: bool = True,
     ) -> None:
         self.session = session
+        # Say once per conversation when the budget left older messages out; off when the
+        # stream is a memory that keeps them (they are folded into its summary instead).
+        self.note_trimmed = note_trimmed
         self.host = host
         self.budget = budget
         self.limits = limits = limits or Limits()
@@ -228,7 +232,7 @@ class ChatServer:
         if reading is None:
             return  # everything new was answered already (a burst folded into one turn)
         self._markers[place.conversation] = {**markers, mate.name: reading.marker}
-        note = place.conversation not in self._noted
+        note = self.note_trimmed and place.conversation not in self._noted
         await self._reply(place, mate, reading.turns, reading.answering, note_trimmed=note)
 
     async def _answer_reply(

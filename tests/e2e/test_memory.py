@@ -57,9 +57,9 @@ def slash_commands(red: RedProcess, pip: None) -> None:
 
     async def setup() -> None:
         enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 1 commands from `loopflow`"), enabled.content
+        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
         synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 1 commands.", synced.content
+        assert synced.content == "Synced 2 commands.", synced.content
 
     run_blocking(setup(), timeout=60)
 

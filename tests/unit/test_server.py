@@ -430,3 +430,11 @@ async def test_requests_carry_the_conversations_cache_key(world) -> None:
     world.provider.add("Hi!")
     await world.said(ALICE, "hello")
     assert world.provider.requests[-1].cache_key == f"{GUILD}:{HERE.conversation}:maya"
+
+
+async def test_no_trimmed_note_when_a_memory_keeps_older_messages(world) -> None:
+    world.server.note_trimmed = False  # as the cog sets it when its stream is a memory
+    world.host.guild_mates[GUILD]["maya"] = MAYA.replace(context_budget=600)
+    for i in range(5):
+        await world.said(ALICE, f"message {i} " + "filler " * 40)
+    assert len(world.chat()) == 5 and not [text for text in world.chat() if "left out" in text]
