@@ -53,7 +53,8 @@ from loopflow.io.discord import prefixed
 from loopflow.io.session import Session, Turn
 from loopflow.io.tokens import MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate, builtin_mate
-from loopflow.models import Prices, prices_for, token_encoding
+from loopflow.models import token_encoding
+from loopflow.pricing import Prices, prices_for
 from loopflow.providers.anthropic import anthropic_body_parts
 from loopflow.providers.base import Request, Usage
 from loopflow.providers.fake import FakeProvider

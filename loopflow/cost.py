@@ -3,8 +3,8 @@
 * :func:`fill_usage`: a request's :class:`~loopflow.providers.base.Usage` as the provider
   reported it, with loopflow's own count where it reported none (a compatible server
   without usage, a reply stopped midway), marked ``estimated``.
-* :func:`cost`: the USD a usage costs at a model's :class:`~loopflow.models.Prices`
-  (:func:`loopflow.models.prices_for`); None when the prices are unknown.
+* :func:`cost`: the USD a usage costs at a model's :class:`~loopflow.pricing.Prices`
+  (:func:`loopflow.pricing.prices_for`); None when the prices are unknown.
 * :class:`UsageLedger`: usage per UTC day for the last :data:`LEDGER_DAYS` days, older
   days rolled into one total; :class:`MateUsage`: one mate's ledgers per model, and its
   :class:`UsageSummary` (tokens and cost today, in 30 days, in total). Plain values the
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from loopflow.models import Prices, prices_for
+from loopflow.pricing import Prices, prices_for
 from loopflow.providers.base import Usage
 
 #: Days a ledger keeps one by one (today included): enough for "the last 30 days"
@@ -224,7 +224,7 @@ class MateUsage:
     def summary(self, now: datetime, overrides: Mapping[str, Prices] | None = None) -> UsageSummary:
         """Tokens and cost today, in the last 30 days and in total, as of ``now``, at the
         shipped prices under the owner's ``overrides``
-        (:func:`loopflow.models.prices_for`)."""
+        (:func:`loopflow.pricing.prices_for`)."""
         periods: tuple[Callable[[UsageLedger], Usage], ...] = (
             lambda ledger: ledger.today(now),
             lambda ledger: ledger.last_days(30, now),

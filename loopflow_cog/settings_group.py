@@ -16,7 +16,8 @@ from redbot.core.utils.chat_formatting import humanize_number, pagify
 
 from loopflow.chat.limits import LimitSettings
 from loopflow.errors import MateError, SettingError
-from loopflow.models import owner_prices, validate_model
+from loopflow.models import validate_model
+from loopflow.pricing import owner_prices
 
 from .abc import MixinMeta
 from .answers import answer

@@ -10,7 +10,7 @@ from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import humanize_number
 
 from loopflow.cost import MateUsage, UsageSummary
-from loopflow.models import PRICES_AS_OF, Prices
+from loopflow.pricing import PRICES_AS_OF, Prices
 from loopflow.providers.base import Usage
 
 _ = Translator("Loopflow", __file__)

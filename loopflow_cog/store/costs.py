@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from loopflow.chat.limits import DayCounts, LimitSettings, utc_now
 from loopflow.cost import OTHER_MODELS, MateUsage, utc_day
 from loopflow.errors import SettingError
-from loopflow.models import Prices
+from loopflow.pricing import Prices
 from loopflow.providers.base import Usage
 
 if TYPE_CHECKING:

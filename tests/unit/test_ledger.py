@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from loopflow.cost import LEDGER_DAYS, MAX_MODELS, MateUsage, UsageLedger, fill_usage
-from loopflow.models import Prices
+from loopflow.pricing import Prices
 from loopflow.providers.base import Usage
 
 UTC = timezone.utc

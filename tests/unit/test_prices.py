@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from loopflow.cost import cost
-from loopflow.errors import LoopflowError
-from loopflow.models import PRICES_AS_OF, Prices, SettingError, owner_prices, prices_for
+from loopflow.errors import LoopflowError, SettingError
+from loopflow.pricing import PRICES_AS_OF, Prices, owner_prices, prices_for
 from loopflow.providers.base import Usage
 
 TABLE = json.loads((resources.files("loopflow") / "prices.json").read_text(encoding="utf-8"))

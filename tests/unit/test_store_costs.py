@@ -9,7 +9,7 @@ import pytest
 from loopflow.chat.limits import DayCounts, LimitSettings
 from loopflow.cost import OTHER_MODELS
 from loopflow.mates import builtin_mate
-from loopflow.models import owner_prices, prices_for
+from loopflow.pricing import owner_prices, prices_for
 from loopflow.providers.base import Usage
 from loopflow_cog.store import Store
 from loopflow_cog.store.schema import RECORDS, SCHEMA_VERSION
