@@ -313,6 +313,36 @@ class RedProcess:
 
     # ---------------------------------------------------------------------------- helpers
 
+    async def stored_text(self, cog_name: str = "Loopflow") -> str:
+        """Everything a cog keeps in Red's Config, as text, whichever backend Red runs on.
+
+        JSON: the cog's files under ``cogs/<cog_name>/``; PostgreSQL: every value of every row
+        in the cog's schemas (``red_config.red_cogs`` names them), as text. For checks
+        that something is, or is no longer, stored.
+        """
+        if self.database is None:
+            folder = self.data_path / "cogs" / cog_name
+            return "\n".join(
+                f.read_text(encoding="utf-8") for f in sorted(folder.glob("*.json"))
+            )
+        conn = await _admin_connection({**self.pg_env, "PGDATABASE": self.database})
+        try:
+            schemas = await conn.fetch(
+                "SELECT schemaname FROM red_config.red_cogs WHERE cog_name = $1", cog_name
+            )
+            texts = []
+            for (schema,) in schemas:
+                tables = await conn.fetch(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+                    schema,
+                )
+                for (table,) in tables:
+                    rows = await conn.fetch(f'SELECT * FROM "{schema}"."{table}"')
+                    texts.extend(str(value) for row in rows for value in row.values())
+            return "\n".join(texts)
+        finally:
+            await conn.close()
+
     async def owner_command(self, text: str, *, timeout: float = 15) -> Message:
         """Run a command as the owner in ``#admin``; the bot's answer."""
         return await self.discord.command(self.discord.owner, ADMIN_CHANNEL, text, timeout=timeout)

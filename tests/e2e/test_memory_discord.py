@@ -193,8 +193,7 @@ async def test_forgetme_leaves_nothing_of_the_person_in_config(discord, llm, red
         what="folds after the reset",
     )
     await say(discord, llm, channel, bob, "One more")  # a fold's result is saved by now
-    config = red.data_path / "cogs" / "Loopflow" / "settings.json"
-    before = config.read_text(encoding="utf-8")
+    before = await red.stored_text()
     assert str(bob.id) in before and "Lisbon" in before
 
     dm = discord.dm(bob).id
@@ -207,23 +206,22 @@ async def test_forgetme_leaves_nothing_of_the_person_in_config(discord, llm, red
         timeout=30,
     )
     await red.restart()  # everything saved
-    stored = config.read_text(encoding="utf-8")
+    stored = await red.stored_text()
     assert str(bob.id) not in stored
     for said in ("Pixel", "Lisbon", "metric", "plans"):
         assert said not in stored
 
 
 async def test_a_deleted_mate_takes_its_notes_with_it(discord, red, channel) -> None:
-    config = red.data_path / "cogs" / "Loopflow" / "settings.json"
     created = await discord.command(discord.owner, "admin", "!mate create kiwi")
     assert created.content.startswith("Created"), created.content
     noted = await discord.command(discord.member, channel, "!mate remember kiwi I have a red kite")
     assert noted.content == "**Kiwi** will remember that about you: I have a red kite"
-    assert "red kite" in config.read_text(encoding="utf-8")
+    assert "red kite" in await red.stored_text()
     await discord.command(discord.owner, "admin", "!mate delete kiwi")
     done = await discord.command(discord.owner, "admin", "yes")
     assert done.content == "Deleted **Kiwi**."
-    assert "red kite" not in config.read_text(encoding="utf-8")
+    assert "red kite" not in await red.stored_text()
 
 
 async def test_memory_in_a_dm_shows_the_dm_mates_memory_there(discord, llm, channel) -> None:
