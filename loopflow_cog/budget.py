@@ -71,18 +71,26 @@ class CogBudget:
 
     async def spent(self, place: Place, mate: Mate, person: int, usage: Usage) -> None:
         """See ``Budget.spent``: count it; at 80 % of the server's limit, tell admins once."""
-        notify = self.limits.record(place.guild, mate.name, person, usage)
+        crossed = self.limits.record(place.guild, mate.name, person, usage)
         if self.limits.settings(place.guild).member:
             await self.store.save_member_counts(place.guild, self.limits.day_counts(place.guild))
-        channel = self.host.channel(place) if notify else None
+        if crossed:
+            await self._notify_admins(place)
+
+    async def spent_folding(self, place: Place, mate: Mate, model: str, usage: Usage) -> None:
+        """A memory fold of ``mate`` in ``place`` billed ``usage``: it counts toward the
+        server's and the mate's limits (member 0: a fold is no one's turn) and the mate's
+        usage; the 80 % notice goes to that conversation, as after a reply."""
+        crossed = self.limits.record(place.guild, mate.name, 0, usage)
+        await self.store.add_usage(place.guild, mate.name, usage, model)
+        if crossed:
+            await self._notify_admins(place)
+
+    async def _notify_admins(self, place: Place) -> None:
+        """The server has used 80 % of today's limit (told once a day, by ``Limits``)."""
+        channel = self.host.channel(place)
         if channel is not None:
             await notice(channel, _("-# Admins: this server has used 80 % of today's token limit."))
-
-    async def spent_folding(self, guild_id: int, mate: Mate, model: str, usage: Usage) -> None:
-        """A memory fold of ``mate`` billed ``usage``: it counts toward the server's and the
-        mate's limits (member 0: a fold is no one's turn) and the mate's usage."""
-        self.limits.record(guild_id, mate.name, 0, usage)
-        await self.store.add_usage(guild_id, mate.name, usage, model)
 
     async def forget_member(self, member_id: int) -> None:
         """A data deletion request: drop the member's counts of today, in memory and

@@ -14,6 +14,7 @@ from redbot.core import Config, commands
 from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
+from loopflow.chat.host import Place
 from loopflow.io.session import Session
 from loopflow.mates import Mate
 from loopflow.models import default_models
@@ -69,9 +70,9 @@ class Loopflow(
             bot, self, self.store, self.session, self.delivery, self.remembering
         )
 
-    async def _fold_billed(self, guild_id: int, mate: Mate, model: str, usage: Usage) -> None:
+    async def _fold_billed(self, place: Place, mate: Mate, model: str, usage: Usage) -> None:
         """A memory fold's tokens count like a reply's: usage and daily limits."""
-        await self.conversations.budget.spent_folding(guild_id, mate, model, usage)
+        await self.conversations.budget.spent_folding(place, mate, model, usage)
 
     async def cog_load(self) -> None:
         """Migrate stored data and build the provider clients."""

@@ -25,15 +25,16 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
-from loopflow.chat.host import cache_key
+from loopflow.chat.host import Place, cache_key
 from loopflow.chat.memory import Fold, WindowState, add_note, clean_note, fold, plan_fold
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
 from loopflow.mates import Mate
 from loopflow.providers.base import Usage
 
-UsageHook = Callable[[int, Mate, str, Usage], Awaitable[None]]
-"""Told what each fold request billed: ``(guild, mate, model, usage)``."""
+UsageHook = Callable[[Place, Mate, str, Usage], Awaitable[None]]
+"""Told what each fold request billed: ``(place, mate, model, usage)``, the place being the
+conversation whose messages were folded (and its server)."""
 
 log = logging.getLogger("loopflow.memory")
 
@@ -257,7 +258,7 @@ class MemoryKeeper:
             except LoopflowError as exc:
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
-            await self._count(jump, result)
+            await self._count(Place(conversation, jump.guild), jump, result)
             if key in self._void:
                 return
             async with self._locks.hold(key):
@@ -271,12 +272,12 @@ class MemoryKeeper:
             if not absorbed:
                 return
 
-    async def _count(self, jump: _Jump, result: Fold) -> None:
+    async def _count(self, place: Place, jump: _Jump, result: Fold) -> None:
         """Tell the host what a fold request billed (usage and limits count folds too)."""
         if self.on_usage is None or not result.usage.total_tokens:
             return
         try:
-            await self.on_usage(jump.guild, jump.mate, result.model, result.usage)
+            await self.on_usage(place, jump.mate, result.model, result.usage)
         except Exception:  # counting must never lose the fold itself
             log.exception("Could not count a fold's usage for %s", jump.mate.name)
 

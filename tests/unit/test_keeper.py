@@ -9,6 +9,7 @@ from collections.abc import Collection
 from memory_fakes import FoldingFake
 
 from loopflow import cli
+from loopflow.chat.host import Place
 from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
 from loopflow.chat.memory import WindowState
 from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
@@ -290,10 +291,10 @@ async def test_notes_added_at_once_are_all_kept() -> None:
 
 
 async def test_each_fold_request_tells_the_host_what_it_billed() -> None:
-    counted: list[tuple[int, str, str, int]] = []
+    counted: list[tuple[Place, str, str, int]] = []
 
-    async def on_usage(guild: int, mate: Mate, model: str, usage: Usage) -> None:
-        counted.append((guild, mate.name, model, usage.output_tokens))
+    async def on_usage(place: Place, mate: Mate, model: str, usage: Usage) -> None:
+        counted.append((place, mate.name, model, usage.output_tokens))
 
     chat = Chat(FoldingFake())
     chat.keeper.on_usage = on_usage
@@ -301,7 +302,7 @@ async def test_each_fold_request_tells_the_host_what_it_billed() -> None:
     await chat.chatter(60)
     await chat.keeper.idle()
     assert len(chat.fake.folds) >= 1 and len(counted) == len(chat.fake.folds)
-    assert {(guild, name, model) for guild, name, model, _ in counted} == {
-        (GUILD, "maya", "gpt-4o")
+    assert {(place, name, model) for place, name, model, _ in counted} == {
+        (Place(CHANNEL, GUILD), "maya", "gpt-4o")
     }
     assert all(output > 0 for *_, output in counted)
