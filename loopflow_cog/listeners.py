@@ -227,12 +227,18 @@ class Conversations:
     def close_conversation(self, conversation: int) -> None:
         """A channel or thread was deleted: its replies stop, what was kept goes."""
         self.server.close_conversation(conversation)
-        self.host.forget(conversation)
+        self._forget(conversation)
 
     def close_server(self, guild_id: int) -> None:
         """The bot left a server: its conversations close, what was kept goes."""
         for conversation in self.server.close_server(guild_id):
-            self.host.forget(conversation)
+            self._forget(conversation)
+
+    def _forget(self, conversation: int) -> None:
+        """What the cog keeps for a closed conversation goes (the store's is deleted next)."""
+        self.host.forget(conversation)
+        if self.remembering is not None:
+            self.remembering.close_conversation(conversation)
 
     async def aclose(self) -> None:
         """Finish the replies being written, stop the turns left, then the reactions."""

@@ -62,6 +62,11 @@ class Remembering:
         for guild, name in await self.memory.noted_keys(person):
             await self.keeper.forget(guild, name, person)
 
+    def close_conversation(self, conversation: int) -> None:
+        """A channel or thread is gone: folds of it save nothing more (the store deletes
+        its windows)."""
+        self.keeper.close_conversation(conversation)
+
     def forget_person(self, person: int) -> None:
         """A data deletion: folds under way drop ``person`` (the store deletes the rest)."""
         self.keeper.forget_person(person)

@@ -122,6 +122,7 @@ class MemoryKeeper:
         self._jumps: dict[WindowKey, _Jump] = {}  # the newest jump per running fold
         self._folding: dict[WindowKey, frozenset[int]] = {}  # people in the fold under way
         self._void: set[WindowKey] = set()  # folds whose result must be dropped
+        self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
 
@@ -195,6 +196,14 @@ class MemoryKeeper:
         for key, jump in self._jumps.items():
             self._jumps[key] = replace(jump, opted_out=jump.opted_out | {person})
 
+    def close_conversation(self, conversation: int) -> None:
+        """``conversation`` is gone (a deleted channel or thread, a server left): folds of
+        it under way are dropped when they land, waiting ones never start, so nothing of
+        it is saved again after the host deleted what was stored."""
+        self._closed.update(key for key in self._folds if key[0] == conversation)
+        for key in [key for key in self._jumps if key[0] == conversation]:
+            del self._jumps[key]
+
     async def idle(self) -> None:
         """Wait until no fold runs (tests, and the terminal before it exits)."""
         while self._folds:
@@ -219,7 +228,7 @@ class MemoryKeeper:
 
     async def _fold_jumps(self, key: WindowKey) -> None:
         try:
-            while (jump := self._jumps.get(key)) is not None:
+            while key not in self._closed and (jump := self._jumps.get(key)) is not None:
                 await self._record_jump(key, jump)
                 if self._jumps.get(key) is jump:
                     del self._jumps[key]  # saved: builds read the start from the store now
@@ -230,11 +239,14 @@ class MemoryKeeper:
             del self._folds[key]
             self._folding.pop(key, None)
             self._void.discard(key)
+            self._closed.discard(key)
 
     async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
-        """Save the window's new start (unless the conversation was reset since)."""
+        """Save the window's new start (unless the conversation was reset or closed since)."""
         conversation, name = key
         async with self._locks.hold(key):
+            if key in self._closed:
+                return
             state = await self.store.load_window(conversation, name)
             if state.epoch == jump.epoch and state.move_to(jump.start):
                 await self.store.save_window(conversation, name, state)
@@ -259,9 +271,11 @@ class MemoryKeeper:
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
             await self._count(Place(conversation, jump.guild), jump, result)
-            if key in self._void:
+            if key in self._void or key in self._closed:
                 return
             async with self._locks.hold(key):
+                if key in self._closed:
+                    return
                 state = await self.store.load_window(conversation, name)
                 absorbed = state.absorb(job, result)
                 if absorbed:

@@ -267,6 +267,19 @@ async def test_a_deletion_drops_only_the_fold_it_hit() -> None:
     assert state.summary and 101 not in state.people and state.folded_until == state.start
 
 
+async def test_a_fold_that_lands_after_its_channel_was_deleted_saves_nothing() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.until_fold()  # the fold waits at the gate
+    # The host's channel deletion: folds under way, then what is stored.
+    chat.keeper.close_conversation(CHANNEL)
+    chat.store.windows.pop((CHANNEL, "maya"), None)
+    gate.set()
+    await chat.keeper.idle()
+    assert (CHANNEL, "maya") not in chat.store.windows
+
+
 def jumped(before: Request, after: Request) -> bool:
     return after.messages[: len(before.messages)] != before.messages
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from loopflow.chat.host import Place
 from loopflow.chat.limits import DayCounts, LimitSettings
 from loopflow.cost import OTHER_MODELS
 from loopflow.mates import builtin_mate
@@ -116,7 +117,7 @@ async def test_a_memory_fold_counts_toward_usage_and_the_limits(config) -> None:
     await store.add_mate(GUILD, MAYA)
     budget = CogBudget(store, host=None)  # type: ignore[arg-type]  # no channel needed
     budget.limits.configure(GUILD, LimitSettings(server=1_000, mates={"maya": 100}))
-    await budget.spent_folding(GUILD, MAYA, "gpt-5-mini", Usage(80, 30))
+    await budget.spent_folding(Place(3000, GUILD), MAYA, "gpt-5-mini", Usage(80, 30))
     assert budget.limits.used(GUILD) == budget.limits.used(GUILD, mate="maya") == 110
     assert budget.limits.check(GUILD, "maya", 42).budget == "mate"  # the fold used it up
     assert (await store.usage(GUILD))["maya"] == Usage(80, 30)
