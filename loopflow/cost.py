@@ -4,7 +4,9 @@
   reported it, with loopflow's own count where it reported none (a compatible server
   without usage, a reply stopped midway), marked ``estimated``.
 * :func:`cost`: the USD a usage costs at a model's :class:`~loopflow.pricing.Prices`
-  (:func:`loopflow.pricing.prices_for`); None when the prices are unknown.
+  (:func:`loopflow.pricing.prices_for`); None when the prices are unknown. A model
+  priced by prompt length has its longer requests counted apart
+  (:func:`loopflow.pricing.usage_key`), so every sum is priced at its own tier.
 * :class:`UsageLedger`: usage per UTC day for the last :data:`LEDGER_DAYS` days, older
   days rolled into one total; :class:`MateUsage`: one mate's ledgers per model, and its
   :class:`UsageSummary` (tokens and cost today, in 30 days, in total). Plain values the
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from loopflow.pricing import Prices, prices_for
+from loopflow.pricing import Prices, prices_for, usage_key
 from loopflow.providers.base import Usage
 
 #: Days a ledger keeps one by one (today included): enough for "the last 30 days"
@@ -70,7 +72,9 @@ def cost(usage: Usage, prices: Prices | None) -> float | None:
     """What ``usage`` costs in USD at ``prices`` (per million tokens); None when the
     prices are unknown. Cached input costs the cached price, cache writes the write
     price, the rest of the input the input price; output (reasoning included) the
-    output price."""
+    output price. ``prices`` are taken flat (their base tier): for one request of a
+    model priced by prompt length pass ``prices.for_prompt(usage.input_tokens)``; sums
+    are kept one tier apart by :class:`MateUsage`."""
     if prices is None:
         return None
     millionths = (
@@ -200,7 +204,8 @@ class UsageSummary:
 @dataclass
 class MateUsage:
     """One mate's usage per model, each a :class:`UsageLedger`: a mate's model changes
-    (its own setting, the server's default), and each model has its own prices.
+    (its own setting, the server's default), and each model has its own prices (a model
+    priced by prompt length has two ledgers, one per tier: :meth:`add`).
 
     At most :data:`MAX_MODELS` models are kept apart, the most recently used; older ones
     are folded into :data:`OTHER_MODELS`. Stored as :meth:`to_dict`: model name to
@@ -210,8 +215,10 @@ class MateUsage:
     ledgers: dict[str, UsageLedger] = field(default_factory=dict)
 
     def add(self, model: str, usage: Usage, at: datetime) -> None:
-        """Count ``usage`` of ``model`` on the UTC day of ``at`` (see
-        :meth:`UsageLedger.add`)."""
+        """Count one request's ``usage`` of ``model`` on the UTC day of ``at`` (see
+        :meth:`UsageLedger.add`), under :func:`~loopflow.pricing.usage_key`: a request
+        over its model's long-prompt threshold is kept apart, priced at that tier."""
+        model = usage_key(model, usage)
         ledger = self.ledgers.pop(model, None) or UsageLedger()
         ledger.add(usage, at)
         self.ledgers[model] = ledger  # the newest last

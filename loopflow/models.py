@@ -43,11 +43,14 @@ REASONING_HEADROOM = 4096
 class Family:
     """Models sharing what loopflow needs to know (see the module docstring for matching).
 
-    ``encoding`` is the exact BPE encoding to count tokens with, or empty for an estimate
-    (the provider's ``estimate_factor`` times an ``o200k_base`` count). ``reasoning``:
-    the model takes ``max_completion_tokens`` and only its default temperature (OpenAI's
-    o-series and gpt-5). ``starts_thinking``: its chat template opens a ``<think>``
-    block in the prompt, so the reply may start inside one without the opening tag.
+    ``encoding`` is the exact BPE encoding to count tokens with, or empty for an estimate:
+    an ``o200k_base`` count times ``estimate_factor`` (0: the provider's). ``reasoning``:
+    the model thinks before it answers, within its output cap, and takes only its
+    default temperature: it is sent the provider's newest cap name (OpenAI's
+    ``max_completion_tokens``) with room to think, and no temperature (OpenAI's o-series,
+    gpt-5 and gpt-6; Claude Opus 4.7 and later, every Claude 5.x). ``starts_thinking``:
+    its chat template opens a ``<think>`` block in the prompt, so the reply may start
+    inside one without the opening tag.
     """
 
     pattern: str
@@ -55,6 +58,7 @@ class Family:
     vision: bool = False
     reasoning: bool = False
     starts_thinking: bool = False
+    estimate_factor: float = 0.0
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -94,12 +98,18 @@ class ProviderSpec:
         return f"LOOPFLOW_{self.name.upper()}_MODEL"
 
 
-# Default models (chosen 2026-11): the providers' general-purpose models of the current
-# generation, per their model overviews (platform.openai.com/docs/models, "Models
-# overview" at docs.anthropic.com): OpenAI's gpt-5-mini (gpt-5 family, released 2025-08;
-# a reasoning model: sent max_completion_tokens and no temperature) and Anthropic's
-# claude-sonnet-4-5 (released 2025-09). Not re-checked online when written (no network
-# here): review them when a provider ships a new general model or retires one.
+# Default models (checked 2026-11-30 against stored copies of the providers' pages, no
+# network here): the providers' general models of the current generation.
+# * OpenAI: gpt-6.2-sol, "our go-to model for everyday work" (developers.openai.com/api/
+#   docs/models, released 2026-11-17; GPT-6.2 Astra is the flagship for the hardest work,
+#   GPT-6 Luna the cost-sensitive one). A reasoning model (effort medium by default): sent
+#   max_completion_tokens and no temperature; $2 / $10 per million tokens.
+# * Anthropic: claude-sonnet-5-5, "the best combination of speed and intelligence"
+#   (platform.claude.com/docs/en/models/overview; the overview starts complex agentic
+#   work on Opus 5.5, twice the price, and high-volume work on Haiku 5.5). Adaptive
+#   thinking on by default, no temperature; $2 / $10 per million tokens.
+# Review them when a provider ships a new general model or retires one; the families
+# below follow the providers' model pages and migration guides of the same date.
 PROVIDERS: Mapping[str, ProviderSpec] = {
     "openai": ProviderSpec(
         name="openai",
@@ -107,10 +117,14 @@ PROVIDERS: Mapping[str, ProviderSpec] = {
         key_variables=("OPENAI_API_KEY",),
         base_url_variable="OPENAI_BASE_URL",
         adapter="loopflow.providers.openai:OpenAIProvider",
-        default_model="gpt-5-mini",
+        default_model="gpt-6.2-sol",
         temperature_range=(0.0, 2.0),
         families=(
             Family(r"gpt-5", "o200k_base", vision=True, reasoning=True),
+            # GPT-6 (Astra, Sol, Terra, Luna): reasoning by default, max_tokens refused; a
+            # temperature only with reasoning_effort "none", which 6.1 Sol and later refuse.
+            # Its tokenizer is not published: counted as an estimate.
+            Family(r"gpt-[6-9]", vision=True, reasoning=True),
             Family(r"o\d+", "o200k_base", vision=True, reasoning=True),
             Family(r"o1-mini|o1-preview|o3-mini", "o200k_base", reasoning=True),
             Family(r"gpt-4o|gpt-4\.1|gpt-4\.5|chatgpt-4o", "o200k_base", vision=True),
@@ -133,10 +147,25 @@ PROVIDERS: Mapping[str, ProviderSpec] = {
         key_variables=("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
         base_url_variable="ANTHROPIC_BASE_URL",
         adapter="loopflow.providers.anthropic:AnthropicProvider",
-        default_model="claude-sonnet-4-5",
+        default_model="claude-sonnet-5-5",
         # The Messages API refuses temperatures above 1 (OpenAI's range is 0-2).
         temperature_range=(0.0, 1.0),
-        families=(Family(r"claude-(?:[3-9]|sonnet|opus|haiku)", vision=True),),
+        families=(
+            Family(r"claude-(?:[3-9]|sonnet|opus|haiku)", vision=True),
+            # Claude Opus 4.7 and later and every Claude 5.x model (Fable, Mythos, Opus,
+            # Sonnet, Haiku): a temperature is refused ("`temperature` is deprecated for
+            # this model."), adaptive thinking is on by default (always, on Fable and Opus
+            # 5.5) and counts against max_tokens, and "the same newer tokenizer as Claude
+            # 4.7 and later models ... counts approximately 30% more tokens" (platform.
+            # claude.com, model pages and migration guide, 2026-11).
+            Family(
+                r"claude-(?:fable|mythos)"
+                r"|claude-(?:opus|sonnet|haiku)-(?:[5-9]|\d{2,}|4-(?:[7-9]|\d{2,}))",
+                vision=True,
+                reasoning=True,
+                estimate_factor=1.7,
+            ),
+        ),
         claims=r"claude",
         # Claude's tokenizer yields about 20-30% more tokens than o200k_base.
         estimate_factor=1.3,
@@ -211,6 +240,8 @@ def token_encoding(provider: str, model: str) -> tuple[str, float]:
     family = family_of(provider, model)
     if family is not None and family.encoding:
         return family.encoding, 1.0
+    if family is not None and family.estimate_factor:
+        return "o200k_base", family.estimate_factor
     spec = PROVIDERS.get(provider)
     return "o200k_base", spec.estimate_factor if spec else 1.2
 

@@ -8,14 +8,18 @@ from the providers' API references and the errors they answer with (2025-2026):
 OpenAI (Chat Completions)
     * no ``Authorization: Bearer <key>`` header: 401;
     * a ``user``/``system`` message whose ``content`` is missing or null: 400;
-    * reasoning models (o-series, gpt-5 family, and any name in ``reasoning_models``):
-      ``max_tokens`` is an ``unsupported_parameter`` (use ``max_completion_tokens``), and a
-      ``temperature`` other than 1 is an ``unsupported_value``.
+    * reasoning models (o-series, the gpt-5 and gpt-6 families, and any name in
+      ``reasoning_models``): ``max_tokens`` is an ``unsupported_parameter`` (use
+      ``max_completion_tokens``), and a ``temperature`` other than 1 is an
+      ``unsupported_value`` (GPT-6 takes one only with ``reasoning_effort`` ``none``,
+      which GPT-6.1 Sol and later refuse).
 
 Anthropic (Messages)
     * neither ``x-api-key`` nor ``Authorization: Bearer`` (an auth token): 401;
     * ``max_tokens`` missing, ``temperature`` outside 0-1, ``temperature`` with ``top_p``
       (refused by the newer models);
+    * any ``temperature`` for Claude Opus 4.7 and later and every Claude 5.x model (Fable,
+      Mythos, Opus, Sonnet, Haiku): "`temperature` is deprecated for this model." (400);
     * no messages, a first message that is not the user's, two turns of one role in a
       row, or a message with empty content: 400;
     * a ``system`` that is neither a string nor a list of non-empty text blocks, a
@@ -35,7 +39,12 @@ from typing import Any, Optional
 
 #: o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5.1, openai/gpt-5 ... (the fake's own rule,
 #: written apart from loopflow's table so the tests check the table against it).
-REASONING_MODEL = re.compile(r"(?:^|/)(?:o\d+|gpt-5)(?:$|[-.:])")
+REASONING_MODEL = re.compile(r"(?:^|/)(?:o\d+|gpt-[56])(?:$|[-.:])")
+#: claude-opus-4-7, claude-opus-4-8, claude-sonnet-5, claude-haiku-5-5, claude-fable-5-2,
+#: claude-mythos-5-1 ... : the models that refuse a temperature (the fake's own rule).
+NO_SAMPLING_MODEL = re.compile(
+    r"^claude-(?:fable|mythos|(?:opus|sonnet|haiku)-5|opus-4-[78])(?:$|[-@])"
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,8 @@ def anthropic_refusal(headers: Mapping[str, str], body: Any) -> Optional[Refusal
     if temperature is not None and not 0 <= temperature <= 1:
         bound = "less than or equal to 1" if temperature > 1 else "greater than or equal to 0"
         return Refusal(400, f"temperature: Input should be {bound}")
+    if temperature is not None and NO_SAMPLING_MODEL.match(str(body.get("model", ""))):
+        return Refusal(400, "`temperature` is deprecated for this model.")
     if temperature is not None and body.get("top_p") is not None:
         return Refusal(
             400,

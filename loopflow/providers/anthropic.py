@@ -3,8 +3,13 @@
 Anthropic takes the system prompt as a parameter, wants user and assistant turns to
 alternate, and wants the first turn to be the user's; :func:`to_anthropic_messages`
 does that conversion as a pure function. Only ``temperature`` is ever sent of the
-sampling parameters (the newer models refuse it together with ``top_p``); a model that
-refuses it anyway is retried without it (:class:`~loopflow.providers.sdk.SDKProvider`).
+sampling parameters (4.x models refuse it together with ``top_p``), and not to the
+models that refuse it outright (Claude Opus 4.7 and later, every Claude 5.x: the model
+table's reasoning family), which think within ``max_tokens`` and so get room beyond the
+reply's length. A model the table does not know that refuses a temperature anyway is
+retried without it (:class:`~loopflow.providers.sdk.SDKProvider`). Thinking blocks come
+back apart from the text (``thinking`` blocks, ``thinking_delta`` events) and are never
+read.
 """
 
 from __future__ import annotations
@@ -119,7 +124,8 @@ def anthropic_body_parts(
     of the conversation (which starts with this one) reads it all; the stable one still
     hits when the newest turn changes (merged with messages that came after it), and the
     system prompt's when the window moves on. Prompts shorter than the model's minimum
-    (1024 tokens for most) are simply not cached: no error, no extra cost.
+    (from 512 tokens on Opus 5 and the Fable models to 4,096 on Opus 4.5/4.6 and Haiku
+    4.5) are simply not cached: no error, no extra cost.
     """
     system = (
         [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
@@ -171,7 +177,7 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
         body: dict[str, Any] = {
             "model": request.model,
             "messages": messages,
-            "max_tokens": request.max_tokens,
+            "max_tokens": request.max_tokens + accepted.reasoning_headroom,
         }
         if system:
             body["system"] = system

@@ -74,8 +74,9 @@ class Usage:
     ``input_tokens`` counts every input token, cached or not; ``cached_input_tokens``
     (OpenAI's ``prompt_tokens_details.cached_tokens``, Anthropic's
     ``cache_read_input_tokens``) and ``cache_write_tokens`` (Anthropic's
-    ``cache_creation_input_tokens``, billed at 1.25 times the input price) are the parts
-    of it read from and written to the provider's prompt cache. ``estimated``: some count
+    ``cache_creation_input_tokens``, OpenAI's ``cache_write_tokens`` from GPT-5.6 on, both
+    billed at 1.25 times the input price) are the parts of it read from and written to
+    the provider's prompt cache. ``estimated``: some count
     is loopflow's own (the provider reported none, or the reply was stopped before it
     did), made with the model's tokenizer (:mod:`loopflow.io.tokens`).
 

@@ -161,15 +161,25 @@ def openai_usage(usage: Any) -> Optional[Usage]:
 
     ``prompt_tokens`` counts every input token; ``prompt_tokens_details.cached_tokens``
     (absent, or null, on older models and compatible servers) is the part read from the
-    prompt cache. Reasoning tokens are part of ``completion_tokens``, billed as output.
+    prompt cache, and ``cache_write_tokens`` the part written to it (reported, and billed
+    at 1.25 times the input price, from GPT-5.6 on: developers.openai.com, prompt
+    caching). Reasoning tokens are part of ``completion_tokens``, billed as output.
     """
     if usage is None:
         return None
     prompt = getattr(usage, "prompt_tokens", None) or 0
     details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
+    cached = min(_count(details, "cached_tokens"), prompt)
+    written = min(_count(details, "cache_write_tokens"), prompt - cached)
     output = getattr(usage, "completion_tokens", None) or 0
-    return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
+    return Usage(prompt, output, cached_input_tokens=cached, cache_write_tokens=written)
+
+
+def _count(details: Any, name: str) -> int:
+    """``details.<name>`` when the server sent a count (the SDK keeps fields it does not
+    declare), else 0."""
+    value = getattr(details, name, None)
+    return value if type(value) is int and value > 0 else 0
 
 
 def _checked_finish(finish: Optional[str], has_text: bool) -> str:

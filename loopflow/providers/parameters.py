@@ -10,7 +10,8 @@ Refusals are recognised in the wordings seen in the field:
 * OpenAI (and Azure): ``code`` ``unsupported_parameter``/``unsupported_value`` with
   ``param``: "Unsupported parameter: 'max_tokens' is not supported with this model.
   Use 'max_completion_tokens' instead.";
-* Anthropic: "`temperature` and `top_p` cannot both be specified for this model.";
+* Anthropic: "`temperature` and `top_p` cannot both be specified for this model.", and
+  from Claude Opus 4.7 and Sonnet 5 on "`temperature` is deprecated for this model.";
 * LiteLLM's proxy: "openai does not support parameters: ['temperature'], for model=...";
 * pydantic-validated servers: "top_k: Extra inputs are not permitted".
 """
@@ -24,7 +25,7 @@ from typing import Any
 
 _REFUSAL = re.compile(
     r"unsupported|not supported|does not support|not permitted|cannot both|"
-    r"only the default|is not allowed with",
+    r"only the default|is not allowed with|deprecated for this model",
     re.IGNORECASE,
 )
 _USE_INSTEAD = re.compile(r"\buse\s+[`'\"]?(\w+)[`'\"]?\s+instead", re.IGNORECASE)

@@ -313,7 +313,7 @@ async def test_a_dm_without_a_chosen_mate_explains_how_to_choose(discord) -> Non
 
 async def test_mate_settings_and_the_servers_default_model(discord, llm) -> None:
     assert await admin(discord, "!mate set maya temperature 0.3") == (
-        "**Maya**: temperature is now 0.3. Note that `gpt-5-mini` ignores temperature."
+        "**Maya**: temperature is now 0.3. Note that `gpt-6.2-sol` ignores temperature."
     )
     assert await admin(discord, "!mate set maya temperature hot") == (
         "Nothing changed: `hot` is not a number."

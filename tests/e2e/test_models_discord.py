@@ -56,14 +56,14 @@ async def test_a_reasoning_mate_with_a_temperature_answers(discord, llm) -> None
 
 async def test_the_default_model_is_current_and_is_sent_what_it_accepts(discord, llm) -> None:
     note = await admin(discord, "!mate set maya temperature 0.5")
-    assert note == "**Maya**: temperature is now 0.5. Note that `gpt-5-mini` ignores temperature."
+    assert note == "**Maya**: temperature is now 0.5. Note that `gpt-6.2-sol` ignores temperature."
     channel = await bound_channel(discord, "default-model", "maya")
     llm.enqueue(reply("Current and working."))
     await discord.send(discord.member, channel, "hi")
     answer = await discord.wait_for_message(channel=channel, timeout=15)
     assert answer.content == "Current and working."
     body = llm.server.requests[-1].json
-    assert body["model"] == "gpt-5-mini" and "temperature" not in body
+    assert body["model"] == "gpt-6.2-sol" and "temperature" not in body
     assert "max_completion_tokens" in body and "max_tokens" not in body
     assert await admin(discord, "!mate set maya temperature default") == (
         "**Maya**: temperature is now the model's default."
@@ -137,7 +137,7 @@ async def test_anthropic_temperatures_above_one_are_refused(discord, llm) -> Non
         "Nothing changed: temperature must be between 0 and 1 for Anthropic."
     )
     assert await admin(discord, "!mate set maya temperature 1.5") == (
-        "**Maya**: temperature is now 1.5. Note that `gpt-5-mini` ignores temperature."
+        "**Maya**: temperature is now 1.5. Note that `gpt-6.2-sol` ignores temperature."
     )
     assert await admin(discord, "!mate model maya claude-sonnet-4-5") == (
         "Nothing changed: Anthropic takes a temperature from 0 to 1, and Maya's is 1.5: "
@@ -148,15 +148,26 @@ async def test_anthropic_temperatures_above_one_are_refused(discord, llm) -> Non
         "lower it first, or set it back to the default."
     )
     await admin(discord, "!mate set maya temperature default")
-    # Merlin on Anthropic with a valid temperature: the fake (strict as the API) accepts it.
+    # Merlin on Anthropic's default model with a valid temperature: Claude 5.x refuses any
+    # ("`temperature` is deprecated for this model.", as the strict fake does), so it is
+    # kept for the mate but not sent, and the admin is told.
     assert await admin(discord, "!mate set merlin temperature 0.9") == (
-        "**Merlin**: temperature is now 0.9."
+        "**Merlin**: temperature is now 0.9. Note that `claude-sonnet-5-5` ignores temperature."
     )
     channel = await bound_channel(discord, "anthropic-temperature", "merlin")
     llm.enqueue(reply("Within range."))
     await discord.send(discord.member, channel, "hello merlin")
     answer = await discord.wait_for_message(channel=channel, timeout=15)
     assert answer.content == "Within range."
+    sent = llm.server.requests[-1].json
+    assert sent["model"] == "claude-sonnet-5-5" and "temperature" not in sent
+    # An older Claude still takes it.
+    assert await admin(discord, "!mate model merlin claude-haiku-4-5") == (
+        "**Merlin** now uses `claude-haiku-4-5` (anthropic)."
+    )
+    llm.enqueue(reply("Warmer now."))
+    await discord.send(discord.member, channel, "again")
+    await discord.wait_for_message(lambda m: m.content == "Warmer now.", channel=channel)
     assert llm.server.requests[-1].json["temperature"] == 0.9
 
 
@@ -172,7 +183,7 @@ async def test_a_bad_default_model_is_refused_and_nothing_changes(discord, llm, 
     llm.enqueue(reply("Still the default."))
     await discord.send(discord.member, channel, "which model?")
     await discord.wait_for_message(lambda m: m.content == "Still the default.", channel=channel)
-    assert llm.server.requests[-1].json["model"] == "gpt-5-mini"
+    assert llm.server.requests[-1].json["model"] == "gpt-6.2-sol"
 
 
 async def test_bad_model_settings_from_outside_the_commands_are_clear(

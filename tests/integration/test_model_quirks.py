@@ -64,7 +64,10 @@ def text_of(chunks: list[Chunk]) -> str:
 
 
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("model", ["o3-mini", "o4-mini", "gpt-5-mini", "gpt-5"])
+@pytest.mark.parametrize(
+    "model", ["o3-mini", "o4-mini", "gpt-5-mini", "gpt-5", "gpt-6.2-sol", "gpt-6.2-astra",
+              "gpt-6.1-terra", "gpt-6-luna", "gpt-6.1-sol-2026-09-29"]
+)  # fmt: skip
 async def test_known_reasoning_models_get_what_they_accept_on_any_host(
     openai_provider, llm_server, model, stream
 ):
@@ -139,6 +142,51 @@ async def test_anthropic_refusing_a_parameter_is_retried_without_it(anthropic_pr
     assert text_of(await collect(provider, request, True)) == "Only one, then."
     first, second = (r.json for r in llm_server.requests)
     assert first["temperature"] == 0.5 and "temperature" not in second
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    "model", ["claude-sonnet-5-5", "claude-haiku-5-5", "claude-opus-5-5", "claude-fable-5-2",
+              "claude-opus-4-7", "claude-sonnet-5"]
+)  # fmt: skip
+async def test_claude_models_that_refuse_a_temperature_are_sent_none(
+    anthropic_provider, llm_server, model, stream
+):
+    provider = anthropic_provider
+    llm_server.enqueue(fake_llm.reply("Thought first.", reasoning="adaptive thinking"))
+    request = request_for(provider, model, temperature=0.7, max_tokens=500)
+    assert text_of(await collect(provider, request, stream)) == "Thought first."
+    (sent,) = llm_server.requests  # accepted the first time
+    assert "temperature" not in sent.json
+    # Their thinking (adaptive, on by default) counts against max_tokens: room beyond 500.
+    assert sent.json["max_tokens"] > 500
+
+
+@pytest.mark.parametrize("model", ["claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"])
+async def test_older_claude_models_still_get_their_temperature(
+    anthropic_provider, llm_server, model
+):
+    provider = anthropic_provider
+    request = request_for(provider, model, temperature=0.7, max_tokens=500)
+    await collect(provider, request, True)
+    (sent,) = llm_server.requests
+    assert sent.json["temperature"] == 0.7 and sent.json["max_tokens"] == 500
+
+
+async def test_an_unknown_claude_model_saying_temperature_is_deprecated_is_retried(
+    anthropic_provider, llm_server
+):
+    provider = anthropic_provider
+    deprecated = "`temperature` is deprecated for this model."
+    llm_server.enqueue(fake_llm.error(400, deprecated), fake_llm.reply("Without it, then."))
+    request = request_for(provider, "claude-nova-6", temperature=0.5)
+    assert text_of(await collect(provider, request, True)) == "Without it, then."
+    first, second = (r.json for r in llm_server.requests)
+    assert first["temperature"] == 0.5 and "temperature" not in second
+    # Remembered for that model.
+    llm_server.reset()
+    await collect(provider, request, False)
+    assert "temperature" not in llm_server.requests[0].json
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -157,6 +157,20 @@ def test_a_mates_usage_is_kept_per_model_and_priced_per_model() -> None:
     assert summary.cost_total == pytest.approx(mini + 1.0 * 2.0)  # gpt-4.1 at its own price
 
 
+def test_each_request_of_a_tiered_model_is_priced_at_its_own_tier() -> None:
+    # Claude Haiku 5.5: $0.10 / $0.50 for prompts up to 100,000 tokens, $0.50 / $2.50 over.
+    book = MateUsage()
+    book.add("claude-haiku-5-5", Usage(50_000, 1_000), NOON)
+    book.add("claude-haiku-5-5", Usage(150_000, 1_000), NOON)
+    book.add("claude-haiku-5-5", Usage(60_000, 1_000, cached_input_tokens=40_000), NOON)
+    summary = book.summary(NOON)
+    assert summary.today == Usage(260_000, 3_000, cached_input_tokens=40_000)
+    short = (0.05 * 0.10 + 0.001 * 0.50) + (0.02 * 0.10 + 0.04 * 0.01 + 0.001 * 0.50)
+    long = 0.15 * 0.50 + 0.001 * 2.50
+    assert summary.cost_today == pytest.approx(short + long)
+    assert MateUsage.from_dict(json.loads(json.dumps(book.to_dict()))) == book
+
+
 def test_a_period_with_an_unknown_model_has_an_unknown_cost() -> None:
     book = MateUsage()
     book.add("gpt-5-mini", Usage(1000, 10), NOON)

@@ -45,8 +45,9 @@ def test_an_unknown_provider_is_a_clear_error() -> None:
 
 
 def test_default_models_are_current_general_models() -> None:
-    # As of late 2026 (see the table's comment): no 2024 model as a default.
-    assert default_models({}) == {"openai": "gpt-5-mini", "anthropic": "claude-sonnet-4-5"}
+    # As of 2026-11-30 (see the table's comment): OpenAI's "go-to model for everyday work"
+    # and Anthropic's "best combination of speed and intelligence".
+    assert default_models({}) == {"openai": "gpt-6.2-sol", "anthropic": "claude-sonnet-5-5"}
 
 
 @pytest.mark.parametrize(
@@ -66,6 +67,27 @@ def test_default_models_are_current_general_models() -> None:
         ("openai", "llama3.1:8b", "localhost", "max_tokens", True),
         ("openai", "omni-moderation-latest", "localhost", "max_tokens", True),
         ("anthropic", "claude-sonnet-4-5", "api.anthropic.com", "max_tokens", True),
+        # Today's OpenAI models reason by default (effort medium): no temperature, and
+        # max_completion_tokens (GPT-6 refuses max_tokens), on any host.
+        ("openai", "gpt-6.2-sol", "api.openai.com", "max_completion_tokens", False),
+        ("openai", "gpt-6.2-astra", "localhost", "max_completion_tokens", False),
+        ("openai", "gpt-6-luna", "litellm.internal", "max_completion_tokens", False),
+        ("openai", "gpt-6.1-sol-2026-09-29", "api.openai.com", "max_completion_tokens", False),
+        ("openai", "gpt-5.5", "api.openai.com", "max_completion_tokens", False),
+        # Claude Opus 4.7 and later, and every Claude 5.x model, answer a temperature with
+        # "`temperature` is deprecated for this model." and think within max_tokens.
+        ("anthropic", "claude-sonnet-5-5", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-sonnet-5", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-haiku-5-5", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-opus-5-5", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-fable-5-2", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-mythos-5-1", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-opus-4-8", "api.anthropic.com", "max_tokens", False),
+        ("anthropic", "claude-opus-4-7", "api.anthropic.com", "max_tokens", False),
+        # Older ones still take it.
+        ("anthropic", "claude-opus-4-6", "api.anthropic.com", "max_tokens", True),
+        ("anthropic", "claude-sonnet-4-6", "api.anthropic.com", "max_tokens", True),
+        ("anthropic", "claude-haiku-4-5-20251001", "api.anthropic.com", "max_tokens", True),
     ],
 )
 def test_request_parameters(
@@ -94,6 +116,10 @@ def test_request_parameters(
         ("anthropic", "claude-sonnet-4-5", True),
         ("anthropic", "claude-3-5-haiku-latest", True),
         ("anthropic", "claude-2.1", False),
+        ("openai", "gpt-6.2-sol", True),
+        ("openai", "gpt-6-luna", True),
+        ("anthropic", "claude-sonnet-5-5", True),
+        ("anthropic", "claude-fable-5-2", True),
     ],
 )
 def test_vision_families(provider: str, model: str, vision: bool) -> None:
@@ -112,10 +138,28 @@ def test_vision_families(provider: str, model: str, vision: bool) -> None:
         ("gpt-oss-20b", ("o200k_base", 1.0)),
         ("chatgpt-4o-latest", ("o200k_base", 1.0)),
         ("deepseek-r1:14b", ("o200k_base", 1.2)),
+        # GPT-6's tokenizer is not published: an estimate, as for any unknown model.
+        ("gpt-6.2-sol", ("o200k_base", 1.2)),
     ],
 )
 def test_token_encodings_come_from_the_families(model: str, expected: tuple[str, float]) -> None:
     assert token_encoding("openai", model) == expected
+
+
+@pytest.mark.parametrize(
+    ("model", "factor"),
+    [
+        ("claude-haiku-4-5", 1.3),
+        ("claude-opus-4-6", 1.3),
+        # "the same newer tokenizer as Claude 4.7 and later models, so the same text counts
+        # as approximately 30% more tokens than on Claude Haiku 4.5" (Haiku 5.5's page).
+        ("claude-opus-4-7", 1.7),
+        ("claude-sonnet-5-5", 1.7),
+        ("claude-haiku-5-5", 1.7),
+    ],
+)
+def test_newer_claude_models_count_more_tokens(model: str, factor: float) -> None:
+    assert token_encoding("anthropic", model) == ("o200k_base", factor)
 
 
 def test_the_provider_a_model_implies() -> None:
@@ -158,9 +202,9 @@ def test_bad_model_names_are_refused_with_the_rule(model: str) -> None:
 
 def test_default_models_from_the_environment_are_validated() -> None:
     assert default_models({"LOOPFLOW_OPENAI_MODEL": " gpt-4.1 "})["openai"] == "gpt-4.1"
-    assert default_models({"LOOPFLOW_OPENAI_MODEL": "   "})["openai"] == "gpt-5-mini"
+    assert default_models({"LOOPFLOW_OPENAI_MODEL": "   "})["openai"] == "gpt-6.2-sol"
     overridden = default_models({"LOOPFLOW_ANTHROPIC_MODEL": "claude-opus-4-1"})
-    assert overridden == {"openai": "gpt-5-mini", "anthropic": "claude-opus-4-1"}
+    assert overridden == {"openai": "gpt-6.2-sol", "anthropic": "claude-opus-4-1"}
     with pytest.raises(LoopflowError, match="LOOPFLOW_ANTHROPIC_MODEL") as caught:
         default_models({"LOOPFLOW_ANTHROPIC_MODEL": "two words"})
     assert "'two words' is not a model name" in str(caught.value)

@@ -12,7 +12,7 @@ import pytest
 
 from loopflow.cost import cost
 from loopflow.errors import LoopflowError, SettingError
-from loopflow.pricing import PRICES_AS_OF, Prices, owner_prices, prices_for
+from loopflow.pricing import LONG_PROMPT, PRICES_AS_OF, Prices, owner_prices, prices_for, usage_key
 from loopflow.providers.base import Usage
 
 TABLE = json.loads((resources.files("loopflow") / "prices.json").read_text(encoding="utf-8"))
@@ -30,30 +30,63 @@ def test_the_package_data_is_declared_for_installs() -> None:
     assert re.search(r'loopflow = \[[^\]]*"prices\.json"', pyproject)
 
 
-@pytest.mark.parametrize(
-    "model",
-    ["gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o",
-     "gpt-4o-mini", "o3", "o4-mini", "o3-mini", "claude-opus-4-5", "claude-opus-4-1",
-     "claude-sonnet-4-5", "claude-sonnet-4", "claude-haiku-4-5", "claude-3-7-sonnet",
-     "claude-3-5-haiku", "claude-3-haiku"],
-)  # fmt: skip
+#: The providers' current and still-available models (late November 2026): OpenAI's
+#: models page and deprecations page, Anthropic's models overview and pricing page.
+CURRENT_MODELS = [
+    "gpt-6.2-astra", "gpt-6.2-sol", "gpt-6.1-terra", "gpt-6-luna", "gpt-6.1-sol", "gpt-6-astra",
+    "gpt-6-sol", "gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.2", "gpt-5.1", "gpt-5", "gpt-5-mini",
+    "gpt-5-nano", "gpt-4.1", "gpt-4.1-mini", "gpt-4o", "gpt-4o-mini", "o3",
+    "claude-fable-5-2", "claude-fable-5-1", "claude-fable-5", "claude-opus-5-5", "claude-opus-5",
+    "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5",
+    "claude-sonnet-5-5", "claude-sonnet-5", "claude-sonnet-4-6", "claude-sonnet-4-5",
+    "claude-sonnet-4", "claude-haiku-5-5", "claude-haiku-4-5", "claude-3-haiku",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("model", CURRENT_MODELS)
 def test_the_current_models_have_prices(model: str) -> None:
     prices = prices_for(model)
     assert prices is not None
     assert 0 < prices.cached_input <= prices.input < prices.output
 
 
-def test_anthropic_caches_write_at_a_quarter_more_and_read_at_a_tenth() -> None:
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        # platform.claude.com: Sonnet 5.5's cache hits cut to $0.10 on 2026-10-07.
+        ("claude-sonnet-5-5", Prices(input=2.0, output=10.0, cached_input=0.1, cache_write=2.5)),
+        ("claude-sonnet-5", Prices(input=2.0, output=10.0, cached_input=0.2, cache_write=2.5)),
+        ("claude-opus-5-5", Prices(input=4.0, output=20.0, cached_input=0.2, cache_write=5.0)),
+        ("claude-fable-5-1", Prices(input=10.0, output=50.0, cached_input=0.25, cache_write=12.5)),
+        ("claude-haiku-4-5", Prices(input=1.0, output=5.0, cached_input=0.1, cache_write=1.25)),
+    ],
+)
+def test_flat_prices_of_current_models(model: str, expected: Prices) -> None:
+    assert prices_for(model) == expected
+
+
+def test_anthropic_caches_write_at_a_quarter_more_and_read_at_most_a_tenth() -> None:
     for model, row in TABLE["models"].items():
         if model.startswith("claude"):
-            # Haiku 3 is listed at $0.30 and $0.03 for $0.25 input: rounded to the cent.
-            assert row["cache_write"] == pytest.approx(1.25 * row["input"], abs=0.013), model
-            assert row["cached_input"] == pytest.approx(0.1 * row["input"], abs=0.005), model
+            for tier in (row, row.get("long_prompt") or row):
+                # Haiku 3 is listed at $0.30 and $0.03 for $0.25 input: rounded to the cent.
+                assert tier["cache_write"] == pytest.approx(1.25 * tier["input"], abs=0.013), model
+                # 0.1x before the 5.x models; Sonnet and Opus 5.5 read at 0.05x, Fable 5.1
+                # and 5.2 at 0.025x.
+                assert tier["cached_input"] <= 0.1 * tier["input"] + 0.005, model
 
 
-def test_openai_models_write_the_cache_for_free() -> None:
+def test_older_openai_models_write_the_cache_for_free() -> None:
     prices = prices_for("gpt-5-mini")
     assert prices == Prices(input=0.25, output=2.0, cached_input=0.025, cache_write=0.25)
+
+
+@pytest.mark.parametrize("model", ["gpt-6.2-sol", "gpt-6.2-astra", "gpt-6-luna", "gpt-6.1-terra"])
+def test_gpt_6_models_bill_cache_writes_at_a_quarter_more(model: str) -> None:
+    # developers.openai.com prompt caching: from the GPT-5.6 family on, writes cost 1.25x.
+    prices = prices_for(model)
+    assert prices is not None
+    assert prices.cache_write == pytest.approx(1.25 * prices.input)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +106,16 @@ def test_openai_models_write_the_cache_for_free() -> None:
         ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5"),
         ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
         ("claude-opus-4-0", "claude-opus-4-0"),
+        # Today's names: dateless ids, OpenAI's dated snapshots, longest family first.
+        ("gpt-6.1-sol-2026-09-29", "gpt-6.1-sol"),
+        ("openai/gpt-6.2-sol", "gpt-6.2-sol"),
+        ("GPT-6.2-Astra", "gpt-6.2-astra"),
+        ("gpt-5.4-mini-2026-03-17", "gpt-5.4-mini"),
+        ("claude-sonnet-5-5", "claude-sonnet-5-5"),
+        ("claude-sonnet-5", "claude-sonnet-5"),
+        ("claude-opus-4-7", "claude-opus-4-7"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
+        ("claude-haiku-5-5@20261007", "claude-haiku-5-5"),
     ],
 )
 def test_a_model_takes_the_longest_matching_family(model: str, key: str) -> None:
@@ -88,6 +131,9 @@ def test_a_model_takes_the_longest_matching_family(model: str, key: str) -> None
         "o3-deep-research",
         "claude-sonnet-4-7",
         "gpt-4o-audio-preview",
+        "gpt-6-terra",  # there is none: Terra went from 5.6 to 6.1
+        "gpt-6.2-sol-ultrafast",  # priced apart (3x), not as gpt-6.2-sol
+        "claude-fable-5-3",
         "",
     ],
 )
@@ -155,3 +201,72 @@ def test_cost_of_openai_cached_tokens() -> None:
     usage = Usage(input_tokens=2_000_000, output_tokens=0, cached_input_tokens=1_500_000)
     assert cost(usage, mini) == pytest.approx(0.5 * 0.25 + 1.5 * 0.025)
     assert cost(Usage(), mini) == 0.0
+
+
+# --- prices by prompt length -------------------------------------------------------------
+
+HAIKU_SHORT = Prices(input=0.1, output=0.5, cached_input=0.01, cache_write=0.125)
+HAIKU_LONG = Prices(input=0.5, output=2.5, cached_input=0.05, cache_write=0.625)
+
+
+def test_haiku_5_5_is_priced_by_the_length_of_each_prompt() -> None:
+    # platform.claude.com: "$0.10 / MTok for prompts up to 100,000 tokens, $0.50 / MTok for
+    # prompts over 100,000 tokens", on every kind of token of that request.
+    haiku = prices_for("claude-haiku-5-5")
+    assert haiku is not None
+    assert haiku.for_prompt(100_000) == HAIKU_SHORT
+    assert haiku.for_prompt(100_001) == HAIKU_LONG
+    assert prices_for("claude-haiku-5-5" + LONG_PROMPT) == HAIKU_LONG
+    assert prices_for("claude-haiku-5-5-20261007" + LONG_PROMPT) == HAIKU_LONG
+
+
+def test_gpt_6_requests_over_272k_input_tokens_cost_more_in_full() -> None:
+    # developers.openai.com/api/docs/models/gpt-6.2-sol: over 272K input tokens, input and
+    # cache rates double and output costs 1.5 times, for the full request.
+    sol = prices_for("gpt-6.2-sol")
+    assert sol is not None
+    assert sol.for_prompt(272_000) == Prices(2.0, 10.0, 0.1, 2.5)
+    assert sol.for_prompt(272_001) == Prices(4.0, 15.0, 0.2, 5.0)
+
+
+def test_a_request_is_counted_under_the_price_tier_of_its_prompt() -> None:
+    # The prompt is all of the input: fresh, read from the cache and written to it.
+    short = Usage(100_000, 500, cached_input_tokens=90_000, cache_write_tokens=9_000)
+    long = Usage(100_001, 500, cached_input_tokens=90_000, cache_write_tokens=9_000)
+    assert usage_key("claude-haiku-5-5", short) == "claude-haiku-5-5"
+    assert usage_key("claude-haiku-5-5", long) == "claude-haiku-5-5" + LONG_PROMPT
+    assert usage_key("gpt-6.2-sol", Usage(272_001, 1)) == "gpt-6.2-sol" + LONG_PROMPT
+    # One price for every prompt length, or no price at all: the model's own name.
+    assert usage_key("claude-sonnet-5-5", Usage(900_000, 1)) == "claude-sonnet-5-5"
+    assert usage_key("llama3.1:8b", Usage(900_000, 1)) == "llama3.1:8b"
+
+
+def test_an_owner_price_for_a_tiered_model_holds_for_every_prompt_length() -> None:
+    flat = owner_prices("claude-haiku-5-5", 0.2, 1.0)
+    overrides = {"claude-haiku-5-5": flat}
+    assert prices_for("claude-haiku-5-5", overrides) == flat
+    assert prices_for("claude-haiku-5-5" + LONG_PROMPT, overrides) == flat
+
+
+def test_an_owner_price_for_a_known_model_keeps_its_cache_ratios() -> None:
+    # GPT-6.2 Sol reads the cache at 5 % and writes it at 125 % of its input price.
+    sol = owner_prices("gpt-6.2-sol", 4, 20)
+    assert (sol.cached_input, sol.cache_write) == (pytest.approx(0.2), pytest.approx(5.0))
+    sonnet = owner_prices("claude-sonnet-5-5", 3, 15)
+    assert (sonnet.cached_input, sonnet.cache_write) == (pytest.approx(0.15), pytest.approx(3.75))
+
+
+def test_tiered_prices_round_trip_as_plain_json() -> None:
+    haiku = prices_for("claude-haiku-5-5")
+    assert haiku is not None and haiku.long_prompt is not None
+    assert Prices.from_dict(json.loads(json.dumps(haiku.to_dict()))) == haiku
+
+
+@pytest.mark.parametrize(
+    "tier",
+    [{"over": 0}, {"over": "many"}, {"over": True}, {"over": 10, "input": -1, "output": 1}],
+)
+def test_a_bad_long_prompt_tier_is_a_clear_error(tier: dict[str, object]) -> None:
+    row = {"input": 1, "output": 2, "long_prompt": {"input": 2, "output": 3, **tier}}
+    with pytest.raises(SettingError):
+        Prices.from_dict(row)

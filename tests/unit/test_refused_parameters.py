@@ -37,6 +37,8 @@ SENT = ("model", "messages", "max_tokens", "temperature", "stream_options")
         ),
         ("`temperature` and `top_p` cannot both be specified for this model.", "temperature", ""),
         ("stream_options: Extra inputs are not permitted", "stream_options", ""),
+        # Claude Opus 4.7+, Sonnet 5 and later (seen in the field from 2026-06).
+        ("`temperature` is deprecated for this model.", "temperature", ""),
     ],
 )
 def test_refusals_in_the_wordings_of_the_field(
@@ -53,6 +55,7 @@ def test_refusals_in_the_wordings_of_the_field(
         "temperature: Input should be less than or equal to 1",
         "The model `gpt-nope` does not exist or you do not have access to it.",
         "Invalid value for 'content': expected a string, got null.",
+        "The model claude-2.0 is deprecated and has been retired.",
     ],
 )
 def test_other_errors_are_not_refusals(message: str) -> None:

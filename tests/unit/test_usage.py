@@ -110,6 +110,28 @@ def test_openai_completion_usage_with_cached_tokens(details: Any, cached: int) -
     assert chunk.usage == Usage(2006, 300, cached_input_tokens=cached)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_cache_writes_are_kept_apart(stream: bool) -> None:
+    # GPT-5.6 and later bill prompt-cache writes at 1.25x the input price and report them
+    # as cache_write_tokens beside cached_tokens (developers.openai.com, prompt caching).
+    wire = openai_wire({"cached_tokens": 1024, "cache_write_tokens": 900})
+    if stream:
+        event = ChatCompletionChunk.model_validate(
+            {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-6.2-sol",
+             "choices": [], "usage": wire}
+        )  # fmt: skip
+        usage = openai_usage(event.usage)
+    else:
+        usage = _completion_chunk(completion(wire)).usage
+    assert usage == Usage(2006, 300, cached_input_tokens=1024, cache_write_tokens=900)
+    assert usage is not None and usage.uncached_input_tokens == 2006 - 1024 - 900
+
+
+def test_openai_cache_writes_never_exceed_the_prompt() -> None:
+    wire = openai_wire({"cached_tokens": 1500, "cache_write_tokens": 900}, prompt=2000)
+    assert openai_usage(completion(wire).usage) == Usage(2000, 300, 1500, 500)
+
+
 def test_openai_completion_without_usage_reports_none() -> None:
     assert _completion_chunk(completion(None)).usage is None
 
