@@ -77,7 +77,7 @@ async def mates_here(interaction: discord.Interaction) -> dict[str, Mate]:
         if choice is None:
             return {}
         guild_id = choice[0]
-    guild = interaction.guild or bot.get_guild(guild_id)  # type: ignore[attr-defined]
+    guild = interaction.guild or bot.get_guild(guild_id)
     if guild is not None and await bot.cog_disabled_in_guild(cog, guild):  # type: ignore[attr-defined]
         return {}
     return await store.mates(guild_id)
