@@ -63,6 +63,14 @@ class AskMate:
         self.conversations = conversations
         self.store = conversations.store
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.ask)
+        # Selects still waiting for a choice (each leaves on its choice or timeout).
+        self.pending: set[MateChoice] = set()
+
+    def close(self) -> None:
+        """The cog unloads: the selects still waiting take no choice any more."""
+        for view in list(self.pending):
+            view.stop()
+        self.pending.clear()
 
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The menu was used on ``message``: answer it by the mate that speaks there, or
@@ -99,6 +107,7 @@ class AskMate:
         ordered = [mates[n] for n in bound if n in mates]
         ordered += [m for n, m in mates.items() if n not in bound]
         view = MateChoice(self, interaction, channel, message, guild.id, ordered)
+        self.pending.add(view)
         await interaction.response.send_message(
             _("Which mate should answer?"), view=view, ephemeral=True, allowed_mentions=NO_PINGS
         )
@@ -229,6 +238,7 @@ class MateChoice(discord.ui.View):
 
     async def _chosen(self, interaction: discord.Interaction) -> None:
         self.stop()
+        self.asking.pending.discard(self)
 
         async def say(text: str) -> None:
             await interaction.response.edit_message(
@@ -240,6 +250,7 @@ class MateChoice(discord.ui.View):
 
     async def on_timeout(self) -> None:
         """No choice came: the select goes, a line says so."""
+        self.asking.pending.discard(self)
         try:
             await self.origin.edit_original_response(
                 content=_("No mate was chosen."), view=None, allowed_mentions=NO_PINGS

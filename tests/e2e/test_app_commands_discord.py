@@ -337,3 +337,19 @@ async def test_red_rules_and_cooldowns_hold(discord, llm, slash_commands) -> Non
         await admin(discord, "!mateset cooldown 0")
     assert again.content == "Wait a little before asking again (cooldown: 600 seconds)."
     assert len(replies(llm.server.requests)) == 1  # only the allowed ask reached a provider
+
+
+async def test_the_menu_leaves_and_comes_back_with_the_cog(discord, llm, slash_commands) -> None:
+    # A menu left in Red's tree by the unload would make the load fail (already registered).
+    reloaded = await admin(discord, "!reload loopflow")
+    assert "Reloaded" in reloaded and "loopflow" in reloaded, reloaded
+    listing = await admin(discord, "!slash list")
+    assert "Ask a mate" in listing and "(unknown)" not in listing, listing
+    channel = await bound_channel(discord, "ask-reloaded", "maya")
+    llm.enqueue(reply("Still here."))
+    hello = await discord.send(discord.member, channel, "anyone home?")
+    await discord.wait_for_message(lambda m: m.content == "Still here.", channel=channel)
+    llm.enqueue(reply("Yes, still."))
+    record = await discord.context_menu(discord.member, ASK, hello)
+    assert (await asked(discord, record)).content == "-# **Maya** is answering."
+    await discord.wait_for_message(lambda m: m.content == "Yes, still.", channel=channel)
