@@ -165,7 +165,10 @@ class AskMate:
             await say(_("The mate you chose for DMs is no longer available to you."))
             return False
         if not await server_allows(self.bot, self.cog, member):
-            await say(_("Mates are not available to you in this server."))
+            if interaction.guild is None:
+                await say(_("The server of your DM mate does not let its mates answer you."))
+            else:
+                await say(_("Mates are not available to you in this server."))
             return False
         return True
 

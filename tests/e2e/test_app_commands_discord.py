@@ -175,6 +175,12 @@ async def test_mate_parameters_offer_the_servers_mates_as_you_type(discord, slas
     assert values(optional) == ["pip"]
     nested = await discord.autocomplete(discord.owner, "admin", "mate channel add", "mate", "ma")
     assert values(nested) == ["maya"]
+    # The value is the mate's name; typed by hand it is found as before, or refused.
+    shown = await discord.slash(discord.member, "general", "mate show", mate="MERLIN")
+    assert (await discord.wait_for_response(shown)).embeds[0]["title"] == "Merlin"
+    unknown = await discord.slash(discord.member, "general", "mate show", mate="nobody")
+    refused = await discord.wait_for_response(unknown)
+    assert refused.content == "There is no mate called `nobody` here. `/mate list` shows them."
     limit = "mateset limit"
     by_mate = await discord.autocomplete(
         discord.owner, "admin", limit, "mate_or_tokens", "m", budget="mate"
@@ -294,6 +300,13 @@ async def test_in_dms_the_dm_mate_answers(discord, llm, slash_commands) -> None:
     hint = await asked(discord, record)
     assert "/mate dm" in hint.content and len(llm.server.requests) == 0
     await discord.command(ivan, "general", "!mate dm maya")
+    await admin(discord, "!command disablecog Loopflow")
+    try:  # the DM mate's server's rules hold in DMs
+        off = await asked(discord, await discord.context_menu(ivan, ASK, note))
+    finally:
+        await admin(discord, "!command enablecog Loopflow")
+    assert off.content == "The server of your DM mate does not let its mates answer you."
+    assert len(llm.server.requests) == 0
     llm.enqueue(reply("Dentist: Tuesday 9am."))
     record = await discord.context_menu(ivan, ASK, note)
     assert (await asked(discord, record)).content == "-# **Maya** is answering."
