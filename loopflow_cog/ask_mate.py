@@ -90,23 +90,27 @@ class AskMate:
                     )
                 )
                 return
-            await self.start(interaction, say, channel, message, *choice)
+            guild_id, names = choice[0], [choice[1]]
+        else:
+            guild_id = channel.guild.id
+            names = await self.conversations.bound_mates(channel)
+        if not await self.allows(interaction, guild_id, say):
             return
-        guild = channel.guild
-        bound = await self.conversations.bound_mates(channel)
-        mates = await self.store.mates(guild.id)
-        if len(bound) == 1 or (not bound and len(mates) == 1):
-            name = bound[0] if bound else next(iter(mates))
-            await self.start(interaction, say, channel, message, guild.id, name)
+        refusal = await self._refusal(interaction, channel, message, guild_id)
+        if refusal:
+            await say(refusal)
+            return
+        mates = await self.store.mates(guild_id)
+        if len(names) == 1 or (not names and len(mates) == 1):
+            name = names[0] if names else next(iter(mates))
+            await self.start(interaction, say, channel, message, guild_id, name)
             return
         if not mates:
             await say(_("This server has no mates yet."))
             return
-        if not await self._allowed(interaction, guild.id, say):
-            return
-        ordered = [mates[n] for n in bound if n in mates]
-        ordered += [m for n, m in mates.items() if n not in bound]
-        view = MateChoice(self, interaction, channel, message, guild.id, ordered)
+        ordered = [mates[n] for n in names if n in mates]
+        ordered += [m for n, m in mates.items() if n not in names]
+        view = MateChoice(self, interaction, channel, message, guild_id, ordered)
         self.pending.add(view)
         await interaction.response.send_message(
             _("Which mate should answer?"), view=view, ephemeral=True, allowed_mentions=NO_PINGS
@@ -121,17 +125,16 @@ class AskMate:
         guild_id: int,
         name: str,
     ) -> None:
-        """``name`` (of server ``guild_id``) answers ``message`` in ``channel``, if the
-        rules let ``interaction``'s person ask; ``say`` tells them what happens."""
-        if not await self._allowed(interaction, guild_id, say):
-            return
+        """``name`` (of server ``guild_id``) answers ``message`` in ``channel`` for
+        ``interaction``'s person (whom :meth:`allows` and :meth:`_refusal` let ask),
+        unless it is the mate's own message or their cooldown runs; ``say`` tells them
+        what happens."""
         mate = await self.store.mate(guild_id, name)
         if mate is None:
             await say(_("That mate is no longer here."))
             return
-        refusal = await self._refusal(interaction, channel, message, guild_id, mate)
-        if refusal:
-            await say(refusal)
+        if await self.store.mate_for_message(guild_id, message.id) == mate.name:
+            await say(_("That is **{display}**'s own message.").format(display=mate.display_name))
             return
         conversations = self.conversations
         cooldown = await self.store.cooldown(guild_id)
@@ -152,7 +155,7 @@ class AskMate:
             person=interaction.user.id,
         )
 
-    async def _allowed(self, interaction: discord.Interaction, guild_id: int, say: Say) -> bool:
+    async def allows(self, interaction: discord.Interaction, guild_id: int, say: Say) -> bool:
         """Whether the server's rules let the person ask its mates (the cog enabled there,
         its allow and block lists, and in DMs: still a member)."""
         member: discord.Member | None = None
@@ -178,9 +181,10 @@ class AskMate:
         channel: MessageChannel,
         message: discord.Message,
         guild_id: int,
-        mate: Mate,
     ) -> str:
-        """Why ``mate`` may not answer ``message`` for this person ("" when it may)."""
+        """Why no mate may answer ``message`` for this person ("" when one may): they
+        cannot write here, they or the message's author opted out of memory, or the
+        message has nothing a mate reads (another bot's, or nothing but an embed)."""
         memory = self.store.memory
         if not isinstance(channel, discord.DMChannel):
             member = interaction.user
@@ -195,8 +199,6 @@ class AskMate:
             return _("You opted out of memory: `/mate optin` first.")
         if await memory.is_opted_out(message.author.id):
             return _("Its author opted out: mates don't read their messages.")
-        if await self.store.mate_for_message(guild_id, message.id) == mate.name:
-            return _("That is **{display}**'s own message.").format(display=mate.display_name)
         turn = await self.conversations.history.turn_for(message, guild_id)
         if turn is None or not (turn.content or turn.images):
             return _("That message has nothing a mate can read.")
@@ -249,7 +251,10 @@ class MateChoice(discord.ui.View):
             )
 
         name = self.select.values[0]
-        await self.asking.start(interaction, say, self.channel, self.message, self.guild_id, name)
+        if await self.asking.allows(interaction, self.guild_id, say):  # rules may change
+            await self.asking.start(
+                interaction, say, self.channel, self.message, self.guild_id, name
+            )
 
     async def on_timeout(self) -> None:
         """No choice came: the select goes, a line says so."""

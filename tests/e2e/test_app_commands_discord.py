@@ -366,3 +366,25 @@ async def test_the_menu_leaves_and_comes_back_with_the_cog(discord, llm, slash_c
     record = await discord.context_menu(discord.member, ASK, hello)
     assert (await asked(discord, record)).content == "-# **Maya** is answering."
     await discord.wait_for_message(lambda m: m.content == "Yes, still.", channel=channel)
+
+
+async def test_what_no_mate_may_answer_is_said_to_the_asker_alone(
+    discord, llm, slash_commands
+) -> None:
+    channel = await bound_channel(discord, "ask-refused", "maya")
+    llm.enqueue(reply("Hi Bob."))
+    await discord.send(discord.member, channel, "hi")
+    own = await discord.wait_for_message(lambda m: m.content == "Hi Bob.", channel=channel)
+    record = await discord.context_menu(discord.member, ASK, own)
+    assert (await asked(discord, record)).content == "That is **Maya**'s own message."
+    kim = await discord.add_member("kim", "Kim")
+    await discord.command(kim, "general", "!mate optout")
+    private = await discord.send(kim, channel, "my private thoughts")
+    record = await discord.context_menu(discord.member, ASK, private)
+    refusal = await asked(discord, record)
+    assert refusal.content == "Its author opted out: mates don't read their messages."
+    llm.enqueue(reply("Hello again."))
+    await discord.send(discord.member, channel, "hello?")
+    await discord.wait_for_message(lambda m: m.content == "Hello again.", channel=channel)
+    assert conversation(llm)[-1] == ("user", "Bob: hello?")
+    assert "private thoughts" not in str(conversation(llm))
