@@ -74,8 +74,10 @@ class AskMate:
 
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The menu was used on ``message``: answer it by the mate that speaks there, or
-        let the person choose one."""
-        say = _first_answer(interaction)
+        let the person choose one. The interaction is answered at once ("thinking", only
+        to the person): reading the message may fetch its text files."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        say = _followup(interaction)
         channel = await _channel(interaction)
         if channel is None:
             await say(_("Mates can't answer in this kind of channel."))
@@ -112,8 +114,12 @@ class AskMate:
         ordered += [m for n, m in mates.items() if n not in names]
         view = MateChoice(self, interaction, channel, message, guild_id, ordered)
         self.pending.add(view)
-        await interaction.response.send_message(
-            _("Which mate should answer?"), view=view, ephemeral=True, allowed_mentions=NO_PINGS
+        await interaction.followup.send(
+            _("Which mate should answer?"),
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+            wait=True,
         )
 
     async def start(
@@ -267,11 +273,11 @@ class MateChoice(discord.ui.View):
             pass  # the person dismissed it, or the token expired: nothing to show
 
 
-def _first_answer(interaction: discord.Interaction) -> Say:
-    """The interaction's first answer, one ephemeral line."""
+def _followup(interaction: discord.Interaction) -> Say:
+    """An ephemeral line after the deferral (the first one takes the "thinking" place)."""
 
     async def say(text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
     return say
 

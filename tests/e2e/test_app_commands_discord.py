@@ -222,6 +222,7 @@ async def test_the_bound_mate_answers_the_message_with_its_reply_chain(
     llm.enqueue(reply("Run the formatter first."))
     record = await discord.context_menu(discord.member, ASK, detail)
     said = await asked(discord, record)
+    assert discord.interaction(record).callback_type == 5  # answered at once: "thinking"
     assert said.content == "-# **Maya** is answering."
     assert said.allowed_mentions == {"parse": []}
     answer = await discord.wait_for_message(
