@@ -21,6 +21,7 @@ from loopflow.models import default_models
 from loopflow.providers.base import Usage
 
 from .abc import CompositeMetaClass
+from .ask_mate import AskMate
 from .channel_commands import ChannelCommands
 from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
@@ -69,13 +70,15 @@ class Loopflow(
         self.conversations = Conversations(
             bot, self, self.store, self.session, self.delivery, self.remembering
         )
+        self.ask_mate = AskMate(bot, self, self.conversations)
 
     async def _fold_billed(self, place: Place, mate: Mate, model: str, usage: Usage) -> None:
         """A memory fold's tokens count like a reply's: usage and daily limits."""
         await self.conversations.budget.spent_folding(place, mate, model, usage)
 
     async def cog_load(self) -> None:
-        """Migrate stored data and build the provider clients."""
+        """Migrate stored data, build the provider clients, add "Ask a mate" to Red's tree
+        (Red keeps it disabled until ``[p]slash enablecog loopflow``)."""
         httpx_log = logging.getLogger("httpx")
         if httpx_log.level == logging.NOTSET:
             # The SDKs' HTTP client logs every request at INFO: a line per reply in Red's log.
@@ -83,15 +86,20 @@ class Loopflow(
         await self.store.migrate()
         await self.conversations.budget.load()
         self.providers.update(await build_providers(self.bot))
+        self.bot.tree.add_command(self.ask_mate.menu)
 
     async def cog_unload(self) -> None:
-        """Finish the replies being written, stop the turns left, save, close the clients.
+        """Take "Ask a mate" off Red's tree, finish the replies being written, stop the
+        turns left, save, close the clients.
 
         The order matters: replies end first (each keeps what was written, loses its
         stop button and counts its usage), then the turns still waiting are cancelled,
         then the store saves (usage included), then the clients close. discord.py
         swallows what this raises: it is logged here.
         """
+        menu = self.ask_mate.menu
+        self.bot.tree.remove_command(menu.name, type=menu.type)
+        self.ask_mate.close()
         try:
             await self.conversations.aclose()
             await self.remembering.aclose()

@@ -6,11 +6,14 @@ import re
 from typing import TYPE_CHECKING, Union
 
 import discord
+from discord import app_commands
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
 from loopflow.mates import PROVIDERS, Mate, validate_name, validate_url
+
+from .mate_choices import COG_NAME, mate_choices
 
 if TYPE_CHECKING:
     from .cog import Loopflow
@@ -33,20 +36,38 @@ class MateNameConverter(commands.Converter[str]):
             ) from None
 
 
-class ExistingMateConverter(commands.Converter[Mate]):
-    """A mate of this server, by name."""
+class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer):
+    """A mate of this server, by name. As a slash command option it offers the server's
+    mates as you type (:func:`~.mate_choices.mate_choices`): discord.py's hybrid commands
+    take a transformer as is, with its ``autocomplete``."""
 
     async def convert(self, ctx: commands.Context, argument: str) -> Mate:
         cog: Loopflow = ctx.cog  # type: ignore[assignment]
-        assert ctx.guild is not None
-        mate = await cog.store.mate(ctx.guild.id, argument.lower())
-        if mate is None:
-            raise commands.BadArgument(
-                _("There is no mate called `{name}` here. `{prefix}mate list` shows them.").format(
-                    name=argument[:40], prefix=ctx.clean_prefix
-                )
+        return await _existing_mate(cog, ctx.guild, argument, ctx.clean_prefix)
+
+    async def transform(self, interaction: discord.Interaction, value: str, /) -> Mate:
+        """The slash command's value (a hybrid command's checks ran before)."""
+        cog: Loopflow = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
+        return await _existing_mate(cog, interaction.guild, value, "/")
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction, value: str, /
+    ) -> list[app_commands.Choice[str]]:
+        """The matching mates of the server (see :func:`~.mate_choices.mate_choices`)."""
+        return await mate_choices(interaction, value)
+
+
+async def _existing_mate(
+    cog: Loopflow, guild: discord.Guild | None, argument: str, prefix: str
+) -> Mate:
+    mate = await cog.store.mate(guild.id, argument.lower()) if guild is not None else None
+    if mate is None:
+        raise commands.BadArgument(
+            _("There is no mate called `{name}` here. `{prefix}mate list` shows them.").format(
+                name=argument[:40], prefix=prefix
             )
-        return mate
+        )
+    return mate
 
 
 class ProviderNameConverter(commands.Converter[str]):

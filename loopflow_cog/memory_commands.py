@@ -8,6 +8,7 @@ import unicodedata
 from typing import Optional
 
 import discord
+from discord import app_commands
 from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import pagify
@@ -20,6 +21,7 @@ from .answers import answer
 from .commands import MateCommands
 from .converters import ExistingMate
 from .delivery import NO_PINGS
+from .mate_choices import mate_choices
 
 _ = Translator("Loopflow", __file__)
 
@@ -32,6 +34,7 @@ class MemoryCommands(MixinMeta):
     """What mates remember, in the hands of the people remembered; mixed into the cog."""
 
     @MateCommands.mate.command(name="memory")
+    @app_commands.autocomplete(mate=mate_choices)
     async def mate_memory(self, ctx: commands.Context, mate: Optional[str] = None) -> None:
         """Show what a mate (default: every mate) keeps of this conversation and of you.
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import discord
+from discord import app_commands
 from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import humanize_number, pagify
@@ -22,11 +24,31 @@ from loopflow.pricing import owner_prices
 from .abc import MixinMeta
 from .answers import answer
 from .converters import ProviderName
+from .mate_choices import mate_choices
 
 _ = Translator("Loopflow", __file__)
 
 MAX_COOLDOWN = 3600  # seconds
 _BUDGETS = ("server", "mate", "member")
+
+
+async def _budget_choices(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """``/mateset limit``'s first option: which limit (``server``, ``mate``, ``member``)."""
+    typed = current.strip().lower()
+    return [app_commands.Choice(name=b, value=b) for b in _BUDGETS if b.startswith(typed)]
+
+
+async def _limit_mate_choices(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """``/mateset limit mate <mate>``: the second option names a mate; after ``server``
+    or ``member`` it is a number of tokens, which nothing completes."""
+    budget = getattr(interaction.namespace, "budget", None)
+    if not isinstance(budget, str) or budget.strip().lower() != "mate":
+        return []
+    return await mate_choices(interaction, current)
 
 
 class SettingsGroup(MixinMeta):
@@ -81,6 +103,7 @@ class SettingsGroup(MixinMeta):
     @mateset.command(name="limit")
     @commands.guild_only()
     @commands.admin_or_permissions(manage_guild=True)
+    @app_commands.autocomplete(budget=_budget_choices, mate_or_tokens=_limit_mate_choices)
     async def mateset_limit(
         self,
         ctx: commands.GuildContext,

@@ -16,12 +16,28 @@ from typing import Any, Optional, Union
 
 from fake_discord import FakeDiscord, Message, User
 from fake_llm import ThreadedFakeLLM, replies, reply
+from harness import RedProcess
 
 ChannelRef = Union[int, str]
 
 STOP = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
 HOURGLASS = "\N{HOURGLASS WITH FLOWING SAND}"
 WARNING = "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} "  # how a failure line starts
+
+
+# The cog's application commands: /mate, /mateset and the "Ask a mate" message menu.
+APP_COMMANDS = 3
+
+
+async def enable_slash(red: RedProcess, package: str = "loopflow") -> None:
+    """Enable and sync the cog's application commands as README tells an owner to:
+    ``[p]slash enablecog loopflow`` (Red matches the commands' package), ``[p]slash sync``
+    (the fake refuses a payload that breaks Discord's rules, as Discord does)."""
+    enabled = await red.owner_command(f"!slash enablecog {package}")
+    expected = f"Enabled {APP_COMMANDS} commands from `{package}`"
+    assert enabled.content.startswith(expected), enabled.content
+    synced = await red.owner_command("!slash sync")
+    assert synced.content == f"Synced {APP_COMMANDS} commands.", synced.content
 
 
 async def admin(discord: FakeDiscord, text: str, channel: ChannelRef = "admin") -> str:

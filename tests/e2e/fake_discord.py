@@ -17,7 +17,9 @@ Modules: ``fake_discord_server`` (thread, HTTP server, middleware, waits),
 ``fake_discord_messages`` (the world and the gateway events its changes cause),
 ``fake_discord_forums`` (forums and their posts), ``fake_discord_gateway``,
 ``fake_discord_rest`` + ``fake_discord_webhooks`` (routes), ``fake_discord_interactions``
-(slash commands: INTERACTION_CREATE, the answers, their test API), ``fake_discord_actions``
+(slash commands: INTERACTION_CREATE, the answers, their test API), ``fake_discord_menus``
+(context menus, autocomplete, selects), ``fake_discord_app_rules`` (Discord's rules for
+a command sync, autocomplete answers and components), ``fake_discord_actions``
 (forwards, members' webhooks, forums, permission overwrites), ``fake_discord_faults``
 (fault injection, call log), ``fake_discord_control`` (the ``/_control`` HTTP API).
 """
@@ -31,6 +33,7 @@ from typing import Any, Callable, Optional, Union
 from fake_discord_actions import MemberActions
 from fake_discord_faults import Call, Fault
 from fake_discord_interactions import InteractionActions, InteractionRecord
+from fake_discord_menus import MenuActions
 from fake_discord_model import BOT_PERMS, Channel, Message, Perm, User, Webhook
 from fake_discord_server import DiscordServer, HarnessTimeout
 from fake_discord_state import ChannelRef, UserRef
@@ -50,11 +53,13 @@ __all__ = [
 MessageRef = Union[Message, int]
 
 
-class FakeDiscord(InteractionActions, MemberActions, DiscordServer):
+class FakeDiscord(InteractionActions, MenuActions, MemberActions, DiscordServer):
     """One guild, three people (owner ``alice``, member ``bob``, the bot ``Red``) and channels
     ``#harness`` (only the harness's readiness pings), ``#admin`` (owner commands such as
     ``!load``), ``#general``, ``#chat``, ``#random``. Slash commands: ``slash`` and
-    ``wait_for_response`` (``fake_discord_interactions.py``); forwards, members' webhooks,
+    ``wait_for_response`` (``fake_discord_interactions.py``); context menus, autocomplete
+    and selects: ``context_menu``, ``autocomplete``, ``choose`` (``fake_discord_menus.py``);
+    forwards, members' webhooks,
     forums and permission overwrites: ``fake_discord_actions.py``."""
 
     # ------------------------------------------------------------------------ the world

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from aiohttp import web
+from fake_discord_app_rules import check_autocomplete_choices, check_components
 from fake_discord_model import Channel, DiscordError, Message, MessageType, Perm, User, unknown
 from fake_discord_rest import int_arg, json_response, no_content, read_body, route
 from fake_discord_state import ChannelRef, DiscordState, UserRef
@@ -40,8 +41,9 @@ DM_PERMS = (
     | Perm.READ_MESSAGE_HISTORY
     | Perm.ADD_REACTIONS
 )
-# callback types: 4 message, 5 deferred message ("thinking"), 6 deferred update, 7 update
-MESSAGE, DEFERRED_MESSAGE = 4, 5
+# callback types: 4 message, 5 deferred message ("thinking"), 6 deferred update, 7 update,
+# 8 autocomplete result
+MESSAGE, DEFERRED_MESSAGE, UPDATE_MESSAGE, AUTOCOMPLETE_RESULT = 4, 5, 7, 8
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, NUMBER = 3, 4, 5, 6, 7, 10
 
@@ -62,6 +64,8 @@ class InteractionRecord:
     deferred_flags: int = 0
     original: Optional[Message] = None
     responses: list[Message] = field(default_factory=list)  # original and followups, in order
+    component_message: Optional[Message] = None  # a component's: the message it is on
+    choices: Optional[list[dict[str, Any]]] = None  # an autocomplete's answer
 
     @property
     def acknowledged(self) -> bool:
@@ -79,9 +83,17 @@ class InteractionState:
     # ------------------------------------------------------------------------- invoking
 
     def invoke(
-        self, user: User, channel: Channel, command: str, options: dict[str, Any]
+        self,
+        user: User,
+        channel: Channel,
+        command: str,
+        options: dict[str, Any],
+        *,
+        focused: Optional[str] = None,
     ) -> InteractionRecord:
-        """Send INTERACTION_CREATE for ``/command`` with ``options`` (name -> value)."""
+        """Send INTERACTION_CREATE for ``/command`` with ``options`` (name -> value); with
+        ``focused``, the autocomplete request (type 4) for that option while its value is
+        being typed (Discord sends it only for an option synced with ``autocomplete``)."""
         state = self.state
         path = command.split()
         guild_id = None if channel.is_dm else state.guild_id
@@ -92,8 +104,13 @@ class InteractionState:
         resolved: dict[str, Any] = {}
         values = [self._option(leaf, name, value, resolved) for name, value in options.items()]
         missing = [o["name"] for o in leaf if o.get("required") and o["name"] not in options]
-        if missing:
+        if missing and focused is None:
             raise ValueError(f"/{command}: required options missing: {missing}")
+        if focused is not None:
+            (typed,) = [v for v in values if v["name"] == focused]
+            if not next(o for o in leaf if o["name"] == focused).get("autocomplete"):
+                raise ValueError(f"/{command}: {focused!r} was not synced with autocomplete")
+            typed.update(focused=True, value=str(options[focused]))
         data: dict[str, Any] = {
             "id": definition["id"],
             "name": path[0],
@@ -104,11 +121,29 @@ class InteractionState:
             data["resolved"] = resolved
         if definition.get("guild_id"):
             data["guild_id"] = definition["guild_id"]
+        kind = 2 if focused is None else 4
+        return self.dispatch(user, channel, kind, data, command, options)
+
+    def dispatch(
+        self,
+        user: User,
+        channel: Channel,
+        kind: int,
+        data: dict[str, Any],
+        command: str,
+        options: dict[str, Any],
+        message: Optional[Message] = None,
+    ) -> InteractionRecord:
+        """Send INTERACTION_CREATE of type ``kind`` (2 command, 3 component, 4
+        autocomplete) by ``user`` in ``channel``; ``message``: the one a component is on."""
+        state = self.state
+        guild_id = None if channel.is_dm else state.guild_id
+        member_perms = 0 if channel.is_dm else state.channel_permissions(user.id, channel)
         interaction_id = state.ids.next()
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(state.bot.id),
-            "type": 2,
+            "type": kind,
             "token": "aW50ZXJhY3Rpb24." + secrets.token_urlsafe(48),
             "version": 1,
             "data": data,
@@ -118,6 +153,8 @@ class InteractionState:
             "entitlements": [],
             "attachment_size_limit": 10 * 1024 * 1024,
         }
+        if message is not None:
+            payload["message"] = state.message_payload(message)
         if guild_id is None:
             payload.update(user=user.payload(), context=1, app_permissions=str(int(DM_PERMS)))
             payload["authorizing_integration_owners"] = {"0": str(state.guild_id)}
@@ -142,16 +179,17 @@ class InteractionState:
             command,
             dict(options),
             payload,
+            component_message=message,
         )
         self.records[interaction_id] = record
         state._dispatch("INTERACTION_CREATE", payload)
         return record
 
-    def _command(self, name: str, guild_id: Optional[int]) -> dict[str, Any]:
+    def _command(self, name: str, guild_id: Optional[int], kind: int = 1) -> dict[str, Any]:
         synced = self.state.app_commands
         for key in (guild_id, None):  # a guild's own command shadows a global one
             for command in synced.get(key, []):
-                if command["name"] == name and command.get("type", 1) == 1:
+                if command["name"] == name and command.get("type", 1) == kind:
                     return command
         raise LookupError(f"/{name} was never synced: Discord would not offer it")
 
@@ -262,7 +300,14 @@ class InteractionState:
             message = self._post(record, data, files, original=True)
         elif kind == DEFERRED_MESSAGE:
             record.deferred_flags = int(data.get("flags") or 0)
-        elif kind not in (6, 7, 8, 9):
+        elif kind == UPDATE_MESSAGE:
+            if record.component_message is None:
+                raise DiscordError(400, 40004, "Interaction has no message to update")
+            message = self._update(record.component_message, data)
+        elif kind == AUTOCOMPLETE_RESULT:
+            check_autocomplete_choices(data.get("choices"))
+            record.choices = list(data["choices"])
+        elif kind not in (6, 9):
             raise DiscordError(400, 50035, f"Invalid Form Body: unknown callback type {kind}")
         flags = message.flags if message is not None else record.deferred_flags
         answer: dict[str, Any] = {
@@ -292,6 +337,7 @@ class InteractionState:
         state = self.state
         flags = int(data.get("flags") or 0)
         content = data.get("content") or ""
+        check_components(data.get("components"))
         channel = state.channel(record.channel_id)
         kind = MessageType.CHAT_INPUT_COMMAND if original else MessageType.DEFAULT
         if flags & EPHEMERAL:  # only the member sees it: no channel message, no gateway event
@@ -305,6 +351,7 @@ class InteractionState:
                 allowed_mentions=data.get("allowed_mentions"),
                 flags=flags,
                 type=kind,
+                components=list(data.get("components") or []),
             )
             if len(content) > 2000:
                 raise DiscordError(400, 50035, "Invalid Form Body: content too long")
@@ -325,6 +372,28 @@ class InteractionState:
             record.original = message
         record.responses.append(message)
         return message
+
+    def _update(self, message: Message, data: dict[str, Any]) -> Message:
+        """Callback 7: the message a component is on shows ``data`` instead."""
+        live = self.state.messages.get(message.id)
+        if live is not None:
+            return self.state.edit_message(live, data)
+        target = self._ephemeral(message.id)
+        check_components(data.get("components"))
+        if data.get("content") is not None:
+            target.edits.append(target.content)
+            target.content = data["content"]
+        if data.get("components") is not None:
+            target.components = list(data["components"])
+        return target
+
+    def _ephemeral(self, message_id: int) -> Message:
+        """An ephemeral answer, by id (only its interaction's record keeps it)."""
+        for record in self.records.values():
+            for message in record.responses:
+                if message.id == message_id:
+                    return message
+        raise unknown("Message", 10008)
 
     def message(self, record: InteractionRecord, ref: str) -> Message:
         """``@original`` or a followup's ID (404 Unknown Message otherwise)."""

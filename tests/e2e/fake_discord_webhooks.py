@@ -16,6 +16,7 @@ import zlib
 from typing import Any, Optional
 
 from aiohttp import web
+from fake_discord_app_rules import check_command, check_commands
 from fake_discord_interactions import InteractionRoutes
 from fake_discord_model import Channel, ChannelType, DiscordError, Message, Perm, User, Webhook
 from fake_discord_rest import RestRoutes, int_arg, json_response, no_content, read_body, route
@@ -237,8 +238,7 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     async def sync_commands(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
         payload = await request.json() if request.can_read_body else []
-        for command in payload:
-            _check_options(command, command.get("name", ""))
+        check_commands(payload)  # Discord's rules: fake_discord_app_rules.py
         self.state.app_commands[key] = [self._stored_command(key, c) for c in payload]
         return json_response(self.state.app_commands[key])
 
@@ -247,8 +247,8 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
     async def add_command(self, request: web.Request) -> web.Response:
         key = self._commands_key(request)
         body = await request.json()
-        _check_options(body, body.get("name", ""))
-        command = self._stored_command(key, await request.json())
+        check_command(body, [])
+        command = self._stored_command(key, body)
         self.state.app_commands.setdefault(key, []).append(command)
         return json_response(command, status=201)
 
@@ -276,20 +276,3 @@ class ApiRoutes(InteractionRoutes, RestRoutes):
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self.attachment)
         for prefix in ("avatars", "embed/avatars", "icons", "app-icons", "banners"):
             app.router.add_get(f"/{prefix}/{{tail:.*}}", self.image)
-
-
-MAX_COMMAND_OPTIONS = 25  # Discord: options (subcommands too) per command or group
-
-
-def _check_options(command: dict, path: str) -> None:
-    """Discord refuses a command, subcommand group or subcommand with more than 25
-    options, or a description over 100 characters (400, code 50035)."""
-    options = command.get("options") or []
-    if len(options) > MAX_COMMAND_OPTIONS:
-        raise DiscordError(
-            400, 50035, f"Invalid Form Body: {path}.options: Must be 25 or fewer in length."
-        )
-    if len(command.get("description", "")) > 100:
-        raise DiscordError(400, 50035, f"Invalid Form Body: {path}.description: too long")
-    for option in options:
-        _check_options(option, f"{path}.{option.get('name', '')}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_helpers import admin, bound_channel
+from e2e_helpers import admin, bound_channel, enable_slash
 from fake_discord import FakeDiscord
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -190,10 +190,7 @@ def slash_commands(red: RedProcess) -> None:
     """The cog's slash commands, enabled and synced as an owner does it."""
 
     async def setup() -> None:
-        enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 2 commands"), enabled.content
-        synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 2 commands.", synced.content
+        await enable_slash(red)
 
     run_blocking(setup(), timeout=60)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import pytest
+from e2e_helpers import enable_slash
 from fake_discord import FakeDiscord
 from fake_llm import ThreadedFakeLLM, reply
 from harness import CHECKOUT, RedProcess, provider_env
@@ -194,6 +195,17 @@ async def test_maya_answers(discord: FakeDiscord, llm: ThreadedFakeLLM) -> None:
     )
     assert answer.is_webhook and answer.webhook_name == "Maya"
     assert llm.server.requests[-1].json["messages"][-1]["content"] == "Bob: hello maya"
+
+
+async def test_readmes_slash_line_enables_the_commands(
+    discord: FakeDiscord, red: RedProcess
+) -> None:
+    """README's ``[p]slash enablecog loopflow`` works for a Downloader install as for a
+    checkout: Red matches the commands' module, inside the ``loopflow`` package (its
+    ``cog_adapter`` folder here, the symlink in a checkout)."""
+    await enable_slash(red)
+    synced = sorted((c["type"], c["name"]) for c in discord.synced_commands())
+    assert synced == [(1, "mate"), (1, "mateset"), (3, "Ask a mate")]
 
 
 async def test_the_code_runs_from_reds_folders(discord: FakeDiscord, red: RedProcess) -> None:

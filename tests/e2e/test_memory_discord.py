@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 import pytest
-from e2e_helpers import bot_said
+from e2e_helpers import bot_said, enable_slash
 from fake_discord import FakeDiscord
 from fake_llm import RecordedRequest, ThreadedFakeLLM, is_fold, replies, reply, wait_until
 from harness import RedProcess, run_blocking
@@ -56,10 +56,7 @@ def slash_commands(red: RedProcess, pip: None) -> None:
     a group of more than 25 subcommands, as Discord does)."""
 
     async def setup() -> None:
-        enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
-        synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 2 commands.", synced.content
+        await enable_slash(red)
 
     run_blocking(setup(), timeout=60)
 

@@ -13,6 +13,7 @@ from e2e_helpers import (
     answered,
     bound_channel,
     conversation,
+    enable_slash,
     only_said,
 )
 from fake_discord import FakeDiscord
@@ -35,11 +36,7 @@ def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
     """The cog's slash commands, enabled and synced as an owner does it."""
 
     async def setup() -> None:
-        # Red matches the commands' package: loopflow, however the cog was installed.
-        enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
-        synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 2 commands.", synced.content
+        await enable_slash(red)
 
     run_blocking(setup(), timeout=60)
 

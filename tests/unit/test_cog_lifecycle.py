@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import discord
 from chat_fakes import HeldAdapter
 
 from loopflow.providers.base import Request
@@ -45,3 +46,17 @@ async def test_unloading_closes_replaced_and_current_clients(red, monkeypatch) -
     assert replaced.closed and current.closed
     assert not cog._retiring
     await stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_ask_a_mate_joins_reds_tree_on_load_and_leaves_it_on_unload(red) -> None:
+    # Red keeps the menu disabled until [p]slash enablecog; an install whose adapter is not
+    # inside the loopflow package (a wheel) relies on cog_unload to take it off again.
+    cog = Loopflow(red)
+    await cog.cog_load()
+    key = ("Ask a mate", None, discord.AppCommandType.message.value)
+    assert red.tree._disabled_context_menus.get(key) is cog.ask_mate.menu
+    await cog.cog_unload()
+    assert key not in red.tree._disabled_context_menus
+    again = Loopflow(red)
+    await again.cog_load()  # a second load finds no menu of that name in the way
+    await again.cog_unload()
