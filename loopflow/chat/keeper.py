@@ -120,8 +120,9 @@ class MemoryKeeper:
         self.max_folds = max_folds
         self._folds: dict[WindowKey, asyncio.Task[None]] = {}
         self._jumps: dict[WindowKey, _Jump] = {}  # the newest jump per running fold
-        self._folding: dict[WindowKey, frozenset[int]] = {}  # people in the fold under way
-        self._void: set[WindowKey] = set()  # folds whose result must be dropped
+        # People deleted while a fold task of that window ran: left out of what it plans,
+        # and a fold already holding them is dropped when it lands.
+        self._dropped: dict[WindowKey, set[int]] = {}
         self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
@@ -190,9 +191,8 @@ class MemoryKeeper:
         opt-out): a fold holding their messages is dropped when it lands, and waiting
         folds skip them. The host deletes what is stored (notes, and the summaries whose
         :attr:`WindowState.people` hold them: :meth:`WindowState.forget_person`)."""
-        for key, people in self._folding.items():
-            if person in people:
-                self._void.add(key)
+        for key in self._folds:
+            self._dropped.setdefault(key, set()).add(person)
         for key, jump in self._jumps.items():
             self._jumps[key] = replace(jump, opted_out=jump.opted_out | {person})
 
@@ -237,8 +237,7 @@ class MemoryKeeper:
             log.exception("Folding %s's memory of %s failed.", key[1], key[0])
         finally:
             del self._folds[key]
-            self._folding.pop(key, None)
-            self._void.discard(key)
+            self._dropped.pop(key, None)
             self._closed.discard(key)
 
     async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
@@ -260,19 +259,19 @@ class MemoryKeeper:
             async with self._locks.hold(key):
                 state = await self.store.load_window(conversation, name)
                 budget = jump.mate.context_budget
-                job = plan_fold(state, jump.turns, counter, budget, jump.opted_out)
+                left_out = jump.opted_out | self._dropped.get(key, set())
+                job = plan_fold(state, jump.turns, counter, budget, left_out)
             if job is None:
                 return
-            self._void.discard(key)  # a deletion during an earlier fold is done with
-            self._folding[key] = job.people
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
             await self._count(Place(conversation, jump.guild), jump, result)
-            if key in self._void or key in self._closed:
-                return
+            dropped = self._dropped.get(key, set())
+            if key in self._closed or not dropped.isdisjoint(job.people):
+                return  # what it folded is folded again, without them, at the next jump
             async with self._locks.hold(key):
                 if key in self._closed:
                     return
@@ -281,7 +280,7 @@ class MemoryKeeper:
                 if absorbed:
                     await self.store.save_window(conversation, name, state)
             for person, fact in result.notes:  # notes outlive a reset
-                if person not in jump.opted_out:
+                if person not in left_out and person not in dropped:
                     await self.remember(jump.guild, name, person, fact)
             if not absorbed:
                 return

@@ -280,6 +280,39 @@ async def test_a_fold_that_lands_after_its_channel_was_deleted_saves_nothing() -
     assert (CHANNEL, "maya") not in chat.store.windows
 
 
+class HeldStore(InMemoryStore):
+    """Saving a window's new start waits at ``gate`` (a slow store, as Config can be)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.held = asyncio.Event()
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        if not self.gate.is_set():
+            self.held.set()
+            await self.gate.wait()
+        await super().save_window(conversation, mate, state)
+
+
+async def test_a_deletion_before_the_fold_is_planned_keeps_the_person_out_of_it() -> None:
+    chat = Chat(FoldingFake())
+    chat.store = chat.keeper.store = HeldStore()
+    await chat.say("I have a cat called Pixel", 101)
+    for i in range(100):  # until the window jumps: its fold waits to save the new start
+        await chat.say(f"filler {i}: " + "we should move the cron job " * 3, 102)
+        if chat.store.held.is_set():
+            break
+    assert chat.store.held.is_set() and not chat.fake.folds
+    chat.keeper.forget_person(101)  # a data deletion while the fold is being prepared
+    chat.store.gate.set()
+    await chat.keeper.idle()
+    said = [line for fold in chat.fake.folds for line in lines(fold).splitlines()]
+    assert said and not any(line.startswith("Alice:") for line in said)
+    state = await chat.state()
+    assert state.summary and 101 not in state.people
+
+
 def jumped(before: Request, after: Request) -> bool:
     return after.messages[: len(before.messages)] != before.messages
 
