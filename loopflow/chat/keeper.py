@@ -123,6 +123,9 @@ class MemoryKeeper:
         # People deleted while a fold task of that window ran: left out of what it plans,
         # and a fold already holding them is dropped when it lands.
         self._dropped: dict[WindowKey, set[int]] = {}
+        # How many times each person was deleted (bounded): a note being added when its
+        # person is deleted is not saved.
+        self._erasures: LRUMap[int, int] = LRUMap(1_000)
         self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
@@ -170,12 +173,16 @@ class MemoryKeeper:
 
     async def remember(self, guild: int, mate: str, person: int, fact: str) -> bool:
         """Add ``fact`` to ``mate``'s notes about ``person`` (as a fold would); False when
-        the fact is empty (nothing changes)."""
+        the fact is empty, or ``person`` was deleted (:meth:`forget_person`) meanwhile:
+        nothing changes."""
         if not clean_note(fact):
             return False
+        erasures = self._erasures.get(person)
         async with self._locks.hold((guild, mate, person)):
             notes = await self.store.load_notes(guild, mate, [person])
             facts = add_note(notes.get(person, []), fact)
+            if self._erasures.get(person) != erasures:
+                return False  # saving would bring back what the deletion removed
             await self.store.save_notes(guild, mate, person, facts)
         return True
 
@@ -190,7 +197,9 @@ class MemoryKeeper:
         """Keep folds under way from remembering ``person`` (a data deletion, an
         opt-out): a fold holding their messages is dropped when it lands, and waiting
         folds skip them. The host deletes what is stored (notes, and the summaries whose
-        :attr:`WindowState.people` hold them: :meth:`WindowState.forget_person`)."""
+        :attr:`WindowState.people` hold them: :meth:`WindowState.forget_person`); a note
+        about them being saved now is not."""
+        self._erasures[person] = self._erasures.get(person, 0) + 1
         for key in self._folds:
             self._dropped.setdefault(key, set()).add(person)
         for key, jump in self._jumps.items():

@@ -313,6 +313,39 @@ async def test_a_deletion_before_the_fold_is_planned_keeps_the_person_out_of_it(
     assert state.summary and 101 not in state.people
 
 
+class HeldNotesStore(InMemoryStore):
+    """Reading notes waits at ``gate`` while it is closed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.reading = asyncio.Event()
+
+    async def load_notes(
+        self, guild: int, mate: str, people: Collection[int]
+    ) -> dict[int, list[str]]:
+        notes = await super().load_notes(guild, mate, people)
+        self.reading.set()
+        await self.gate.wait()
+        return notes
+
+
+async def test_a_note_being_saved_when_its_person_is_deleted_is_not_saved() -> None:
+    store = HeldNotesStore()
+    keeper = MemoryKeeper(Session({"openai": FoldingFake()}), store)
+    store.gate.set()
+    await keeper.remember(GUILD, "maya", 101, "lives in Lisbon")
+    store.gate.clear()
+    store.reading.clear()
+    adding = asyncio.create_task(keeper.remember(GUILD, "maya", 101, "has a cat"))
+    await store.reading.wait()  # the notes so far are read; the new list is not saved yet
+    keeper.forget_person(101)  # the host's data deletion: folds and notes under way...
+    store.notes.pop((GUILD, "maya", 101))  # ...then what is stored
+    store.gate.set()
+    assert not await adding
+    assert await store.load_notes(GUILD, "maya", [101]) == {}
+
+
 def jumped(before: Request, after: Request) -> bool:
     return after.messages[: len(before.messages)] != before.messages
 
