@@ -189,8 +189,8 @@ class Loopflow(
         they opened with ``[p]mate chat``, the mates' notes about them, their memory
         opt-out and every summary that folded their messages (folds under way drop them);
         their messages live on Discord."""
-        self.remembering.forget_person(user_id)
-        await self.store.delete_user_data(user_id)
+        async with self.remembering.erasing(user_id):
+            await self.store.delete_user_data(user_id)
         await self.conversations.budget.forget_member(user_id)  # today's token counts
 
     async def red_get_data_for_user(self, *, user_id: int) -> dict[str, io.BytesIO]:

@@ -11,6 +11,7 @@ keeper's ``opted_out``), and the listener starts no turn for their messages.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 from loopflow.chat.host import Place
@@ -57,19 +58,21 @@ class Remembering:
 
     async def opt_out(self, person: int) -> None:
         """``person`` opts out: recorded, folds under way drop them, their notes go."""
-        await self.memory.set_opted_out(person, True)
-        self.keeper.forget_person(person)
-        for guild, name in await self.memory.noted_keys(person):
-            await self.keeper.forget(guild, name, person)
+        async with self.keeper.erasing(person):
+            await self.memory.set_opted_out(person, True)
+            for guild, name in await self.memory.noted_keys(person):
+                await self.memory.save_notes(guild, name, person, [])
 
     def close_conversation(self, conversation: int) -> None:
         """A channel or thread is gone: folds of it save nothing more (the store deletes
         its windows)."""
         self.keeper.close_conversation(conversation)
 
-    def forget_person(self, person: int) -> None:
-        """A data deletion: folds under way drop ``person`` (the store deletes the rest)."""
-        self.keeper.forget_person(person)
+    def erasing(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold while a data deletion removes what is stored about ``person``: folds under
+        way drop them and no note about them is saved meanwhile (see
+        :meth:`MemoryKeeper.erasing`)."""
+        return self.keeper.erasing(person)
 
     async def aclose(self) -> None:
         """Cancel the folds under way (what they fold is folded at a later jump)."""

@@ -19,8 +19,9 @@ time (a jump meanwhile is taken up when it ends), and at most ``max_folds`` at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -178,20 +179,37 @@ class MemoryKeeper:
         if not clean_note(fact):
             return False
         erasures = self._erasures.get(person)
-        async with self._locks.hold((guild, mate, person)):
+        async with self._person(person):
+            if self._erasures.get(person) != erasures:
+                return False  # read before a deletion: saving would bring it back
             notes = await self.store.load_notes(guild, mate, [person])
             facts = add_note(notes.get(person, []), fact)
-            if self._erasures.get(person) != erasures:
-                return False  # saving would bring back what the deletion removed
             await self.store.save_notes(guild, mate, person, facts)
         return True
 
     async def forget(self, guild: int, mate: str, person: int) -> bool:
         """Delete ``mate``'s notes about ``person`` in ``guild``; False if there were none."""
-        async with self._locks.hold((guild, mate, person)):
+        async with self._person(person):
             notes = await self.store.load_notes(guild, mate, [person])
             await self.store.save_notes(guild, mate, person, [])
         return bool(notes.get(person))
+
+    @contextlib.asynccontextmanager
+    async def erasing(self, person: int) -> AsyncIterator[None]:
+        """Hold this while the host deletes what is stored about ``person`` (a data
+        deletion, an opt-out): folds under way forget them (:meth:`forget_person`), and no
+        note about them is saved meanwhile, nor after by a save that read before::
+
+            async with keeper.erasing(person_id):
+                await store.delete_person(person_id)
+        """
+        self.forget_person(person)
+        async with self._person(person):
+            yield
+
+    def _person(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """One note change (or deletion) about ``person`` at a time."""
+        return self._locks.hold(("person", person))
 
     def forget_person(self, person: int) -> None:
         """Keep folds under way from remembering ``person`` (a data deletion, an

@@ -17,7 +17,6 @@ all three, so that map stays exact.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -37,9 +36,6 @@ class ConfigMemory:
     def __init__(self, config: Config) -> None:
         self.config = config
         self._opted_out: LRUMap[int, bool] = LRUMap(OPT_OUT_CACHE_LIMIT)
-        # Note writes and a person's deletion in turn: a save begun before a deletion
-        # never lands after it (the keeper does not start one after).
-        self._notes_lock = asyncio.Lock()
 
     # --- windows -----------------------------------------------------------------------
 
@@ -74,11 +70,10 @@ class ConfigMemory:
     async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
         """Keep ``person``'s notes (oldest first); an empty list deletes them."""
         group = self.config.custom(NOTES, str(guild), mate, str(person))
-        async with self._notes_lock:
-            if facts:
-                await group.facts.set(list(facts))
-            else:
-                await group.clear()
+        if facts:
+            await group.facts.set(list(facts))
+        else:
+            await group.clear()
 
     async def notes_about(self, person: int, guild: int | None = None) -> dict[str, list[str]]:
         """``person``'s notes by mate name in ``guild``; with no guild, by
@@ -150,12 +145,11 @@ class ConfigMemory:
     async def delete_person(self, person: int) -> None:
         """Forget ``person``: their notes, their opt-out record, and every summary that
         folded their messages (:meth:`WindowState.forget_person`)."""
-        async with self._notes_lock:
-            stored: dict[str, Any] = await self.config.custom(NOTES).all()
-            for guild_id, mates in stored.items():
-                for mate, people in mates.items():
-                    if str(person) in people:
-                        await self.config.custom(NOTES, guild_id, mate, str(person)).clear()
+        stored: dict[str, Any] = await self.config.custom(NOTES).all()
+        for guild_id, mates in stored.items():
+            for mate, people in mates.items():
+                if str(person) in people:
+                    await self.config.custom(NOTES, guild_id, mate, str(person)).clear()
         await self.config.user_from_id(person).memory_optout.clear()
         self._opted_out.pop(person, None)
         for channel_id, data in (await self.config.all_channels()).items():

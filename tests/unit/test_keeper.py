@@ -330,7 +330,7 @@ class HeldNotesStore(InMemoryStore):
         return notes
 
 
-async def test_a_note_being_saved_when_its_person_is_deleted_is_not_saved() -> None:
+async def test_a_note_being_saved_when_its_person_is_deleted_does_not_bring_notes_back() -> None:
     store = HeldNotesStore()
     keeper = MemoryKeeper(Session({"openai": FoldingFake()}), store)
     store.gate.set()
@@ -339,10 +339,15 @@ async def test_a_note_being_saved_when_its_person_is_deleted_is_not_saved() -> N
     store.reading.clear()
     adding = asyncio.create_task(keeper.remember(GUILD, "maya", 101, "has a cat"))
     await store.reading.wait()  # the notes so far are read; the new list is not saved yet
-    keeper.forget_person(101)  # the host's data deletion: folds and notes under way...
-    store.notes.pop((GUILD, "maya", 101))  # ...then what is stored
+
+    async def delete() -> None:  # the host's data deletion
+        async with keeper.erasing(101):
+            store.notes.pop((GUILD, "maya", 101), None)
+
+    deleting = asyncio.create_task(delete())
+    await asyncio.sleep(0)
     store.gate.set()
-    assert not await adding
+    await asyncio.gather(adding, deleting)
     assert await store.load_notes(GUILD, "maya", [101]) == {}
 
 
