@@ -176,9 +176,14 @@ class MemoryKeeper:
         """Add ``fact`` to ``mate``'s notes about ``person`` (as a fold would); False when
         the fact is empty, or ``person`` was deleted (:meth:`forget_person`) meanwhile:
         nothing changes."""
+        return await self._remember(guild, mate, person, fact, self._erasures.get(person))
+
+    async def _remember(
+        self, guild: int, mate: str, person: int, fact: str, erasures: int | None
+    ) -> bool:
+        """:meth:`remember`, unless ``person`` was deleted after ``erasures`` was read."""
         if not clean_note(fact):
             return False
-        erasures = self._erasures.get(person)
         async with self._person(person):
             if self._erasures.get(person) != erasures:
                 return False  # read before a deletion: saving would bring it back
@@ -210,6 +215,14 @@ class MemoryKeeper:
     def _person(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
         """One note change (or deletion) about ``person`` at a time."""
         return self._locks.hold(("person", person))
+
+    @contextlib.asynccontextmanager
+    async def _people(self, people: Collection[int]) -> AsyncIterator[None]:
+        """Hold the locks of all of ``people`` (in one order, so holders never deadlock)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for person in sorted(people):
+                await stack.enter_async_context(self._person(person))
+            yield
 
     def forget_person(self, person: int) -> None:
         """Keep folds under way from remembering ``person`` (a data deletion, an
@@ -290,25 +303,27 @@ class MemoryKeeper:
                 job = plan_fold(state, jump.turns, counter, budget, left_out)
             if job is None:
                 return
+            seen = {person: self._erasures.get(person) for person in job.people}
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
             await self._count(Place(conversation, jump.guild), jump, result)
-            dropped = self._dropped.get(key, set())
-            if key in self._closed or not dropped.isdisjoint(job.people):
-                return  # what it folded is folded again, without them, at the next jump
-            async with self._locks.hold(key):
-                if key in self._closed:
-                    return
+            # Saved while no deletion of its people runs (they hold their locks), and only
+            # if none was deleted since it read their messages.
+            async with self._people(job.people), self._locks.hold(key):
+                if key in self._closed or any(
+                    self._erasures.get(person) != erasures for person, erasures in seen.items()
+                ):
+                    return  # what it folded is folded again, without them, at the next jump
                 state = await self.store.load_window(conversation, name)
                 absorbed = state.absorb(job, result)
                 if absorbed:
                     await self.store.save_window(conversation, name, state)
             for person, fact in result.notes:  # notes outlive a reset
-                if person not in left_out and person not in dropped:
-                    await self.remember(jump.guild, name, person, fact)
+                if person in seen and person not in left_out:
+                    await self._remember(jump.guild, name, person, fact, seen[person])
             if not absorbed:
                 return
 
