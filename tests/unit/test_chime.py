@@ -91,7 +91,9 @@ def test_at_most_twenty_chimes_per_channel_in_any_rolling_hour() -> None:
 def test_the_same_seed_draws_the_same_chimes() -> None:
     def run(seed: int) -> list[str | None]:
         arbiter = ChimeArbiter(random.Random(seed))
-        return [arbiter.pick(1, said(i + 1), [("a", 50), ("b", 50)], now=i * 400.0) for i in range(200)]
+        return [
+            arbiter.pick(1, said(i + 1), [("a", 50), ("b", 50)], now=i * 400.0) for i in range(200)
+        ]
 
     assert run(5) == run(5) != run(6)
 
