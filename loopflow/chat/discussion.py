@@ -115,6 +115,16 @@ class Discussion:
         before = [turn for turn in turns if turn.message_id < opening.message_id]
         return [*before, opening, *turns[len(before) :]]
 
+    def unread(self, turns: Sequence[Turn]) -> bool:
+        """Whether ``turns`` (oldest first) end with a person's message that came after
+        the newest one its speakers read (:attr:`read_upto`): no one answered it."""
+        for turn in reversed(turns):
+            if turn.message_id <= self.read_upto:
+                return False
+            if not turn.mate:
+                return True
+        return False
+
     def posted(self, message_ids: Sequence[int]) -> None:
         """A turn's reply showed in these messages (a stop request names any of them)."""
         self.replies.update(message_ids)

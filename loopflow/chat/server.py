@@ -251,9 +251,15 @@ class ChatServer:
         if spoken and len(names) > 1:
             await self._chime(place, names, targets, spoken[0])
 
-    async def _turn_into(self, spoken: list[_Spoken], place: Place, name: str) -> None:
+    async def _turn_into(
+        self,
+        spoken: list[_Spoken],
+        place: Place,
+        name: str,
+        discussion: Discussion | None = None,
+    ) -> None:
         """:meth:`_turn`, its result appended to ``spoken`` (a job of the turn queue)."""
-        result = await self._turn(place, name)
+        result = await self._turn(place, name, discussion)
         if result is not None:
             spoken.append(result)
 
@@ -445,20 +451,17 @@ class ChatServer:
         finally:
             self.discussions.end(discussion)
         deferred = discussion.deferred
-        if deferred is not None and not self._closing and self._unread(discussion):
+        turns = self.cache.turns(discussion.place.conversation)
+        if deferred is not None and not self._closing and discussion.unread(turns):
             await deferred()
 
     async def _speak(self, discussion: Discussion, name: str) -> bool:
         """One turn of ``name`` in ``discussion`` (after any turn of it in progress there);
         whether it spoke: something shown, no failure, not stopped."""
         spoken: list[_Spoken] = []
-
-        async def turn() -> None:
-            result = await self._turn(discussion.place, name, discussion)
-            if result is not None:
-                spoken.append(result)
-
-        await self.queue.run_alone((discussion.place.conversation, name), turn)
+        place = discussion.place
+        turn = functools.partial(self._turn_into, spoken, place, name, discussion)
+        await self.queue.run_alone((place.conversation, name), turn)
         if not spoken:
             return False
         outcome = spoken[0].outcome
@@ -472,11 +475,6 @@ class ChatServer:
             return False
         discussion.deferred = job
         return True
-
-    def _unread(self, discussion: Discussion) -> bool:
-        """Whether a person's message came after the last one its speakers read."""
-        turns = self.cache.turns(discussion.place.conversation)
-        return any(not t.mate and t.message_id > discussion.read_upto for t in turns[-50:])
 
     # --- places going away -----------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import pytest
 from e2e_helpers import STOP, admin, answered, bound_channel, conversation, only_said
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
+from harness import RedProcess, run_blocking
 
 pytestmark = pytest.mark.usefixtures("mates")
 
@@ -208,3 +209,59 @@ async def test_bad_chime_values_change_nothing(discord) -> None:
     assert await admin(discord, "!mate set merlin chime often") == (
         "Nothing changed: `often` is not a number."
     )
+
+
+async def test_a_persons_message_is_read_by_the_next_speaker_not_answered_in_parallel(
+    discord, llm
+) -> None:
+    channel = await bound_channel(discord, "discuss-interject", "maya")
+    llm.enqueue(
+        reply("Maya opens.", provider="openai", gate="maya"),
+        reply("Merlin answers Bob.", provider="anthropic"),
+        reply("Maya again.", provider="openai"),
+        reply("Merlin ends.", provider="anthropic"),
+    )
+    await discord.command(discord.owner, channel, "!mate discuss 2 maya merlin the roadmap")
+    await llm.wait_for_requests(1)  # maya is writing
+    asked = await discord.send(discord.member, channel, "what about cost?")
+    pong = await discord.command(discord.owner, "harness", "!ping")  # Red has read it
+    assert pong.content == "Pong."
+    llm.release("maya")
+    await discord.wait_for_messages(4, channel=channel, webhook=True, after=asked, timeout=30)
+    await until_over(discord, channel)
+    assert [text for _, text in mate_replies(discord, channel)] == [
+        "Maya opens.",
+        "Merlin answers Bob.",
+        "Maya again.",
+        "Merlin ends.",
+    ]
+    assert len(llm.server.requests) == 4  # no turn of the bound maya beside the discussion
+    merlin_read = "\n".join(text for _, text in conversation(llm, 1))
+    assert "Bob: what about cost?" in merlin_read
+
+
+@pytest.fixture(scope="module")
+def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
+    """The cog's slash commands, enabled and synced as an owner does it."""
+
+    async def setup() -> None:
+        enabled = await red.owner_command("!slash enablecog loopflow")
+        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
+        synced = await red.owner_command("!slash sync")
+        assert synced.content == "Synced 2 commands.", synced.content
+
+    run_blocking(setup(), timeout=60)
+
+
+async def test_a_discussion_starts_by_slash_command_too(discord, llm, slash_commands) -> None:
+    channel = (await discord.create_channel("discuss-slash")).id
+    llm.enqueue(reply("Slash one.", provider="openai"), reply("Slash two.", provider="anthropic"))
+    invoked = await discord.slash(
+        discord.owner, channel, "mate discuss", request="1 maya merlin slash topic"
+    )
+    started = await discord.wait_for_response(invoked)
+    assert started.content.startswith("**Maya** and **Merlin** discuss for 1 round(s).")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, timeout=30)
+    await until_over(discord, channel)
+    assert mate_replies(discord, channel) == [("Maya", "Slash one."), ("Merlin", "Slash two.")]
+    assert conversation(llm, 0)[0][1].endswith("slash topic")
