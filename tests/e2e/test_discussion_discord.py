@@ -6,7 +6,7 @@ Each test works in channels of its own so they do not read each other's history.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import STOP, admin, answered, bound_channel, conversation, only_said
+from e2e_helpers import HOURGLASS, STOP, admin, answered, bound_channel, conversation, only_said
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -265,3 +265,29 @@ async def test_a_discussion_starts_by_slash_command_too(discord, llm, slash_comm
     await until_over(discord, channel)
     assert mate_replies(discord, channel) == [("Maya", "Slash one."), ("Merlin", "Slash two.")]
     assert conversation(llm, 0)[0][1].endswith("slash topic")
+
+
+async def test_a_limit_reached_ends_the_discussion_with_the_usual_line(discord, llm) -> None:
+    channel = (await discord.create_channel("discuss-limit")).id
+    llm.enqueue(
+        reply("Maya first.", provider="openai"), reply("Merlin, once.", provider="anthropic")
+    )
+    await discord.command(discord.owner, channel, "!mate discuss 1 maya merlin warm-up")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, timeout=20)
+    await until_over(discord, channel)
+    # Merlin has spoken today: a limit of one token a day is used up.
+    await admin(discord, "!mateset limit mate merlin 1")
+    try:
+        llm.enqueue(reply("Maya alone.", provider="openai"))
+        await discord.command(discord.owner, channel, "!mate discuss 3 maya merlin limits")
+        line = await discord.wait_for_message(
+            lambda m: "used today's token budget" in m.content, channel=channel, timeout=20
+        )
+        assert line.content == (
+            f"{HOURGLASS} **Merlin** has used today's token budget; back at 00:00 UTC."
+        )
+        await until_over(discord, channel)
+        assert [text for _, text in mate_replies(discord, channel)][2:] == ["Maya alone."]
+        assert len(llm.server.requests) == 3  # merlin asked no provider, maya spoke no more
+    finally:
+        await admin(discord, "!mateset limit mate merlin 0")
