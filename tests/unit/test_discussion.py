@@ -21,7 +21,7 @@ from loopflow.chat.discussion import (
     Discussion,
     opening_text,
 )
-from loopflow.chat.host import Place
+from loopflow.chat.host import Limits, Place
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate, builtin_mate
@@ -221,7 +221,7 @@ async def test_a_message_during_the_last_reply_is_answered_once_it_is_over() -> 
     await w.server.aclose()
 
 
-async def test_one_discussion_per_conversation_at_a_time(world) -> None:
+async def test_one_discussion_per_conversation_at_a_time() -> None:
     w = World(Steps())
     first = w.discuss(MAYA, MERLIN, rounds=1)
     assert first is not None
@@ -340,4 +340,28 @@ async def test_no_chime_after_a_mates_message_nor_during_a_discussion() -> None:
     await discussion.ended.wait()
     await w.server.idle()
     assert w.speakers()[3:] == ["maya", "merlin"]  # the discussion only, no chime
+    await w.server.aclose()
+
+
+async def test_at_most_as_many_discussions_run_as_conversations_are_kept() -> None:
+    w = World(Steps())
+    w.server = ChatServer(
+        w.server.session, w.host, limits=Limits(conversations=2, messages=50, markers=50)
+    )
+    first = w.server.discuss(Place(1, GUILD), [MAYA, MERLIN], 1, w.topic())
+    second = w.server.discuss(Place(2, GUILD), [MAYA, MERLIN], 1, w.topic())
+    assert first is not None and second is not None
+    assert w.server.discuss(Place(3, GUILD), [MAYA, MERLIN], 1, w.topic()) is None
+    assert w.server.footprint()["discussions"] == 2
+    first.stop()
+    second.stop()
+    for index in range(4):
+        w.provider.go(index)
+    await first.ended.wait()
+    await second.ended.wait()
+    await w.server.idle()
+    assert w.server.footprint()["discussions"] == 0
+    assert w.server.discuss(Place(3, GUILD), [MAYA, MERLIN], 1, w.topic()) is not None
+    w.provider.go(4)
+    w.provider.go(5)
     await w.server.aclose()
