@@ -53,9 +53,9 @@ def parse_discussion(text: str, mates: Mapping[str, Mate]) -> DiscussionRequest:
     A leading whole number is the rounds (unless it names a mate and reading it as
     rounds leaves fewer than two mates). Then each word that names a mate not named yet
     (case-insensitive, a leading ``@`` and a trailing ``,;:`` ignored) is a mate; the
-    first word that names none starts the topic, which keeps its spacing. Raises
-    :class:`DiscussionInputError` for fewer than two mates, more than :data:`MAX_MATES`,
-    or no topic.
+    first word that names none (or one named already) starts the topic, which keeps its
+    spacing. Raises :class:`DiscussionInputError` for fewer than two mates, more than
+    :data:`MAX_MATES`, or no topic.
     """
     tokens = list(_TOKEN.finditer(text))
     if tokens and tokens[0].group().isdecimal():
@@ -94,6 +94,13 @@ def _checked(
         after = start + len(named)
         if after < len(tokens):
             word = tokens[after].group().strip(_PUNCTUATION)[:40]
+            if named and _mate_of(word, {m.name: m for m in named}) is not None:
+                raise DiscussionInputError(
+                    _(
+                        "`{word}` is named twice: name at least two different mates, then "
+                        "the topic."
+                    ).format(word=word)
+                )
             raise DiscussionInputError(
                 _("`{word}` is not a mate here: name at least two mates, then the topic.").format(
                     word=word

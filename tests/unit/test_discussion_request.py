@@ -44,6 +44,7 @@ def test_a_number_that_names_a_mate() -> None:
         ("maya tabs or spaces", "`tabs` is not a mate here: name at least two mates"),
         ("2 maya ghost, topic", "`ghost` is not a mate here"),
         ("maya", "Name at least two mates, then the topic."),
+        ("maya Maya, topic", "`Maya` is named twice: name at least two different mates"),
         ("", "Name at least two mates, then the topic."),
         ("maya merlin", "Give the topic after the mates."),
         ("3 maya merlin pip", "Give the topic after the mates."),
