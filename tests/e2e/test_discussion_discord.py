@@ -242,13 +242,14 @@ async def test_a_persons_message_is_read_by_the_next_speaker_not_answered_in_par
 
 @pytest.fixture(scope="module")
 def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
-    """The cog's slash commands, enabled and synced as an owner does it."""
+    """The cog's slash commands, enabled and synced as an owner does it (how many there
+    are is the slash sync test's business, in test_trust_discord.py)."""
 
     async def setup() -> None:
         enabled = await red.owner_command("!slash enablecog loopflow")
-        assert enabled.content.startswith("Enabled 2 commands from `loopflow`"), enabled.content
+        assert enabled.content.startswith("Enabled "), enabled.content
         synced = await red.owner_command("!slash sync")
-        assert synced.content == "Synced 2 commands.", synced.content
+        assert synced.content.startswith("Synced "), synced.content
 
     run_blocking(setup(), timeout=60)
 
