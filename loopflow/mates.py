@@ -11,6 +11,7 @@ A loopflow mate file is markdown::
     ## Temperature      (optional)
     ## Avatar           (optional)
     ## Description      (optional)
+    ## Chime            (optional: percent chance of chiming in, 0-100)
 
 The ``# Title`` is the display name; the mate's name is its slug (``maya``), or the
 optional ``## Name`` section when it differs. Only the section titles above start a
@@ -69,10 +70,12 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "context_budget": (int,),
     "avatar_url": (str,),
     "description": (str,),
+    "chime": (int,),
 }
 _FIELD_LIMITS = {
     "max_output_tokens": (1, 64_000),
     "context_budget": (256, 2_000_000),
+    "chime": (0, 100),
 }
 
 
@@ -82,7 +85,9 @@ class Mate:
 
     ``model`` may be empty: the caller's default model for the provider is then used.
     ``temperature`` (None: the model's default) must lie in the provider's range
-    (``loopflow.models``: 0-2 for OpenAI, 0-1 for Anthropic).
+    (``loopflow.models``: 0-2 for OpenAI, 0-1 for Anthropic). ``chime`` is the percent
+    chance that the mate adds a reply where another mate bound with it answered a person
+    (PRODUCT.md section 11; 0: never).
     """
 
     name: str
@@ -95,6 +100,7 @@ class Mate:
     context_budget: int = 16_000
     avatar_url: str = ""
     description: str = ""
+    chime: int = 0
 
     def __post_init__(self) -> None:
         for field, kinds in _FIELD_TYPES.items():
@@ -235,6 +241,7 @@ _SECTIONS = (
     "context budget",
     "avatar",
     "description",
+    "chime",
 )
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Mate)}
 
@@ -269,6 +276,7 @@ def parse_mate_file(text: str, source: str | None = None) -> Mate:
             ),
             avatar_url=sections.get("avatar", "").strip(),
             description=" ".join(sections.get("description", "").split()),
+            chime=_parse_number(sections.get("chime", ""), int, source, _DEFAULTS["chime"]),
         )
     except MateFileError:
         raise
@@ -294,6 +302,7 @@ def render_mate_file(mate: Mate) -> str:
         "Context Budget": _non_default(mate, "context_budget"),
         "Avatar": mate.avatar_url,
         "Description": mate.description,
+        "Chime": _non_default(mate, "chime"),
     }
     for heading, value in sections.items():
         if value:

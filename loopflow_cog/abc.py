@@ -2,7 +2,8 @@
 
 Each mixin (:class:`~.commands.MateCommands`, :class:`~.chat_commands.ChatCommands`,
 :class:`~.settings_group.SettingsGroup` (``[p]mateset``),
-:class:`~.settings_commands.SettingsCommands`) inherits :class:`MixinMeta`, which
+:class:`~.settings_commands.SettingsCommands`,
+:class:`~.discussion_commands.DiscussionCommands`) inherits :class:`MixinMeta`, which
 declares once what the cog provides them; the cog combines the mixins with
 ``metaclass=CompositeMetaClass``, since discord.py's ``CogMeta`` and ``ABCMeta`` must
 both apply.

@@ -27,6 +27,7 @@ from .chat_commands import ChatCommands
 from .clients import Client, build_providers, provider_from_tokens
 from .commands import MateCommands
 from .delivery import Delivery
+from .discussion_commands import DiscussionCommands
 from .listeners import Conversations
 from .memory_commands import MemoryCommands
 from .remembering import Remembering
@@ -45,6 +46,7 @@ class Loopflow(
     MateCommands,
     ChannelCommands,
     ChatCommands,
+    DiscussionCommands,
     SettingsCommands,
     MemoryCommands,
     SettingsGroup,

@@ -121,6 +121,7 @@ class MateCommands(MixinMeta):
         embed.add_field(name=_("Temperature"), value=temperature)
         embed.add_field(name=_("Max output tokens"), value=humanize_number(mate.max_output_tokens))
         embed.add_field(name=_("Context budget"), value=humanize_number(mate.context_budget))
+        embed.add_field(name=_("Chime-in chance"), value=f"{mate.chime} %")
         if mate.avatar_url:
             embed.set_thumbnail(url=mate.avatar_url)
         if await is_admin(ctx):

@@ -8,7 +8,9 @@ which messages reach it. Conversations happen in three kinds of places:
 * anywhere, a reply to a mate's message: that mate answers with the reply chain as
   context;
 * a DM with the bot: the mate the person chose with ``[p]mate dm`` answers, under the
-  rules of that mate's server.
+  rules of that mate's server;
+* a channel or thread with a discussion running (``[p]mate discuss``), bound or not:
+  every person's message is read by the next speaker.
 
 Red's rules apply first (allow and block lists, ignored channels and guilds, the cog
 disabled in a guild); bots, webhooks and the mates' own messages never start a turn. The
@@ -20,12 +22,14 @@ them (see remembering.py).
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import discord
 from redbot.core.i18n import Translator
 
+from loopflow.chat.chime import ChimeArbiter
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
@@ -61,6 +65,7 @@ class Conversations:
         session: Session,
         delivery: Delivery,
         remembering: Remembering | None = None,
+        chance: random.Random | None = None,
     ) -> None:
         self.bot = bot
         self.cog = cog
@@ -77,6 +82,7 @@ class Conversations:
             stream=stream,
             budget=self.budget,
             note_trimmed=remembering is None,  # with memory, older messages are summarised
+            chimes=ChimeArbiter(chance),  # chance: the random source chime-ins draw from
         )
 
     @property
@@ -95,7 +101,9 @@ class Conversations:
         from_person = not (message.author.bot or message.webhook_id)
         names = await self.bound_mates(channel)
         replied = await self.history.replied_mate(message) if from_person else None
-        if not names and replied is None:
+        # A discussion's next speaker reads what is said there, bound or not.
+        discussing = self.server.discussion(channel.id) is not None
+        if not names and replied is None and not discussing:
             return
         if from_person and not await self._may_trigger(message):
             return
@@ -103,7 +111,7 @@ class Conversations:
             return  # neither a turn nor part of the conversation (after an opt-in neither)
         guild_id = message.guild.id
         place = self.host.place(channel, guild_id)
-        if names:
+        if names or discussing:
             if self.server.holds(channel.id, message.id):
                 return  # our own post, added when it was sent
             turn = await self.history.turn_for(message, guild_id)
@@ -139,10 +147,17 @@ class Conversations:
         self.server.delete(channel_id, message_ids)
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
-        """A stop reaction on a reply still being written stops it, if its author may."""
+        """A stop reaction on a reply still being written stops it, if its author may;
+        on any reply of a discussion, it ends the discussion after the reply being
+        written, if its author started it or has Manage Messages there."""
         me = self.bot.user
         if str(payload.emoji) != STOP_EMOJI or me is None or payload.user_id == me.id:
             return
+        discussion = self.server.discussion_of(payload.channel_id, payload.message_id)
+        if discussion is not None and await may_stop(
+            self.bot, payload, frozenset({discussion.starter})
+        ):
+            discussion.stop()
         answering = self.server.answering(payload.message_id)
         if answering is not None and await may_stop(self.bot, payload, answering):
             self.server.stop(payload.message_id)

@@ -25,6 +25,7 @@ _MATE_SETTINGS = {
     "temperature": ("temperature", float),
     "maxtokens": ("max_output_tokens", int),
     "budget": ("context_budget", int),
+    "chime": ("chime", int),
 }
 
 
@@ -39,7 +40,8 @@ class SettingsCommands(MixinMeta):
     ) -> None:
         """Change a mate's setting: `displayname`, `description`, `temperature` (0-2 on
         OpenAI, 0-1 on Anthropic; `default` for the model's own), `maxtokens` (reply
-        length) or `budget` (context tokens)."""
+        length), `budget` (context tokens) or `chime` (0-100: the chance in percent that
+        it adds a reply where another mate bound with it answered someone)."""
         known = _MATE_SETTINGS.get(setting.lower())
         if known is None:
             await answer(

@@ -2,8 +2,9 @@
 
 Discord allows at most 25 subcommands under one slash command and every command here is
 hybrid, so ``[p]mate`` keeps what members and mate admins use and ``[p]mateset`` (Red's
-usual ``[p]<cog>set`` shape) the settings: cooldown, default model, daily token limits
-(section 12) and prices. A slash subcommand is checked alone: each carries its own checks.
+usual ``[p]<cog>set`` shape) the settings: cooldown, the most rounds of a discussion
+(section 11), default model, daily token limits (section 12) and prices. A slash
+subcommand is checked alone: each carries its own checks.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import humanize_number, pagify
 
+from loopflow.chat.discussion import MAX_ROUNDS
 from loopflow.chat.limits import LimitSettings
 from loopflow.errors import MateError, SettingError
 from loopflow.models import validate_model
@@ -76,6 +78,33 @@ class SettingsGroup(MixinMeta):
             return
         await self.store.set_cooldown(ctx.guild.id, seconds)
         await answer(ctx, _("The cooldown is now {seconds} seconds.").format(seconds=seconds))
+
+    @mateset.command(name="discussmax")
+    @commands.guild_only()
+    @commands.admin_or_permissions(manage_guild=True)
+    async def mateset_discussmax(
+        self, ctx: commands.GuildContext, rounds: Optional[int] = None
+    ) -> None:
+        """Show or set the most rounds a `[p]mate discuss` may have here (1 to 20; 6 until
+        set)."""
+        if rounds is None:
+            current = await self.store.discuss_max(ctx.guild.id)
+            await answer(
+                ctx, _("A discussion here has at most {rounds} rounds.").format(rounds=current)
+            )
+            return
+        if not 1 <= rounds <= MAX_ROUNDS:
+            await answer(
+                ctx,
+                _("Nothing changed: the most rounds is a number from 1 to {limit}.").format(
+                    limit=MAX_ROUNDS
+                ),
+            )
+            return
+        await self.store.set_discuss_max(ctx.guild.id, rounds)
+        await answer(
+            ctx, _("A discussion here now has at most {rounds} rounds.").format(rounds=rounds)
+        )
 
     @mateset.command(name="defaultmodel")
     @commands.guild_only()

@@ -12,6 +12,8 @@ into calls on it and serves what it asks for through the
     server.edit(...), server.delete(...)           # what people change
     server.answering(message_id), server.stop(message_id)       # a stop request
     server.close_conversation(id), server.close_server(guild)   # a place goes away
+    server.discuss(place, mates, rounds, topic)    # mates among themselves (section 11)
+    server.stop_discussion(conversation)           # ... ends after the reply being written
     await server.aclose()                          # replies finish, turns stop
 
 What it keeps: the conversations' turns (:class:`ConversationCache`, fed by events,
@@ -26,6 +28,13 @@ written (by message id, for a stop request or a deletion). Who answers a message
 (:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
 was kept for it.
 
+Mates among themselves (PRODUCT.md section 11): a :class:`~loopflow.chat.discussion.
+Discussion` runs its turns here, one at a time, each a turn like any other (the same
+budget, sinks and read markers); while it runs, a person's message there starts no turn
+of its own: the next speaker reads it (one the last speaker never read is answered as
+usual once the discussion is over). With a :class:`~loopflow.chat.chime.ChimeArbiter`,
+after mates answered a person's message where several are bound, one other may chime in.
+
 Cost: with a :class:`~loopflow.chat.host.Budget` (daily token limits), a reply asks it
 before any provider request and tells it what the reply billed; every request carries
 its conversation's prompt cache key (:func:`~loopflow.chat.host.cache_key`).
@@ -38,12 +47,14 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from loopflow.chat.bot import MateBot, StreamFactory
 from loopflow.chat.bounded import KeyedLocks, LRUMap
+from loopflow.chat.chime import ChimeArbiter
+from loopflow.chat.discussion import Discussion, Discussions
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream, cache_key
 from loopflow.chat.queue import TurnQueue
@@ -70,6 +81,15 @@ class _Reply:
     bot: MateBot[Any]
     task: asyncio.Task[Any] | None
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    discussion: Discussion | None = None
+
+
+@dataclass(frozen=True)
+class _Spoken:
+    """A turn that ran: the newest turn it read (what it ``answered``) and its outcome."""
+
+    answered: Turn
+    outcome: Outcome[Any]
 
 
 class ChatServer:
@@ -85,6 +105,7 @@ class ChatServer:
         pacing: Pacing = DEFAULT_PACING,
         budget: Budget | None = None,
         note_trimmed: bool = True,
+        chimes: ChimeArbiter | None = None,
     ) -> None:
         self.session = session
         # Say once per conversation when the budget left older messages out; off when the
@@ -108,6 +129,8 @@ class ChatServer:
         self._replies: dict[MateBot[Any], _Reply] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.chimes = chimes  # None: mates never chime in
+        self.discussions = Discussions(limits.conversations)
 
     # --- messages --------------------------------------------------------------------------
 
@@ -171,18 +194,24 @@ class ChatServer:
     ) -> None:
         """A person's message in ``place``, where ``mates`` (names, in the order they were
         bound) speak: the mate it replies to (``replied``) answers, else the mates it
-        names, else the one that spoke last, else the first. Runs in the background."""
+        names, else the one that spoke last, else the first. Runs in the background.
+        During a discussion there no turn starts: the next speaker reads the message."""
         self._enter(place)
-        self._spawn(self._answer(place, list(mates), text, replied))
+        job = functools.partial(self._answer, place, list(mates), text, replied)
+        if not self._deferred(place, job):
+            self._spawn(job())
 
     def answer_reply(
         self, place: Place, mate: str, chain: Chain, *, replied_to: int, person: int
     ) -> None:
         """``person`` replied to ``mate``'s message (``replied_to`` is their reply) where
         the mate is not bound: it answers with the reply chain (``chain()``) as its
-        context, that message alone (never folded into another turn)."""
+        context, that message alone (never folded into another turn). During a
+        discussion there, the next speaker reads it instead."""
         self._enter(place)
-        self._spawn(self._answer_reply(place, mate, chain, replied_to, person))
+        job = functools.partial(self._answer_reply, place, mate, chain, replied_to, person)
+        if not self._deferred(place, job):
+            self._spawn(job())
 
     def answering(self, message_id: int) -> frozenset[int] | None:
         """The people a reply still being written answers (None: ``message_id`` is no
@@ -214,26 +243,70 @@ class ChatServer:
             turns = self.cache.turns(place.conversation)
             last = next((t.mate for t in reversed(turns) if t.mate), None)
             targets = route(text, candidates, last_speaker=last)
+        spoken: list[_Spoken] = []
         for name in targets:
             await self.queue.run(
-                (place.conversation, name), functools.partial(self._turn, place, name)
+                (place.conversation, name), functools.partial(self._turn_into, spoken, place, name)
             )
+        if spoken and len(names) > 1:
+            await self._chime(place, names, targets, spoken[0])
 
-    async def _turn(self, place: Place, name: str) -> None:
-        """One turn of mate ``name`` in a conversation, reading it as it is now."""
+    async def _turn_into(
+        self,
+        spoken: list[_Spoken],
+        place: Place,
+        name: str,
+        discussion: Discussion | None = None,
+    ) -> None:
+        """:meth:`_turn`, its result appended to ``spoken`` (a job of the turn queue)."""
+        result = await self._turn(place, name, discussion)
+        if result is not None:
+            spoken.append(result)
+
+    async def _turn(
+        self, place: Place, name: str, discussion: Discussion | None = None
+    ) -> _Spoken | None:
+        """One turn of mate ``name`` in a conversation, reading it as it is now (with the
+        opening of the ``discussion`` it speaks in); None when it had nothing to answer."""
         mate = (await self.host.mates(place.guild)).get(name)
         if mate is None:
-            return
+            return None
         await self._load(place)
         after = await self.host.reset_point(place.conversation)
         turns = self.cache.turns(place.conversation, after=after)
+        if discussion is not None:
+            turns = discussion.reading(turns, after)
         markers = self._markers.get(place.conversation) or {}
         reading = what_to_read(turns, mate.name, markers.get(mate.name, 0))
         if reading is None:
-            return  # everything new was answered already (a burst folded into one turn)
+            return None  # everything new was answered already (a burst folded into one turn)
         self._markers[place.conversation] = {**markers, mate.name: reading.marker}
         note = self.note_trimmed and place.conversation not in self._noted
-        await self._reply(place, mate, reading.turns, reading.answering, note_trimmed=note)
+        answering = reading.answering
+        if discussion is not None:  # who started it may stop any of its replies
+            answering |= {discussion.starter}
+            discussion.read_upto = max(discussion.read_upto, reading.marker)
+        outcome = await self._reply(
+            place, mate, reading.turns, answering, note_trimmed=note, discussion=discussion
+        )
+        return None if outcome is None else _Spoken(reading.turns[-1], outcome)
+
+    async def _chime(
+        self, place: Place, names: Sequence[str], targets: Sequence[str], first: _Spoken
+    ) -> None:
+        """After ``targets`` answered a person's message where ``names`` are bound, one
+        other bound mate may chime in (the arbiter decides), seeing the first answer."""
+        outcome = first.outcome
+        if self.chimes is None or self.discussions.get(place.conversation) is not None:
+            return
+        if not outcome.posted or outcome.failure is not None or outcome.stopped:
+            return
+        mates = await self.host.mates(place.guild)
+        candidates = [(n, mates[n].chime) for n in names if n in mates and n not in targets]
+        name = self.chimes.pick(place.conversation, first.answered, candidates)
+        if name is not None:
+            job = functools.partial(self._turn_into, [], place, name)
+            await self.queue.run((place.conversation, name), job)
 
     async def _answer_reply(
         self, place: Place, name: str, chain: Chain, replied_to: int, person: int
@@ -258,26 +331,29 @@ class ChatServer:
         *,
         note_trimmed: bool = False,
         replied_to: int = 0,
-    ) -> None:
-        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns.
+        discussion: Discussion | None = None,
+    ) -> Outcome[Any] | None:
+        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns;
+        its outcome, None when no reply started.
 
         Nothing is posted when nothing new awaits an answer (a message with nothing
         readable after the mate's own reply: the mate would only repeat itself), nor
         once the server is closing.
         """
         if self._closing or not awaits_answer(mate, turns):
-            return
+            return None
         try:
             mate = self.session.with_model(mate, await self.host.server_models(place.guild))
         except MateError as exc:
-            await self.host.finished(place, mate, Outcome(failure=exc))
-            return
+            outcome: Outcome[Any] = Outcome(failure=exc)
+            await self.host.finished(place, mate, outcome)
+            return outcome
         person, message_id = _answered(turns, answering)
         if self.budget is not None and not await self.budget.allow(place, mate, person, message_id):
-            return  # a daily limit is reached: no provider request
+            return None  # a daily limit is reached: no provider request
         sink = self.host.sink(place, mate, replied_to)
         if sink is None or self._closing:
-            return
+            return None
         bot: MateBot[Any] = MateBot(
             self.session,
             mate,
@@ -287,7 +363,7 @@ class ChatServer:
             growing=self._growing,
             pacing=self.pacing,
         )
-        reply = _Reply(place, bot, asyncio.current_task())
+        reply = _Reply(place, bot, asyncio.current_task(), discussion=discussion)
         self._replies[bot] = reply
         try:
             outcome = await bot.run(turns, note_trimmed=note_trimmed)
@@ -295,9 +371,12 @@ class ChatServer:
                 self._noted[place.conversation] = True
             for handle, text in outcome.posted:
                 self.cache.add(place.conversation, await sink.turn(handle, text))
+            if discussion is not None:
+                discussion.posted([handle.id for handle, _ in outcome.posted])
             if self.budget is not None and outcome.usage is not None:
                 await self.budget.spent(place, mate, person, outcome.usage)
             await self.host.finished(place, mate, outcome)
+            return outcome
         finally:
             del self._replies[bot]
             reply.done.set()
@@ -327,11 +406,82 @@ class ChatServer:
             after = await self.host.reset_point(conversation)
             self.cache.load(conversation, await self.host.history(place, after))
 
+    # --- discussions (PRODUCT.md section 11) -------------------------------------------------
+
+    def discuss(
+        self, place: Place, mates: Sequence[Mate], rounds: int, topic: Turn
+    ) -> Discussion | None:
+        """``mates`` discuss in ``place`` for ``rounds`` rounds, started by ``topic`` (the
+        person's message naming the topic; see :class:`Discussion`, which raises
+        ``ValueError`` for a bad discussion). Runs in the background; None when one runs
+        there already (or too many run: :attr:`Limits.conversations`)."""
+        discussion = Discussion(place, mates, rounds, topic)
+        if self._closing or not self.discussions.start(discussion):
+            return None
+        self._enter(place)
+        self._spawn(self._discuss(discussion))
+        return discussion
+
+    def discussion(self, conversation: int) -> Discussion | None:
+        """The discussion running in ``conversation``, if any."""
+        return self.discussions.get(conversation)
+
+    def discussion_of(self, conversation: int, message_id: int) -> Discussion | None:
+        """The running discussion that ``message_id`` (posted or growing) is a reply of."""
+        discussion = self.discussions.get(conversation)
+        if discussion is None:
+            return None
+        bot = self._growing.get(message_id)
+        reply = self._replies.get(bot) if bot is not None else None
+        growing = reply is not None and reply.discussion is discussion
+        return discussion if growing or message_id in discussion.replies else None
+
+    def stop_discussion(self, conversation: int) -> bool:
+        """End the discussion in ``conversation`` after the reply being written; False if
+        none runs there."""
+        discussion = self.discussions.get(conversation)
+        if discussion is None:
+            return False
+        discussion.stop()
+        return True
+
+    async def _discuss(self, discussion: Discussion) -> None:
+        try:
+            await discussion.run(functools.partial(self._speak, discussion))
+        finally:
+            self.discussions.end(discussion)
+        deferred = discussion.deferred
+        turns = self.cache.turns(discussion.place.conversation)
+        if deferred is not None and not self._closing and discussion.unread(turns):
+            await deferred()
+
+    async def _speak(self, discussion: Discussion, name: str) -> bool:
+        """One turn of ``name`` in ``discussion`` (after any turn of it in progress there);
+        whether it spoke: something shown, no failure, not stopped."""
+        spoken: list[_Spoken] = []
+        place = discussion.place
+        turn = functools.partial(self._turn_into, spoken, place, name, discussion)
+        await self.queue.run_alone((place.conversation, name), turn)
+        if not spoken:
+            return False
+        outcome = spoken[0].outcome
+        return bool(outcome.posted) and outcome.failure is None and not outcome.stopped
+
+    def _deferred(self, place: Place, job: Callable[[], Awaitable[None]]) -> bool:
+        """During a discussion in ``place``, keep ``job`` (a person's message to answer)
+        for its end, in case no speaker reads the message; False when none runs."""
+        discussion = self.discussions.get(place.conversation)
+        if discussion is None:
+            return False
+        discussion.deferred = job
+        return True
+
     # --- places going away -----------------------------------------------------------------
 
     def close_conversation(self, conversation: int) -> None:
         """A channel or thread is gone: its replies in progress stop and everything kept
         for it is forgotten."""
+        self.discussions.stop_all([conversation])
         for reply in self._replies.values():
             if reply.place.conversation == conversation:
                 reply.bot.stop()
@@ -369,6 +519,7 @@ class ChatServer:
             "turns": len(self._tasks),
             "queue": len(self.queue),
             "loading": len(self._loading),
+            "discussions": len(self.discussions),
         }
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -400,6 +551,7 @@ class ChatServer:
         cancelled, and given :data:`CLOSE_GRACE` seconds to wind down.
         """
         self._closing = True
+        self.discussions.stop_all()
         replies = list(self._replies.values())
         for reply in replies:
             reply.bot.stop()

@@ -221,6 +221,14 @@ class Store(CostStore):
         await self.config.guild_from_id(guild_id).cooldown.set(seconds)
         state.cooldown = seconds
 
+    async def discuss_max(self, guild_id: int) -> int:
+        """The most rounds a discussion may have in the server (``[p]mateset discussmax``)."""
+        return int(await self.config.guild_from_id(guild_id).discuss_max())
+
+    async def set_discuss_max(self, guild_id: int, rounds: int) -> None:
+        """Set the most rounds a discussion may have (the caller checks the range)."""
+        await self.config.guild_from_id(guild_id).discuss_max.set(rounds)
+
     # --- conversations -----------------------------------------------------------------------
 
     async def reset_point(self, channel_id: int) -> int:

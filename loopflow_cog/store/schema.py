@@ -8,7 +8,8 @@ Schema 3, the same on Red's JSON and PostgreSQL backends:
   creation order), ``bindings`` (str(channel id) -> mate
   names, in the order bound), ``models`` (provider -> model), ``threads`` (str(thread id)
   -> id of who opened it with ``[p]mate chat``, at most :data:`CHAT_THREAD_LIMIT`),
-  ``cooldown`` (seconds), ``limits`` (``LimitSettings.to_dict()``), ``webhook_hint_sent``,
+  ``cooldown`` (seconds), ``discuss_max`` (the most rounds of a discussion), ``limits``
+  (``LimitSettings.to_dict()``), ``webhook_hint_sent``,
   ``webhooks`` (ids of the webhooks the mates speak through, oldest first, at most
   :data:`WEBHOOK_LIMIT`);
 - channel (Red's channel scope, which threads and DMs use too): ``reset_point``,
@@ -38,6 +39,7 @@ from typing import Any
 
 from redbot.core import Config
 
+from loopflow.chat.discussion import DEFAULT_MAX_ROUNDS
 from loopflow.cost import OTHER_MODELS, MateUsage, UsageLedger
 from loopflow.providers.base import Usage
 
@@ -65,6 +67,7 @@ def register(config: Config) -> None:
         models={},
         threads={},
         cooldown=0,
+        discuss_max=DEFAULT_MAX_ROUNDS,
         limits={},
         webhook_hint_sent=False,
         webhooks=[],

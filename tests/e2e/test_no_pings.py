@@ -27,6 +27,9 @@ ECHOES = [
     ("!mateset defaultmodel openai {bob}", "is not a model name"),
     ("!mate set maya maxtokens {bob}", "Nothing changed"),
     ("!mate avatar maya {bob}", "is not an http(s) URL"),
+    ("!mate set maya chime {bob}", "Nothing changed"),
+    ("!mate discuss maya {bob} topic", "is not a mate here"),
+    ("!mate discuss 2 {bob} maya topic", "is not a mate here"),
 ]
 
 

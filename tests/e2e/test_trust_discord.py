@@ -54,7 +54,7 @@ async def test_slash_sync_sends_the_mate_group_with_its_subcommands(
 ) -> None:
     (mate,) = [c for c in discord.synced_commands() if c["name"] == "mate"]
     groups = {o["name"]: o for o in mate["options"]}
-    assert {"create", "chat", "reset", "channel"} <= set(groups)
+    assert {"create", "chat", "reset", "channel", "discuss", "stop"} <= set(groups)
     assert {o["name"] for o in groups["channel"]["options"]} == {"add", "remove"}
     assert "cooldown" not in groups and "defaultmodel" not in groups  # moved to mateset
 
@@ -66,6 +66,7 @@ async def test_slash_sync_sends_mateset_and_both_groups_fit_discords_limit(
     assert {o["name"] for o in synced["mateset"]["options"]} == {
         "cooldown",
         "defaultmodel",
+        "discussmax",
         "limit",
         "price",
     }

@@ -370,3 +370,18 @@ def test_good_urls_pass() -> None:
 def test_wrong_types_are_mate_errors(changes: dict[str, object]) -> None:
     with pytest.raises(MateError):
         mate(**changes)
+
+
+def test_a_mates_chime_chance_is_a_percent_kept_in_its_file() -> None:
+    chiming = mate(chime=35)
+    assert chiming.chime == 35 and mate().chime == 0
+    rendered = render_mate_file(chiming)
+    assert "## Chime\n\n35\n" in rendered
+    assert parse_mate_file(rendered) == chiming
+    assert "## Chime" not in render_mate_file(mate())  # the default needs no section
+    assert Mate.from_dict(chiming.to_dict()) == chiming
+    for bad in (-1, 101):
+        with pytest.raises(MateError, match="chime must be between 0 and 100"):
+            mate(chime=bad)
+    with pytest.raises(MateFileError, match="'often' is not a valid int"):
+        parse_mate_file("# Maya\n## System Prompt\nHi\n## Provider\nopenai\n## Chime\noften\n")
