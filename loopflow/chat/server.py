@@ -11,6 +11,7 @@ into calls on it and serves what it asks for through the
         server.answer(place, bound_names, text, replied=None)   # or answer_reply(...)
     server.edit(...), server.delete(...)           # what people change
     server.answering(message_id), server.stop(message_id)       # a stop request
+    server.regenerable(conversation, message_id), server.regenerate(place, message_id)  # 🔄
     server.close_conversation(id), server.close_server(guild)   # a place goes away
     await server.aclose()                          # replies finish, turns stop
 
@@ -20,8 +21,10 @@ one turn in flight per (conversation, mate) with bursts folded (:class:`TurnQueu
 each mate's read marker per conversation (the newest message its last turn read, so a
 burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); the
 cooldown clocks of people; which conversations were told that their history was
-trimmed; which people were hinted how to choose a DM mate; and the replies being
-written (by message id, for a stop request or a deletion). Who answers a message:
+trimmed; which people were hinted how to choose a DM mate; the replies being
+written (by message id, for a stop request or a deletion); and each mate's newest
+finished reply per conversation, which 🔄 may regenerate in place
+(:class:`~loopflow.chat.said.SaidIndex`). Who answers a message:
 :func:`~loopflow.chat.routing.route`. Every map is bounded
 (:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
 was kept for it.
@@ -49,6 +52,7 @@ from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream, 
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.reading import what_to_read
 from loopflow.chat.routing import Candidate, route
+from loopflow.chat.said import Said, SaidIndex, Source, context_of, reopened
 from loopflow.chat.sink import Outcome
 from loopflow.chat.streaming import DEFAULT_PACING, Pacing
 from loopflow.errors import MateError
@@ -106,6 +110,7 @@ class ChatServer:
         self._hinted: LRUMap[int, bool] = LRUMap(limits.people)  # people hinted about DMs
         self._growing: dict[int, MateBot[Any]] = {}  # message id -> the reply writing it
         self._replies: dict[MateBot[Any], _Reply] = {}
+        self._said = SaidIndex(limits.markers)  # each mate's newest reply, for 🔄
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -200,8 +205,34 @@ class ChatServer:
 
     def reset(self, conversation: int) -> None:
         """The conversation starts over (the host keeps the new reset point): a trimmed
-        history is mentioned again."""
+        history is mentioned again, and no reply from before is regenerated."""
         self._noted.pop(conversation, None)
+        self._said.forget(conversation)
+
+    def regenerable(self, conversation: int, message_id: int) -> frozenset[int] | None:
+        """The people a mate's newest finished reply in ``conversation`` answered, when
+        ``message_id`` is one of its messages (the host decides who may regenerate it);
+        None for anything else: an older reply, one still being written, no mate's."""
+        said = self._said.newest(conversation, message_id)
+        return None if said is None else said.answering
+
+    def regenerate(self, place: Place, message_id: int) -> bool:
+        """The mate answers again, in place, the message its newest reply in ``place``
+        answered (``message_id``: one of that reply's messages; see :meth:`regenerable`).
+
+        It reads the same context as before, without its old answer; the new text
+        replaces the old in the same messages (edits; parts posted or deleted as its
+        length needs), and the conversation and the host follow it. The budget is
+        asked first; a failure leaves the old text. Runs in the background after any
+        turn of that mate in progress there; False (nothing happens) when
+        ``message_id`` is no such reply's.
+        """
+        said = self._said.newest(place.conversation, message_id)
+        if said is None or self._closing:
+            return False
+        self._enter(place)
+        self._spawn(self._regenerate(place, said, message_id))
+        return True
 
     async def _answer(self, place: Place, names: list[str], text: str, replied: str | None) -> None:
         if replied is not None:
@@ -233,7 +264,8 @@ class ChatServer:
             return  # everything new was answered already (a burst folded into one turn)
         self._markers[place.conversation] = {**markers, mate.name: reading.marker}
         note = self.note_trimmed and place.conversation not in self._noted
-        await self._reply(place, mate, reading.turns, reading.answering, note_trimmed=note)
+        source = Source(read=reading.marker, marker=markers.get(mate.name, 0))
+        await self._reply(place, mate, reading.turns, reading.answering, source, note_trimmed=note)
 
     async def _answer_reply(
         self, place: Place, name: str, chain: Chain, replied_to: int, person: int
@@ -245,9 +277,36 @@ class ChatServer:
 
         async def turn() -> None:
             answering = frozenset({person})
-            await self._reply(place, mate, turns, answering, replied_to=replied_to)
+            await self._reply(place, mate, turns, answering, Source(replied_to=replied_to))
 
         await self.queue.run_alone((place.conversation, mate.name), turn)
+
+    async def _regenerate(self, place: Place, said: Said, message_id: int) -> None:
+        async def turn() -> None:
+            if self._said.newest(place.conversation, message_id) is not said:
+                return  # a newer reply came meanwhile: this one is no longer the newest
+            mate = (await self.host.mates(place.guild)).get(said.mate)
+            if mate is None:
+                return
+            if said.source.replied_to:
+                turns = await self.host.reply_chain(place, said.source.replied_to)
+            else:
+                await self._load(place)
+                after = await self.host.reset_point(place.conversation)
+                cached = self.cache.turns(place.conversation, after=after)
+                turns = context_of(cached, said) or []
+            if turns:
+                await self._reply(
+                    place,
+                    mate,
+                    turns,
+                    said.answering,
+                    said.source,
+                    rewriting=said,
+                    asked=message_id,
+                )
+
+        await self.queue.run_alone((place.conversation, said.mate), turn)
 
     async def _reply(
         self,
@@ -255,15 +314,19 @@ class ChatServer:
         mate: Mate,
         turns: Sequence[Turn],
         answering: frozenset[int],
+        source: Source,
         *,
         note_trimmed: bool = False,
-        replied_to: int = 0,
+        rewriting: Said | None = None,
+        asked: int = 0,
     ) -> None:
-        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns.
+        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns and
+        as its newest reply there (read from ``source``).
 
-        Nothing is posted when nothing new awaits an answer (a message with nothing
-        readable after the mate's own reply: the mate would only repeat itself), nor
-        once the server is closing.
+        With ``rewriting`` (an earlier reply, 🔄 on its message ``asked``), the new text
+        replaces that reply's in its messages. Nothing is posted when nothing new awaits
+        an answer (a message with nothing readable after the mate's own reply: the mate
+        would only repeat itself), nor once the server is closing.
         """
         if self._closing or not awaits_answer(mate, turns):
             return
@@ -273,11 +336,16 @@ class ChatServer:
             await self.host.finished(place, mate, Outcome(failure=exc))
             return
         person, message_id = _answered(turns, answering)
-        if self.budget is not None and not await self.budget.allow(place, mate, person, message_id):
+        if self.budget is not None and not await self.budget.allow(
+            place, mate, person, asked or message_id
+        ):
             return  # a daily limit is reached: no provider request
-        sink = self.host.sink(place, mate, replied_to)
+        sink = self.host.sink(place, mate, source.replied_to)
         if sink is None or self._closing:
             return
+        replacing = await reopened(sink, rewriting)
+        if rewriting is not None and not replacing:
+            return  # every message of the old reply is gone: nothing to rewrite
         bot: MateBot[Any] = MateBot(
             self.session,
             mate,
@@ -290,11 +358,17 @@ class ChatServer:
         reply = _Reply(place, bot, asyncio.current_task())
         self._replies[bot] = reply
         try:
-            outcome = await bot.run(turns, note_trimmed=note_trimmed)
+            outcome = await bot.run(turns, note_trimmed=note_trimmed, replacing=replacing)
             if outcome.omitted:
                 self._noted[place.conversation] = True
+            shown = [handle.id for handle, _ in outcome.posted]
+            if rewriting is not None:  # its messages the new text no longer needs
+                self.cache.delete(place.conversation, set(rewriting.parts) - set(shown))
             for handle, text in outcome.posted:
                 self.cache.add(place.conversation, await sink.turn(handle, text))
+            if shown:
+                said = Said(mate.name, tuple(shown), answering, source)
+                self._said.remember(place.conversation, said)
             if self.budget is not None and outcome.usage is not None:
                 await self.budget.spent(place, mate, person, outcome.usage)
             await self.host.finished(place, mate, outcome)
@@ -336,6 +410,7 @@ class ChatServer:
             if reply.place.conversation == conversation:
                 reply.bot.stop()
         self.cache.drop(conversation)
+        self._said.forget(conversation)
         self._markers.pop(conversation, None)
         self._noted.pop(conversation, None)
         self._guilds.pop(conversation, None)
@@ -366,6 +441,7 @@ class ChatServer:
             "dm_hints": len(self._hinted),
             "growing": len(self._growing),
             "replies": len(self._replies),
+            "said": len(self._said),
             "turns": len(self._tasks),
             "queue": len(self.queue),
             "loading": len(self._loading),

@@ -1,0 +1,100 @@
+"""What 🔄 regenerate needs to know of a mate's replies: the newest one per conversation.
+
+When a reply is over, the :class:`~loopflow.chat.server.ChatServer` remembers it as a
+:class:`Said`: its messages in order, whom it answered, and where its context came from
+(:class:`Source`), so the same context can be read again without the reply itself. Only
+each mate's newest reply in a conversation is kept: an older one is never regenerated
+(PRODUCT.md section 13). The map is bounded (:class:`~loopflow.chat.bounded.LRUMap`):
+a forgotten conversation's replies can no longer be regenerated, nothing else changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loopflow.chat.bounded import LRUMap
+from loopflow.chat.reading import what_to_read
+from loopflow.chat.sink import Rewriting
+from loopflow.chat.streaming import DeliveryFailed
+from loopflow.io.session import Turn
+
+log = logging.getLogger("loopflow.server")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a reply's context came from: a conversation's turns up to message id
+    ``read`` (the newest it read), in the order lived after read marker ``marker``
+    (:func:`~loopflow.chat.reading.what_to_read`); or, for a reply to a mate's message
+    where the mate is not bound, the reply chain that ends at message ``replied_to``."""
+
+    read: int = 0
+    marker: int = 0
+    replied_to: int = 0
+
+
+@dataclass(frozen=True)
+class Said:
+    """A mate's finished reply: ``parts`` (message ids, in order), the people it was
+    ``answering`` (they may regenerate it), and its context's :class:`Source`."""
+
+    mate: str
+    parts: tuple[int, ...]
+    answering: frozenset[int]
+    source: Source
+
+
+class SaidIndex:
+    """The newest reply of each mate per conversation, for at most ``limit``
+    conversations (the least recently used are forgotten first)."""
+
+    def __init__(self, limit: int) -> None:
+        self._said: LRUMap[int, dict[str, Said]] = LRUMap(limit)
+
+    def remember(self, conversation: int, said: Said) -> None:
+        """``said`` is now its mate's newest reply in ``conversation``."""
+        self._said[conversation] = {**self._said.get(conversation, {}), said.mate: said}
+
+    def newest(self, conversation: int, message_id: int) -> Said | None:
+        """The reply ``message_id`` belongs to, if it is its mate's newest there."""
+        for said in self._said.get(conversation, {}).values():
+            if message_id in said.parts:
+                return said
+        return None
+
+    def forget(self, conversation: int) -> None:
+        """A conversation is gone (or was reset): none of its replies is regenerated."""
+        self._said.pop(conversation, None)
+
+    def __len__(self) -> int:
+        return len(self._said)
+
+
+def context_of(turns: Sequence[Turn], said: Said) -> list[Turn] | None:
+    """What ``said``'s mate read for it, out of a conversation's ``turns`` as they are
+    now (edits and deletions since count), without the reply or anything after it;
+    None when nothing of it awaits an answer any more (its messages were deleted)."""
+    source = said.source
+    earlier = [turn for turn in turns if turn.message_id <= source.read]
+    reading = what_to_read(earlier, said.mate, source.marker)
+    return None if reading is None else reading.turns
+
+
+async def reopened(sink: Any, said: Said | None) -> list[tuple[Any, str]]:
+    """The messages of ``said`` that ``sink`` can still rewrite, with what they show
+    (none when the sink cannot rewrite or the chat could not say)."""
+    if said is None or not isinstance(sink, Rewriting):
+        return []
+    found = []
+    for message_id in said.parts:
+        try:
+            message = await sink.reopen(message_id)
+        except DeliveryFailed as exc:
+            log.warning("Could not find %s's reply %s again: %s", said.mate, message_id, exc)
+            return []
+        if message is not None:
+            found.append(message)
+    return found
