@@ -129,6 +129,10 @@ class MateBot(Generic[H]):
         self._stop.set()
         return True
 
+    def wrote(self, message_id: int) -> bool:
+        """Whether this reply posted (or rewrites) ``message_id`` and still shows it."""
+        return message_id in self._posted
+
     def cancel(self) -> None:
         """Cancel the task running the reply (a host closing that cannot wait longer)."""
         if self._task is not None and not self.ended.is_set():

@@ -39,12 +39,14 @@ class Source:
 @dataclass(frozen=True)
 class Said:
     """A mate's finished reply: ``parts`` (message ids, in order), the people it was
-    ``answering`` (they may regenerate it), and its context's :class:`Source`."""
+    ``answering`` (they may regenerate it), its context's :class:`Source`, and the
+    ``guild`` whose rules apply where it was said (for a DM, the mate's server)."""
 
     mate: str
     parts: tuple[int, ...]
     answering: frozenset[int]
     source: Source
+    guild: int = 0
 
 
 class SaidIndex:

@@ -209,12 +209,17 @@ class ChatServer:
         self._noted.pop(conversation, None)
         self._said.forget(conversation)
 
-    def regenerable(self, conversation: int, message_id: int) -> frozenset[int] | None:
-        """The people a mate's newest finished reply in ``conversation`` answered, when
-        ``message_id`` is one of its messages (the host decides who may regenerate it);
-        None for anything else: an older reply, one still being written, no mate's."""
+    def regenerable(self, conversation: int, message_id: int) -> Said | None:
+        """A mate's newest reply in ``conversation``, when ``message_id`` is one of its
+        messages (the host decides from its ``answering`` and ``guild`` who may
+        regenerate it); None for anything else: an older reply, no mate's. A reply still
+        being written counts as what it is so far (it is regenerated once it is over)."""
         said = self._said.newest(conversation, message_id)
-        return None if said is None else said.answering
+        writing = self._writing(conversation, message_id) if said is None else None
+        if writing is not None:
+            bot = writing.bot
+            return Said(bot.mate.name, (message_id,), bot.answering, Source(), writing.place.guild)
+        return said
 
     def regenerate(self, place: Place, message_id: int) -> bool:
         """The mate answers again, in place, the message its newest reply in ``place``
@@ -227,12 +232,18 @@ class ChatServer:
         turn of that mate in progress there; False (nothing happens) when
         ``message_id`` is no such reply's.
         """
-        said = self._said.newest(place.conversation, message_id)
-        if said is None or self._closing:
+        if self.regenerable(place.conversation, message_id) is None or self._closing:
             return False
         self._enter(place)
-        self._spawn(self._regenerate(place, said, message_id))
+        self._spawn(self._regenerate(place, message_id))
         return True
+
+    def _writing(self, conversation: int, message_id: int) -> _Reply | None:
+        """The reply in progress in ``conversation`` that posted ``message_id``, if any."""
+        for reply in self._replies.values():
+            if reply.place.conversation == conversation and reply.bot.wrote(message_id):
+                return reply
+        return None
 
     async def _answer(self, place: Place, names: list[str], text: str, replied: str | None) -> None:
         if replied is not None:
@@ -281,7 +292,14 @@ class ChatServer:
 
         await self.queue.run_alone((place.conversation, mate.name), turn)
 
-    async def _regenerate(self, place: Place, said: Said, message_id: int) -> None:
+    async def _regenerate(self, place: Place, message_id: int) -> None:
+        writing = self._writing(place.conversation, message_id)
+        if writing is not None:
+            await writing.done.wait()  # 🔄 as it was being written: once it is over
+        said = self._said.newest(place.conversation, message_id)
+        if said is None:
+            return
+
         async def turn() -> None:
             if self._said.newest(place.conversation, message_id) is not said:
                 return  # a newer reply came meanwhile: this one is no longer the newest
@@ -359,16 +377,16 @@ class ChatServer:
         self._replies[bot] = reply
         try:
             outcome = await bot.run(turns, note_trimmed=note_trimmed, replacing=replacing)
+            shown = [handle.id for handle, _ in outcome.posted]
+            if shown:  # at once: 🔄 may come as soon as the stop button is off
+                said = Said(mate.name, tuple(shown), answering, source, place.guild)
+                self._said.remember(place.conversation, said)
             if outcome.omitted:
                 self._noted[place.conversation] = True
-            shown = [handle.id for handle, _ in outcome.posted]
             if rewriting is not None:  # its messages the new text no longer needs
                 self.cache.delete(place.conversation, set(rewriting.parts) - set(shown))
             for handle, text in outcome.posted:
                 self.cache.add(place.conversation, await sink.turn(handle, text))
-            if shown:
-                said = Said(mate.name, tuple(shown), answering, source)
-                self._said.remember(place.conversation, said)
             if self.budget is not None and outcome.usage is not None:
                 await self.budget.spent(place, mate, person, outcome.usage)
             await self.host.finished(place, mate, outcome)

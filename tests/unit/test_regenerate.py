@@ -78,7 +78,9 @@ async def test_the_mate_answers_again_without_its_old_answer_in_the_same_message
     await world.said(ALICE, "hello")
     await world.said(ALICE, "how are you?")
     first, second = world.replies()
-    assert world.server.regenerable(HERE.conversation, second) == frozenset({ALICE})
+    regenerable = world.server.regenerable(HERE.conversation, second)
+    assert regenerable is not None and regenerable.answering == frozenset({ALICE})
+    assert regenerable.guild == GUILD and regenerable.parts == (second,)
 
     assert await world.regenerate(second)
     assert world.request_texts() == [
@@ -112,7 +114,7 @@ async def test_only_the_mates_newest_reply_is_regenerated(world) -> None:
     asked = len(world.provider.requests)
     assert world.server.regenerable(HERE.conversation, older) is None
     assert not await world.regenerate(older)
-    assert world.server.regenerable(HERE.conversation, newest) == frozenset({BOB})
+    assert world.server.regenerable(HERE.conversation, newest).answering == frozenset({BOB})
     assert world.server.regenerable(HERE.conversation, two.message_id) is None
     assert len(world.provider.requests) == asked
     assert list(world.chat().values())[-2:] == ["First.", "Second."]
@@ -136,7 +138,7 @@ async def test_a_shorter_answer_deletes_the_parts_it_no_longer_needs() -> None:
     assert await w.regenerate(second)  # any part of the reply will do
     assert w.chat()[first] == "Short now." and second not in w.chat()
     assert not w.server.holds(HERE.conversation, second)
-    assert w.server.regenerable(HERE.conversation, first) == frozenset({ALICE})
+    assert w.server.regenerable(HERE.conversation, first).answering == frozenset({ALICE})
     await w.server.aclose()
 
 
@@ -173,7 +175,7 @@ async def test_a_provider_failure_leaves_the_old_text() -> None:
     assert w.chat()[reply] == "The old answer."
     (_, _, outcome) = w.host.outcomes[-1]
     assert outcome.failure is failure  # the host says so in the chat
-    assert w.server.regenerable(HERE.conversation, reply) == frozenset({ALICE})
+    assert w.server.regenerable(HERE.conversation, reply).answering == frozenset({ALICE})
     await w.server.aclose()
 
 
@@ -224,7 +226,7 @@ async def test_a_reply_chain_is_read_again_from_the_host() -> None:
     w.server.answer_reply(place, "maya", chain, replied_to=asked.message_id, person=BOB)
     await w.server.idle()
     (reply,) = w.host.chat(place.conversation).messages
-    assert w.server.regenerable(place.conversation, reply) == frozenset({BOB})
+    assert w.server.regenerable(place.conversation, reply).answering == frozenset({BOB})
     w.server.regenerate(place, reply)
     await w.server.idle()
     assert w.host.chat(place.conversation).live() == ["I meant that."]
@@ -254,6 +256,24 @@ async def test_a_turn_in_progress_finishes_first_and_its_reply_is_then_the_newes
     await w.server.idle()
     assert len(provider.requests) == 2  # then no longer: nothing was regenerated
     assert list(w.chat().values())[-1] == "Answer to two."
+    await w.server.aclose()
+
+
+async def test_a_reply_still_being_written_is_regenerated_once_it_is_over() -> None:
+    provider = HeldProvider(hold=1)
+    provider.add(["The old answer begins ", "and ends."], "The new answer.")
+    w = World(provider)
+    w.server.add(HERE, person(ALICE, "Alice", "hello", w.ids))
+    w.server.answer(HERE, ["maya"], "hello")
+    chat = w.host.chat(HERE.conversation)
+    await chat.until(lambda: chat.buttons)
+    (growing,) = chat.buttons
+    assert w.server.regenerable(HERE.conversation, growing).answering == frozenset({ALICE})
+    assert w.server.regenerate(HERE, growing)
+    provider.release.set()
+    await w.server.idle()
+    assert w.chat() == {growing: "The new answer."}
+    assert [(m.role, m.text) for m in provider.requests[-1].messages] == [("user", "Alice: hello")]
     await w.server.aclose()
 
 

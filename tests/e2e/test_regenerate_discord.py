@@ -1,0 +1,134 @@
+"""🔄 regenerate on a real Red: the mate answers again from the same context (its old
+answer is not in the request) and the new text replaces the old in the same messages,
+through the webhook, as the bot itself, and in DM embeds; parts are added or deleted as
+the new length needs. Only the person answered (or Manage Messages) may ask, and only on
+the mate's newest reply. Each test works in a channel of its own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from e2e_helpers import answered, bound_channel, conversation, mate_text
+from fake_discord import FakeDiscord, Message
+from fake_llm import ThreadedFakeLLM, replies, reply
+
+REGENERATE = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
+HEADING = "**Maya:** "
+
+pytestmark = pytest.mark.usefixtures("mates")
+
+
+def long_text() -> str:
+    """3,499 characters of distinct words: two messages."""
+    return " ".join(f"word{i:05d}" for i in range(350))
+
+
+async def regenerated(
+    discord: FakeDiscord, llm: ThreadedFakeLLM, message: Message, text: str, *, by=None
+) -> Message:
+    """React 🔄 on ``message`` as ``by`` (bob by default) with ``text`` queued at the fake
+    LLM; ``message`` once it shows ``text``."""
+    llm.enqueue(reply(text))
+    await discord.react(by or discord.member, message, REGENERATE)
+    await discord.wait_until(
+        lambda d: mate_text(d.message(message)) == text, timeout=20, what=f"{text!r} in place"
+    )
+    return discord.message(message)
+
+
+def request_count(llm: ThreadedFakeLLM) -> int:
+    return len(replies(llm.server.requests))
+
+
+async def test_the_person_answered_gets_a_new_answer_in_place(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-webhook", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    assert first.is_webhook
+    new = await regenerated(discord, llm, first, "Hello again, Bob.")
+    assert new.is_webhook and new.id == first.id
+    assert conversation(llm) == [("user", "Bob: hello")]  # not the old answer
+    # The 🔄 comes off (the bot may manage messages here), to be pressed again.
+    await discord.wait_until(
+        lambda d: discord.member.id not in d.message(first).reactions.get(REGENERATE, []),
+        what="the 🔄 taken off",
+    )
+    # A reply to the new message continues with the new text in context.
+    llm.enqueue(reply("Then we talk."))
+    asked = await discord.send(discord.member, channel, "and then?", reply_to=first)
+    await discord.wait_for_message(lambda m: m.content == "Then we talk.", after=asked)
+    assert conversation(llm) == [
+        ("user", "Bob: hello"),
+        ("assistant", "Hello again, Bob."),
+        ("user", "Bob: and then?"),
+    ]
+
+
+async def test_others_and_older_replies_get_nothing(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-who", "maya")
+    hana = await discord.add_member("hana-regen", "Hana")
+    older = await answered(discord, llm, channel, "one", author=hana)
+    newest = await answered(discord, llm, channel, "two", author=hana)
+    before = request_count(llm)
+    await discord.react(discord.member, newest, REGENERATE)  # bob: not answered, no Manage
+    await discord.react(hana, older, REGENERATE)  # not maya's newest reply
+    # The marker: hana's own 🔄 on the newest reply is the one regeneration that happens.
+    await regenerated(discord, llm, newest, "Two, once more.", by=hana)
+    assert request_count(llm) == before + 1
+    assert discord.message(older).content == "Answer to one" and not discord.message(older).edits
+
+
+async def test_a_moderator_may_regenerate_anyones_reply(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-mod", "maya")
+    mod = await discord.add_member("mod-regen", "Mo", manage_messages=True)
+    first = await answered(discord, llm, channel, "hello")
+    await regenerated(discord, llm, first, "A moderated answer.", by=mod)
+
+
+async def test_two_parts_become_one_and_one_becomes_two(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-parts", "maya")
+    text = long_text()
+    llm.enqueue(reply(text))
+    sent = await discord.send(discord.member, channel, "tell me everything")
+    head, tail = await discord.wait_for_messages(2, channel=channel, after=sent, timeout=20)
+    await discord.wait_until(lambda d: d.message(tail).content == text[len(head.content) + 1 :])
+
+    llm.enqueue(reply("In short: nothing."))
+    await discord.react(discord.member, tail, REGENERATE)  # any part of the reply will do
+    await discord.wait_for_edit(head, lambda m: m.content == "In short: nothing.", timeout=20)
+    await discord.wait_until(lambda d: d.message(tail).deleted, what="the second part deleted")
+    assert conversation(llm) == [("user", "Bob: tell me everything")]
+
+    llm.enqueue(reply(text))
+    await discord.react(discord.member, head, REGENERATE)
+    added = await discord.wait_for_message(channel=channel, after=tail, timeout=20)
+
+    def whole(d: FakeDiscord) -> bool:
+        return d.message(head).content + " " + d.message(added).content == text
+
+    await discord.wait_until(whole, timeout=20, what="the two parts showing the new text")
+    shown = [m for m in discord.messages(channel, after=sent) if m.is_webhook and not m.deleted]
+    assert [m.id for m in shown] == [head.id, added.id]
+    # What the mate said is now those two parts.
+    await answered(discord, llm, channel, "thanks")
+    said = [t for role, t in conversation(llm) if role == "assistant"]
+    assert " ".join(said) == text
+
+
+async def test_a_reply_posted_by_the_bot_keeps_its_heading(discord, llm) -> None:
+    discord.set_bot_permissions(manage_webhooks=False)
+    channel = await bound_channel(discord, "regen-bot", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    assert not first.is_webhook and first.content == HEADING + "Answer to hello"
+    new = await regenerated(discord, llm, first, "Said by the bot, again.")
+    assert new.content == HEADING + "Said by the bot, again."
+    assert conversation(llm) == [("user", "Bob: hello")]
+
+
+async def test_a_dm_embed_is_regenerated(discord, llm) -> None:
+    ivy = await discord.add_member("ivy-regen", "Ivy")
+    await discord.command(ivy, "general", "!mate dm maya")
+    dm = discord.dm(ivy).id
+    first = await answered(discord, llm, dm, "hello in private", author=ivy)
+    assert first.embeds and not first.content
+    await regenerated(discord, llm, first, "A private answer, again.", by=ivy)
+    assert conversation(llm) == [("user", "Ivy: hello in private")]
