@@ -27,6 +27,7 @@ import discord
 from redbot.core.i18n import Translator
 
 from loopflow.chat.history import ConversationCache
+from loopflow.chat.said import Said
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
 
@@ -154,6 +155,8 @@ class Conversations:
         if str(payload.emoji) != REGENERATE_EMOJI or me is None or payload.user_id == me.id:
             return
         said = self.server.regenerable(payload.channel_id, payload.message_id)
+        if said is None:
+            said = await self._recalled(payload)
         if said is None or not await may_regenerate(
             self.bot, self.cog, payload, said.answering, said.guild
         ):
@@ -169,6 +172,25 @@ class Conversations:
         if self.server.regenerate(self.host.place(channel, said.guild), payload.message_id):
             if payload.member is not None:  # the 🔄 comes off, to be pressed again
                 self.chores.run(message.remove_reaction(REGENERATE_EMOJI, payload.member))
+
+    async def _recalled(self, payload: discord.RawReactionActionEvent) -> Said | None:
+        """A mate's reply the server does not know (written before a restart), found
+        again in its bound channel's or DM's history; None for anything else."""
+        if payload.guild_id is not None:
+            guild_id = payload.guild_id
+        else:
+            choice = await self.store.dm_choice(payload.user_id)
+            if choice is None:
+                return None
+            guild_id = choice[0]
+        if await self.store.mate_for_message(guild_id, payload.message_id) is None:
+            return None  # no mate's message: no history to read
+        channel = await self._reaction_channel(payload)
+        if channel is None or (
+            payload.guild_id is not None and not await self.bound_mates(channel)
+        ):
+            return None
+        return await self.server.recall(self.host.place(channel, guild_id), payload.message_id)
 
     async def _reaction_channel(
         self, payload: discord.RawReactionActionEvent

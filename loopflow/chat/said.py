@@ -2,7 +2,8 @@
 
 When a reply is over, the :class:`~loopflow.chat.server.ChatServer` remembers it as a
 :class:`Said`: its messages in order, whom it answered, and where its context came from
-(:class:`Source`), so the same context can be read again without the reply itself. Only
+(:class:`Source`), so the same context can be read again without the reply itself; after
+a restart it is found again in the conversation's history (:func:`recalled`). Only
 each mate's newest reply in a conversation is kept: an older one is never regenerated
 (PRODUCT.md section 13). The map is bounded (:class:`~loopflow.chat.bounded.LRUMap`):
 a forgotten conversation's replies can no longer be regenerated, nothing else changes.
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loopflow.chat.bounded import LRUMap
-from loopflow.chat.reading import what_to_read
+from loopflow.chat.reading import people_answered, what_to_read
 from loopflow.chat.sink import Rewriting
 from loopflow.chat.streaming import DeliveryFailed
 from loopflow.io.session import Turn
@@ -60,6 +61,10 @@ class SaidIndex:
         """``said`` is now its mate's newest reply in ``conversation``."""
         self._said[conversation] = {**self._said.get(conversation, {}), said.mate: said}
 
+    def of_mate(self, conversation: int, mate: str) -> Said | None:
+        """``mate``'s newest reply in ``conversation``, if known."""
+        return self._said.get(conversation, {}).get(mate)
+
     def newest(self, conversation: int, message_id: int) -> Said | None:
         """The reply ``message_id`` belongs to, if it is its mate's newest there."""
         for said in self._said.get(conversation, {}).values():
@@ -83,6 +88,29 @@ def context_of(turns: Sequence[Turn], said: Said) -> list[Turn] | None:
     earlier = [turn for turn in turns if turn.message_id <= source.read]
     reading = what_to_read(earlier, said.mate, source.marker)
     return None if reading is None else reading.turns
+
+
+def recalled(turns: Sequence[Turn], message_id: int, guild: int) -> Said | None:
+    """The reply ``message_id`` belongs to, found again in a conversation's ``turns``
+    (oldest first; e.g. after a restart): the run of its mate's messages around it, if
+    nothing of that mate follows it (it is the mate's newest) and something precedes it.
+    Its context is everything before it; it answers the people who wrote since the mate
+    last spoke (:func:`~loopflow.chat.reading.people_answered`)."""
+    index = next((i for i, turn in enumerate(turns) if turn.message_id == message_id), None)
+    mate = turns[index].mate if index is not None else ""
+    if index is None or not mate:
+        return None
+    start = end = index
+    while start > 0 and turns[start - 1].mate == mate:
+        start -= 1
+    while end + 1 < len(turns) and turns[end + 1].mate == mate:
+        end += 1
+    earlier = turns[:start]
+    if not earlier or any(turn.mate == mate for turn in turns[end + 1 :]):
+        return None
+    parts = tuple(turn.message_id for turn in turns[start : end + 1])
+    answering = people_answered(earlier, mate, 0)
+    return Said(mate, parts, answering, Source(read=earlier[-1].message_id), guild)
 
 
 async def reopened(sink: Any, said: Said | None) -> list[tuple[Any, str]]:

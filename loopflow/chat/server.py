@@ -12,6 +12,7 @@ into calls on it and serves what it asks for through the
     server.edit(...), server.delete(...)           # what people change
     server.answering(message_id), server.stop(message_id)       # a stop request
     server.regenerable(conversation, message_id), server.regenerate(place, message_id)  # 🔄
+    await server.recall(place, message_id)         # 🔄 after a restart
     server.close_conversation(id), server.close_server(guild)   # a place goes away
     await server.aclose()                          # replies finish, turns stop
 
@@ -52,7 +53,7 @@ from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream, 
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.reading import what_to_read
 from loopflow.chat.routing import Candidate, route
-from loopflow.chat.said import Said, SaidIndex, Source, context_of, reopened
+from loopflow.chat.said import Said, SaidIndex, Source, context_of, recalled, reopened
 from loopflow.chat.sink import Outcome
 from loopflow.chat.streaming import DEFAULT_PACING, Pacing
 from loopflow.errors import MateError
@@ -219,6 +220,24 @@ class ChatServer:
         if writing is not None:
             bot = writing.bot
             return Said(bot.mate.name, (message_id,), bot.answering, Source(), writing.place.guild)
+        return said
+
+    async def recall(self, place: Place, message_id: int) -> Said | None:
+        """:meth:`regenerable`, or when the server does not know the reply (a restart, a
+        forgotten conversation) the one found again in the conversation's history
+        (:func:`~loopflow.chat.said.recalled`; a cold conversation is loaded), then known.
+        For a conversation of turns (a bound channel, a DM), not a reply chain."""
+        said = self.regenerable(place.conversation, message_id)
+        if said is not None:
+            return said
+        self._enter(place)
+        await self._load(place)
+        after = await self.host.reset_point(place.conversation)
+        turns = self.cache.turns(place.conversation, after=after)
+        said = recalled(turns, message_id, place.guild)
+        if said is None or self._said.of_mate(place.conversation, said.mate) is not None:
+            return None  # not the mate's newest reply (that one is known)
+        self._said.remember(place.conversation, said)
         return said
 
     def regenerate(self, place: Place, message_id: int) -> bool:

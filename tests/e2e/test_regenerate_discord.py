@@ -8,9 +8,17 @@ the mate's newest reply. Each test works in a channel of its own.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import answered, bound_channel, conversation, mate_text
+from e2e_helpers import (
+    HOURGLASS,
+    WARNING,
+    admin,
+    answered,
+    bound_channel,
+    conversation,
+    mate_text,
+)
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM, replies, reply
+from fake_llm import ThreadedFakeLLM, error, replies, reply
 
 REGENERATE = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 HEADING = "**Maya:** "
@@ -132,3 +140,110 @@ async def test_a_dm_embed_is_regenerated(discord, llm) -> None:
     assert first.embeds and not first.content
     await regenerated(discord, llm, first, "A private answer, again.", by=ivy)
     assert conversation(llm) == [("user", "Ivy: hello in private")]
+
+
+async def test_a_reply_chain_answer_is_read_again_from_its_chain(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-chain", "maya")
+    canary = await answered(discord, llm, channel, "how do we roll out?")
+    unbound = await discord.command(
+        discord.owner, "admin", f"!mate channel remove maya <#{channel}>"
+    )
+    assert "no longer answers" in unbound.content
+    llm.enqueue(reply("Five percent."))
+    asked = await discord.send(discord.member, channel, "how big?", reply_to=canary)
+    five = await discord.wait_for_message(lambda m: m.content == "Five percent.", after=asked)
+    await regenerated(discord, llm, five, "Ten percent, then more.")
+    assert conversation(llm) == [
+        ("assistant", "Answer to how do we roll out?"),
+        ("user", "Bob: how big?"),
+    ]
+    # The rewritten answer still answers bob's reply: a reply to it follows the chain.
+    llm.enqueue(reply("Watch the errors."))
+    again = await discord.send(discord.member, channel, "and then?", reply_to=five)
+    await discord.wait_for_message(lambda m: m.content == "Watch the errors.", after=again)
+    assert conversation(llm)[-2:] == [
+        ("assistant", "Ten percent, then more."),
+        ("user", "Bob: and then?"),
+    ]
+
+
+async def test_in_a_thread_the_parts_go_through_the_parents_webhook(discord, llm) -> None:
+    sent = await discord.send(discord.member, "general", "!mate chat maya Regenerating")
+    opened = await discord.wait_for_message(
+        lambda m: m.content.startswith("Opened"), channel="general", after=sent
+    )
+    thread = int(opened.content.split("<#")[1].split(">")[0])
+    text = long_text()
+    llm.enqueue(reply(text))
+    asked = await discord.send(discord.member, thread, "tell me everything")
+    head, tail = await discord.wait_for_messages(2, channel=thread, after=asked, timeout=20)
+    llm.enqueue(reply("Briefly."))
+    await discord.react(discord.member, head, REGENERATE)
+    await discord.wait_until(lambda d: d.message(head).content == "Briefly.", timeout=20)
+    await discord.wait_until(lambda d: d.message(tail).deleted, what="the second part deleted")
+    assert head.is_webhook and conversation(llm) == [("user", "Bob: tell me everything")]
+
+
+async def test_a_provider_failure_leaves_the_old_text_and_says_so(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-fails", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    llm.enqueue(error(401))
+    await discord.react(discord.member, first, REGENERATE)
+    line = await discord.wait_for_message(lambda m: "API key" in m.content, channel=channel)
+    assert line.content.startswith(WARNING)
+    assert discord.message(first).content == "Answer to hello"
+    # Nothing was lost: the old answer is still what maya said.
+    await answered(discord, llm, channel, "still there?")
+    assert ("assistant", "Answer to hello") in conversation(llm)
+
+
+async def test_at_the_limit_no_request_and_the_usual_line(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-limit", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    before = request_count(llm)
+    await admin(discord, "!mateset limit mate maya 1")
+    try:
+        await discord.react(discord.member, first, REGENERATE)
+        line = await discord.wait_for_message(lambda m: "budget" in m.content, channel=channel)
+        assert line.content == (
+            f"{HOURGLASS} **Maya** has used today's token budget; back at 00:00 UTC."
+        )
+        assert request_count(llm) == before
+        assert discord.message(first).content == "Answer to hello"
+    finally:
+        await admin(discord, "!mateset limit mate maya 0")
+
+
+async def test_the_cooldown_holds_a_regeneration_back(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-cooldown", "maya")
+    answer = await admin(discord, "!mateset cooldown 30")
+    assert answer == "The cooldown is now 30 seconds."
+    try:
+        first = await answered(discord, llm, channel, "hello")
+        before = request_count(llm)
+        await discord.react(discord.member, first, REGENERATE)
+        await discord.wait_until(
+            lambda d: HOURGLASS in d.message(first).reactions, what="the cooldown's hourglass"
+        )
+        assert request_count(llm) == before and discord.message(first).content == "Answer to hello"
+    finally:
+        await admin(discord, "!mateset cooldown 0")
+
+
+async def test_after_a_restart_the_newest_reply_is_found_again(discord, llm, red) -> None:
+    channel = await bound_channel(discord, "regen-restart", "maya")
+    await answered(discord, llm, channel, "one")
+    newest = await answered(discord, llm, channel, "two")
+    june = await discord.add_member("june-regen", "June")
+    await discord.command(june, "general", "!mate dm maya")
+    dm = discord.dm(june).id
+    private = await answered(discord, llm, dm, "in private", author=june)
+    await red.restart()
+    await regenerated(discord, llm, newest, "Two, after a restart.")
+    assert conversation(llm) == [
+        ("user", "Bob: one"),
+        ("assistant", "Answer to one"),
+        ("user", "Bob: two"),
+    ]
+    await regenerated(discord, llm, private, "Private, after a restart.", by=june)
+    assert conversation(llm) == [("user", "June: in private")]

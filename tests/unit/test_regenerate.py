@@ -31,7 +31,9 @@ NAMES = {ALICE: "Alice", BOB: "Bob"}
 class World:
     """A server, its host and provider, and people who speak in one conversation."""
 
-    def __init__(self, provider: FakeProvider | None = None, room: int = 2000) -> None:
+    def __init__(
+        self, provider: FakeProvider | None = None, room: int = 2000, cold: bool = False
+    ) -> None:
         self.ids = Ids()
         self.host = FakeHost(self.ids)
         self.host.guild_mates[GUILD] = {"maya": MAYA, "merlin": MERLIN}
@@ -39,7 +41,8 @@ class World:
         self.provider = provider or FakeProvider("openai")
         session = Session({"openai": self.provider, "anthropic": self.provider})
         self.server = ChatServer(session, self.host)
-        self.server.cache.load(HERE.conversation, [])
+        if not cold:  # a warm conversation; a cold one reads Host.history
+            self.server.cache.load(HERE.conversation, [])
 
     async def said(self, who: int, text: str, mates: tuple[str, ...] = ("maya",)) -> Turn:
         turn = person(who, NAMES[who], text, self.ids)
@@ -274,6 +277,36 @@ async def test_a_reply_still_being_written_is_regenerated_once_it_is_over() -> N
     await w.server.idle()
     assert w.chat() == {growing: "The new answer."}
     assert [(m.role, m.text) for m in provider.requests[-1].messages] == [("user", "Alice: hello")]
+    await w.server.aclose()
+
+
+async def test_after_a_restart_the_newest_reply_is_found_again_in_the_history() -> None:
+    w = World(cold=True)
+    chat = w.host.chat(HERE.conversation)
+
+    def mate(text: str) -> Turn:
+        turn = Turn(MATE_SPEAKER, "Maya", text, w.ids(), mate="maya")
+        chat.messages[turn.message_id] = text  # what the chat shows of it
+        return turn
+
+    one, first = person(ALICE, "Alice", "one", w.ids), mate("First.")
+    two, head, tail = person(BOB, "Bob", "two", w.ids), mate("Second,"), mate("in two parts.")
+    w.host.histories[HERE.conversation] = [one, first, two, head, tail]
+    assert await w.server.recall(HERE, first.message_id) is None  # an older reply
+    assert await w.server.recall(HERE, two.message_id) is None  # no mate's
+    said = await w.server.recall(HERE, tail.message_id)
+    assert said is not None and said.parts == (head.message_id, tail.message_id)
+    assert said.answering == frozenset({BOB}) and said.guild == GUILD
+    assert w.host.history_calls == [HERE.conversation]  # loaded once
+
+    w.provider.add("Second, in one part.")
+    assert await w.regenerate(tail.message_id)
+    assert w.request_texts() == [
+        ("user", "Alice: one"),
+        ("assistant", "First."),
+        ("user", "Bob: two"),
+    ]
+    assert w.chat() == {first.message_id: "First.", head.message_id: "Second, in one part."}
     await w.server.aclose()
 
 
