@@ -79,10 +79,12 @@ async def test_others_and_older_replies_get_nothing(discord, llm) -> None:
     before = request_count(llm)
     await discord.react(discord.member, newest, REGENERATE)  # bob: not answered, no Manage
     await discord.react(hana, older, REGENERATE)  # not maya's newest reply
-    # The marker: hana's own 🔄 on the newest reply is the one regeneration that happens.
-    await regenerated(discord, llm, newest, "Two, once more.", by=hana)
-    assert request_count(llm) == before + 1
+    # The marker: maya's next turn runs after anything those 🔄 could have started.
+    await answered(discord, llm, channel, "three", author=hana)
+    assert request_count(llm) == before + 1  # that answer only
     assert discord.message(older).content == "Answer to one" and not discord.message(older).edits
+    assert discord.message(newest).content == "Answer to two"
+    assert not discord.message(newest).edits
 
 
 async def test_a_moderator_may_regenerate_anyones_reply(discord, llm) -> None:
@@ -247,3 +249,37 @@ async def test_after_a_restart_the_newest_reply_is_found_again(discord, llm, red
     ]
     await regenerated(discord, llm, private, "Private, after a restart.", by=june)
     assert conversation(llm) == [("user", "June: in private")]
+
+
+async def test_not_for_someone_red_blocks(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-blocked", "maya")
+    kim = await discord.add_member("kim-regen", "Kim")
+    first = await answered(discord, llm, channel, "hello", author=kim)
+    before = request_count(llm)
+    blocked = await admin(discord, f"!localblocklist add <@{kim.id}>")
+    assert "added" in blocked, blocked
+    try:
+        await discord.react(kim, first, REGENERATE)
+    finally:
+        await admin(discord, f"!localblocklist remove <@{kim.id}>")
+    # The marker: maya's next turn runs after anything the 🔄 could have started.
+    await answered(discord, llm, channel, "after")
+    assert request_count(llm) == before + 1  # that answer only
+    assert discord.message(first).content == "Answer to hello"
+
+
+async def test_not_where_the_cog_is_disabled(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-disabled", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    before = request_count(llm)
+    disabled = await admin(discord, "!command disablecog Loopflow")
+    assert "disabled" in disabled.lower(), disabled
+    try:
+        await discord.react(discord.member, first, REGENERATE)
+        pong = await discord.command(discord.member, channel, "!ping")  # Red reads on
+        assert pong.content == "Pong."
+    finally:
+        await admin(discord, "!command enablecog Loopflow")
+    await answered(discord, llm, channel, "and now?")
+    assert request_count(llm) == before + 1  # that answer only
+    assert discord.message(first).content == "Answer to hello"
