@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from e2e_helpers import (
     HOURGLASS,
+    STOP,
     WARNING,
     admin,
     answered,
@@ -18,7 +19,7 @@ from e2e_helpers import (
     mate_text,
 )
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM, error, replies, reply
+from fake_llm import ThreadedFakeLLM, error, hang, replies, reply
 
 REGENERATE = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"
 HEADING = "**Maya:** "
@@ -283,3 +284,25 @@ async def test_not_where_the_cog_is_disabled(discord, llm) -> None:
     await answered(discord, llm, channel, "and now?")
     assert request_count(llm) == before + 1  # that answer only
     assert discord.message(first).content == "Answer to hello"
+
+
+async def test_stopping_a_regeneration_keeps_what_was_written(discord, llm) -> None:
+    channel = await bound_channel(discord, "regen-stop", "maya")
+    first = await answered(discord, llm, channel, "hello")
+    # A new answer that stalls after its first words: without the stop it never ends.
+    llm.enqueue(hang(120, after_text="Let me think again about "))
+    await discord.react(discord.member, first, REGENERATE)
+    await discord.wait_until(lambda d: STOP in d.message(first).reactions, timeout=10)
+    await discord.wait_until(lambda d: d.message(first).content == "Let me think again about")
+    await discord.react(discord.member, first, STOP)
+    bot_id = discord.bot_user.id
+    await discord.wait_until(
+        lambda d: bot_id not in d.message(first).reactions.get(STOP, []),
+        what="the stop button withdrawn",
+    )
+    await answered(discord, llm, channel, "and now?")
+    assert discord.message(first).content == "Let me think again about"
+    assert conversation(llm)[-2:] == [
+        ("assistant", "Let me think again about"),
+        ("user", "Bob: and now?"),
+    ]
