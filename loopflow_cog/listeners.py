@@ -207,7 +207,9 @@ class Conversations:
             if found is None and user is not None:
                 found = user.dm_channel or await user.create_dm()
         messageable = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
-        return found if isinstance(found, messageable) else None
+        if not isinstance(found, messageable) or found.id != payload.channel_id:
+            return None  # gone, not a place mates speak in, or not that DM
+        return found
 
     # --- bound channels, DMs -----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from loopflow.chat.sink import Rewriting
 from loopflow.chat.streaming import DeliveryFailed
 from loopflow.io.session import Turn
 
-log = logging.getLogger("loopflow.server")
+log = logging.getLogger("loopflow.said")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class SaidIndex:
 def context_of(turns: Sequence[Turn], said: Said) -> list[Turn] | None:
     """What ``said``'s mate read for it, out of a conversation's ``turns`` as they are
     now (edits and deletions since count), without the reply or anything after it;
-    None when nothing of it awaits an answer any more (its messages were deleted)."""
+    None when nothing of it awaits an answer any more (what it answered was deleted)."""
     source = said.source
     earlier = [turn for turn in turns if turn.message_id <= source.read]
     reading = what_to_read(earlier, said.mate, source.marker)
