@@ -6,7 +6,9 @@ reply to it works before the turn ends. A message posted while the reply is stil
 written carries a stop button (a reaction) until the reply is over; "typing" shows until
 the first part is out. Discord's refusals reach the library as its own exception types:
 AutoMod as :class:`~.delivery.Blocked` (a ``TextRefused``), a deleted message as
-``MessageGone``, any other failure as ``DeliveryFailed``. Reactions are chores: cosmetic
+``MessageGone``, any other failure as ``DeliveryFailed``. The sink can also rewrite the
+mate's earlier reply (🔄): find its messages again by id and delete those a shorter
+rewrite no longer needs (a ``Rewriting`` sink). Reactions are chores: cosmetic
 calls beside the reply whose failures change nothing, bounded when the cog unloads.
 """
 
@@ -34,6 +36,7 @@ _ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow.answering")
 
 STOP_EMOJI = "\N{BLACK SQUARE FOR STOP}\N{VARIATION SELECTOR-16}"
+REGENERATE_EMOJI = "\N{ANTICLOCKWISE DOWNWARDS AND UPWARDS OPEN CIRCLE ARROWS}"  # U+1F504
 CHORE_GRACE = 5.0  # seconds an unload lets the last reactions (stop buttons coming off) end
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
 TYPING_DELAY = 0.4
@@ -128,6 +131,20 @@ class DiscordSink:
         """Show ``text`` in an already posted message."""
         with _failures():
             await self.delivery.edit(self.channel, handle, text)
+
+    async def reopen(self, message_id: int) -> tuple[Posted, str] | None:
+        """See :meth:`Delivery.reopen`: a message of the mate's earlier reply, to rewrite."""
+        with _failures():
+            return await self.delivery.reopen(self.channel, self.speaker, message_id)
+
+    async def delete(self, handle: Posted) -> None:
+        """Delete a message the rewritten reply no longer needs; the index forgets it."""
+        with _failures():
+            await self.delivery.delete(self.channel, handle)
+        try:
+            await self.store.forget_messages(self.guild_id, [handle.id])
+        except Exception:  # the message is gone: a stale index entry only names a mate
+            log.exception("Could not forget %s's message %s", self.mate.name, handle.id)
 
     def growing(self, handle: Posted) -> None:
         """Put a stop button (a reaction) on a message of a reply still being written."""

@@ -138,6 +138,11 @@ class Loopflow(
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         await self.conversations.on_reaction(payload)
 
+    @commands.Cog.listener("on_raw_reaction_add")
+    async def on_regenerate_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        """🔄 on a mate's newest reply: it answers again in place."""
+        await self.conversations.on_regenerate(payload)
+
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         """A deleted channel takes its bindings and reset point with it (its threads come

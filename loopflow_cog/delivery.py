@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -169,6 +170,52 @@ class Delivery:
             else:
                 await self._edit_by_webhook(channel, posted.webhook, posted, part)
 
+    async def reopen(
+        self, channel: MessageChannel, speaker: Speaker, message_id: int
+    ) -> tuple[Posted, str] | None:
+        """A mate's message posted earlier in ``channel``, to be edited again (🔄): how it
+        was posted and the part of the reply it shows. Found by id, so a message
+        discord.py no longer caches works too (one REST call). None when it is gone or is
+        no mate's post the bot can edit (another webhook's, another author's).
+
+        Raises:
+            discord.HTTPException: Discord could not say (other than Unknown Message).
+        """
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.NotFound:
+            return None
+        if isinstance(channel, discord.DMChannel):
+            if not message.embeds or message.content:
+                return None
+            return Posted(message, None, embed_of=speaker), message.embeds[0].description or ""
+        if message.webhook_id is not None:
+            parent = _parent(channel)
+            webhook = await self._webhook(parent) if parent is not None else None
+            if not isinstance(webhook, discord.Webhook) or webhook.id != message.webhook_id:
+                return None
+            return Posted(message, webhook), message.content
+        me = self._bot_user()
+        if me is None or message.author.id != me.id:
+            return None
+        heading = _heading(speaker)
+        return Posted(message, None, heading), _HEADING.sub("", message.content, count=1)
+
+    async def delete(self, channel: MessageChannel, posted: Posted) -> None:
+        """Delete a mate's message (through its webhook when it came through one: no
+        Manage Messages needed).
+
+        Raises:
+            MessageGone: it was deleted already (Unknown Message).
+            discord.HTTPException: any other failure.
+        """
+        with _deleted_message():
+            if posted.webhook is not None:
+                thread = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
+                await posted.webhook.delete_message(posted.id, thread=thread)
+            else:
+                await posted.message.delete()
+
     async def _edit_by_webhook(
         self, channel: MessageChannel, webhook: discord.Webhook, posted: Posted, part: str
     ) -> None:
@@ -313,6 +360,9 @@ def _embed(speaker: Speaker, text: str) -> discord.Embed:
     embed = discord.Embed(description=text)
     embed.set_author(name=speaker.display_name, icon_url=speaker.avatar_url or None)
     return embed
+
+
+_HEADING = re.compile(r"^\*\*[^\n]*?:\*\* ")  # what :func:`_heading` puts first (any name)
 
 
 def _heading(speaker: Speaker) -> str:

@@ -95,6 +95,17 @@ class CogHost:
             return []
         return await self.reader.load(channel, place.guild, after)
 
+    async def reply_chain(self, place: Place, message_id: int) -> list[Turn]:
+        """See ``Host.reply_chain``: the message fetched by id, then its chain."""
+        channel = self.channel(place)
+        if channel is None:
+            return []
+        try:
+            message = await channel.fetch_message(message_id)
+        except discord.HTTPException:
+            return []  # deleted, or out of reach: nothing to answer again
+        return await self.reader.reply_chain(message, place.guild)
+
     def sink(self, place: Place, mate: Mate, replied_to: int) -> DiscordSink | None:
         """See ``Host.sink``."""
         channel = self.channel(place)

@@ -31,17 +31,18 @@ from redbot.core.i18n import Translator
 
 from loopflow.chat.chime import ChimeArbiter
 from loopflow.chat.history import ConversationCache
+from loopflow.chat.said import Said
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
 
-from .answering import STOP_EMOJI, Chores, notice
+from .answering import REGENERATE_EMOJI, STOP_EMOJI, Chores, notice
 from .budget import CogBudget
 from .delivery import Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
 from .remembering import Remembering
 from .store import Store
-from .trust import may_stop, server_allows
+from .trust import may_regenerate, may_stop, server_allows
 from .turns import message_text, to_turn
 
 if TYPE_CHECKING:
@@ -161,6 +162,69 @@ class Conversations:
         answering = self.server.answering(payload.message_id)
         if answering is not None and await may_stop(self.bot, payload, answering):
             self.server.stop(payload.message_id)
+
+    async def on_regenerate(self, payload: discord.RawReactionActionEvent) -> None:
+        """🔄 on a mate's newest reply: the mate answers again in place, if the person
+        may ask (the one it answered, or Manage Messages) and their cooldown allows."""
+        me = self.bot.user
+        if str(payload.emoji) != REGENERATE_EMOJI or me is None or payload.user_id == me.id:
+            return
+        said = self.server.regenerable(payload.channel_id, payload.message_id)
+        if said is None:
+            said = await self._recalled(payload)
+        if said is None or not await may_regenerate(
+            self.bot, self.cog, payload, said.answering, said.guild
+        ):
+            return
+        channel = await self._reaction_channel(payload)
+        if channel is None:
+            return
+        message = channel.get_partial_message(payload.message_id)
+        cooldown = await self.store.cooldown(said.guild)
+        if not self.server.cooled_down(said.guild, payload.user_id, cooldown):
+            self.chores.run(message.add_reaction(COOLDOWN_EMOJI))
+            return
+        if self.server.regenerate(self.host.place(channel, said.guild), payload.message_id):
+            if payload.member is not None:  # the 🔄 comes off, to be pressed again
+                self.chores.run(message.remove_reaction(REGENERATE_EMOJI, payload.member))
+
+    async def _recalled(self, payload: discord.RawReactionActionEvent) -> Said | None:
+        """A mate's reply the server does not know (written before a restart), found
+        again in its bound channel's or DM's history; None for anything else."""
+        if payload.guild_id is not None:
+            guild_id = payload.guild_id
+        else:
+            choice = await self.store.dm_choice(payload.user_id)
+            if choice is None:
+                return None
+            guild_id = choice[0]
+        if await self.store.mate_for_message(guild_id, payload.message_id) is None:
+            return None  # no mate's message: no history to read
+        channel = await self._reaction_channel(payload)
+        if channel is None or (
+            payload.guild_id is not None and not await self.bound_mates(channel)
+        ):
+            return None
+        return await self.server.recall(self.host.place(channel, guild_id), payload.message_id)
+
+    async def _reaction_channel(
+        self, payload: discord.RawReactionActionEvent
+    ) -> MessageChannel | None:
+        """Where a reaction was added: a server's channel or thread, or the reacting
+        person's DM with the bot (discord.py may not hold it: then it is opened)."""
+        found: object = None
+        if payload.guild_id is not None:
+            guild = self.bot.get_guild(payload.guild_id)
+            found = guild.get_channel_or_thread(payload.channel_id) if guild else None
+        else:
+            found = self.bot.get_channel(payload.channel_id)
+            user = self.bot.get_user(payload.user_id)
+            if found is None and user is not None:
+                found = user.dm_channel or await user.create_dm()
+        messageable = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
+        if not isinstance(found, messageable) or found.id != payload.channel_id:
+            return None  # gone, not a place mates speak in, or not that DM
+        return found
 
     # --- bound channels, DMs -----------------------------------------------------------------
 

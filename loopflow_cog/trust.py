@@ -1,9 +1,9 @@
 """Who may do what with the mates: rules about people, channels and servers.
 
 Small pure helpers and Red checks the listener uses: which message a message replies to
-(a forward is no reply), who may stop a growing reply (the engine records whom it
-answers: ``loopflow.chat.reading.people_answered``), whether a member's server lets its
-mates talk to them in DMs, and who administers mates.
+(a forward is no reply), who may stop a growing reply or regenerate a finished one (the
+engine records whom it answers: ``loopflow.chat.reading.people_answered``), whether a
+member's server lets its mates talk to them in DMs, and who administers mates.
 """
 
 from __future__ import annotations
@@ -54,6 +54,29 @@ async def may_stop(
         return True
     channel = guild.get_channel_or_thread(payload.channel_id)
     return channel is not None and channel.permissions_for(member).manage_messages
+
+
+async def may_regenerate(
+    bot: Red,
+    cog: commands.Cog,
+    payload: discord.RawReactionActionEvent,
+    answering: frozenset[int],
+    guild_id: int,
+) -> bool:
+    """Who may have a mate's reply answered again (🔄): as for :func:`may_stop`, the
+    person it answered or someone with Manage Messages in that channel, never a bot or
+    someone on Red's block lists; and never where the cog is disabled in the server
+    ``guild_id`` whose rules apply (in a DM, the mate's server, whose member the person
+    must still be)."""
+    guild = bot.get_guild(guild_id)
+    if guild is None or await bot.cog_disabled_in_guild(cog, guild):
+        return False
+    if payload.guild_id is not None:
+        return await may_stop(bot, payload, answering)
+    member = guild.get_member(payload.user_id)
+    if member is None or member.bot or payload.user_id not in answering:
+        return False
+    return await bot.allowed_by_whitelist_blacklist(member)
 
 
 async def is_admin(ctx: commands.Context) -> bool:

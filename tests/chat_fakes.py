@@ -114,6 +114,17 @@ class MemorySink:
         self.chat.messages[handle.id] = text
         self.chat.changed.set()
 
+    async def reopen(self, message_id: int) -> tuple[Note, str] | None:
+        if message_id in self.chat.deleted or message_id not in self.chat.messages:
+            return None
+        return Note(message_id, self.chat.room), self.chat.messages[message_id]
+
+    async def delete(self, handle: Note) -> None:
+        if handle.id in self.chat.deleted:
+            raise MessageGone("unknown message")
+        self.chat.deleted.add(handle.id)
+        self.chat.changed.set()
+
     def growing(self, handle: Note) -> None:
         self.growing_ids.append(handle.id)
         self.chat.buttons.add(handle.id)
@@ -152,6 +163,7 @@ class FakeHost:
         self.models: dict[int, dict[str, str]] = {}
         self.resets: dict[int, int] = {}
         self.histories: dict[int, list[Turn]] = {}
+        self.chains: dict[int, list[Turn]] = {}  # message id -> the reply chain ending there
         self.history_calls: list[int] = []
         self.chats: dict[int, MemoryChat] = {}
         self.sinks: list[MemorySink] = []
@@ -174,6 +186,9 @@ class FakeHost:
         self.history_calls.append(place.conversation)
         turns = self.histories.get(place.conversation, [])
         return [turn for turn in turns if turn.message_id > after]
+
+    async def reply_chain(self, place: Place, message_id: int) -> list[Turn]:
+        return list(self.chains.get(message_id, []))
 
     def sink(self, place: Place, mate: Mate, replied_to: int) -> MemorySink | None:
         if place.conversation in self.gone:

@@ -13,6 +13,11 @@ over the sink's ``post`` and ``edit``); "typing" shows until its first message i
 and each message posted while the reply is still being written is announced to the
 sink as *growing* (Discord offers a stop button on it) until the reply is over.
 
+A reply may also rewrite an earlier one in place (``run(turns, replacing=...)``, the
+messages it showed): the new text streams into those messages by edits, parts are
+posted or deleted as its length needs (the sink must be a
+:class:`~loopflow.chat.sink.Rewriting` one), and a failure puts the old text back.
+
 A stop request, the deletion of one of its messages (never posted again) and text the
 chat refuses (AutoMod) end the generation and keep what was written. Expected failures
 are values of the :class:`~loopflow.chat.sink.Outcome`, never exceptions: a provider's
@@ -39,7 +44,7 @@ from collections.abc import (
 )
 from typing import Any, Generic
 
-from loopflow.chat.sink import H, Outcome, Sink
+from loopflow.chat.sink import H, Outcome, Rewriting, Sink
 from loopflow.chat.streaming import (
     DEFAULT_PACING,
     DeliveryFailed,
@@ -101,7 +106,9 @@ class MateBot(Generic[H]):
             interval=pacing.interval,
             first_delay=pacing.first_delay,
             split=pacing.split,
+            delete=self._delete,
         )
+        self._replacing = False
 
     @property
     def stopped(self) -> bool:
@@ -122,20 +129,38 @@ class MateBot(Generic[H]):
         self._stop.set()
         return True
 
+    def wrote(self, message_id: int) -> bool:
+        """Whether this reply posted (or rewrites) ``message_id`` and still shows it."""
+        return message_id in self._posted
+
     def cancel(self) -> None:
         """Cancel the task running the reply (a host closing that cannot wait longer)."""
         if self._task is not None and not self.ended.is_set():
             self._task.cancel()
 
-    async def run(self, turns: Sequence[Turn], *, note_trimmed: bool = False) -> Outcome[H]:
+    async def run(
+        self,
+        turns: Sequence[Turn],
+        *,
+        note_trimmed: bool = False,
+        replacing: Sequence[tuple[H, str]] = (),
+    ) -> Outcome[H]:
         """The mate's reply to ``turns`` (oldest first), shown in the sink.
 
         With ``note_trimmed``, a reply whose context left older turns out ends with a
-        ``Sink.footnote`` saying so. A bot runs once (``RuntimeError`` otherwise).
+        ``Sink.footnote`` saying so. ``replacing``: the messages of an earlier reply (each
+        with the part it shows, in order) that this one rewrites in place; they grow
+        (stop button) from the start, and a failure (or nothing written) leaves them
+        showing the old text. A bot runs once (``RuntimeError`` otherwise);
+        ``TypeError`` when ``replacing`` is given to a sink that cannot delete.
         """
         if self._task is not None:
             raise RuntimeError("a MateBot runs once")
+        if replacing and not isinstance(self.sink, Rewriting):
+            raise TypeError("rewriting a reply needs a sink that can delete messages")
         self._task = asyncio.current_task()
+        if replacing:
+            self._adopt(replacing)
         self.sink.typing()
         try:
             return await self._write(turns, note_trimmed)
@@ -168,7 +193,12 @@ class MateBot(Generic[H]):
         if not editor.text and failure is None and not self.stopped:
             # Never an empty message: the outcome says so instead.
             failure = EmptyReplyError(f"{mate.display_name} had nothing to say.", mate.provider)
-        undelivered = await self._finish()
+        if failure is not None and self._replacing:
+            undelivered = None
+            await editor.restore()  # the old reply stays as it was: nothing is lost
+            self._settle()
+        else:
+            undelivered = await self._finish()
         return Outcome(
             posted=tuple(editor.messages),
             text=editor.text,
@@ -215,6 +245,25 @@ class MateBot(Generic[H]):
             self._registry[handle.id] = self
             self.sink.growing(handle)
         return handle
+
+    def _adopt(self, messages: Sequence[tuple[H, str]]) -> None:
+        """Rewrite ``messages`` (an earlier reply): they grow from now on."""
+        self._replacing = True
+        self.editor.adopt(messages)
+        for handle, _shown in messages:
+            self._posted[handle.id] = handle
+            self._growing.append(handle)
+            self._registry[handle.id] = self
+            self.sink.growing(handle)
+
+    async def _delete(self, handle: H) -> None:
+        """Delete a message the rewritten reply no longer needs."""
+        if not isinstance(self.sink, Rewriting):
+            raise TypeError("this sink cannot delete messages")
+        self._posted.pop(handle.id, None)
+        if self._registry.get(handle.id) is self:
+            del self._registry[handle.id]
+        await self.sink.delete(handle)
 
     async def _edit(self, handle: H, text: str) -> None:
         with self._ending_on_refusal():

@@ -60,6 +60,10 @@ class Host(Protocol):
     async def history(self, place: Place, after: int) -> list[Turn]:
         """The conversation's recent turns after message id ``after`` (a cold start)."""
 
+    async def reply_chain(self, place: Place, message_id: int) -> list[Turn]:
+        """The reply chain that ends with message ``message_id``, oldest first (what a
+        mate read to answer it; empty when the message is gone)."""
+
     def sink(self, place: Place, mate: Mate, replied_to: int) -> Sink[Any] | None:
         """Where ``mate``'s reply shows (``replied_to``: the message it answers when
         someone replied to the mate, else 0); None when the place is gone."""

@@ -11,6 +11,8 @@ into calls on it and serves what it asks for through the
         server.answer(place, bound_names, text, replied=None)   # or answer_reply(...)
     server.edit(...), server.delete(...)           # what people change
     server.answering(message_id), server.stop(message_id)       # a stop request
+    server.regenerable(conversation, message_id), server.regenerate(place, message_id)  # 🔄
+    await server.recall(place, message_id)         # 🔄 after a restart
     server.close_conversation(id), server.close_server(guild)   # a place goes away
     server.discuss(place, mates, rounds, topic)    # mates among themselves (section 11)
     server.stop_discussion(conversation)           # ... ends after the reply being written
@@ -22,8 +24,10 @@ one turn in flight per (conversation, mate) with bursts folded (:class:`TurnQueu
 each mate's read marker per conversation (the newest message its last turn read, so a
 burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); the
 cooldown clocks of people; which conversations were told that their history was
-trimmed; which people were hinted how to choose a DM mate; and the replies being
-written (by message id, for a stop request or a deletion). Who answers a message:
+trimmed; which people were hinted how to choose a DM mate; the replies being
+written (by message id, for a stop request or a deletion); and each mate's newest
+finished reply per conversation, which 🔄 may regenerate in place
+(:class:`~loopflow.chat.said.SaidIndex`). Who answers a message:
 :func:`~loopflow.chat.routing.route`. Every map is bounded
 (:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
 was kept for it.
@@ -60,6 +64,7 @@ from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream, 
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.reading import what_to_read
 from loopflow.chat.routing import Candidate, route
+from loopflow.chat.said import Said, SaidIndex, Source, context_of, recalled, reopened
 from loopflow.chat.sink import Outcome
 from loopflow.chat.streaming import DEFAULT_PACING, Pacing
 from loopflow.errors import MateError
@@ -127,6 +132,7 @@ class ChatServer:
         self._hinted: LRUMap[int, bool] = LRUMap(limits.people)  # people hinted about DMs
         self._growing: dict[int, MateBot[Any]] = {}  # message id -> the reply writing it
         self._replies: dict[MateBot[Any], _Reply] = {}
+        self._said = SaidIndex(limits.markers)  # each mate's newest reply, for 🔄
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self.chimes = chimes  # None: mates never chime in
@@ -229,8 +235,63 @@ class ChatServer:
 
     def reset(self, conversation: int) -> None:
         """The conversation starts over (the host keeps the new reset point): a trimmed
-        history is mentioned again."""
+        history is mentioned again, and no reply from before is regenerated."""
         self._noted.pop(conversation, None)
+        self._said.forget(conversation)
+
+    def regenerable(self, conversation: int, message_id: int) -> Said | None:
+        """A mate's newest reply in ``conversation``, when ``message_id`` is one of its
+        messages (the host decides from its ``answering`` and ``guild`` who may
+        regenerate it); None for anything else: an older reply, no mate's. A reply still
+        being written counts as what it is so far (it is regenerated once it is over)."""
+        said = self._said.newest(conversation, message_id)
+        writing = self._writing(conversation, message_id) if said is None else None
+        if writing is not None:
+            bot = writing.bot
+            return Said(bot.mate.name, (message_id,), bot.answering, Source(), writing.place.guild)
+        return said
+
+    async def recall(self, place: Place, message_id: int) -> Said | None:
+        """:meth:`regenerable`, or when the server does not know the reply (a restart, a
+        forgotten conversation) the one found again in the conversation's history
+        (:func:`~loopflow.chat.said.recalled`; a cold conversation is loaded), then known.
+        For a conversation of turns (a bound channel, a DM), not a reply chain."""
+        said = self.regenerable(place.conversation, message_id)
+        if said is not None:
+            return said
+        self._enter(place)
+        await self._load(place)
+        after = await self.host.reset_point(place.conversation)
+        turns = self.cache.turns(place.conversation, after=after)
+        said = recalled(turns, message_id, place.guild)
+        if said is None or self._said.of_mate(place.conversation, said.mate) is not None:
+            return None  # not the mate's newest reply (that one is known)
+        self._said.remember(place.conversation, said)
+        return said
+
+    def regenerate(self, place: Place, message_id: int) -> bool:
+        """The mate answers again, in place, the message its newest reply in ``place``
+        answered (``message_id``: one of that reply's messages; see :meth:`regenerable`).
+
+        It reads the same context as before, without its old answer; the new text
+        replaces the old in the same messages (edits; parts posted or deleted as its
+        length needs), and the conversation and the host follow it. The budget is
+        asked first; a failure leaves the old text. Runs in the background after any
+        turn of that mate in progress there; False (nothing happens) when
+        ``message_id`` is no such reply's.
+        """
+        if self.regenerable(place.conversation, message_id) is None or self._closing:
+            return False
+        self._enter(place)
+        self._spawn(self._regenerate(place, message_id))
+        return True
+
+    def _writing(self, conversation: int, message_id: int) -> _Reply | None:
+        """The reply in progress in ``conversation`` that posted ``message_id``, if any."""
+        for reply in self._replies.values():
+            if reply.place.conversation == conversation and reply.bot.wrote(message_id):
+                return reply
+        return None
 
     async def _answer(self, place: Place, names: list[str], text: str, replied: str | None) -> None:
         if replied is not None:
@@ -286,8 +347,9 @@ class ChatServer:
         if discussion is not None:  # who started it may stop any of its replies
             answering |= {discussion.starter}
             discussion.read_upto = max(discussion.read_upto, reading.marker)
+        source = Source(read=reading.marker, marker=markers.get(mate.name, 0))
         outcome = await self._reply(
-            place, mate, reading.turns, answering, note_trimmed=note, discussion=discussion
+            place, mate, reading.turns, answering, source, note_trimmed=note, discussion=discussion
         )
         return None if outcome is None else _Spoken(reading.turns[-1], outcome)
 
@@ -318,9 +380,43 @@ class ChatServer:
 
         async def turn() -> None:
             answering = frozenset({person})
-            await self._reply(place, mate, turns, answering, replied_to=replied_to)
+            await self._reply(place, mate, turns, answering, Source(replied_to=replied_to))
 
         await self.queue.run_alone((place.conversation, mate.name), turn)
+
+    async def _regenerate(self, place: Place, message_id: int) -> None:
+        writing = self._writing(place.conversation, message_id)
+        if writing is not None:
+            await writing.done.wait()  # 🔄 as it was being written: once it is over
+        said = self._said.newest(place.conversation, message_id)
+        if said is None:
+            return
+
+        async def turn() -> None:
+            if self._said.newest(place.conversation, message_id) is not said:
+                return  # a newer reply came meanwhile: this one is no longer the newest
+            mate = (await self.host.mates(place.guild)).get(said.mate)
+            if mate is None:
+                return
+            if said.source.replied_to:
+                turns = await self.host.reply_chain(place, said.source.replied_to)
+            else:
+                await self._load(place)
+                after = await self.host.reset_point(place.conversation)
+                cached = self.cache.turns(place.conversation, after=after)
+                turns = context_of(cached, said) or []
+            if turns:
+                await self._reply(
+                    place,
+                    mate,
+                    turns,
+                    said.answering,
+                    said.source,
+                    rewriting=said,
+                    asked=message_id,
+                )
+
+        await self.queue.run_alone((place.conversation, said.mate), turn)
 
     async def _reply(
         self,
@@ -328,17 +424,21 @@ class ChatServer:
         mate: Mate,
         turns: Sequence[Turn],
         answering: frozenset[int],
+        source: Source,
         *,
         note_trimmed: bool = False,
-        replied_to: int = 0,
         discussion: Discussion | None = None,
+        rewriting: Said | None = None,
+        asked: int = 0,
     ) -> Outcome[Any] | None:
-        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns;
-        its outcome, None when no reply started.
+        """``mate``'s reply to ``turns`` in ``place``, remembered as the mate's turns and
+        as its newest reply there (read from ``source``); its outcome, None when no reply
+        started.
 
-        Nothing is posted when nothing new awaits an answer (a message with nothing
-        readable after the mate's own reply: the mate would only repeat itself), nor
-        once the server is closing.
+        With ``rewriting`` (an earlier reply, 🔄 on its message ``asked``), the new text
+        replaces that reply's in its messages. Nothing is posted when nothing new awaits
+        an answer (a message with nothing readable after the mate's own reply: the mate
+        would only repeat itself), nor once the server is closing.
         """
         if self._closing or not awaits_answer(mate, turns):
             return None
@@ -349,11 +449,16 @@ class ChatServer:
             await self.host.finished(place, mate, outcome)
             return outcome
         person, message_id = _answered(turns, answering)
-        if self.budget is not None and not await self.budget.allow(place, mate, person, message_id):
+        if self.budget is not None and not await self.budget.allow(
+            place, mate, person, asked or message_id
+        ):
             return None  # a daily limit is reached: no provider request
-        sink = self.host.sink(place, mate, replied_to)
+        sink = self.host.sink(place, mate, source.replied_to)
         if sink is None or self._closing:
             return None
+        replacing = await reopened(sink, rewriting)
+        if rewriting is not None and not replacing:
+            return None  # every message of the old reply is gone: nothing to rewrite
         bot: MateBot[Any] = MateBot(
             self.session,
             mate,
@@ -366,9 +471,15 @@ class ChatServer:
         reply = _Reply(place, bot, asyncio.current_task(), discussion=discussion)
         self._replies[bot] = reply
         try:
-            outcome = await bot.run(turns, note_trimmed=note_trimmed)
+            outcome = await bot.run(turns, note_trimmed=note_trimmed, replacing=replacing)
+            shown = [handle.id for handle, _ in outcome.posted]
+            if shown:  # at once: 🔄 may come as soon as the stop button is off
+                said = Said(mate.name, tuple(shown), answering, source, place.guild)
+                self._said.remember(place.conversation, said)
             if outcome.omitted:
                 self._noted[place.conversation] = True
+            if rewriting is not None:  # its messages the new text no longer needs
+                self.cache.delete(place.conversation, set(rewriting.parts) - set(shown))
             for handle, text in outcome.posted:
                 self.cache.add(place.conversation, await sink.turn(handle, text))
             if discussion is not None:
@@ -486,6 +597,7 @@ class ChatServer:
             if reply.place.conversation == conversation:
                 reply.bot.stop()
         self.cache.drop(conversation)
+        self._said.forget(conversation)
         self._markers.pop(conversation, None)
         self._noted.pop(conversation, None)
         self._guilds.pop(conversation, None)
@@ -516,6 +628,7 @@ class ChatServer:
             "dm_hints": len(self._hinted),
             "growing": len(self._growing),
             "replies": len(self._replies),
+            "said": len(self._said),
             "turns": len(self._tasks),
             "queue": len(self.queue),
             "loading": len(self._loading),

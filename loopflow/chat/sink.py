@@ -8,7 +8,7 @@ records. What the reply came to is an :class:`Outcome`, failures included.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from loopflow.chat.streaming import DeliveryFailed, TextRefused
 from loopflow.errors import LoopflowError
@@ -72,6 +72,22 @@ class Sink(Protocol[H]):
 
     async def aclose(self) -> None:
         """Wait for what the sink runs beside the reply (the typing indicator) to end."""
+
+
+@runtime_checkable
+class Rewriting(Sink[H], Protocol[H]):
+    """A sink that can also rewrite a reply it showed before (🔄 regenerate): find its
+    messages again and delete those a shorter rewrite no longer needs."""
+
+    async def reopen(self, message_id: int) -> tuple[H, str] | None:
+        """A message the mate posted earlier here, to be edited: its handle and the part
+        of the reply it shows; None when it is gone or can no longer be edited. Raises
+        :class:`~loopflow.chat.streaming.DeliveryFailed` when the chat could not say."""
+
+    async def delete(self, handle: H) -> None:
+        """Delete a posted message (and forget it as the mate's); a message already
+        deleted raises :class:`~loopflow.chat.streaming.MessageGone`, other failures
+        :class:`~loopflow.chat.streaming.DeliveryFailed`."""
 
 
 @dataclass(frozen=True)

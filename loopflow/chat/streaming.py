@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -103,9 +103,11 @@ class StreamEditor(Generic[Handle]):
         first_delay: float = 0.8,
         limit: int = DISCORD_MESSAGE_LIMIT,
         split: Split = split_message,
+        delete: Callable[[Handle], Awaitable[None]] | None = None,
     ) -> None:
         self._post = post
         self._edit = edit
+        self._delete = delete
         self._room = room
         self._split = split
         self.interval = interval
@@ -114,6 +116,7 @@ class StreamEditor(Generic[Handle]):
         self.text = ""
         self.refused: TextRefused | None = None
         self._slots: list[_Slot[Handle]] = []
+        self._adopted: list[tuple[Handle, str]] = []  # an old reply being rewritten
         self._changed = asyncio.Event()
         # A round of posts and edits is never cut off midway: a cancelled request could
         # leave a message posted that the editor does not know about.
@@ -130,6 +133,35 @@ class StreamEditor(Generic[Handle]):
     def handles(self) -> list[Handle]:
         """Every message this reply posted, deleted ones included."""
         return [slot.handle for slot in self._slots]
+
+    def adopt(self, messages: Sequence[tuple[Handle, str]]) -> None:
+        """Rewrite these posted messages (each with the part it shows, in order) instead
+        of starting anew: before the first :meth:`feed`; needs ``delete`` when the new text
+        may come out shorter. Raises ``RuntimeError`` once text was fed."""
+        if self.text or self._slots:
+            raise RuntimeError("adopt() comes before any text")
+        self._adopted = list(messages)
+        self._slots = [_Slot(handle, shown) for handle, shown in self._adopted]
+
+    async def restore(self) -> None:
+        """Undo a rewrite: stop editing, show the adopted messages' old parts again and
+        delete what the rewrite posted. Failures are logged: what cannot be put back
+        stays as it is."""
+        await self.aclose()
+        async with self._round:
+            old = dict(self._adopted)
+            for slot in self._slots:
+                if slot.gone:
+                    continue
+                try:
+                    if slot.handle not in old:
+                        await self._remove(slot)
+                    elif slot.shown != old[slot.handle]:
+                        await self._edit(slot.handle, old[slot.handle])
+                        slot.shown = old[slot.handle]
+                except Exception as exc:
+                    log.warning("could not put a message of the old reply back: %r", exc)
+            self._slots = [slot for slot in self._slots if not slot.gone]
 
     def gone(self, handle: Handle) -> None:
         """Someone deleted ``handle``'s message: it is not edited or posted again, and the
@@ -191,6 +223,8 @@ class StreamEditor(Generic[Handle]):
         try:
             while not await self._sync_parts(final):
                 pass  # a message held less than its part: every part was cut anew
+            if final:
+                await self._drop_surplus()
         except TextRefused as exc:
             log.info("the chat refused the reply's text: %s", exc)
             self.refused = exc
@@ -208,6 +242,27 @@ class StreamEditor(Generic[Handle]):
             if self._fit(self._slots[index].handle) < limit:
                 return False
         return True
+
+    async def _drop_surplus(self) -> None:
+        """A rewrite that came out shorter: delete the old messages it no longer needs
+        (none when nothing new was written: the old reply then stays as it was)."""
+        parts = len(self._split(self.text, self.limit)) if self.text else len(self._slots)
+        for slot in self._slots[parts:]:
+            if slot.gone:
+                continue
+            try:
+                await self._remove(slot)
+            except Exception as exc:  # it keeps its old part: nothing is lost
+                log.warning("could not delete a message the reply no longer needs: %r", exc)
+
+    async def _remove(self, slot: _Slot[Handle]) -> None:
+        if self._delete is None:
+            raise RuntimeError("this editor cannot delete messages")
+        try:
+            await self._delete(slot.handle)
+        except MessageGone:
+            pass
+        slot.gone = True
 
     async def _update(self, slot: _Slot[Handle], part: str, final: bool) -> bool:
         """Make one posted message show ``part``; True if it was posted anew."""

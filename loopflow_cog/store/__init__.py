@@ -307,6 +307,17 @@ class Store(CostStore):
             del index[stale]
         self._records.changed(guild_id)
 
+    async def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> None:
+        """The mate's messages are gone (a regenerated reply came out shorter): the index
+        no longer knows them."""
+        index = (await self._state(guild_id)).message_index
+        if [
+            index.pop(str(message_id), None)
+            for message_id in message_ids
+            if str(message_id) in index
+        ]:
+            self._records.changed(guild_id)
+
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
         return (await self.message_origin(guild_id, message_id))[0]

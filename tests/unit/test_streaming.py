@@ -24,6 +24,7 @@ class FakeChat:
 
     def __init__(self, edit_delay: float = 0.0) -> None:
         self.messages: dict[int, str] = {}
+        self.deleted: set[int] = set()
         self.calls: list[tuple[str, int, float]] = []
         self.edit_delay = edit_delay
         self.fail_edits = 0
@@ -51,8 +52,14 @@ class FakeChat:
         self.messages[handle] = text
         self.calls.append(("edit", handle, started))
 
+    async def delete(self, handle: int) -> None:
+        if handle in self.deleted:
+            raise MessageGone("unknown message")
+        self.deleted.add(handle)
+        self.calls.append(("delete", handle, asyncio.get_running_loop().time()))
+
     def shown(self) -> list[str]:
-        return [self.messages[k] for k in sorted(self.messages)]
+        return [self.messages[k] for k in sorted(self.messages) if k not in self.deleted]
 
 
 def editor(chat: FakeChat, **options: float) -> StreamEditor[int]:
@@ -270,3 +277,59 @@ async def test_live_pacing_shows_the_text_as_it_comes_in_one_part() -> None:
     stream.feed(" # more")
     assert await stream.finish() == [1]
     assert chat.shown() == ["```py\nprint('a long line') # more"]
+
+
+# --- rewriting a reply already shown (🔄 regenerate) -----------------------------------------
+
+
+def rewriter(chat: FakeChat, *old: str, **options: float) -> StreamEditor[int]:
+    """An editor that rewrites ``old`` messages already in ``chat``."""
+    for text in old:
+        chat.messages[len(chat.messages) + 1] = text
+    stream = StreamEditor(
+        chat.post,  # type: ignore[arg-type]
+        chat.edit,
+        delete=chat.delete,
+        **{"interval": 0.1, "first_delay": 0.05, **options},  # type: ignore[arg-type]
+    )
+    stream.adopt([(handle, text) for handle, text in chat.messages.items()])
+    return stream
+
+
+@virtual_time
+async def test_a_shorter_rewrite_edits_the_first_message_and_deletes_the_rest() -> None:
+    chat = FakeChat()
+    stream = rewriter(chat, "old one", "old two")
+    stream.feed("new")
+    assert await stream.finish() == [1]
+    assert chat.shown() == ["new"] and chat.deleted == {2}
+    assert [kind for kind, _, _ in chat.calls] == ["edit", "delete"]  # nothing posted
+
+
+@virtual_time
+async def test_a_longer_rewrite_posts_the_parts_it_needs() -> None:
+    chat = FakeChat()
+    stream = rewriter(chat, "old", limit=20)
+    stream.feed("A first sentence. And a second one.")
+    assert await stream.finish() == [1, 2]
+    assert chat.shown() == ["A first sentence.", "And a second one."]
+
+
+@virtual_time
+async def test_a_rewrite_with_nothing_written_leaves_the_old_messages() -> None:
+    chat = FakeChat()
+    stream = rewriter(chat, "old one", "old two")
+    assert await stream.finish() == [1, 2]
+    assert chat.shown() == ["old one", "old two"] and chat.calls == []
+
+
+@virtual_time
+async def test_restore_puts_the_old_text_back_and_deletes_what_the_rewrite_posted() -> None:
+    chat = FakeChat()
+    stream = rewriter(chat, "old", limit=20)
+    stream.feed("A first sentence. And a second one.")
+    await asyncio.sleep(0.2)  # a round of edits and posts went out
+    assert chat.shown() == ["A first sentence.", "And a second one."]
+    await stream.restore()
+    assert chat.shown() == ["old"] and chat.deleted == {2}
+    assert stream.messages == [(1, "old")]
