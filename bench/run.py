@@ -397,7 +397,8 @@ def cost_lines(c: dict[str, Any]) -> list[str]:
             f"${d['folds_usd']:.3f}) / ${d['baseline_usd']:.3f} sliding uncached; input tokens "
             f"{d['ours_input_tokens']:,} vs {d['baseline_input_tokens']:,}; cached "
             f"{d['cached_share']:.0%}, written {d['written_share']:.0%}; {d['jumps']} jumps; "
-            f"with the folds' output too {d['ratio_with_fold_output']:.3f}"
+            f"with the folds' output too {d['ratio_with_fold_output']:.3f}; if fold requests "
+            f"carried no cache breakpoint {d['ratio_if_folds_unmarked']:.3f}"
         )
     return lines
 
