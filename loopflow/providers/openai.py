@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import httpx
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from loopflow.errors import (
     AuthenticationError,
@@ -32,6 +32,7 @@ from loopflow.errors import (
 )
 from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
+from loopflow.providers.openai_stream import PooledStream
 from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
 NAME = "openai"
@@ -133,7 +134,7 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 body=body,
                 cast_to=ChatCompletion,
                 stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                stream_cls=PooledStream,  # the SDK's, giving its connection back
             )
             usage: Optional[Usage] = None
             finish, texts = None, 0

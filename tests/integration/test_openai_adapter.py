@@ -5,6 +5,8 @@ and the errors only OpenAI sends. The contract both adapters keep is in
 
 from __future__ import annotations
 
+import asyncio
+
 import fake_llm
 import pytest
 from adapter_wires import WIRES, Wire, collect
@@ -101,3 +103,15 @@ async def test_content_filter_is_a_refusal(wire, provider, llm_server, stream):
     llm_server.enqueue(fake_llm.reply("Some", finish="content_filter"))
     with pytest.raises(errors.RefusedError):
         await collect(provider, wire.request(), stream=stream)
+
+
+async def test_a_body_held_open_after_the_last_event_does_not_hold_the_reply(
+    wire, provider, llm_server
+):
+    # The adapter reads on after data: [DONE] to give the connection back to the pool
+    # (test_adapter_contract.py); a proxy that keeps the body open after it does not hold
+    # the reply: it is complete at [DONE], within the client's 0.3 s read timeout.
+    llm_server.enqueue(fake_llm.reply("one two", linger=5.0))
+    chunks = await asyncio.wait_for(collect(provider, wire.request(), stream=True), 2.0)
+    assert "".join(c.text for c in chunks) == "one two"
+    assert chunks[-1].finish_reason is not None
