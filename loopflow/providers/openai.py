@@ -139,18 +139,27 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
             usage: Optional[Usage] = None
             finish, texts = None, 0
             async with events:  # closes the response if the caller stops early
+                # Each event is a chunk's JSON (a dict): building the SDK's model of every
+                # chunk, one per token or so, cost more than the rest of the turn.
                 async for event in events:
-                    if event.usage is not None:  # the last chunk (include_usage)
-                        usage = openai_usage(event.usage)
+                    if not isinstance(event, dict):
+                        continue
+                    if event.get("usage") is not None:  # the last chunk (include_usage)
+                        usage = openai_usage(event["usage"])
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
                     # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
-                    for choice in event.choices or ():
-                        if choice.delta is not None and choice.delta.refusal:
-                            raise RefusedError(_REFUSED, NAME)
-                        if choice.delta is not None and choice.delta.content:
-                            texts += 1
-                            yield Chunk(choice.delta.content)
-                        finish = choice.finish_reason or finish  # "" is no reason
+                    for choice in event.get("choices") or ():
+                        if not isinstance(choice, dict):
+                            continue
+                        delta = choice.get("delta")
+                        if isinstance(delta, dict):
+                            if delta.get("refusal"):
+                                raise RefusedError(_REFUSED, NAME)
+                            content = delta.get("content")
+                            if content and isinstance(content, str):
+                                texts += 1
+                                yield Chunk(content)
+                        finish = choice.get("finish_reason") or finish  # "" is no reason
             yield Chunk(usage=usage, finish_reason=_checked_finish(finish, bool(texts)))
 
 
@@ -166,11 +175,18 @@ def openai_usage(usage: Any) -> Optional[Usage]:
     """
     if usage is None:
         return None
-    prompt = getattr(usage, "prompt_tokens", None) or 0
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = getattr(details, "cached_tokens", None) or 0
-    output = getattr(usage, "completion_tokens", None) or 0
+    prompt = _field(usage, "prompt_tokens") or 0
+    cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens") or 0
+    output = _field(usage, "completion_tokens") or 0
     return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value``'s field ``name``, whether ``value`` is the SDK's model or the JSON's dict
+    (a stream's chunks are read as JSON); None when missing."""
+    if isinstance(value, dict):
+        return value.get(name)
+    return getattr(value, name, None)
 
 
 def _checked_finish(finish: Optional[str], has_text: bool) -> str:

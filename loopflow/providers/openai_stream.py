@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import openai
-from openai.types.chat import ChatCompletionChunk
 
 DRAIN_BYTES = 64 * 1024
 """The most read after ``[DONE]`` to free the connection (the body's end is 5 bytes)."""
@@ -31,8 +30,12 @@ DRAIN_SECONDS = 0.25
 """The longest wait for the body's end after ``[DONE]``."""
 
 
-class PooledStream(openai.AsyncStream[ChatCompletionChunk]):
-    """``openai.AsyncStream`` that reads the response to its end after ``[DONE]``."""
+class PooledStream(openai.AsyncStream[object]):
+    """``openai.AsyncStream`` that reads the response to its end after ``[DONE]``.
+
+    Its events are the chunks' JSON as parsed (``object``: the SDK builds no model of
+    them), which the adapter reads as dicts.
+    """
 
     async def _iter_events(self) -> AsyncIterator[Any]:
         decoder = getattr(self, "_decoder", None)

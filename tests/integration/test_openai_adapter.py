@@ -115,3 +115,27 @@ async def test_a_body_held_open_after_the_last_event_does_not_hold_the_reply(
     chunks = await asyncio.wait_for(collect(provider, wire.request(), stream=True), 2.0)
     assert "".join(c.text for c in chunks) == "one two"
     assert chunks[-1].finish_reason is not None
+
+
+async def test_streamed_chunks_are_read_without_building_sdk_models(
+    wire, provider, llm_server, monkeypatch
+):
+    # A reply streams one chunk per token or so; building the SDK's model of each chunk
+    # was a large share of a turn's CPU (BENCHMARKS.md): the adapter reads their JSON.
+    import openai._base_client as sdk_client
+
+    built: list[object] = []
+    real = sdk_client.construct_type
+
+    def counting(**kwargs: object) -> object:
+        built.append(kwargs["type_"])
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sdk_client, "construct_type", counting)
+    llm_server.enqueue(fake_llm.reply("one two three four five", cached=3))
+    chunks = await collect(provider, wire.request(), stream=True)
+    assert "".join(c.text for c in chunks) == "one two three four five"
+    assert chunks[-1].finish_reason == "stop"
+    usage = chunks[-1].usage
+    assert usage is not None and usage.cached_input_tokens == 3 and usage.output_tokens > 0
+    assert built == []
