@@ -121,18 +121,34 @@ def in_process(what: str, quick: bool) -> dict[str, Any]:
 
 def script(args: list[str], timeout: float = 600) -> dict[str, Any]:
     """Run ``bench/<args[0]> args[1:]`` in a fresh interpreter; its last line's JSON."""
+    return finish(start(args), timeout)
+
+
+def start(args: list[str]) -> subprocess.Popen[str]:
+    """Start ``bench/<args[0]> args[1:]`` in a fresh interpreter (see :func:`finish`)."""
     cmd = [sys.executable, str(HERE / args[0]), *args[1:]]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
+    """Wait for a :func:`start`-ed script; its last line's JSON. Raises
+    ``subprocess.TimeoutExpired`` (the script is killed) or ``RuntimeError``."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, proc.args))} failed:\n{err}")  # type: ignore[arg-type]
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
 def flush(quick: bool) -> dict[str, Any]:
     """``flush_ratio.py`` (which calls the store's ``store_flush.py``) within a time limit;
     ``{"not_measured": why}`` when it cannot give a figure."""
-    limit = 90 if quick else 240
+    limit = 30 if quick else 240
     try:
         return script(["flush_ratio.py"], timeout=limit)
     except subprocess.TimeoutExpired:
@@ -417,8 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     info = machine()
     raw: dict[str, Any] = {}
+    # Memory figures time nothing: a quick run measures them beside the in-process
+    # timings (all before Red starts, so that Red's timings run alone).
+    beside = {
+        what: start(["inprocess.py", what])
+        for what in ("rss", "rss10k")
+        if what in only and args.quick
+    }
     for what in ("context", "rss", "rss10k"):
-        if what in only:
+        if what in only and what not in beside:
             raw[what] = in_process(what, args.quick)
             log(f"{what} done")
     if "cost" in only:
@@ -430,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     if "flush" in only:
         raw["flush"] = flush(args.quick)
         log("store flush done")
+    for what, proc in beside.items():
+        raw[what] = finish(proc)
+        log(f"{what} done")
     red_parts = only & RED_PARTS
     if red_parts:
         root = Path(tempfile.mkdtemp(prefix="loopflow-bench-"))
