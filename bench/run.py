@@ -471,7 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table(info, raw, out, args.quick))
     log(f"finished in {time.monotonic() - started:.0f}s")
     if args.json:
-        print(json.dumps({**out, "libraries": info["libraries"], "load": info["load_after"]}))
+        extra: dict[str, Any] = {"libraries": info["libraries"], "load": info["load_after"]}
+        if "flush" in raw and "ratio" not in raw["flush"]:
+            extra["not_measured"] = {"flush_ratio_1000_to_1_guilds": raw["flush"]["not_measured"]}
+        print(json.dumps({**out, **extra}))
     return 0
 
 
