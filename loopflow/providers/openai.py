@@ -32,7 +32,7 @@ from loopflow.errors import (
 )
 from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.openai_stream import PooledStream
+from loopflow.providers.openai_stream import JSONFields, PooledStream
 from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
 NAME = "openai"
@@ -144,8 +144,8 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 async for event in events:
                     if not isinstance(event, dict):
                         continue
-                    if event.get("usage") is not None:  # the last chunk (include_usage)
-                        usage = openai_usage(event["usage"])
+                    if isinstance(event.get("usage"), dict):  # the last chunk (include_usage)
+                        usage = openai_usage(JSONFields(event["usage"]))
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
                     # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
                     for choice in event.get("choices") or ():
@@ -175,18 +175,11 @@ def openai_usage(usage: Any) -> Optional[Usage]:
     """
     if usage is None:
         return None
-    prompt = _field(usage, "prompt_tokens") or 0
-    cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens") or 0
-    output = _field(usage, "completion_tokens") or 0
+    prompt = getattr(usage, "prompt_tokens", None) or 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    output = getattr(usage, "completion_tokens", None) or 0
     return Usage(prompt, output, cached_input_tokens=min(cached, prompt))
-
-
-def _field(value: Any, name: str) -> Any:
-    """``value``'s field ``name``, whether ``value`` is the SDK's model or the JSON's dict
-    (a stream's chunks are read as JSON); None when missing."""
-    if isinstance(value, dict):
-        return value.get(name)
-    return getattr(value, name, None)
 
 
 def _checked_finish(finish: Optional[str], has_text: bool) -> str:

@@ -12,6 +12,8 @@ connection closed as before, and the reply is not held up.
 
 It overrides the SDK's ``AsyncStream._iter_events`` (the one hook between the bytes
 and the events); on an SDK without it or its decoder it is the SDK's stream unchanged.
+Its events are the chunks' JSON, not the SDK's models (one per token or so);
+:class:`JSONFields` lets code written for the models read them.
 """
 
 from __future__ import annotations
@@ -66,3 +68,17 @@ async def _drain(chunks: AsyncIterator[bytes]) -> None:
         # The reply is complete at [DONE]: what follows can only cost the connection,
         # which the SDK closes with the response, as it always did.
         return
+
+
+class JSONFields:
+    """A JSON object's fields as attributes (None when missing; nested objects wrapped
+    too), so what reads the SDK's models (``openai_usage``) reads a chunk's JSON alike."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        value = self._data.get(name)
+        return JSONFields(value) if isinstance(value, dict) else value
