@@ -1,8 +1,10 @@
 """Scenarios on a real Red process with loopflow loaded, against the fake Discord and LLM.
 
 One ``RedBench`` starts the servers (in this process's threads) and an unmodified Red
-(a subprocess, through the e2e harness), loads loopflow and the baseline cog, creates
-maya, and runs the scenarios. Every time comes from the servers (see ``servers.py``).
+(a subprocess, through the e2e harness), loads loopflow, the baseline cog
+(``baseline_cog.py``) and the floor (``floor_cog.py``), creates maya and merlin, and runs
+the scenarios; the turn overhead and the bursts alternate ours with the floor's, so that
+their ratios hold on any machine. Every time comes from the servers (see ``servers.py``).
 """
 
 from __future__ import annotations
