@@ -35,7 +35,8 @@ The providers' caches, as their documentation describes them:
   Caching 201"): caching is automatic for prompts of 1,024 tokens or more; a request
   reads the longest prefix of it that an earlier request already sent, when that prefix
   is 1,024 tokens or more, in increments of 128 tokens beyond 1,024. Cache reads are
-  billed at the cached-input price; writing costs nothing extra.
+  billed at the cached-input price; writing costs nothing extra for the models priced
+  here (OpenAI bills writes from GPT-5.6 on).
 * Anthropic (docs.anthropic.com/en/docs/build-with-claude/prompt-caching): a
   ``cache_control`` breakpoint caches the prompt up to and including its block; at each
   breakpoint the API reads the longest prefix ending at a block boundary that an earlier
