@@ -15,6 +15,7 @@ mate's token budget, counted with the real BPE tokenizer.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import random
@@ -198,22 +199,28 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def rss(quick: bool) -> dict[str, float]:
-    """RSS growth with 1,000 conversations of 200 cached messages, each answered once."""
-    conversations, messages = 1_000, 200
+def rss(quick: bool, conversations: int = 1_000) -> dict[str, float]:
+    """RSS growth with ``conversations`` conversations of 200 cached messages, each loaded
+    into the cog's ``ConversationCache`` (default bounds) and answered once, as the cog
+    does: a conversation's turns are fetched, then its request is built."""
+    messages = 200
     session = _session()
     mate = builtin_mate(MATE)
     session.build(mate, Chat().turns(2))  # load the tokenizer before the baseline
     chat = Chat(seed=1)
-    names = [chat.text() for _ in range(10)]  # warm the allocator a little
-    del names
+    # Texts from a pool of 2,000, each made a string of its own by its position: as many
+    # distinct ~200-character strings as real messages, made 40 times faster.
+    pool = [chat.text()[:190] for _ in range(2_000)]
+    template = chat.turns(messages)
     before = _rss()
     cache = ConversationCache()
-    for cid in range(1, conversations + 1):
-        cache.load(cid, chat.turns(messages))
-    cached = _rss()
     start = time.perf_counter()
     for cid in range(1, conversations + 1):
+        turns = [
+            dataclasses.replace(t, text=f"{cid}.{i} {pool[(cid * 7 + i) % len(pool)]}")
+            for i, t in enumerate(template)
+        ]
+        cache.load(cid, turns)
         session.build(mate, cache.turns(cid))
     build_s = time.perf_counter() - start
     active = _rss()
@@ -221,7 +228,7 @@ def rss(quick: bool) -> dict[str, float]:
     return {
         "conversations": conversations,
         "messages": messages,
-        "cache_mb": (cached - before) / mib,
+        "cached_conversations": sum(1 for cid in range(1, conversations + 1) if cache.turns(cid)),
         "rss_growth_mb": (active - before) / mib,
         "builds_s": build_s,
     }
@@ -230,10 +237,13 @@ def rss(quick: bool) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run one measurement and print its JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("context", "rss"))
+    parser.add_argument("what", choices=("context", "rss", "rss10k"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
-    result = context(args.quick) if args.what == "context" else rss(args.quick)
+    if args.what == "context":
+        result = context(args.quick)
+    else:
+        result = rss(args.quick, 10_000 if args.what == "rss10k" else 1_000)
     print(json.dumps(result))
 
 

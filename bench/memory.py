@@ -81,9 +81,10 @@ class TimedSession(Session):
         turns: Sequence[Turn],
         budget: int | None = None,
         recall: Recall | None = None,
+        cache_key: str = "",
     ) -> Prompt:
         start = time.perf_counter()
-        prompt = super().build(mate, turns, budget, recall)
+        prompt = super().build(mate, turns, budget, recall, cache_key)
         self.times.append(time.perf_counter() - start)
         return prompt
 
@@ -101,7 +102,9 @@ def timed_before(path: str) -> type[Any]:
             super().__init__(*args, **kwargs)
             self.times: list[float] = []
 
-        def build(self, mate: Mate, turns: Sequence[Turn], budget: int | None = None) -> Any:
+        def build(
+            self, mate: Mate, turns: Sequence[Turn], budget: int | None = None, **_: Any
+        ) -> Any:
             start = time.perf_counter()
             prompt = super().build(mate, turns, budget)
             self.times.append(time.perf_counter() - start)

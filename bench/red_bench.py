@@ -1,8 +1,10 @@
 """Scenarios on a real Red process with loopflow loaded, against the fake Discord and LLM.
 
 One ``RedBench`` starts the servers (in this process's threads) and an unmodified Red
-(a subprocess, through the e2e harness), loads loopflow and the baseline cog, creates
-maya, and runs the scenarios. Every time comes from the servers (see ``servers.py``).
+(a subprocess, through the e2e harness), loads loopflow, the baseline cog
+(``baseline_cog.py``) and the floor (``floor_cog.py``), creates maya and merlin, and runs
+the scenarios; the turn overhead and the bursts alternate ours with the floor's, so that
+their ratios hold on any machine. Every time comes from the servers (see ``servers.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Any, Callable, Optional
 
 import psutil
 from baseline_cog import CHANNEL_PREFIX, PACKAGE, write_baseline_cog
+from cold_start import cold_start
+from floor_cog import CHANNEL_PREFIX as FLOOR_PREFIX
+from floor_cog import PACKAGE as FLOOR_PACKAGE
+from floor_cog import write_floor_cog
 from servers import (
     ROOT,
     Call,
@@ -80,9 +86,10 @@ class RedBench:
         self.red.setup()
         self.red.start()
         cogs = write_baseline_cog(self.root / "cogs")
+        write_floor_cog(cogs)
         run_blocking(self.red.addpath(ROOT), timeout=60)
         run_blocking(self.red.addpath(cogs), timeout=60)
-        run_blocking(self.red.load("loopflow", PACKAGE), timeout=90)
+        run_blocking(self.red.load("loopflow", PACKAGE, FLOOR_PACKAGE), timeout=90)
         for name in ("maya", "merlin"):
             answer = self.command(f"!mate create {name}")
             if not answer.startswith(f"Created **{name.title()}**"):
@@ -155,36 +162,72 @@ class RedBench:
 
     # --- scenarios -------------------------------------------------------------------------
 
-    def turn_overhead(self, turns: int, gap: float = 0.05) -> dict[str, Any]:
-        """Zero-latency LLM and Discord: the cog's own time on each turn's critical path."""
+    def turn_overhead(self, turns: int, gap: float = 0.05, blocks: int = 4) -> dict[str, Any]:
+        """Zero-latency LLM and Discord: the cog's own time on each turn's critical path,
+        and the floor's (``floor_cog.py``) in the same run, turns alternating between them.
+        ``blocks``: the turns are cut into that many consecutive blocks, each giving a ratio
+        of p50s (the spread of the figure)."""
         channel_id = self.channel("bench-overhead")
+        floor_id = self.channel(f"{FLOOR_PREFIX}-overhead", bind=False)
         for i in range(3):  # the first turn is cold (history fetch, webhook creation)
             self.turn(channel_id, f"warmup {i}")
+            self.turn(floor_id, f"warmup {i}")
             time.sleep(gap)
-        records = []
-        cpu = self.red_cpu()
+        records: list[TurnRecord] = []
+        floors: list[TurnRecord] = []
+        cpu = floor_cpu = 0.0
         for i in range(turns):
+            before = self.red_cpu()
             records.append(self.turn(channel_id, f"turn {i}"))
             time.sleep(gap)
-        cpu = self.red_cpu() - cpu
+            middle = self.red_cpu()
+            floors.append(self.turn(floor_id, f"floor turn {i}"))
+            time.sleep(gap)
+            cpu += middle - before
+            floor_cpu += self.red_cpu() - middle
         end = time.time()
-        per_turn = self.per_turn_calls(records, end)
+        ours = self._overheads(records, [f.sent.time for f in floors])
+        floor = self._overheads(floors, [r.sent.time for r in records[1:]] + [end])
+        size = max(1, turns // blocks)
+        ratios = [
+            percentile(ours["overheads"][k : k + size], 50)
+            / percentile(floor["overheads"][k : k + size], 50)
+            for k in range(0, turns - size + 1, size)
+        ]
+        overheads = ours.pop("overheads")
+        floor_overheads = floor.pop("overheads")
+        quarter = max(1, turns // 4)
+        return {
+            **ours,
+            "turns": turns,
+            "red_cpu_ms_per_turn": cpu * 1000 / turns,
+            "floor_red_cpu_ms_per_turn": floor_cpu * 1000 / turns,
+            "first_quarter_p50": percentile(overheads[:quarter], 50),
+            "last_quarter_p50": percentile(overheads[-quarter:], 50),
+            "floor": floor,
+            "floor_overhead_p50": percentile(floor_overheads, 50),
+            "ratio_p50": percentile(overheads, 50) / percentile(floor_overheads, 50),
+            "block_ratios": ratios,
+        }
+
+    def _overheads(self, records: list[TurnRecord], ends: list[float]) -> dict[str, Any]:
+        """Per-turn overhead figures of ``records``; ``ends[i]`` closes turn i's calls."""
+        calls = self.discord.calls(since=records[0].sent.time)
+        per_turn = [
+            [c for c in calls if r.sent.time <= c.time < end] for r, end in zip(records, ends)
+        ]
         inbound, outbound, total, overheads, sizes = [], [], [], [], []
-        for record, calls in zip(records, per_turn):
+        for record, turn_calls in zip(records, per_turn):
             llm = self.llm.timing_for(self.user_text(record))
             sizes.append(llm.messages)
-            posts = [c for c in calls if c.key == WEBHOOK_POST and c.time >= llm.finished]
+            posts = [c for c in turn_calls if c.key == WEBHOOK_POST and c.time >= llm.finished]
             reply_call = posts[0].time if posts else record.reply.time
             inbound.append((llm.received - record.sent.time) * 1000)
             outbound.append((reply_call - llm.finished) * 1000)
             overheads.append(inbound[-1] + outbound[-1])
             total.append((record.reply.time - record.sent.time) * 1000)
-        quarter = max(1, turns // 4)
         return {
-            "turns": turns,
-            "red_cpu_ms_per_turn": cpu * 1000 / turns,
-            "first_quarter_p50": percentile(overheads[:quarter], 50),
-            "last_quarter_p50": percentile(overheads[-quarter:], 50),
+            "overheads": overheads,
             "request_messages": (sizes[0], sizes[-1]),
             "overhead_p50": percentile(overheads, 50),
             "overhead_p99": percentile(overheads, 99),
@@ -193,8 +236,8 @@ class RedBench:
             "outbound_p50": percentile(outbound, 50),
             "turn_p50": percentile(total, 50),
             "rest_calls": [len(c) for c in per_turn],
-            "history_fetches": [sum(c.key == HISTORY_GET for c in calls) for calls in per_turn],
-            "call_kinds": dict(Counter(c.key for calls in per_turn for c in calls)),
+            "history_fetches": [sum(c.key == HISTORY_GET for c in tc) for tc in per_turn],
+            "call_kinds": dict(Counter(c.key for tc in per_turn for c in tc)),
         }
 
     def latency_comparison(self, turns: int, latency: float = 0.05) -> dict[str, Any]:
@@ -219,10 +262,17 @@ class RedBench:
             end = time.time()
         finally:
             self.discord.set_latency(0.0)
+        size = max(1, turns // 4)
+        ratios = []
+        for k in range(0, turns - size + 1, size):  # consecutive blocks: the spread
+            ours_ms = [(r.reply.time - r.sent.time) for r in mine[k : k + size]]
+            base_ms = [(r.reply.time - r.sent.time) for r in theirs[k : k + size]]
+            ratios.append(percentile(base_ms, 50) / percentile(ours_ms, 50))
         return {
             "latency_ms": latency * 1000,
             "ours": self._summary(mine, [t.sent.time for t in theirs]),
             "baseline": self._summary(theirs, [t.sent.time for t in mine[1:]] + [end]),
+            "block_ratios": ratios,
         }
 
     def _baseline_channel(self, name: str, prefill: int) -> int:
@@ -256,29 +306,61 @@ class RedBench:
         }
 
     def concurrency(
-        self, channels: int, delay: float, bursts: int, mate: str = "maya"
-    ) -> dict[str, Any]:
-        """``channels`` channels bound to ``mate`` get a message at once; the LLM answers
-        after ``delay``. A first burst (zero latency) warms them: history fetch, webhook."""
+        self,
+        sizes: tuple[int, ...],
+        delay: float,
+        bursts: int,
+        mate: str = "maya",
+        floor: bool = True,
+    ) -> dict[str, dict[str, Any]]:
+        """For each ``size``: that many channels bound to ``mate`` get a message at once,
+        and as many floor channels (with ``floor``), bursts alternating between them; the
+        LLM answers after ``delay``. A first burst (zero latency) warms every channel:
+        history fetch and webhook. The channels of a smaller size are the first of the
+        largest size's. Results by size."""
         started = time.monotonic()
-        ids = [self.channel(f"bench-{mate}-{i:03d}", mate=mate) for i in range(channels)]
-        self.log(f"{channels} channels bound to {mate} in {time.monotonic() - started:.1f}s")
+        most = max(sizes)
+        ids = [self.channel(f"bench-{mate}-{i:03d}", mate=mate) for i in range(most)]
+        floors = (
+            [self.channel(f"{FLOOR_PREFIX}-{i:03d}", bind=False) for i in range(most)]
+            if floor
+            else []
+        )
+        self.log(f"{most} channels bound to {mate} in {time.monotonic() - started:.1f}s")
         warm = self._burst(ids, "cold")
+        if floors:
+            self._burst(floors, "cold")
         time.sleep(2.0)
         self.llm.delay = delay
-        results = []
+        out: dict[str, dict[str, Any]] = {}
         try:
-            for k in range(bursts):
-                results.append(self._burst(ids, f"burst{k}"))
-                time.sleep(2.0)  # let the previous burst's Config writes settle
+            for size in sizes:
+                results, floor_results = [], []
+                for k in range(bursts):
+                    results.append(self._burst(ids[:size], f"burst{size}-{k}"))
+                    time.sleep(2.0)  # let the previous burst's Config writes settle
+                    if floors:
+                        floor_results.append(self._burst(floors[:size], f"floor{size}-{k}"))
+                        time.sleep(1.0)
+                out[str(size)] = self._bursts_summary(mate, size, delay, results, floor_results)
+                out[str(size)]["cold_span_s"] = warm["span_s"]
         finally:
             self.llm.delay = 0.0
+        return out
+
+    @staticmethod
+    def _bursts_summary(
+        mate: str,
+        size: int,
+        delay: float,
+        results: list[dict[str, float]],
+        floors: list[dict[str, float]],
+    ) -> dict[str, Any]:
         spans = [r["span_s"] for r in results]
-        return {
+        summary: dict[str, Any] = {
             "mate": mate,
-            "channels": channels,
+            "channels": size,
             "delay_s": delay,
-            "cold_span_s": warm["span_s"],
             "spans_s": spans,
             "ratio": statistics.median(spans) / delay,
             "ratios": [s / delay for s in spans],
@@ -286,6 +368,15 @@ class RedBench:
             "llm_received_spread_s": statistics.median(r["llm_spread_s"] for r in results),
             "red_cpu_s_per_burst": statistics.median(r["red_cpu_s"] for r in results),
         }
+        if floors:
+            floor_spans = [r["span_s"] for r in floors]
+            summary.update(
+                floor_spans_s=floor_spans,
+                floor_red_cpu_s_per_burst=statistics.median(r["red_cpu_s"] for r in floors),
+                to_floor=statistics.median(spans) / statistics.median(floor_spans),
+                pair_ratios=[a / b for a, b in zip(spans, floor_spans)],
+            )
+        return summary
 
     def _burst(self, channel_ids: list[int], tag: str) -> dict[str, float]:
         posts = [(cid, f"{tag} {cid} {self.nonce}") for cid in channel_ids]
@@ -327,18 +418,27 @@ def run_red_scenarios(
     try:
         bench.start()
         if not only or "overhead" in only:
-            results["overhead"] = bench.turn_overhead(200)  # the metric is defined on 200 turns
-            log("turn overhead done")
+            # The metric is defined on 200 turns; the floor's turns alternate with ours.
+            results["overhead"] = bench.turn_overhead(200)
+            log("turn overhead (and the floor's) done")
         if not only or "latency" in only:
             results["latency"] = bench.latency_comparison(15 if quick else 40)
             log("50 ms Discord comparison done")
         if not only or "concurrency" in only:
-            # A single burst varies by ±0.15 on this machine: the figure is a median of 3.
-            results["concurrency"] = bench.concurrency(100, 1.0, 3, "maya")
-            log("concurrency (maya, OpenAI) done")
-            bursts = 1 if quick else 3  # the Anthropic figure is an extra, not a target
-            results["concurrency_anthropic"] = bench.concurrency(100, 1.0, bursts, "merlin")
+            # A single burst varies by +-0.15 s on this machine: medians of several,
+            # ours and the floor's alternating.
+            bursts = 3 if quick else 5
+            by_size = bench.concurrency((100, 500), 1.0, bursts, "maya")
+            results["concurrency"] = by_size["100"]
+            results["concurrency_500"] = by_size["500"]
+            log("concurrency (maya, OpenAI, and the floor) done")
+            # The Anthropic figure is an extra, not a target: one size, no floor.
+            anthropic = bench.concurrency((100,), 1.0, 1 if quick else 3, "merlin", floor=False)
+            results["concurrency_anthropic"] = anthropic["100"]
             log("concurrency (merlin, Anthropic) done")
+        if not only or "coldstart" in only:
+            results["coldstart"] = cold_start(bench, 1 if quick else 2, log)
+            log("cold start, 1 and 1,000 servers, done")
     except BaseException:
         log("Red log tail:\n" + bench.red.log_tail(40))
         raise

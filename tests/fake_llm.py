@@ -84,6 +84,7 @@ class Behaviour:
     # False: report no usage at all (some compatible servers); "input": Anthropic streams
     # message_start's usage but no usage in message_delta (a gateway that drops it).
     usage: Any = True
+    linger: float = 0.0  # a stream's body stays open this long after its last event
 
 
 def reply(text: str, **options: Any) -> Behaviour:
@@ -153,6 +154,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     outcome: str = "answering"
+    connection: Any = None  # the client's (host, port): one per TCP connection
 
 
 # ---------------------------------------------------------------- wire formats
@@ -550,7 +552,8 @@ class FakeLLMServer:
     async def _serve(self, request: web.Request, wire: Any) -> web.StreamResponse:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
-        recorded = RecordedRequest(request.path, headers, body)
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        recorded = RecordedRequest(request.path, headers, body, connection=peer)
         with self._recorded:
             self._requests.append(recorded)
             self._recorded.notify_all()
@@ -666,6 +669,7 @@ class FakeLLMServer:
                 await self._stream_reply(response, wire, body, behaviour, usage)
             else:
                 await self._stream_failure(request, response, wire, behaviour)
+            await self._sleep(behaviour.linger)
             await response.write_eof()
         except (ConnectionError, asyncio.CancelledError):
             with self._recorded:

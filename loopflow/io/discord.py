@@ -13,6 +13,7 @@ Lengths are Python ``len`` (Unicode code points), which is how Discord counts ch
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -129,13 +130,19 @@ def clean_display_name(
     return _truncate(collapsed, limit).rstrip() or fallback
 
 
+SPEAKER_PREFIX_CACHE = 4096
+"""Display names whose :func:`speaker_prefix` is remembered (least recently used first
+out): a request renders every turn of its window, the same few names turn after turn."""
+
+
+@functools.lru_cache(maxsize=SPEAKER_PREFIX_CACHE)
 def speaker_prefix(display_name: str) -> str:
     """The prefix that names the speaker of a turn: ``"Alice: "``.
 
     The name is cleaned by :func:`clean_display_name` (one line, at most 32 characters,
     ``"Someone"`` when empty) and mass mentions in it are scrubbed. A colon inside the name
     is kept (``"Bob: the builder: hi"`` still reads right); a newline never survives, so a
-    name cannot forge a second turn.
+    name cannot forge a second turn. Remembered per name (:data:`SPEAKER_PREFIX_CACHE`).
     """
     return scrub_mentions(clean_display_name(display_name)) + ": "
 

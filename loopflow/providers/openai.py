@@ -19,7 +19,7 @@ from typing import Any, Optional
 
 import httpx
 import openai
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from openai.types.chat import ChatCompletion
 
 from loopflow.errors import (
     AuthenticationError,
@@ -32,6 +32,7 @@ from loopflow.errors import (
 )
 from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
+from loopflow.providers.openai_stream import JSONFields, PooledStream
 from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
 
 NAME = "openai"
@@ -133,23 +134,32 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
                 body=body,
                 cast_to=ChatCompletion,
                 stream=True,
-                stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                stream_cls=PooledStream,  # the SDK's, giving its connection back
             )
             usage: Optional[Usage] = None
             finish, texts = None, 0
             async with events:  # closes the response if the caller stops early
+                # Each event is a chunk's JSON (a dict): building the SDK's model of every
+                # chunk, one per token or so, cost more than the rest of the turn.
                 async for event in events:
-                    if event.usage is not None:  # the last chunk (include_usage)
-                        usage = openai_usage(event.usage)
+                    if not isinstance(event, dict):
+                        continue
+                    if isinstance(event.get("usage"), dict):  # the last chunk (include_usage)
+                        usage = openai_usage(JSONFields(event["usage"]))
                     # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
                     # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
-                    for choice in event.choices or ():
-                        if choice.delta is not None and choice.delta.refusal:
-                            raise RefusedError(_REFUSED, NAME)
-                        if choice.delta is not None and choice.delta.content:
-                            texts += 1
-                            yield Chunk(choice.delta.content)
-                        finish = choice.finish_reason or finish  # "" is no reason
+                    for choice in event.get("choices") or ():
+                        if not isinstance(choice, dict):
+                            continue
+                        delta = choice.get("delta")
+                        if isinstance(delta, dict):
+                            if delta.get("refusal"):
+                                raise RefusedError(_REFUSED, NAME)
+                            content = delta.get("content")
+                            if content and isinstance(content, str):
+                                texts += 1
+                                yield Chunk(content)
+                        finish = choice.get("finish_reason") or finish  # "" is no reason
             yield Chunk(usage=usage, finish_reason=_checked_finish(finish, bool(texts)))
 
 

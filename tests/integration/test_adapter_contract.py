@@ -130,6 +130,17 @@ async def test_a_stream_read_to_its_end_is_complete(wire, provider, llm_server):
     assert [r.outcome for r in llm_server.requests] == ["complete"]
 
 
+async def test_replies_read_to_their_end_reuse_one_connection(wire, provider, llm_server):
+    # A finished reply gives its connection back to the client's pool, streamed or not:
+    # no new TCP (and, against the real API, TLS) handshake per reply.
+    for stream in (True, True, False, True):
+        llm_server.enqueue(fake_llm.reply("one two three four"))
+        await collect(provider, wire.request(), stream=stream)
+    connections = [r.connection for r in llm_server.requests]
+    assert None not in connections
+    assert len(set(connections)) == 1, connections
+
+
 # --- the provider's failures ---------------------------------------------------------------------
 
 

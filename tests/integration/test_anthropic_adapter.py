@@ -83,3 +83,41 @@ async def test_overloaded_event_midway_through_a_stream(wire, provider, llm_serv
         async for chunk in provider.execute(wire.request(), stream=True):
             received.append(chunk.text)
     assert received == ["partial "]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_request_is_sent_as_built_and_its_stream_read_as_json(
+    wire, provider, llm_server, monkeypatch, stream
+):
+    # The adapter builds the wire format itself: running every message through the SDK's
+    # parameter transform cost ~9 ms for 300 messages, and building the SDK's model of
+    # every streamed event (one per token or so) more than the rest of the turn.
+    import anthropic._base_client as sdk_client
+    import anthropic.resources.messages.messages as sdk_messages
+
+    transformed: list[object] = []
+    built: list[object] = []
+    real_transform = sdk_messages.async_maybe_transform
+    real_construct = sdk_client.construct_type
+
+    async def transform(*args: object, **kwargs: object) -> object:
+        transformed.append(args[0])
+        return await real_transform(*args, **kwargs)  # type: ignore[arg-type]
+
+    def construct(**kwargs: object) -> object:
+        built.append(kwargs["type_"])
+        return real_construct(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sdk_messages, "async_maybe_transform", transform)
+    monkeypatch.setattr(sdk_client, "construct_type", construct)
+    llm_server.enqueue(fake_llm.reply("one two three", cached=5, cache_write=7))
+    request = wire.request(*[Message("user", f"Alice: message {i}") for i in range(30)])
+    chunks = await collect(provider, request, stream=stream)
+    assert "".join(c.text for c in chunks) == "one two three"
+    assert chunks[-1].finish_reason == "end_turn"
+    usage = chunks[-1].usage
+    assert usage is not None and (usage.cached_input_tokens, usage.cache_write_tokens) == (5, 7)
+    assert transformed == []
+    if stream:
+        assert built == []  # (a whole message is one model, built once)
+    assert llm_server.requests[0].json["messages"][0]["content"][-1]["text"].endswith("29")

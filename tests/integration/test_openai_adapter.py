@@ -5,6 +5,8 @@ and the errors only OpenAI sends. The contract both adapters keep is in
 
 from __future__ import annotations
 
+import asyncio
+
 import fake_llm
 import pytest
 from adapter_wires import WIRES, Wire, collect
@@ -101,3 +103,48 @@ async def test_content_filter_is_a_refusal(wire, provider, llm_server, stream):
     llm_server.enqueue(fake_llm.reply("Some", finish="content_filter"))
     with pytest.raises(errors.RefusedError):
         await collect(provider, wire.request(), stream=stream)
+
+
+@pytest.mark.parametrize("read_timeout", [0.3, 5.0])
+async def test_a_body_held_open_after_the_last_event_does_not_hold_the_reply(
+    wire, llm_server, read_timeout
+):
+    # The adapter reads on after data: [DONE] to give the connection back to the pool
+    # (test_adapter_contract.py); a proxy that keeps the body open after it does not hold
+    # the reply: it is complete at [DONE], whether the client's read timeout (0.3 s) or
+    # the adapter's own limit on that read (0.25 s) ends the wait.
+    adapter = wire.build(llm_server, timeout=read_timeout, max_retries=0)
+    try:
+        llm_server.enqueue(fake_llm.reply("one two", linger=5.0))
+        chunks = await asyncio.wait_for(collect(adapter, wire.request(), stream=True), 1.5)
+        assert "".join(c.text for c in chunks) == "one two"
+        assert chunks[-1].finish_reason is not None
+        # And the adapter is as good as new.
+        later = await collect(adapter, wire.request(), stream=True)
+        assert later[-1].finish_reason is not None
+    finally:
+        await adapter.aclose()
+
+
+async def test_streamed_chunks_are_read_without_building_sdk_models(
+    wire, provider, llm_server, monkeypatch
+):
+    # A reply streams one chunk per token or so; building the SDK's model of each chunk
+    # was a large share of a turn's CPU (BENCHMARKS.md): the adapter reads their JSON.
+    import openai._base_client as sdk_client
+
+    built: list[object] = []
+    real = sdk_client.construct_type
+
+    def counting(**kwargs: object) -> object:
+        built.append(kwargs["type_"])
+        return real(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sdk_client, "construct_type", counting)
+    llm_server.enqueue(fake_llm.reply("one two three four five", cached=3))
+    chunks = await collect(provider, wire.request(), stream=True)
+    assert "".join(c.text for c in chunks) == "one two three four five"
+    assert chunks[-1].finish_reason == "stop"
+    usage = chunks[-1].usage
+    assert usage is not None and usage.cached_input_tokens == 3 and usage.output_tokens > 0
+    assert built == []

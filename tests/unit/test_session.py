@@ -304,3 +304,27 @@ def test_images_go_only_from_turns_within_an_hour_of_the_newest() -> None:
     assert messages[0] == Message("user", "Alice: yesterday's\n[image: old.png]")
     assert messages[1] == Message("user", "Alice: earlier", (cdn.format("new.png"),))
     assert messages[3] == Message("user", "Bob: and this", (cdn.format("a%20b.webp"),))
+
+
+def test_a_speakers_name_is_cleaned_once_not_on_every_turn(monkeypatch):
+    # Every build renders each turn in the window; the speaker's prefix ("Alice: ") is
+    # the same turn after turn, so its cleaning (a walk over the name's characters) is
+    # done once per name, not once per message per turn.
+    import loopflow.io.discord as discord_text
+
+    cleaned: list[str] = []
+    real = discord_text.clean_display_name
+
+    def counting(name: str, *args: object, **kwargs: object) -> str:
+        cleaned.append(name)
+        return real(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(discord_text, "clean_display_name", counting)
+    name = "Zoë the bench speaker"
+    turns = [human(f"message {i}", name) for i in range(20)]
+    session = Session({"openai": FakeProvider()})
+    first = session.build(MAYA, turns)
+    second = session.build(MAYA, turns)
+    assert first.request.messages[0].text == f"{name}: message 0"  # the prefix as before
+    assert first.request == second.request
+    assert cleaned.count(name) <= 1
