@@ -260,6 +260,7 @@ def fold_request(job: FoldJob, model: str, max_output_tokens: int = 0) -> Reques
         messages=(Message("user", body),),
         max_tokens=max(wanted, max_output_tokens),
         json_mode=True,
+        cached=False,  # never sent again: a cache write would be paid for nothing
     )
 
 

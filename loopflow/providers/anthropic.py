@@ -118,7 +118,8 @@ def anthropic_body_parts(
     """``(system, messages)`` of the Messages API for ``request``, with prompt-cache
     breakpoints: the system prompt (one text block; None when empty), the last message
     of the stable prefix (:meth:`Request.stable_end`) and the newest turn, three at
-    most (the API allows :data:`MAX_BREAKPOINTS`).
+    most (the API allows :data:`MAX_BREAKPOINTS`); none for a request that is not
+    ``cached``.
 
     The newest turn's breakpoint writes the whole prompt to the cache, so the next turn
     of the conversation (which starts with this one) reads it all; the stable one still
@@ -127,6 +128,9 @@ def anthropic_body_parts(
     (from 512 tokens on Opus 5 and the Fable models to 4,096 on Opus 4.5/4.6 and Haiku
     4.5) are simply not cached: no error, no extra cost.
     """
+    if not request.cached:  # a one-off request: nothing to write to the cache
+        plain = [{"type": "text", "text": request.system}] if request.system else None
+        return plain, to_anthropic_messages(request.messages, ())
     system = (
         [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}]
         if request.system

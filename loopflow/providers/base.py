@@ -43,6 +43,10 @@ class Request:
     * ``cache_key``: a string naming the conversation (say ``"guild:channel:mate"``).
       OpenAI's own API gets it, hashed, as ``prompt_cache_key``, which routes the
       conversation's requests to the same cache; compatible servers never see it.
+
+    ``cached=False`` marks a one-off request (a memory fold): no breakpoints, so nothing
+    is written to Anthropic's cache (a write bills 1.25 times the input price, per
+    Anthropic's pricing page, and no later request would read it).
     """
 
     model: str
@@ -53,6 +57,7 @@ class Request:
     json_mode: bool = False
     cache_up_to: int | None = None
     cache_key: str = ""
+    cached: bool = True
 
     def stable_end(self) -> int:
         """The index of the last message of the stable prefix: ``cache_up_to`` when set

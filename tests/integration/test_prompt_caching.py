@@ -8,6 +8,7 @@ take ``wire`` run once per provider (``conftest.py``).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from adapter_wires import Wire
 from fake_llm import FakeLLMServer
 
+from loopflow.chat.memory import FoldJob, fold_request
 from loopflow.io.session import Reply, Session, Turn
 from loopflow.mates import Mate
 from loopflow.providers.anthropic import AnthropicProvider
@@ -163,6 +165,28 @@ async def test_anthropic_marks_the_boundary_a_caller_gives(
         if isinstance(turn["content"], list)
     ]
     assert marked == [2, 6]
+
+
+async def test_a_memory_fold_is_not_written_to_anthropics_cache(
+    anthropic: AnthropicProvider, llm_server: FakeLLMServer
+) -> None:
+    # A fold request is never sent again: a cache write would bill 1.25x its input for
+    # nothing.
+    job = FoldJob(
+        summary="",
+        lines=("Alice: I have a cat called Pixel",),
+        names={"alice": 1},
+        people=frozenset({1}),
+        since=0,
+        until=2,
+        epoch=0,
+        budget=4_000,
+    )
+    request = fold_request(job, "claude-sonnet-5-5", 1024)
+    async for _ in anthropic.execute(request):
+        pass
+    body = llm_server.requests[-1].json
+    assert "cache_control" not in json.dumps(body)
 
 
 async def test_a_stopped_anthropic_stream_counts_the_input_it_was_billed(
