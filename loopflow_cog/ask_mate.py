@@ -133,7 +133,8 @@ class AskMate:
     ) -> None:
         """``name`` (of server ``guild_id``) answers ``message`` in ``channel`` for
         ``interaction``'s person (whom :meth:`allows` and :meth:`_refusal` let ask),
-        unless it is the mate's own message or their cooldown runs; ``say`` tells them
+        unless it is the mate's own message, a discussion runs there or their cooldown
+        runs; ``say`` tells them
         what happens."""
         mate = await self.store.mate(guild_id, name)
         if mate is None:
@@ -143,6 +144,13 @@ class AskMate:
             await say(_("That is **{display}**'s own message.").format(display=mate.display_name))
             return
         conversations = self.conversations
+        if conversations.server.discussion(channel.id) is not None:
+            # Its answer would wait for the discussion's end and then be dropped (the
+            # message is no new one its speakers missed): say so, and start nothing.
+            await say(
+                _("A discussion is running here: ask again once it is over (`/mate stop` ends it).")
+            )
+            return
         cooldown = await self.store.cooldown(guild_id)
         if not conversations.server.cooled_down(guild_id, interaction.user.id, cooldown):
             await say(

@@ -1,0 +1,117 @@
+"""Hostile members and careless admins against discussions, chime-ins and "Ask a mate", on
+a real Red process (PRODUCT.md sections 11 and 13): what a member may not end, what an
+interrupted discussion leaves behind, what is never lost or answered twice.
+
+Each test works in channels of its own so they do not read each other's history."""
+
+from __future__ import annotations
+
+import pytest
+from e2e_helpers import STOP, bound_channel, enable_slash, mate_text
+from fake_discord import FakeDiscord, Message
+from fake_llm import ThreadedFakeLLM, reply
+from harness import RedProcess, run_blocking
+
+pytestmark = pytest.mark.usefixtures("mates")
+
+ASK = "Ask a mate"
+OVER = "No discussion is running here."
+
+
+@pytest.fixture(scope="module")
+def mate_names() -> tuple[str, ...]:
+    return ("maya", "merlin")
+
+
+@pytest.fixture(scope="module")
+def slash_commands(red: RedProcess, mates: tuple[str, ...]) -> None:
+    run_blocking(enable_slash(red), timeout=60)
+
+
+def mate_replies(discord: FakeDiscord, channel: int) -> list[str]:
+    """The text of every mate's post in ``channel``, oldest first."""
+    return [m.content for m in discord.messages(channel) if m.is_webhook]
+
+
+async def until_over(discord: FakeDiscord, channel: int) -> None:
+    """Ask `!mate stop` until no discussion runs in ``channel`` (each ask stops it too)."""
+    for _attempt in range(50):
+        answer = await discord.command(discord.owner, channel, "!mate stop")
+        if answer.content == OVER:
+            return
+    raise AssertionError("the discussion never ended")
+
+
+async def red_read_all(discord: FakeDiscord) -> None:
+    """Red has handled every event sent before this (it answers in order)."""
+    pong = await discord.command(discord.owner, "harness", "!ping")
+    assert pong.content == "Pong."
+
+
+async def growing_reply(discord: FakeDiscord, channel: int, after: Message) -> Message:
+    """The first mate post in ``channel`` after ``after``, once it shows its stop button."""
+    growing = await discord.wait_for_message(channel=channel, webhook=True, after=after, timeout=20)
+    await discord.wait_until(lambda d: STOP in d.message(growing).reactions, timeout=10)
+    return growing
+
+
+# --- ⏹️ by someone who did not start the discussion ----------------------------------------
+
+
+async def test_a_member_who_spoke_during_it_cannot_end_a_discussion_with_stop(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    channel = (await discord.create_channel("break-stop-member")).id
+    words = [f"m{i} " for i in range(20)]
+    whole = "".join(words).strip()
+    llm.enqueue(
+        reply("Maya opens.", provider="openai", gate="maya-opens"),
+        reply(whole, provider="anthropic", deltas=words, delay=0.1),
+        reply("Maya again.", provider="openai"),
+        reply("Merlin ends.", provider="anthropic"),
+    )
+    started = await discord.command(discord.owner, channel, "!mate discuss 2 maya merlin costs")
+    await llm.wait_for_requests(1)
+    asked = await discord.send(discord.member, channel, "what about cost?")  # bob interjects
+    await red_read_all(discord)
+    llm.release("maya-opens")
+    first = await discord.wait_for_message(channel=channel, webhook=True, after=started)
+    growing = await growing_reply(discord, channel, after=first)
+    # Merlin reads bob's message; bob, neither its starter nor a moderator, presses ⏹️.
+    await discord.react(discord.member, growing, STOP)
+    await discord.wait_for_messages(4, channel=channel, webhook=True, after=started, timeout=30)
+    await until_over(discord, channel)
+    assert mate_replies(discord, channel) == ["Maya opens.", whole, "Maya again.", "Merlin ends."]
+    assert asked.id < growing.id
+
+
+# --- "Ask a mate" while a discussion runs -------------------------------------------------
+
+
+async def test_ask_a_mate_during_a_discussion_says_so_and_loses_nothing(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    channel = await bound_channel(discord, "break-ask-discussing", "maya")
+    llm.enqueue(reply("Sure, noon."))
+    lunch = await discord.send(discord.member, channel, "lunch at noon?")
+    await discord.wait_for_message(lambda m: m.content == "Sure, noon.", channel=channel)
+    llm.enqueue(
+        reply("Maya opens.", provider="openai", gate="ask-opens"),
+        reply("Merlin closes.", provider="anthropic"),
+    )
+    started = await discord.command(discord.owner, channel, "!mate discuss 1 maya merlin plans")
+    await llm.wait_for_requests(2)
+    record = await discord.context_menu(discord.member, ASK, lunch)
+    said = await discord.wait_for_response(record)
+    llm.release("ask-opens")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, after=started, timeout=30)
+    await until_over(discord, channel)
+    assert said.content == (
+        "A discussion is running here: ask again once it is over (`/mate stop` ends it)."
+    )
+    assert mate_replies(discord, channel) == ["Sure, noon.", "Maya opens.", "Merlin closes."]
+    # Asked again once it is over, maya answers the message.
+    llm.enqueue(reply("Noon it is."))
+    record = await discord.context_menu(discord.member, ASK, lunch)
+    assert (await discord.wait_for_response(record)).content == "-# **Maya** is answering."
+    await discord.wait_for_message(lambda m: mate_text(m) == "Noon it is.", channel=channel)
