@@ -365,3 +365,42 @@ async def test_at_most_as_many_discussions_run_as_conversations_are_kept() -> No
     w.provider.go(4)
     w.provider.go(5)
     await w.server.aclose()
+
+
+class RefusedFor:
+    """A budget with every daily limit of the people in ``spent`` used up; records who
+    each request was asked for."""
+
+    def __init__(self, *spent: int) -> None:
+        self.spent_up = set(spent)
+        self.asked: list[tuple[str, int]] = []
+
+    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
+        self.asked.append((mate.name, person))
+        return person not in self.spent_up
+
+    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
+        return None
+
+
+async def test_a_member_over_their_limit_who_speaks_meanwhile_does_not_end_it() -> None:
+    # Bob has used his daily limit; his message during the discussion is read by the next
+    # speaker, but the discussion is Alice's: its turns count for her, and go on.
+    w = World(Steps())
+    budget = RefusedFor(BOB)
+    w.server.budget = budget
+    w.provider.add("Tabs.", "Spaces, Bob.", "Tabs again.", "Spaces again.")
+    discussion = w.discuss(MAYA, MERLIN, rounds=2)
+    assert discussion is not None
+    await w.provider.started[0].wait()  # maya is writing
+    w.say(BOB, "what about cost?")
+    await asyncio.sleep(0)
+    for index in range(4):
+        w.provider.go(index)
+    await discussion.ended.wait()
+    await w.server.idle()
+    assert w.speakers() == ["maya", "merlin", "maya", "merlin"]
+    assert ("user", "Bob: what about cost?") in w.request(1)
+    assert budget.asked == [("maya", ALICE), ("merlin", ALICE), ("maya", ALICE), ("merlin", ALICE)]
+    await w.server.aclose()
+
