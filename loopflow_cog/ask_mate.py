@@ -6,8 +6,10 @@ way a mate answers a reply to one of its messages (``ChatServer.answer_reply``; 
 cannot post a native reply, so the message index links the answer to the message it
 answers, for later reply chains). With several mates bound there, or none, the person
 who asked chooses one in an ephemeral select of the server's mates (the bound ones
-first; a server with one mate needs no choice). In DMs, the person's DM mate answers
-(``[p]mate dm``).
+first; a server with one mate needs no choice). A person has one select at a time: a
+new "Ask a mate" withdraws their previous one, as the cog's unload withdraws them all.
+In DMs, the person's DM mate answers (``[p]mate dm``). While a discussion runs where
+the message is, no mate answers it (the discussion's speakers are busy): a line says so.
 
 Red's rules apply: its tree refuses blocked people and ignored channels before this
 module runs; here, the cog disabled in the server, the person's cooldown, whether they
@@ -22,6 +24,7 @@ it disabled until ``[p]slash enablecog loopflow`` (its module is this package), 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -47,6 +50,8 @@ log = logging.getLogger("red.loopflow.ask")
 
 MENU_NAME = "Ask a mate"  # Discord: a context menu's name has 1 to 32 characters
 CHOICE_TIMEOUT = 120.0  # seconds the select waits for a choice
+WITHDRAW_TIMEOUT = 5.0  # seconds withdrawing a select waits for Discord
+MAX_PENDING = 1000  # selects waiting at once, one per asker (each holds a view in memory)
 OPTION_CHARS = 100  # Discord: a select option's label and description
 _CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 
@@ -63,14 +68,36 @@ class AskMate:
         self.conversations = conversations
         self.store = conversations.store
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.ask)
-        # Selects still waiting for a choice (each leaves on its choice or timeout).
-        self.pending: set[MateChoice] = set()
+        # The selects still waiting for a choice, by asker: one each (a new "Ask a mate"
+        # withdraws the asker's previous select), at most MAX_PENDING in all. Each leaves
+        # on its choice, its timeout, or its withdrawal.
+        self.pending: dict[int, MateChoice] = {}
 
-    def close(self) -> None:
-        """The cog unloads: the selects still waiting take no choice any more."""
-        for view in list(self.pending):
-            view.stop()
+    async def aclose(self) -> None:
+        """The cog unloads: the selects still waiting take no choice any more, and say so
+        (a select left on screen would fail when used, its view gone with the cog)."""
+        views = list(self.pending.values())
         self.pending.clear()
+        await asyncio.gather(*(view.withdraw() for view in views))
+
+    async def _waiting(self, view: MateChoice) -> bool:
+        """Keep ``view`` as its asker's select (withdrawing their previous one); False when
+        :data:`MAX_PENDING` selects of other people wait already."""
+        asker = view.origin.user.id
+        previous = self.pending.pop(asker, None)
+        if previous is None and len(self.pending) >= MAX_PENDING:
+            view.stop()
+            return False
+        self.pending[asker] = view
+        if previous is not None:
+            await previous.withdraw()
+        return True
+
+    def left(self, view: MateChoice) -> None:
+        """``view`` takes no more choices (chosen, timed out or withdrawn)."""
+        asker = view.origin.user.id
+        if self.pending.get(asker) is view:
+            del self.pending[asker]
 
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The menu was used on ``message``: answer it by the mate that speaks there, or
@@ -113,7 +140,9 @@ class AskMate:
         ordered = [mates[n] for n in names if n in mates]
         ordered += [m for n, m in mates.items() if n not in names]
         view = MateChoice(self, interaction, channel, message, guild_id, ordered)
-        self.pending.add(view)
+        if not await self._waiting(view):
+            await say(_("Too many people are choosing a mate right now; try again in a minute."))
+            return
         await interaction.followup.send(
             _("Which mate should answer?"),
             view=view,
@@ -257,7 +286,7 @@ class MateChoice(discord.ui.View):
 
     async def _chosen(self, interaction: discord.Interaction) -> None:
         self.stop()
-        self.asking.pending.discard(self)
+        self.asking.left(self)
 
         async def say(text: str) -> None:
             await interaction.response.edit_message(
@@ -272,12 +301,19 @@ class MateChoice(discord.ui.View):
 
     async def on_timeout(self) -> None:
         """No choice came: the select goes, a line says so."""
-        self.asking.pending.discard(self)
+        self.asking.left(self)
+        await self.withdraw()
+
+    async def withdraw(self) -> None:
+        """Take no choice any more: the select goes, a line says so (within
+        :data:`WITHDRAW_TIMEOUT` seconds; the person may have dismissed it)."""
+        self.stop()
         try:
-            await self.origin.edit_original_response(
+            edit = self.origin.edit_original_response(
                 content=_("No mate was chosen."), view=None, allowed_mentions=NO_PINGS
             )
-        except discord.HTTPException:
+            await asyncio.wait_for(edit, WITHDRAW_TIMEOUT)
+        except (discord.HTTPException, asyncio.TimeoutError):
             pass  # the person dismissed it, or the token expired: nothing to show
 
 

@@ -7,7 +7,7 @@ Each test works in channels of its own so they do not read each other's history.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import STOP, bound_channel, enable_slash, mate_text
+from e2e_helpers import STOP, admin, bound_channel, enable_slash, mate_text
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -115,3 +115,46 @@ async def test_ask_a_mate_during_a_discussion_says_so_and_loses_nothing(
     record = await discord.context_menu(discord.member, ASK, lunch)
     assert (await discord.wait_for_response(record)).content == "-# **Maya** is answering."
     await discord.wait_for_message(lambda m: mate_text(m) == "Noon it is.", channel=channel)
+
+
+# --- the select of "Ask a mate": one per asker, withdrawn when the cog goes -----------------
+
+
+def has_select(message: Message) -> bool:
+    return bool(message.components)
+
+
+async def test_a_second_ask_withdraws_the_askers_first_select(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    channel = (await discord.create_channel("break-ask-twice")).id  # no mate bound: a choice
+    question = await discord.send(discord.member, channel, "which database?")
+    first = await discord.context_menu(discord.member, ASK, question)
+    offered = await discord.wait_for_response(first)
+    assert offered.content == "Which mate should answer?" and has_select(offered)
+    second = await discord.context_menu(discord.member, ASK, question)
+    assert has_select(await discord.wait_for_response(second))
+    withdrawn = await discord.wait_for_response(
+        first, lambda m: m.content == "No mate was chosen.", timeout=10
+    )
+    assert not has_select(withdrawn)
+    # Someone else's select stays.
+    other = await discord.context_menu(discord.owner, ASK, question)
+    assert has_select(await discord.wait_for_response(other))
+    assert has_select(await discord.wait_for_response(second))
+    assert len(llm.server.requests) == 0
+
+
+async def test_a_reload_withdraws_the_selects_still_waiting(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    channel = (await discord.create_channel("break-ask-reload")).id
+    question = await discord.send(discord.member, channel, "which queue?")
+    record = await discord.context_menu(discord.member, ASK, question)
+    assert has_select(await discord.wait_for_response(record))
+    reloaded = await admin(discord, "!reload loopflow")
+    assert "Reloaded" in reloaded, reloaded
+    withdrawn = await discord.wait_for_response(
+        record, lambda m: m.content == "No mate was chosen.", timeout=10
+    )
+    assert not has_select(withdrawn)
