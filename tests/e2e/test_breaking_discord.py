@@ -7,7 +7,7 @@ Each test works in channels of its own so they do not read each other's history.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import STOP, admin, bound_channel, enable_slash, mate_text
+from e2e_helpers import STOP, admin, answered, bound_channel, enable_slash, mate_text
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -158,3 +158,73 @@ async def test_a_reload_withdraws_the_selects_still_waiting(
         record, lambda m: m.content == "No mate was chosen.", timeout=10
     )
     assert not has_select(withdrawn)
+
+
+# --- what held: places and the cog going away, webhooks --------------------------------------
+
+
+async def test_a_reload_mid_discussion_is_quick_and_leaves_no_discussion_behind(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    channel = (await discord.create_channel("break-reload-discussing")).id
+    llm.enqueue(reply("Never shown.", provider="openai", gate="reload-never"))
+    started = await discord.command(discord.owner, channel, "!mate discuss 3 maya merlin uptime")
+    await llm.wait_for_requests(1)  # maya waits for a provider that does not answer
+    requests = len(llm.server.requests)
+    reloaded = await admin(discord, "!reload loopflow")  # answered within 15 s, or it fails
+    assert "Reloaded" in reloaded, reloaded
+    assert (await discord.command(discord.owner, channel, "!mate stop")).content == OVER
+    llm.release("reload-never")
+    llm.enqueue(reply("After.", provider="openai"), reply("Reload.", provider="anthropic"))
+    again = await discord.command(discord.owner, channel, "!mate discuss 1 maya merlin again")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, after=again, timeout=30)
+    await until_over(discord, channel)
+    assert mate_replies(discord, channel) == ["After.", "Reload."]
+    assert len(llm.server.requests) == requests + 2
+    assert started.id < again.id
+
+
+async def test_a_thread_deleted_mid_discussion_ends_it_and_nothing_more_is_asked(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    parent = await bound_channel(discord, "break-thread-parent", "maya")  # the thread inherits
+    thread = await discord.create_thread(discord.owner, parent, "debate")
+    llm.enqueue(reply("Half a thought", provider="openai", gate="thread-gone"))
+    await discord.command(discord.owner, thread.id, "!mate discuss 3 maya merlin hosting")
+    await llm.wait_for_requests(1)
+    requests = len(llm.server.requests)
+    await discord.delete_thread(thread.id)
+    await red_read_all(discord)
+    llm.release("thread-gone")
+    # The bound mate answers in the parent as usual: Red handled the deletion by then.
+    llm.enqueue(reply("Still here.", provider="openai"))
+    await discord.send(discord.member, parent, "hello?")
+    await discord.wait_for_message(lambda m: m.content == "Still here.", channel=parent)
+    assert len(llm.server.requests) == requests + 1  # merlin was never asked
+
+
+async def test_a_proxied_webhook_message_never_starts_a_turn_nor_a_chime(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    # The mates post through webhooks of their own in two other channels first: the cog
+    # then knows several webhooks, and tells a foreign one from its own among them.
+    for name in ("break-hooks-one", "break-hooks-two"):
+        await answered(discord, llm, await bound_channel(discord, name, "maya"), "hi")
+    llm.server.reset()
+    channel = await bound_channel(discord, "break-chime-proxy", "maya", "merlin")
+    proxy = await discord.create_webhook(channel, "PluralKit")
+    try:
+        assert "chime is now 100" in await admin(discord, "!mate set merlin chime 100")
+        await discord.webhook_send(proxy, "hello from a proxy", username="Robin")
+        await red_read_all(discord)
+        llm.enqueue(reply("Hi Bob.", provider="openai"), reply("Hi from me.", provider="anthropic"))
+        await discord.send(discord.member, channel, "hello")
+        await discord.wait_for_message(lambda m: m.content == "Hi from me.", channel=channel)
+        assert [r for r in mate_replies(discord, channel)] == [
+            "hello from a proxy",
+            "Hi Bob.",
+            "Hi from me.",
+        ]
+        assert len(llm.server.requests) == 2
+    finally:
+        await admin(discord, "!mate set merlin chime 0")
