@@ -103,6 +103,11 @@ class Conversations:
         replied = await self.history.replied_mate(message) if from_person else None
         # A discussion's next speaker reads what is said there, bound or not.
         discussing = self.server.discussion(channel.id) is not None
+        if not names and not discussing:
+            # A place no one watches keeps none of its messages: what was kept of it (a
+            # discussion's, or from while a mate was bound) is stale from now on, and is
+            # read from Discord again when mates next speak there.
+            self.server.cache.drop(channel.id)
         if not names and replied is None and not discussing:
             return
         if from_person and not await self._may_trigger(message):

@@ -7,7 +7,15 @@ Each test works in channels of its own so they do not read each other's history.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import STOP, admin, answered, bound_channel, enable_slash, mate_text
+from e2e_helpers import (
+    STOP,
+    admin,
+    answered,
+    bound_channel,
+    conversation,
+    enable_slash,
+    mate_text,
+)
 from fake_discord import FakeDiscord, Message
 from fake_llm import ThreadedFakeLLM, reply
 from harness import RedProcess, run_blocking
@@ -228,3 +236,37 @@ async def test_a_proxied_webhook_message_never_starts_a_turn_nor_a_chime(
         assert len(llm.server.requests) == 2
     finally:
         await admin(discord, "!mate set merlin chime 0")
+
+
+# --- what mates read where no mate is bound --------------------------------------------------
+
+
+async def test_a_second_discussion_reads_what_people_said_since_the_first(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    channel = (await discord.create_channel("break-discuss-again")).id  # no mate bound
+    llm.enqueue(reply("One.", provider="openai"), reply("Two.", provider="anthropic"))
+    first = await discord.command(discord.owner, channel, "!mate discuss 1 maya merlin lunch")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, after=first, timeout=30)
+    await until_over(discord, channel)
+    await discord.send(discord.member, channel, "we moved lunch to friday")  # no one is bound
+    await red_read_all(discord)
+    llm.enqueue(reply("Friday.", provider="openai"), reply("Fine.", provider="anthropic"))
+    again = await discord.command(discord.owner, channel, "!mate discuss 1 maya merlin lunch")
+    await discord.wait_for_messages(2, channel=channel, webhook=True, after=again, timeout=30)
+    await until_over(discord, channel)
+    read = "\n".join(text for _, text in conversation(llm, -2))  # maya opened the second
+    assert "Bob: we moved lunch to friday" in read
+
+
+async def test_a_mate_bound_again_reads_what_was_said_while_it_was_not(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    channel = await bound_channel(discord, "break-rebound", "maya")
+    await answered(discord, llm, channel, "hello")
+    assert "no longer" in await admin(discord, f"!mate channel remove maya <#{channel}>")
+    await discord.send(discord.member, channel, "the door code is 4711")
+    await red_read_all(discord)
+    assert "now answers" in await admin(discord, f"!mate channel add maya <#{channel}>")
+    await answered(discord, llm, channel, "what is the door code?")
+    assert "Bob: the door code is 4711" in "\n".join(text for _, text in conversation(llm))
