@@ -226,18 +226,17 @@ class AskMate:
         guild_id: int,
     ) -> str:
         """Why no mate may answer ``message`` for this person ("" when one may): they
-        cannot write here, they or the message's author opted out of memory, or the
+        cannot write here, nor can the bot (a mate's answer would cost a provider request
+        and fail to show), they or the message's author opted out of memory, or the
         message has nothing a mate reads (another bot's, or nothing but an embed)."""
         memory = self.store.memory
         if not isinstance(channel, discord.DMChannel):
             member = interaction.user
-            allowed = isinstance(member, discord.Member) and (
-                channel.permissions_for(member).send_messages_in_threads
-                if isinstance(channel, discord.Thread)
-                else channel.permissions_for(member).send_messages
-            )
-            if not allowed:
+            if not (isinstance(member, discord.Member) and _may_write(channel, member)):
                 return _("You can't write here, so no mate answers here for you.")
+            me = channel.guild.me
+            if not (_may_write(channel, me) or channel.permissions_for(me).manage_webhooks):
+                return _("I can't post in this channel, so no mate can answer here.")
         if await memory.is_opted_out(interaction.user.id):
             return _("You opted out of memory: `/mate optin` first.")
         if await memory.is_opted_out(message.author.id):
@@ -315,6 +314,15 @@ class MateChoice(discord.ui.View):
             await asyncio.wait_for(edit, WITHDRAW_TIMEOUT)
         except (discord.HTTPException, asyncio.TimeoutError):
             pass  # the person dismissed it, or the token expired: nothing to show
+
+
+def _may_write(channel: MessageChannel, member: discord.Member) -> bool:
+    """Whether ``member`` may post in ``channel`` (a guild's): see it and send there (in a
+    thread, Send Messages in Threads)."""
+    permissions = channel.permissions_for(member)  # type: ignore[union-attr]
+    if isinstance(channel, discord.Thread):
+        return permissions.view_channel and permissions.send_messages_in_threads
+    return permissions.view_channel and permissions.send_messages
 
 
 def _followup(interaction: discord.Interaction) -> Say:

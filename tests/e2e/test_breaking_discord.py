@@ -270,3 +270,17 @@ async def test_a_mate_bound_again_reads_what_was_said_while_it_was_not(
     assert "now answers" in await admin(discord, f"!mate channel add maya <#{channel}>")
     await answered(discord, llm, channel, "what is the door code?")
     assert "Bob: the door code is 4711" in "\n".join(text for _, text in conversation(llm))
+
+
+async def test_ask_a_mate_where_the_bot_cannot_post_says_so_to_the_asker(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    channel = await bound_channel(discord, "break-ask-mute", "maya")
+    question = await discord.send(discord.member, channel, "anyone there?")
+    discord.set_permissions(channel, discord.bot_user, deny=("send_messages", "manage_webhooks"))
+    await red_read_all(discord)
+    llm.server.reset()
+    record = await discord.context_menu(discord.member, ASK, question)
+    said = await discord.wait_for_response(record)
+    assert said.content == "I can't post in this channel, so no mate can answer here."
+    assert len(llm.server.requests) == 0
