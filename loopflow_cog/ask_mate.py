@@ -37,6 +37,7 @@ from loopflow.mates import Mate
 
 from .delivery import NO_PINGS, MessageChannel
 from .mate_choices import MAX_CHOICES, choice_label
+from .places import mates_may_post, may_write
 from .trust import server_allows
 
 if TYPE_CHECKING:
@@ -232,10 +233,9 @@ class AskMate:
         memory = self.store.memory
         if not isinstance(channel, discord.DMChannel):
             member = interaction.user
-            if not (isinstance(member, discord.Member) and _may_write(channel, member)):
+            if not (isinstance(member, discord.Member) and may_write(channel, member)):
                 return _("You can't write here, so no mate answers here for you.")
-            me = channel.guild.me
-            if not (_may_write(channel, me) or channel.permissions_for(me).manage_webhooks):
+            if not mates_may_post(channel):
                 return _("I can't post in this channel, so no mate can answer here.")
         if await memory.is_opted_out(interaction.user.id):
             return _("You opted out of memory: `/mate optin` first.")
@@ -314,15 +314,6 @@ class MateChoice(discord.ui.View):
             await asyncio.wait_for(edit, WITHDRAW_TIMEOUT)
         except (discord.HTTPException, asyncio.TimeoutError):
             pass  # the person dismissed it, or the token expired: nothing to show
-
-
-def _may_write(channel: MessageChannel, member: discord.Member) -> bool:
-    """Whether ``member`` may post in ``channel`` (a guild's): see it and send there (in a
-    thread, Send Messages in Threads)."""
-    permissions = channel.permissions_for(member)  # type: ignore[union-attr]
-    if isinstance(channel, discord.Thread):
-        return permissions.view_channel and permissions.send_messages_in_threads
-    return permissions.view_channel and permissions.send_messages
 
 
 def _followup(interaction: discord.Interaction) -> Say:

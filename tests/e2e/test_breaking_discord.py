@@ -276,11 +276,29 @@ async def test_ask_a_mate_where_the_bot_cannot_post_says_so_to_the_asker(
     discord, llm: ThreadedFakeLLM, slash_commands
 ) -> None:
     channel = await bound_channel(discord, "break-ask-mute", "maya")
-    question = await discord.send(discord.member, channel, "anyone there?")
+    await answered(discord, llm, channel, "anyone there?")
+    (question,) = [m for m in discord.messages(channel) if m.content == "anyone there?"]
     discord.set_permissions(channel, discord.bot_user, deny=("send_messages", "manage_webhooks"))
     await red_read_all(discord)
     llm.server.reset()
     record = await discord.context_menu(discord.member, ASK, question)
     said = await discord.wait_for_response(record)
     assert said.content == "I can't post in this channel, so no mate can answer here."
+    assert len(llm.server.requests) == 0
+
+
+async def test_a_discussion_where_the_bot_cannot_post_does_not_start(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    channel = (await discord.create_channel("break-discuss-mute")).id
+    discord.set_permissions(channel, discord.bot_user, deny=("send_messages", "manage_webhooks"))
+    await red_read_all(discord)
+    llm.server.reset()
+    invoked = await discord.slash(
+        discord.owner, channel, "mate discuss", request="1 maya merlin silence"
+    )
+    said = await discord.wait_for_response(invoked)
+    assert said.content == "I can't post in this channel, so no mate can discuss here."
+    stopped = await discord.slash(discord.owner, channel, "mate stop")
+    assert (await discord.wait_for_response(stopped)).content == OVER
     assert len(llm.server.requests) == 0
