@@ -302,3 +302,24 @@ async def test_a_discussion_where_the_bot_cannot_post_does_not_start(
     stopped = await discord.slash(discord.owner, channel, "mate stop")
     assert (await discord.wait_for_response(stopped)).content == OVER
     assert len(llm.server.requests) == 0
+
+
+async def test_a_mate_deleted_mid_discussion_ends_it_quietly(discord, llm: ThreadedFakeLLM) -> None:
+    created = await admin(discord, "!mate create pip You are Pip.")
+    assert created.startswith("Created **Pip**"), created
+    channel = (await discord.create_channel("break-discuss-deleted")).id
+    llm.enqueue(reply("Maya opens.", provider="openai", gate="deleted-opens"))
+    started = await discord.command(discord.owner, channel, "!mate discuss 2 maya pip teams")
+    await llm.wait_for_requests(1)
+    requests = len(llm.server.requests)
+    question = "Delete **Pip** and unbind it everywhere? Answer `yes` or `no`."
+    assert await admin(discord, "!mate delete pip") == question
+    yes = await discord.send(discord.owner, "admin", "yes")
+    deleted = await discord.wait_for_message(channel="admin", after=yes)
+    assert deleted.content == "Deleted **Pip**."
+    llm.release("deleted-opens")
+    await discord.wait_for_message(lambda m: m.content == "Maya opens.", channel=channel)
+    await until_over(discord, channel)
+    assert mate_replies(discord, channel) == ["Maya opens."]
+    assert len(llm.server.requests) == requests  # pip was never asked
+    assert started.id < yes.id
