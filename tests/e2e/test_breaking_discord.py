@@ -323,3 +323,35 @@ async def test_a_mate_deleted_mid_discussion_ends_it_quietly(discord, llm: Threa
     assert mate_replies(discord, channel) == ["Maya opens."]
     assert len(llm.server.requests) == requests  # pip was never asked
     assert started.id < yes.id
+
+
+async def test_a_discussion_in_a_bound_forums_post_reads_the_post_and_its_people(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    forum = await discord.create_forum("break-forum")
+    bound = await admin(discord, f"!mate channel add maya <#{forum.id}>")
+    assert "now answers" in bound, bound
+    llm.enqueue(reply("Which color?"))
+    post, _starter = await discord.create_forum_post(
+        discord.member, forum.id, "Theme", "we need a new theme"
+    )
+    await discord.wait_for_message(lambda m: m.content == "Which color?", channel=post.id)
+    llm.enqueue(
+        reply("Blue, calm.", provider="openai", gate="forum-opens"),
+        reply("Green, Bob asks for it.", provider="anthropic"),
+    )
+    started = await discord.command(discord.owner, post.id, "!mate discuss 1 maya merlin colors")
+    await llm.wait_for_requests(2)
+    await discord.send(discord.member, post.id, "green please")  # the bound maya waits
+    await red_read_all(discord)
+    llm.release("forum-opens")
+    await discord.wait_for_messages(2, channel=post.id, webhook=True, after=started, timeout=30)
+    await until_over(discord, post.id)
+    assert mate_replies(discord, post.id) == [
+        "Which color?",
+        "Blue, calm.",
+        "Green, Bob asks for it.",
+    ]
+    merlin_read = "\n".join(text for _, text in conversation(llm))
+    assert "Bob: we need a new theme" in merlin_read and "Bob: green please" in merlin_read
+    assert len(llm.server.requests) == 3  # no turn of maya beside the discussion
