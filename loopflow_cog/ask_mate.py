@@ -164,8 +164,7 @@ class AskMate:
         """``name`` (of server ``guild_id``) answers ``message`` in ``channel`` for
         ``interaction``'s person (whom :meth:`allows` and :meth:`_refusal` let ask),
         unless it is the mate's own message, a discussion runs there or their cooldown
-        runs; ``say`` tells them
-        what happens."""
+        runs; ``say`` tells them what happens."""
         mate = await self.store.mate(guild_id, name)
         if mate is None:
             await say(_("That mate is no longer here."))
