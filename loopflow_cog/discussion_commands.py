@@ -6,7 +6,6 @@ module parses the request, checks who may start and stop one, and answers.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,10 +135,8 @@ class DiscussionCommands(MixinMeta):
         speaker. ⏹️ on any of their replies or `[p]mate stop` ends it.
         """
         guild_id = ctx.guild.id
-        if not mates_may_post(ctx.channel):
-            # A slash command's answer shows; a prefix command's cannot be posted either.
-            with contextlib.suppress(discord.Forbidden):
-                await answer(ctx, _("I can't post in this channel, so no mate can discuss here."))
+        if not mates_may_post(ctx.channel):  # Red runs no prefix command there: a slash one
+            await answer(ctx, _("I can't post in this channel, so no mate can discuss here."))
             return
         try:
             wanted = parse_discussion(request, await self.store.mates(guild_id))

@@ -355,3 +355,23 @@ async def test_a_discussion_in_a_bound_forums_post_reads_the_post_and_its_people
     merlin_read = "\n".join(text for _, text in conversation(llm))
     assert "Bob: we need a new theme" in merlin_read and "Bob: green please" in merlin_read
     assert len(llm.server.requests) == 3  # no turn of maya beside the discussion
+
+
+async def test_a_bound_channel_where_the_bot_cannot_post_asks_no_provider(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    muted = await bound_channel(discord, "break-bound-mute", "maya")
+    elsewhere = await bound_channel(discord, "break-bound-open", "maya")
+    discord.set_permissions(muted, discord.bot_user, deny=("send_messages", "manage_webhooks"))
+    await red_read_all(discord)
+    llm.server.reset()
+    await discord.send(discord.member, muted, "is anyone reading this?")
+    # A turn there would have asked the provider before this answer comes.
+    await answered(discord, llm, elsewhere, "and here?")
+    assert len(llm.server.requests) == 1
+    assert "is anyone reading" not in str(conversation(llm))
+    # Allowed again, maya reads what was said meanwhile.
+    discord.set_permissions(muted, discord.bot_user)
+    await red_read_all(discord)
+    await answered(discord, llm, muted, "now?")
+    assert "Bob: is anyone reading this?" in "\n".join(text for _, text in conversation(llm))
