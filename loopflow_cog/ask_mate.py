@@ -25,6 +25,7 @@ it disabled until ``[p]slash enablecog loopflow`` (its module is this package), 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -54,6 +55,7 @@ CHOICE_TIMEOUT = 120.0  # seconds the select waits for a choice
 WITHDRAW_TIMEOUT = 5.0  # seconds withdrawing a select waits for Discord
 MAX_PENDING = 1000  # selects waiting at once, one per asker (each holds a view in memory)
 OPTION_CHARS = 100  # Discord: a select option's label and description
+MAX_SELECTS = 5  # Discord: a message has at most 5 rows, a select takes one
 _CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 
 Say = Callable[[str], Awaitable[None]]
@@ -145,7 +147,7 @@ class AskMate:
             await say(_("Too many people are choosing a mate right now; try again in a minute."))
             return
         await interaction.followup.send(
-            _("Which mate should answer?"),
+            choice_prompt(len(ordered)),
             view=view,
             ephemeral=True,
             allowed_mentions=NO_PINGS,
@@ -247,7 +249,9 @@ class AskMate:
 
 
 class MateChoice(discord.ui.View):
-    """The ephemeral select of mates for one "Ask a mate" (only its asker sees it)."""
+    """The ephemeral select of mates for one "Ask a mate" (only its asker sees it): the
+    ``mates`` in order, 25 per select, in up to :data:`MAX_SELECTS` selects (the first
+    125 mates of a server that has more)."""
 
     def __init__(
         self,
@@ -264,25 +268,37 @@ class MateChoice(discord.ui.View):
         self.channel = channel
         self.message = message
         self.guild_id = guild_id
-        self.select: discord.ui.Select[MateChoice] = discord.ui.Select(
-            placeholder=_("Choose a mate"),
-            options=[
-                discord.SelectOption(
-                    label=choice_label(mate),
-                    value=mate.name,
-                    description=mate.description[:OPTION_CHARS] or None,
+        # Discord: at most 25 options per select and 5 selects per message.
+        chunks = [mates[i : i + MAX_CHOICES] for i in range(0, len(mates), MAX_CHOICES)]
+        for index, chunk in enumerate(chunks[:MAX_SELECTS]):
+            if len(chunks) == 1:
+                placeholder = _("Choose a mate")
+            else:
+                first = index * MAX_CHOICES + 1
+                placeholder = _("Choose a mate ({first}-{last})").format(
+                    first=first, last=first + len(chunk) - 1
                 )
-                for mate in mates[:MAX_CHOICES]  # Discord: at most 25 options
-            ],
-        )
-        self.select.callback = self._chosen  # type: ignore[method-assign]
-        self.add_item(self.select)
+            select: discord.ui.Select[MateChoice] = discord.ui.Select(
+                placeholder=placeholder,
+                options=[
+                    discord.SelectOption(
+                        label=choice_label(mate),
+                        value=mate.name,
+                        description=mate.description[:OPTION_CHARS] or None,
+                    )
+                    for mate in chunk
+                ],
+            )
+            select.callback = functools.partial(self._chosen, select)  # type: ignore[method-assign]
+            self.add_item(select)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the person who asked chooses."""
         return interaction.user.id == self.origin.user.id
 
-    async def _chosen(self, interaction: discord.Interaction) -> None:
+    async def _chosen(
+        self, select: discord.ui.Select[MateChoice], interaction: discord.Interaction
+    ) -> None:
         self.stop()
         self.asking.left(self)
 
@@ -291,7 +307,7 @@ class MateChoice(discord.ui.View):
                 content=text, view=None, allowed_mentions=NO_PINGS
             )
 
-        name = self.select.values[0]
+        name = select.values[0]
         if await self.asking.allows(interaction, self.guild_id, say):  # rules may change
             await self.asking.start(
                 interaction, say, self.channel, self.message, self.guild_id, name
@@ -313,6 +329,19 @@ class MateChoice(discord.ui.View):
             await asyncio.wait_for(edit, WITHDRAW_TIMEOUT)
         except (discord.HTTPException, asyncio.TimeoutError):
             pass  # the person dismissed it, or the token expired: nothing to show
+
+
+def choice_prompt(count: int) -> str:
+    """What the select of ``count`` mates says: which mate should answer, and when the
+    server has more mates than the selects hold (:data:`MAX_SELECTS` of
+    :data:`MAX_CHOICES`), that only the first are offered and how to ask another."""
+    shown = MAX_SELECTS * MAX_CHOICES
+    if count <= shown:
+        return _("Which mate should answer?")
+    return _(
+        "Which mate should answer? The first {shown} of {count} mates are offered: to ask "
+        "another, bind it here or reply to one of its messages."
+    ).format(shown=shown, count=count)
 
 
 def _followup(interaction: discord.Interaction) -> Say:

@@ -375,3 +375,39 @@ async def test_a_bound_channel_where_the_bot_cannot_post_asks_no_provider(
     await red_read_all(discord)
     await answered(discord, llm, muted, "now?")
     assert "Bob: is anyone reading this?" in "\n".join(text for _, text in conversation(llm))
+
+
+# --- many mates (last: the mates it creates stay for the module) -----------------------------
+
+
+def all_options(message: Message) -> list[str]:
+    """The values of every select's options in ``message``, in order."""
+    return [
+        option["value"]
+        for row in message.components
+        for item in row["components"]
+        for option in item.get("options") or []
+    ]
+
+
+async def test_ask_a_mate_offers_every_mate_of_a_server_with_more_than_25(
+    discord, llm: ThreadedFakeLLM, slash_commands
+) -> None:
+    many = [f"extra{index:02d}" for index in range(30)]
+    for name in many:
+        created = await admin(discord, f"!mate create {name} You are {name}.")
+        assert created.startswith("Created"), created
+    channel = (await discord.create_channel("break-ask-many")).id  # none bound: a choice
+    question = await discord.send(discord.member, channel, "who knows about caching?")
+    record = await discord.context_menu(discord.member, ASK, question)
+    offered = await discord.wait_for_response(record)
+    assert offered.content == "Which mate should answer?"
+    options = all_options(offered)
+    assert set(many) <= set(options) and len(options) == len(set(options))
+    assert all(len(row["components"][0]["options"]) <= 25 for row in offered.components)
+    llm.enqueue(reply("Cache wisely."))
+    await discord.choose(discord.member, record, many[-1])
+    answer = await discord.wait_for_message(
+        lambda m: mate_text(m) == "Cache wisely.", channel=channel, after=question
+    )
+    assert answer.webhook_name == "Extra29"
