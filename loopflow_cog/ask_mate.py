@@ -6,8 +6,10 @@ way a mate answers a reply to one of its messages (``ChatServer.answer_reply``; 
 cannot post a native reply, so the message index links the answer to the message it
 answers, for later reply chains). With several mates bound there, or none, the person
 who asked chooses one in an ephemeral select of the server's mates (the bound ones
-first; a server with one mate needs no choice). In DMs, the person's DM mate answers
-(``[p]mate dm``).
+first; a server with one mate needs no choice). A person has one select at a time: a
+new "Ask a mate" withdraws their previous one, as the cog's unload withdraws them all.
+In DMs, the person's DM mate answers (``[p]mate dm``). While a discussion runs where
+the message is, no mate answers it (the discussion's speakers are busy): a line says so.
 
 Red's rules apply: its tree refuses blocked people and ignored channels before this
 module runs; here, the cog disabled in the server, the person's cooldown, whether they
@@ -22,6 +24,8 @@ it disabled until ``[p]slash enablecog loopflow`` (its module is this package), 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -34,6 +38,7 @@ from loopflow.mates import Mate
 
 from .delivery import NO_PINGS, MessageChannel
 from .mate_choices import MAX_CHOICES, choice_label
+from .places import mates_may_post, may_write
 from .trust import server_allows
 
 if TYPE_CHECKING:
@@ -47,7 +52,10 @@ log = logging.getLogger("red.loopflow.ask")
 
 MENU_NAME = "Ask a mate"  # Discord: a context menu's name has 1 to 32 characters
 CHOICE_TIMEOUT = 120.0  # seconds the select waits for a choice
+WITHDRAW_TIMEOUT = 5.0  # seconds withdrawing a select waits for Discord
+MAX_PENDING = 1000  # selects waiting at once, one per asker (each holds a view in memory)
 OPTION_CHARS = 100  # Discord: a select option's label and description
+MAX_SELECTS = 5  # Discord: a message has at most 5 rows, a select takes one
 _CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 
 Say = Callable[[str], Awaitable[None]]
@@ -63,14 +71,36 @@ class AskMate:
         self.conversations = conversations
         self.store = conversations.store
         self.menu = app_commands.ContextMenu(name=MENU_NAME, callback=self.ask)
-        # Selects still waiting for a choice (each leaves on its choice or timeout).
-        self.pending: set[MateChoice] = set()
+        # The selects still waiting for a choice, by asker: one each (a new "Ask a mate"
+        # withdraws the asker's previous select), at most MAX_PENDING in all. Each leaves
+        # on its choice, its timeout, or its withdrawal.
+        self.pending: dict[int, MateChoice] = {}
 
-    def close(self) -> None:
-        """The cog unloads: the selects still waiting take no choice any more."""
-        for view in list(self.pending):
-            view.stop()
+    async def aclose(self) -> None:
+        """The cog unloads: the selects still waiting take no choice any more, and say so
+        (a select left on screen would fail when used, its view gone with the cog)."""
+        views = list(self.pending.values())
         self.pending.clear()
+        await asyncio.gather(*(view.withdraw() for view in views))
+
+    async def _waiting(self, view: MateChoice) -> bool:
+        """Keep ``view`` as its asker's select (withdrawing their previous one); False when
+        :data:`MAX_PENDING` selects of other people wait already."""
+        asker = view.origin.user.id
+        previous = self.pending.pop(asker, None)
+        if previous is None and len(self.pending) >= MAX_PENDING:
+            view.stop()
+            return False
+        self.pending[asker] = view
+        if previous is not None:
+            await previous.withdraw()
+        return True
+
+    def left(self, view: MateChoice) -> None:
+        """``view`` takes no more choices (chosen, timed out or withdrawn)."""
+        asker = view.origin.user.id
+        if self.pending.get(asker) is view:
+            del self.pending[asker]
 
     async def ask(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The menu was used on ``message``: answer it by the mate that speaks there, or
@@ -113,9 +143,11 @@ class AskMate:
         ordered = [mates[n] for n in names if n in mates]
         ordered += [m for n, m in mates.items() if n not in names]
         view = MateChoice(self, interaction, channel, message, guild_id, ordered)
-        self.pending.add(view)
+        if not await self._waiting(view):
+            await say(_("Too many people are choosing a mate right now; try again in a minute."))
+            return
         await interaction.followup.send(
-            _("Which mate should answer?"),
+            choice_prompt(len(ordered)),
             view=view,
             ephemeral=True,
             allowed_mentions=NO_PINGS,
@@ -133,8 +165,8 @@ class AskMate:
     ) -> None:
         """``name`` (of server ``guild_id``) answers ``message`` in ``channel`` for
         ``interaction``'s person (whom :meth:`allows` and :meth:`_refusal` let ask),
-        unless it is the mate's own message or their cooldown runs; ``say`` tells them
-        what happens."""
+        unless it is the mate's own message, a discussion runs there or their cooldown
+        runs; ``say`` tells them what happens."""
         mate = await self.store.mate(guild_id, name)
         if mate is None:
             await say(_("That mate is no longer here."))
@@ -143,6 +175,13 @@ class AskMate:
             await say(_("That is **{display}**'s own message.").format(display=mate.display_name))
             return
         conversations = self.conversations
+        if conversations.server.discussion(channel.id) is not None:
+            # Its answer would wait for the discussion's end and then be dropped (the
+            # message is no new one its speakers missed): say so, and start nothing.
+            await say(
+                _("A discussion is running here: ask again once it is over (`/mate stop` ends it).")
+            )
+            return
         cooldown = await self.store.cooldown(guild_id)
         if not conversations.server.cooled_down(guild_id, interaction.user.id, cooldown):
             await say(
@@ -189,18 +228,16 @@ class AskMate:
         guild_id: int,
     ) -> str:
         """Why no mate may answer ``message`` for this person ("" when one may): they
-        cannot write here, they or the message's author opted out of memory, or the
+        cannot write here, nor can the bot (a mate's answer would cost a provider request
+        and fail to show), they or the message's author opted out of memory, or the
         message has nothing a mate reads (another bot's, or nothing but an embed)."""
         memory = self.store.memory
         if not isinstance(channel, discord.DMChannel):
             member = interaction.user
-            allowed = isinstance(member, discord.Member) and (
-                channel.permissions_for(member).send_messages_in_threads
-                if isinstance(channel, discord.Thread)
-                else channel.permissions_for(member).send_messages
-            )
-            if not allowed:
+            if not (isinstance(member, discord.Member) and may_write(channel, member)):
                 return _("You can't write here, so no mate answers here for you.")
+            if not mates_may_post(channel):
+                return _("I can't post in this channel, so no mate can answer here.")
         if await memory.is_opted_out(interaction.user.id):
             return _("You opted out of memory: `/mate optin` first.")
         if await memory.is_opted_out(message.author.id):
@@ -212,7 +249,9 @@ class AskMate:
 
 
 class MateChoice(discord.ui.View):
-    """The ephemeral select of mates for one "Ask a mate" (only its asker sees it)."""
+    """The ephemeral select of mates for one "Ask a mate" (only its asker sees it): the
+    ``mates`` in order, 25 per select, in up to :data:`MAX_SELECTS` selects (the first
+    125 mates of a server that has more)."""
 
     def __init__(
         self,
@@ -229,34 +268,46 @@ class MateChoice(discord.ui.View):
         self.channel = channel
         self.message = message
         self.guild_id = guild_id
-        self.select: discord.ui.Select[MateChoice] = discord.ui.Select(
-            placeholder=_("Choose a mate"),
-            options=[
-                discord.SelectOption(
-                    label=choice_label(mate),
-                    value=mate.name,
-                    description=mate.description[:OPTION_CHARS] or None,
+        # Discord: at most 25 options per select and 5 selects per message.
+        chunks = [mates[i : i + MAX_CHOICES] for i in range(0, len(mates), MAX_CHOICES)]
+        for index, chunk in enumerate(chunks[:MAX_SELECTS]):
+            if len(chunks) == 1:
+                placeholder = _("Choose a mate")
+            else:
+                first = index * MAX_CHOICES + 1
+                placeholder = _("Choose a mate ({first}-{last})").format(
+                    first=first, last=first + len(chunk) - 1
                 )
-                for mate in mates[:MAX_CHOICES]  # Discord: at most 25 options
-            ],
-        )
-        self.select.callback = self._chosen  # type: ignore[method-assign]
-        self.add_item(self.select)
+            select: discord.ui.Select[MateChoice] = discord.ui.Select(
+                placeholder=placeholder,
+                options=[
+                    discord.SelectOption(
+                        label=choice_label(mate),
+                        value=mate.name,
+                        description=mate.description[:OPTION_CHARS] or None,
+                    )
+                    for mate in chunk
+                ],
+            )
+            select.callback = functools.partial(self._chosen, select)  # type: ignore[method-assign]
+            self.add_item(select)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the person who asked chooses."""
         return interaction.user.id == self.origin.user.id
 
-    async def _chosen(self, interaction: discord.Interaction) -> None:
+    async def _chosen(
+        self, select: discord.ui.Select[MateChoice], interaction: discord.Interaction
+    ) -> None:
         self.stop()
-        self.asking.pending.discard(self)
+        self.asking.left(self)
 
         async def say(text: str) -> None:
             await interaction.response.edit_message(
                 content=text, view=None, allowed_mentions=NO_PINGS
             )
 
-        name = self.select.values[0]
+        name = select.values[0]
         if await self.asking.allows(interaction, self.guild_id, say):  # rules may change
             await self.asking.start(
                 interaction, say, self.channel, self.message, self.guild_id, name
@@ -264,13 +315,33 @@ class MateChoice(discord.ui.View):
 
     async def on_timeout(self) -> None:
         """No choice came: the select goes, a line says so."""
-        self.asking.pending.discard(self)
+        self.asking.left(self)
+        await self.withdraw()
+
+    async def withdraw(self) -> None:
+        """Take no choice any more: the select goes, a line says so (within
+        :data:`WITHDRAW_TIMEOUT` seconds; the person may have dismissed it)."""
+        self.stop()
         try:
-            await self.origin.edit_original_response(
+            edit = self.origin.edit_original_response(
                 content=_("No mate was chosen."), view=None, allowed_mentions=NO_PINGS
             )
-        except discord.HTTPException:
+            await asyncio.wait_for(edit, WITHDRAW_TIMEOUT)
+        except (discord.HTTPException, asyncio.TimeoutError):
             pass  # the person dismissed it, or the token expired: nothing to show
+
+
+def choice_prompt(count: int) -> str:
+    """What the select of ``count`` mates says: which mate should answer, and when the
+    server has more mates than the selects hold (:data:`MAX_SELECTS` of
+    :data:`MAX_CHOICES`), that only the first are offered and how to ask another."""
+    shown = MAX_SELECTS * MAX_CHOICES
+    if count <= shown:
+        return _("Which mate should answer?")
+    return _(
+        "Which mate should answer? The first {shown} of {count} mates are offered: to ask "
+        "another, bind it here or reply to one of its messages."
+    ).format(shown=shown, count=count)
 
 
 def _followup(interaction: discord.Interaction) -> Say:

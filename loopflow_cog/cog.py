@@ -101,7 +101,7 @@ class Loopflow(
         """
         menu = self.ask_mate.menu
         self.bot.tree.remove_command(menu.name, type=menu.type)
-        self.ask_mate.close()
+        await self.ask_mate.aclose()
         try:
             await self.conversations.aclose()
             await self.remembering.aclose()

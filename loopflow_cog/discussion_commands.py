@@ -24,6 +24,7 @@ from .abc import MixinMeta
 from .answering import STOP_EMOJI
 from .answers import answer
 from .commands import MateCommands
+from .places import mates_may_post
 from .trust import is_admin
 
 _ = Translator("Loopflow", __file__)
@@ -134,6 +135,9 @@ class DiscussionCommands(MixinMeta):
         speaker. ⏹️ on any of their replies or `[p]mate stop` ends it.
         """
         guild_id = ctx.guild.id
+        if not mates_may_post(ctx.channel):  # Red runs no prefix command there: a slash one
+            await answer(ctx, _("I can't post in this channel, so no mate can discuss here."))
+            return
         try:
             wanted = parse_discussion(request, await self.store.mates(guild_id))
         except DiscussionInputError as exc:

@@ -104,6 +104,11 @@ class Conversations:
         replied = await self.history.replied_mate(message) if from_person else None
         # A discussion's next speaker reads what is said there, bound or not.
         discussing = self.server.discussion(channel.id) is not None
+        if not names and not discussing:
+            # A place no one watches keeps none of its messages: what was kept of it (a
+            # discussion's, or from while a mate was bound) is stale from now on, and is
+            # read from Discord again when mates next speak there.
+            self.server.cache.drop(channel.id)
         if not names and replied is None and not discussing:
             return
         if from_person and not await self._may_trigger(message):
@@ -150,15 +155,17 @@ class Conversations:
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         """A stop reaction on a reply still being written stops it, if its author may;
         on any reply of a discussion, it ends the discussion after the reply being
-        written, if its author started it or has Manage Messages there."""
+        written, if its author started it or has Manage Messages there, and nothing
+        else: a reply of a discussion cut short would end it too, and the people it
+        reads (anyone who spoke there) may not end a discussion."""
         me = self.bot.user
         if str(payload.emoji) != STOP_EMOJI or me is None or payload.user_id == me.id:
             return
         discussion = self.server.discussion_of(payload.channel_id, payload.message_id)
-        if discussion is not None and await may_stop(
-            self.bot, payload, frozenset({discussion.starter})
-        ):
-            discussion.stop()
+        if discussion is not None:
+            if await may_stop(self.bot, payload, frozenset({discussion.starter})):
+                discussion.stop()
+            return
         answering = self.server.answering(payload.message_id)
         if answering is not None and await may_stop(self.bot, payload, answering):
             self.server.stop(payload.message_id)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import discord
 
 if TYPE_CHECKING:
+    from .delivery import MessageChannel
     from .store import Store
 
 # Discord lookups one listing may make for bound ids the gateway cache does not know.
@@ -58,3 +59,20 @@ def split_places(guild: discord.Guild, channel_ids: list[int]) -> tuple[list[int
         and not isinstance(place, discord.Thread)
     ]
     return channels, len(channel_ids) - len(channels)
+
+
+def may_write(channel: MessageChannel, member: discord.Member) -> bool:
+    """Whether ``member`` may post in ``channel`` (a server's channel or thread): see it and
+    send there (in a thread, Send Messages in Threads)."""
+    permissions = channel.permissions_for(member)  # type: ignore[union-attr]
+    if isinstance(channel, discord.Thread):
+        return permissions.view_channel and permissions.send_messages_in_threads
+    return permissions.view_channel and permissions.send_messages
+
+
+def mates_may_post(channel: MessageChannel) -> bool:
+    """Whether the bot can show a mate's words in ``channel`` (a server's): through a
+    webhook (Manage Webhooks) or as itself. Without either, a reply would ask a provider
+    and fail to show."""
+    me = channel.guild.me  # type: ignore[union-attr]
+    return may_write(channel, me) or channel.permissions_for(me).manage_webhooks  # type: ignore[union-attr]

@@ -11,7 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable, Iterator, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Hashable,
+    ItemsView,
+    Iterator,
+    MutableMapping,
+    ValuesView,
+)
 from typing import TypeVar
 
 K = TypeVar("K")
@@ -50,6 +58,14 @@ class LRUMap(MutableMapping[K, V]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._data  # a membership test does not refresh the key
+
+    def values(self) -> ValuesView[V]:
+        """The values, oldest first; iterating is not a use (nothing is refreshed)."""
+        return self._data.values()
+
+    def items(self) -> ItemsView[K, V]:
+        """The entries, oldest first; iterating is not a use (nothing is refreshed)."""
+        return self._data.items()
 
     def peek(self, key: K, default: V | None = None) -> V | None:
         """The value of ``key`` (``default`` if absent) without refreshing it; safe while

@@ -344,8 +344,11 @@ class ChatServer:
         self._markers[place.conversation] = {**markers, mate.name: reading.marker}
         note = self.note_trimmed and place.conversation not in self._noted
         answering = reading.answering
-        if discussion is not None:  # who started it may stop any of its replies
-            answering |= {discussion.starter}
+        if discussion is not None:
+            # Its replies answer whoever started it: they alone (or moderators) may stop
+            # one, and its turns count for their daily limits, not for those of people it
+            # reads (one at their limit would end someone else's discussion by speaking).
+            answering = frozenset({discussion.starter})
             discussion.read_upto = max(discussion.read_upto, reading.marker)
         source = Source(read=reading.marker, marker=markers.get(mate.name, 0))
         outcome = await self._reply(

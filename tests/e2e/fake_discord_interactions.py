@@ -423,6 +423,8 @@ class InteractionState:
             message.content = data["content"]
         if data.get("embeds") is not None:
             message.embeds = [{"type": "rich", **e} for e in data["embeds"]]
+        if data.get("components") is not None:  # [] takes a select away, as Discord does
+            message.components = data["components"]
         return message
 
     def delete(self, record: InteractionRecord, ref: str) -> None:

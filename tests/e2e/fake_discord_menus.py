@@ -116,11 +116,16 @@ class MenuActions:
             ]
             if not selects:
                 raise LookupError(f"the answer to /{interaction.command} has no select")
-            offered = {option["value"] for option in selects[0].get("options") or []}
-            if not set(values) <= offered:  # Discord offers only the select's options
-                raise ValueError(f"{values} not among the options {sorted(offered)}")
+
+            def offered(select: dict[str, Any]) -> set[str]:
+                return {option["value"] for option in select.get("options") or []}
+
+            chosen = next((s for s in selects if set(values) <= offered(s)), None)
+            if chosen is None:  # Discord offers only a select's options, in that select
+                every = sorted(v for s in selects for v in offered(s))
+                raise ValueError(f"{values} not among the options of one select {every}")
             data = {
-                "custom_id": selects[0]["custom_id"],
+                "custom_id": chosen["custom_id"],
                 "component_type": SELECT,
                 "values": list(values),
             }

@@ -88,3 +88,14 @@ async def test_keyed_locks_serialise_a_key_and_keep_nothing_when_idle() -> None:
     await asyncio.gather(*tasks)
     assert order == ["first in", "other in", "first out", "second in"]
     assert len(locks) == 0
+
+
+def test_its_values_and_items_can_be_iterated_and_refresh_nothing() -> None:
+    # A ValuesView read each value through __getitem__, which refreshes: iterating a map of
+    # two entries or more raised "OrderedDict mutated during iteration".
+    cache: LRUMap[str, int] = LRUMap(3)
+    cache["a"], cache["b"], cache["c"] = 1, 2, 3
+    assert any(value == 3 for value in cache.values())
+    assert [key for key, value in cache.items() if value > 1] == ["b", "c"]
+    cache["d"] = 4  # the oldest, "a", goes: iterating made nothing newer
+    assert list(cache) == ["b", "c", "d"]

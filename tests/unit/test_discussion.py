@@ -365,3 +365,72 @@ async def test_at_most_as_many_discussions_run_as_conversations_are_kept() -> No
     w.provider.go(4)
     w.provider.go(5)
     await w.server.aclose()
+
+
+class RefusedFor:
+    """A budget with every daily limit of the people in ``spent`` used up; records who
+    each request was asked for."""
+
+    def __init__(self, *spent: int) -> None:
+        self.spent_up = set(spent)
+        self.asked: list[tuple[str, int]] = []
+
+    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
+        self.asked.append((mate.name, person))
+        return person not in self.spent_up
+
+    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
+        return None
+
+
+async def test_a_member_over_their_limit_who_speaks_meanwhile_does_not_end_it() -> None:
+    # Bob has used his daily limit; his message during the discussion is read by the next
+    # speaker, but the discussion is Alice's: its turns count for her, and go on.
+    w = World(Steps())
+    budget = RefusedFor(BOB)
+    w.server.budget = budget
+    w.provider.add("Tabs.", "Spaces, Bob.", "Tabs again.", "Spaces again.")
+    discussion = w.discuss(MAYA, MERLIN, rounds=2)
+    assert discussion is not None
+    await w.provider.started[0].wait()  # maya is writing
+    w.say(BOB, "what about cost?")
+    await asyncio.sleep(0)
+    for index in range(4):
+        w.provider.go(index)
+    await discussion.ended.wait()
+    await w.server.idle()
+    assert w.speakers() == ["maya", "merlin", "maya", "merlin"]
+    assert ("user", "Bob: what about cost?") in w.request(1)
+    assert budget.asked == [("maya", ALICE), ("merlin", ALICE), ("maya", ALICE), ("merlin", ALICE)]
+    await w.server.aclose()
+
+
+
+async def test_no_chime_after_a_first_answer_that_failed() -> None:
+    w = chiming({"merlin": 100})
+    w.provider.add("", "")  # maya answers nothing, twice: a failure
+    w.say(ALICE, "hello", mates=("maya", "merlin"))
+    await w.server.idle()
+    assert w.speakers() == ["maya"] and w.chat() == []
+    assert w.provider.calls == 2  # maya's try and retry; merlin was never asked
+    await w.server.aclose()
+
+
+async def test_a_flood_during_a_discussion_starts_no_turn_and_is_answered_once_after() -> None:
+    w = World(Steps())
+    w.provider.add("Tabs.", "Spaces.", "One answer to all of it.")
+    discussion = w.discuss(MAYA, MERLIN, rounds=1)
+    assert discussion is not None
+    w.provider.go(0)
+    await w.provider.started[1].wait()  # merlin, the last speaker, is writing
+    for index in range(200):
+        w.say(BOB, f"spam {index}")
+    assert w.server.footprint()["turns"] == 1  # the discussion's task alone
+    w.provider.go(1)
+    await discussion.ended.wait()
+    w.provider.go(2)
+    await w.server.idle()
+    assert w.speakers() == ["maya", "merlin", "maya"]
+    assert "Bob: spam 199" in str(w.request(2))  # the newest read, by the one answer
+    assert w.provider.calls == 3
+    await w.server.aclose()
