@@ -41,13 +41,16 @@ class Source:
 class Said:
     """A mate's finished reply: ``parts`` (message ids, in order), the people it was
     ``answering`` (they may regenerate it), its context's :class:`Source`, and the
-    ``guild`` whose rules apply where it was said (for a DM, the mate's server)."""
+    ``guild`` whose rules apply where it was said (for a DM, the mate's server). A reply
+    in a ``discussion`` is known (so no older reply counts as the newest) but is not
+    regenerated: its context was the discussion's, which is over."""
 
     mate: str
     parts: tuple[int, ...]
     answering: frozenset[int]
     source: Source
     guild: int = 0
+    discussion: bool = False
 
 
 class SaidIndex:

@@ -245,8 +245,10 @@ class ChatServer:
         regenerate it); None for anything else: an older reply, no mate's. A reply still
         being written counts as what it is so far (it is regenerated once it is over)."""
         said = self._said.newest(conversation, message_id)
+        if said is not None and said.discussion:
+            return None
         writing = self._writing(conversation, message_id) if said is None else None
-        if writing is not None:
+        if writing is not None and writing.discussion is None:
             bot = writing.bot
             return Said(bot.mate.name, (message_id,), bot.answering, Source(), writing.place.guild)
         return said
@@ -392,7 +394,7 @@ class ChatServer:
         if writing is not None:
             await writing.done.wait()  # 🔄 as it was being written: once it is over
         said = self._said.newest(place.conversation, message_id)
-        if said is None:
+        if said is None or said.discussion:
             return
 
         async def turn() -> None:
@@ -477,7 +479,9 @@ class ChatServer:
             outcome = await bot.run(turns, note_trimmed=note_trimmed, replacing=replacing)
             shown = [handle.id for handle, _ in outcome.posted]
             if shown:  # at once: 🔄 may come as soon as the stop button is off
-                said = Said(mate.name, tuple(shown), answering, source, place.guild)
+                said = Said(
+                    mate.name, tuple(shown), answering, source, place.guild, discussion is not None
+                )
                 self._said.remember(place.conversation, said)
             if outcome.omitted:
                 self._noted[place.conversation] = True

@@ -125,6 +125,17 @@ async def test_each_round_every_mate_speaks_once_in_the_order_named(world) -> No
     assert world.server.discussion(HERE.conversation) is None  # over: another may start
 
 
+async def test_a_discussions_replies_are_not_regenerated(world) -> None:
+    world.provider.add("Tabs.", "Spaces.")
+    discussion = world.discuss(MERLIN, MAYA, rounds=1)
+    assert discussion is not None
+    await discussion.ended.wait()
+    for reply in discussion.replies:  # its context was the discussion's, which is over
+        assert world.server.regenerable(HERE.conversation, reply) is None
+        assert not world.server.regenerate(HERE, reply)
+        assert await world.server.recall(HERE, reply) is None
+
+
 async def test_rounds_default_to_three_and_are_capped() -> None:
     assert DEFAULT_ROUNDS == 3 and MAX_ROUNDS == 20
     w = World()
