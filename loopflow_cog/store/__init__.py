@@ -1,8 +1,9 @@
 """The only package that touches Red's Config: IDs in, plain values and dataclasses out.
 
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
-that change on every reply (message index, usage), written in batches, in ``records``;
-usage, limits and prices in ``costs``. A server's data is read once (concurrent first
+that change on every reply (message index, usage), written in batches, in ``records``,
+each server's where a write costs only that server (``shelves``); usage, limits and
+prices in ``costs``. A server's data is read once (concurrent first
 reads share one load) and mirrored in memory (``mirror``); the store is the only writer,
 so the mirror stays exact.
 """
@@ -25,6 +26,7 @@ from .memory import ConfigMemory
 from .mirror import GuildState
 from .records import Records, rewrites_whole_file
 from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
+from .shelves import ServerConfig, ServerFiles, ServerRows, server_config_beside
 
 __all__ = ["CONFIG_IDENTIFIER", "MESSAGE_INDEX_LIMIT", "DuplicateMateError", "Store"]
 
@@ -38,18 +40,28 @@ class DuplicateMateError(MateError):
 class Store(CostStore):
     """Typed access to the cog's Config.
 
-    ``whole_file_writes``: how the batched records are written (see records.py): one write
-    for all servers (Red's JSON driver rewrites the whole file per write) or one per changed
-    server (PostgreSQL). By default it follows the instance's backend.
+    ``whole_file_writes``: where the batched records are kept (see shelves.py): a Config,
+    so a file, per server, made by ``server_config(guild id)`` (Red's JSON driver rewrites
+    a cog's whole file per write), or a row per server in ``config`` (PostgreSQL). By
+    default it follows the instance's backend, and ``server_config`` names the servers'
+    Configs after ``config``'s cog.
     """
 
-    def __init__(self, config: Config, *, whole_file_writes: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        whole_file_writes: bool | None = None,
+        server_config: ServerConfig | None = None,
+    ) -> None:
         self.config = config
         self.whole_file_writes = (
             rewrites_whole_file() if whole_file_writes is None else whole_file_writes
         )
+        self.server_config = server_config or server_config_beside(config)
         schema.register(config)
-        self._records = Records(config, whole_file_writes=self.whole_file_writes)
+        shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
+        self._records = Records(shelves or ServerRows(config))
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -57,7 +69,9 @@ class Store(CostStore):
 
     async def migrate(self) -> None:
         """Bring stored data to the current schema; cog_load runs it before any read."""
-        await schema.migrate(self.config, whole_file_writes=self.whole_file_writes)
+        await schema.migrate(
+            self.config, whole_file_writes=self.whole_file_writes, server_config=self.server_config
+        )
 
     # --- mates ---------------------------------------------------------------------------
 
@@ -295,8 +309,8 @@ class Store(CostStore):
         entry = f"{name}:{answered}" if answered else name
         for message_id in message_ids:
             index[str(message_id)] = entry
-        for stale in list(index)[: max(0, len(index) - MESSAGE_INDEX_LIMIT)]:
-            del index[stale]
+        while len(index) > MESSAGE_INDEX_LIMIT:  # the oldest first, without a copy
+            del index[next(iter(index))]
         self._records.changed(guild_id)
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .mirror import GuildState
     from .records import Records
 
-from .schema import RECORDS
 
 log = logging.getLogger("red.loopflow.store")
 
@@ -130,12 +129,9 @@ class CostStore:
 
     async def forget_member_counts(self, user_id: int) -> None:
         """A data deletion request: drop ``user_id``'s saved token count of today in every
-        server (one read of the records; the servers that held one are written)."""
-        stored = await self.config.custom(RECORDS).all()
-        holding = {int(key) for key, records in stored.items() if _counts_member(records, user_id)}
-        holding |= {
-            g for g, state in self._guilds.items() if _counts_member(state.records, user_id)
-        }
+        server (every server's records read; the servers that held one are written)."""
+        every = await self._records.every()
+        holding = {g for g, records in every.items() if _counts_member(records, user_id)}
         for guild_id in holding:
             state = await self._state(guild_id)
             state.records.get("today", {}).get("members", {}).pop(str(user_id), None)

@@ -2,11 +2,10 @@
 the usage ledgers (and, in a server with limits, today's tokens per member).
 
 They change on every reply, so they live in memory and are written in batches, within
-:data:`SAVE_DELAY` of a change. How a batch is written follows what a write costs on the
-backend: Red's JSON driver serialises and fsyncs the cog's whole file on every Config
-write, so a flush makes one write however many servers changed: the changed server's
-document when one did, else the whole group at once. On PostgreSQL a write costs the row
-it changes, so a flush writes the rows of the servers that changed, and only those.
+:data:`SAVE_DELAY` of a change. A flush writes the documents of the servers that changed,
+and only those, each where it costs only itself (shelves.py: a row per server on
+PostgreSQL, a file per server on Red's JSON driver), at most :data:`WRITES_AT_ONCE` at a
+time. So a flush costs what changed, not what exists (BENCHMARKS.md, "Saving").
 """
 
 from __future__ import annotations
@@ -15,11 +14,13 @@ import asyncio
 import logging
 from typing import Any
 
-from redbot.core import Config, data_manager
+from redbot.core import data_manager
 
-from .schema import RECORDS, new_records
+from .schema import new_records
+from .shelves import Shelves
 
 SAVE_DELAY = 1.0  # seconds a batched write waits for more changes
+WRITES_AT_ONCE = 8  # servers written concurrently by one flush (a file or a row each)
 
 log = logging.getLogger("red.loopflow.store")
 
@@ -32,19 +33,12 @@ def rewrites_whole_file() -> bool:
         return True
 
 
-def has_records(records: dict[str, Any]) -> bool:
-    """Whether a document holds anything worth storing."""
-    return bool(records.get("index") or records.get("usage") or records.get("today"))
-
-
 class Records:
     """Every server's records document: read once, changed in place, saved in batches."""
 
-    def __init__(self, config: Config, *, whole_file_writes: bool) -> None:
-        self.config = config
-        self.whole_file_writes = whole_file_writes
+    def __init__(self, shelves: Shelves) -> None:
+        self.shelves = shelves
         self._live: dict[int, dict[str, Any]] = {}  # the servers held in memory
-        self._every: dict[str, dict[str, Any]] | None = None  # whole_file_writes: all servers
         self._dirty: set[int] = set()  # servers changed since the last write
         self._flushing = asyncio.Lock()
         self._timer: asyncio.Task[None] | None = None
@@ -56,13 +50,19 @@ class Records:
         records = self._live.get(guild_id)
         if records is not None:
             return records
-        if self._every is not None:
-            records = self._every.setdefault(str(guild_id), new_records())
-        else:
-            records = await self.config.custom(RECORDS, str(guild_id)).all()
+        records = {**new_records(), **await self.shelves.read(guild_id)}
         # Oldest first, as the index is trimmed; PostgreSQL's jsonb keeps no insertion order.
         records["index"] = dict(sorted(records["index"].items(), key=lambda kv: int(kv[0])))
         return self._live.setdefault(guild_id, records)
+
+    async def every(self) -> dict[int, dict[str, Any]]:
+        """Every server's document: those held in memory, the others as stored (read
+        one by one; for the rare scan of all servers, a data deletion request)."""
+        found = {}
+        for guild_id in await self.shelves.servers():
+            if guild_id not in self._live:
+                found[guild_id] = await self.shelves.read(guild_id)
+        return {**found, **self._live}
 
     def unload(self, guild_id: int) -> None:
         """Stop holding a server's document (saved first, see :meth:`flush`)."""
@@ -88,35 +88,33 @@ class Records:
             log.exception("Saving the message index and usage failed; the next change retries")
 
     async def flush(self) -> None:
-        """Write what changed now: one Config write, or on PostgreSQL one per changed
-        server. A write that fails or is cancelled leaves its changes to the next flush,
-        so nothing is lost; flushes run one at a time."""
+        """Write what changed now: one Config write per changed server, nothing for the
+        others. A write that fails or is cancelled leaves its server to the next flush,
+        so nothing is lost (the first error is raised); flushes run one at a time."""
         async with self._flushing:
             dirty, self._dirty = self._dirty, set()
+            slots = asyncio.Semaphore(WRITES_AT_ONCE)
+
+            async def write(guild_id: int) -> None:
+                async with slots:
+                    await self.shelves.write(guild_id, self._live[guild_id])
+
+            changed = [g for g in sorted(dirty) if g in self._live]
+            writes = [asyncio.ensure_future(write(g)) for g in changed]
+            if not writes:
+                return
             try:
-                await self._write({g: self._live[g] for g in dirty if g in self._live})
-            except BaseException:
-                self._dirty |= dirty
+                await asyncio.wait(writes)
+            except BaseException:  # cancelled: the writes stop before this does
+                for task in writes:
+                    task.cancel()
+                await asyncio.wait(writes)
+                self._dirty |= dirty  # every server is written again
                 raise
-
-    async def _write(self, changed: dict[int, dict[str, Any]]) -> None:
-        if self._every is not None:
-            self._every.update({str(g): records for g, records in changed.items()})
-        if len(changed) > 1 and self.whole_file_writes:
-            await self._write_every()
-            return
-        for guild_id, records in changed.items():
-            group = self.config.custom(RECORDS, str(guild_id))
-            await (group.set(records) if has_records(records) else group.clear())
-
-    async def _write_every(self) -> None:
-        """One write of every server's document (read from Config once, then kept)."""
-        if self._every is None:
-            every = await self.config.custom(RECORDS).all()
-            every.update({str(g): records for g, records in self._live.items()})
-            self._every = every
-        stored = {key: records for key, records in self._every.items() if has_records(records)}
-        await self.config.custom(RECORDS).set(stored)  # Config copies it before any await
+            failed = [g for g, task in zip(changed, writes) if task.exception() is not None]
+            self._dirty |= set(failed)
+            if failed:
+                raise writes[changed.index(failed[0])].exception()  # type: ignore[misc]
 
     async def aclose(self) -> None:
         """Write what is batched and stop; a write in progress is waited for, not cut."""
