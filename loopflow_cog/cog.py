@@ -14,7 +14,9 @@ from redbot.core import Config, commands
 from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
+from loopflow.chat.history import cache_bytes_from_environment
 from loopflow.io.session import Session
+from loopflow.io.tokens import TokenCounters
 from loopflow.mates import Mate
 from loopflow.models import default_models
 from loopflow.providers.base import Usage
@@ -62,7 +64,9 @@ class Loopflow(
         self.store = Store(config)
         self.providers: dict[str, Client] = {}
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
-        self.session = Session(self.providers, models=default_models())
+        # LOOPFLOW_CACHE_MB: the conversation cache; each token-count cache a quarter of it.
+        counters = TokenCounters(cache_bytes_from_environment() // 4)
+        self.session = Session(self.providers, models=default_models(), counters=counters)
         self.delivery = Delivery(lambda: bot.user)
         self.remembering = Remembering(self.session, self.store, on_usage=self._fold_billed)
         self.conversations = Conversations(

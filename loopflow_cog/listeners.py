@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import discord
 from redbot.core.i18n import Translator
 
-from loopflow.chat.history import ConversationCache
+from loopflow.chat.history import ConversationCache, cache_bytes_from_environment
+from loopflow.chat.host import Limits
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
 
@@ -77,6 +78,7 @@ class Conversations:
             stream=stream,
             budget=self.budget,
             note_trimmed=remembering is None,  # with memory, older messages are summarised
+            limits=Limits(cache_bytes=cache_bytes_from_environment()),  # LOOPFLOW_CACHE_MB
         )
 
     @property
