@@ -7,6 +7,7 @@ server's records in the cog's one file), made by ``data/make_store_schema3.py``.
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import uuid
@@ -104,6 +105,22 @@ async def test_the_cogs_own_file_stays_small_and_holds_no_index(tmp_path: Path) 
     main = (tmp_path / "cog" / "settings.json").read_text()
     assert str(10**17 + 499) not in main
     assert len(main) < 10 * len(json.dumps(MAYA.to_dict())) + 2048  # ten servers' mates
+
+
+async def test_a_servers_index_is_held_once_in_memory(tmp_path: Path) -> None:
+    config = json_config(tmp_path / "cog")
+    store = Store(config, whole_file_writes=True)
+    for guild_id in (5000, 5001):
+        await reply_in(store, guild_id, range(10**17, 10**17 + 50))
+    await store.flush()
+    await reply_in(store, 5000, range(10**17 + 50, 10**17 + 60))
+    await store.flush()
+    assert await Store(config).mate_for_message(5001, 10**17) == "maya"  # read back
+    gc.collect()
+    # The store's mirror holds the index; Red's JSON driver keeps no second copy.
+    held = json.dumps(json_driver._shared_datastore, default=str)
+    assert str(10**17 + 5) not in held
+    assert await store.mate_for_message(5000, 10**17 + 59) == "maya"
 
 
 async def test_a_server_without_records_gets_no_file(tmp_path: Path) -> None:
