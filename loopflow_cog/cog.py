@@ -61,11 +61,13 @@ class Loopflow(
         super().__init__()
         self.bot = bot
         config = Config.get_conf(self, identifier=CONFIG_IDENTIFIER, force_registration=True)
-        self.store = Store(config)
+        # LOOPFLOW_CACHE_MB sizes the conversation cache (listeners.py); the servers'
+        # records held in memory and each token-count cache get a quarter of it.
+        cache_bytes = cache_bytes_from_environment()
+        self.store = Store(config, records_bytes=cache_bytes // 4)
         self.providers: dict[str, Client] = {}
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
-        # LOOPFLOW_CACHE_MB: the conversation cache; each token-count cache a quarter of it.
-        counters = TokenCounters(cache_bytes_from_environment() // 4)
+        counters = TokenCounters(cache_bytes // 4)
         self.session = Session(self.providers, models=default_models(), counters=counters)
         self.delivery = Delivery(lambda: bot.user)
         self.remembering = Remembering(self.session, self.store, on_usage=self._fold_billed)

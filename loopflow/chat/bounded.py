@@ -36,15 +36,22 @@ class LRUMap(MutableMapping[K, V]):
     Each entry weighs 1 (``limit`` is a number of entries) unless ``weigh(key, value)``
     is given (a non-negative int, e.g. approximate bytes). A value changed in place
     reports its new weight with :meth:`add_weight`. The total never stays above the
-    limit: an entry that alone weighs more is dropped too. Raises ``ValueError`` for a
-    limit < 1.
+    limit: an entry that alone weighs more is dropped too. ``on_evict(key, value)`` is
+    called for each entry dropped to make room (not for one deleted or replaced). Raises
+    ``ValueError`` for a limit < 1.
     """
 
-    def __init__(self, limit: int, weigh: Callable[[K, V], int] | None = None) -> None:
+    def __init__(
+        self,
+        limit: int,
+        weigh: Callable[[K, V], int] | None = None,
+        on_evict: Callable[[K, V], None] | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"an LRUMap needs a limit of at least 1, not {limit}")
         self.limit = limit
         self._weigh = weigh
+        self._on_evict = on_evict
         self._data: OrderedDict[K, V] = OrderedDict()
         self._weights: dict[K, int] = {}  # only with ``weigh``
         self.weight = 0  # the entries' total weight (their number without ``weigh``)
@@ -91,7 +98,11 @@ class LRUMap(MutableMapping[K, V]):
 
     def _evict(self) -> None:
         while self.weight > self.limit and self._data:
-            self._forget(next(iter(self._data)))
+            oldest = next(iter(self._data))
+            value = self._data[oldest]
+            self._forget(oldest)
+            if self._on_evict is not None:
+                self._on_evict(oldest, value)
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)

@@ -24,7 +24,7 @@ from . import schema
 from .costs import CostStore
 from .memory import ConfigMemory
 from .mirror import GuildState
-from .records import Records, rewrites_whole_file
+from .records import RECORDS_CACHE_BYTES, Records, rewrites_whole_file
 from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
 from .shelves import ServerConfig, ServerFiles, ServerRows, server_config_beside
 
@@ -44,7 +44,8 @@ class Store(CostStore):
     so a file, per server, made by ``server_config(guild id)`` (Red's JSON driver rewrites
     a cog's whole file per write), or a row per server in ``config`` (PostgreSQL). By
     default it follows the instance's backend, and ``server_config`` names the servers'
-    Configs after ``config``'s cog.
+    Configs after ``config``'s cog. ``records_bytes``: what the records held in memory
+    may weigh (records.py).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class Store(CostStore):
         *,
         whole_file_writes: bool | None = None,
         server_config: ServerConfig | None = None,
+        records_bytes: int = RECORDS_CACHE_BYTES,
     ) -> None:
         self.config = config
         self.whole_file_writes = (
@@ -61,7 +63,7 @@ class Store(CostStore):
         self.server_config = server_config or server_config_beside(config)
         schema.register(config)
         shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
-        self._records = Records(shelves or ServerRows(config))
+        self._records = Records(shelves or ServerRows(config), records_bytes)
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -107,8 +109,9 @@ class Store(CostStore):
         await self.config.guild_from_id(guild_id).mates.clear_raw(name)
         state.mates.pop(name, None)
         state.created.pop(name, None)
-        if state.forget_usage(name):
-            self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        if state.forget_usage(name, records):
+            self._records.changed(guild_id, records)
         for channel_id, names in list(state.bindings.items()):
             if name in names:
                 await self.unbind(guild_id, channel_id, name)
@@ -185,7 +188,6 @@ class Store(CostStore):
         places = {*channel_ids, *state.bindings, *state.threads}
         state.bindings.clear()
         state.threads.clear()
-        state.records["index"] = {}
         for channel_id in places:
             self._reset_points.pop(channel_id, None)
         group = self.config.guild_from_id(guild_id)
@@ -193,7 +195,9 @@ class Store(CostStore):
         await group.threads.clear()
         for channel_id in places:
             await self.config.channel_from_id(channel_id).clear()
-        self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        records["index"] = {}
+        self._records.changed(guild_id, records)
         await self._records.flush()
         self._records.unload(guild_id)
         self._guilds.pop(guild_id, None)
@@ -305,13 +309,14 @@ class Store(CostStore):
     ) -> None:
         """Remember that a mate sent these messages, answering message ``answered`` when
         it replied to one (bounded; oldest forgotten first)."""
-        index = (await self._state(guild_id)).message_index
+        records = await self._records.load(guild_id)
+        index = records["index"]  # str(message id) -> "mate" or "mate:answered", oldest first
         entry = f"{name}:{answered}" if answered else name
         for message_id in message_ids:
             index[str(message_id)] = entry
         while len(index) > MESSAGE_INDEX_LIMIT:  # the oldest first, without a copy
             del index[next(iter(index))]
-        self._records.changed(guild_id)
+        self._records.changed(guild_id, records)
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
@@ -319,7 +324,7 @@ class Store(CostStore):
 
     async def message_origin(self, guild_id: int, message_id: int) -> tuple[str | None, int]:
         """The mate that sent a message and the message it answered (0: none or unknown)."""
-        entry = (await self._state(guild_id)).message_index.get(str(message_id))
+        entry = (await self._records.load(guild_id))["index"].get(str(message_id))
         if entry is None:
             return None, 0
         name, _, answered = entry.partition(":")
@@ -381,7 +386,7 @@ class Store(CostStore):
     async def _load(self, guild_id: int) -> GuildState:
         try:
             data = await self.config.guild_from_id(guild_id).all()
-            state = GuildState.from_stored(data, await self._records.load(guild_id))
+            state = GuildState.from_stored(data)
             self._guilds[guild_id] = state
             return state
         finally:

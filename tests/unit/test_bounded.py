@@ -139,3 +139,15 @@ def test_replacing_or_deleting_keeps_the_weight_exact() -> None:
     del texts["a"]
     assert texts.weight == 3 and texts.weight_of("b") == 3
     assert texts.discard_where(lambda key: key == "b") == 1 and texts.weight == 0
+
+
+def test_what_is_dropped_to_make_room_is_reported() -> None:
+    dropped: list[tuple[str, str]] = []
+    texts: LRUMap[str, str] = LRUMap(
+        limit=5, weigh=by_length, on_evict=lambda k, v: dropped.append((k, v))
+    )
+    texts["a"], texts["b"] = "xx", "yy"
+    del texts["a"]
+    texts["b"] = "zz"  # replaced, not dropped
+    texts["c"] = "wwww"
+    assert dropped == [("b", "zz")]

@@ -25,6 +25,7 @@ from loopflow.cost import MateUsage
 from loopflow.mates import builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import Store
+from loopflow_cog.store.records import records_bytes
 from loopflow_cog.store.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "data" / "store_schema3.json"
@@ -121,6 +122,33 @@ async def test_a_servers_index_is_held_once_in_memory(tmp_path: Path) -> None:
     held = json.dumps(json_driver._shared_datastore, default=str)
     assert str(10**17 + 5) not in held
     assert await store.mate_for_message(5000, 10**17 + 59) == "maya"
+
+
+@pytest.mark.parametrize("whole_file_writes", [True, False], ids=["json", "postgres layout"])
+async def test_the_records_held_in_memory_are_bounded_by_bytes_and_lose_nothing(
+    tmp_path: Path, whole_file_writes: bool
+) -> None:
+    config = json_config(tmp_path / "cog")
+    one_server = records_bytes(0, {"index": {str(n): "maya" for n in range(200)}, "usage": {}})
+    limit = 3 * one_server + 5_000
+    store = Store(config, whole_file_writes=whole_file_writes, records_bytes=limit)
+    servers = range(5000, 5010)
+    for guild_id in servers:  # ten servers' indexes and usage, unsaved: all kept
+        await reply_in(store, guild_id, range(10**17, 10**17 + 200))
+    await store.flush()
+    assert store._records.held_bytes <= limit  # written: only the newest three stay
+    assert len(store._records._live) == 3 and not store._records._unsaved
+    for guild_id in servers:  # each read again from where it was saved
+        assert await store.message_origin(guild_id, 10**17 + 199) == ("maya", 0)
+        assert await store.usage(guild_id) == {"maya": Usage(10, 2)}
+        assert store._records.held_bytes <= limit
+    await store.record_messages(5000, [10**18], "maya")  # a change in 5000...
+    for guild_id in servers[1:]:  # ...pushed out by the others before it is saved
+        await store.mate_for_message(guild_id, 1)
+    await store.aclose()
+    after = Store(config, whole_file_writes=whole_file_writes)
+    assert await after.mate_for_message(5000, 10**18) == "maya"
+    assert await after.usage(5009) == {"maya": Usage(10, 2)}
 
 
 async def test_a_server_without_records_gets_no_file(tmp_path: Path) -> None:
