@@ -7,10 +7,10 @@ Default GUILDS: 1 1000. For each server count, every server gets a mate, a full 
 index (``MESSAGE_INDEX_LIMIT`` entries) and usage, saved; then a store that has read every
 server (as in a bot where all were busy; it holds the newest in memory, within its
 default bound) makes one reply's worth of changes in one server, and the following flush
-is timed (median of ``ROUNDS``). ``--all-changed`` also times a flush after a change in every server (one
-write per server). The store runs on Red's real Config: the JSON driver in a temporary
-directory (each write is what a bot pays: a whole file serialised, written and
-fsynced), or with ``--postgres`` a throwaway PostgreSQL server
+is timed (median of ``ROUNDS``). ``--all-changed`` also times a flush after a change in
+every server (one write per server). The store runs on Red's real Config: the JSON
+driver in a temporary directory (each write is what a bot pays: a whole file serialised,
+written and fsynced), or with ``--postgres`` a throwaway PostgreSQL server
 (tests/e2e/postgres_server.py; it runs with fsync off).
 
 From another script (bench/run.py)::

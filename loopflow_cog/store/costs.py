@@ -134,8 +134,7 @@ class CostStore:
     async def forget_member_counts(self, user_id: int) -> None:
         """A data deletion request: drop ``user_id``'s saved token count of today in every
         server (every server's records read; the servers that held one are written)."""
-        every = await self._records.every()
-        holding = {g for g, records in every.items() if _counts_member(records, user_id)}
+        holding = await self._records.servers_where(lambda r: _counts_member(r, user_id))
         for guild_id in holding:
             records = await self._records.load(guild_id)
             records.get("today", {}).get("members", {}).pop(str(user_id), None)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redbot.core import data_manager
@@ -110,14 +111,20 @@ class Records:
         unsaved = sum(records_bytes(g, r) for g, r in self._unsaved.items() if g not in self._live)
         return self._live.weight + unsaved
 
-    async def every(self) -> dict[int, dict[str, Any]]:
-        """Every server's document: those held in memory, the others as stored (read
-        one by one; for the rare scan of all servers, a data deletion request)."""
-        found = {}
+    async def servers_where(self, holds: Callable[[dict[str, Any]], bool]) -> list[int]:
+        """The servers whose document ``holds(document)``: those held in memory, the others
+        read one by one and let go (for the rare scan of all servers: a data deletion
+        request)."""
+        found = []
         for guild_id in await self.shelves.servers():
-            if guild_id not in self._live and guild_id not in self._unsaved:
-                found[guild_id] = await self.shelves.read(guild_id)
-        return {**found, **self._unsaved, **dict(self._live.items())}
+            records = self._live.peek(guild_id)
+            records = records if records is not None else self._unsaved.get(guild_id)
+            if records is None:
+                records = await self.shelves.read(guild_id)
+            if holds(records):
+                found.append(guild_id)
+        held = {**self._unsaved, **dict(self._live.items())}
+        return sorted({*found, *(g for g, records in held.items() if holds(records))})
 
     def unload(self, guild_id: int) -> None:
         """Stop holding a server's document (saved first, see :meth:`flush`)."""

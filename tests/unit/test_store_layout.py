@@ -20,7 +20,7 @@ from redbot.core import Config
 from redbot.core._drivers import BackendType, get_driver
 from redbot.core._drivers import json as json_driver
 
-from loopflow.chat.limits import LimitSettings
+from loopflow.chat.limits import DayCounts, LimitSettings
 from loopflow.cost import MateUsage
 from loopflow.mates import builtin_mate
 from loopflow.providers.base import Usage
@@ -149,6 +149,23 @@ async def test_the_records_held_in_memory_are_bounded_by_bytes_and_lose_nothing(
     after = Store(config, whole_file_writes=whole_file_writes)
     assert await after.mate_for_message(5000, 10**18) == "maya"
     assert await after.usage(5009) == {"maya": Usage(10, 2)}
+
+
+@pytest.mark.parametrize("whole_file_writes", [True, False], ids=["json", "postgres layout"])
+async def test_a_deletion_request_finds_a_count_in_a_server_not_held_in_memory(
+    tmp_path: Path, whole_file_writes: bool
+) -> None:
+    config = json_config(tmp_path / "cog")
+    store = Store(config, whole_file_writes=whole_file_writes, records_bytes=1)  # holds none
+    for guild_id in (5000, 5001):
+        await store.save_member_counts(guild_id, DayCounts(NOON.date(), {}, {555: 40, 556: 2}))
+    await store.flush()
+    assert not store._records._live and not store._records._unsaved
+    await store.forget_member_counts(555)
+    await store.aclose()
+    after = Store(config, whole_file_writes=whole_file_writes)
+    for guild_id in (5000, 5001):
+        assert (await after.day_counts(guild_id, NOON)).members == {556: 2}
 
 
 async def test_a_server_without_records_gets_no_file(tmp_path: Path) -> None:
