@@ -88,9 +88,14 @@ class LRUMap(MutableMapping[K, V]):
     def weight_of(self, key: K) -> int:
         """What ``key``'s entry weighs (``KeyError`` if absent)."""
         if self._weigh is None:
-            self._data[key]
+            if key not in self._data:
+                raise KeyError(key)
             return 1
         return self._weights[key]
+
+    def touch(self, key: K) -> None:
+        """Make ``key`` the newest, as a read would (``KeyError`` if absent)."""
+        self._data.move_to_end(key)
 
     def _forget(self, key: K) -> None:
         del self._data[key]

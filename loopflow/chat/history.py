@@ -94,16 +94,17 @@ class ConversationCache:
         if turns is None:
             return
         newest = next(reversed(turns), 0)
+        if turn.message_id < newest:  # arrived out of order: rare (sorted, weighed again)
+            merged = dict(sorted({**turns, turn.message_id: turn}.items()))
+            self._conversations[conversation_id] = dict(list(merged.items())[-self.max_messages :])
+            return
         replaced = turns.get(turn.message_id)
         turns[turn.message_id] = turn
         grown = turn_bytes(turn) - (turn_bytes(replaced) if replaced is not None else 0)
         while len(turns) > self.max_messages:
             grown -= turn_bytes(turns.pop(next(iter(turns))))
-        if turn.message_id < newest:  # arrived out of order: rare (weighed again)
-            self._conversations[conversation_id] = dict(sorted(turns.items()))
-        else:
-            self._conversations[conversation_id]
-            self._conversations.add_weight(conversation_id, grown)
+        self._conversations.touch(conversation_id)  # a use: now the newest
+        self._conversations.add_weight(conversation_id, grown)
 
     def edit(self, conversation_id: int, message_id: int, text: str) -> None:
         """Reflect an edited message."""

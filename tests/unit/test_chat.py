@@ -237,3 +237,14 @@ def test_a_cache_size_that_is_not_a_size_is_refused_clearly(monkeypatch, raw: st
     assert str(refused.value) == (
         f"LOOPFLOW_CACHE_MB must be a number of megabytes (1 or more), not {raw!r}."
     )
+
+
+def test_a_late_message_keeps_the_newest_turns_and_an_exact_weight() -> None:
+    cache = ConversationCache(max_messages=3)
+    cache.load(1, [turn(5), turn(6), turn(7)])
+    cache.add(1, turn(4, "older than all, arrived late"))  # not among the newest three
+    assert [t.message_id for t in cache.turns(1)] == [5, 6, 7]
+    cache.add(1, turn(8, "x" * 500))
+    cache.add(1, turn(6, "edited in place by a late event"))  # replaces, does not grow
+    assert [t.message_id for t in cache.turns(1)] == [6, 7, 8]
+    assert cache.bytes == sum(turn_bytes(t) for t in cache.turns(1))
