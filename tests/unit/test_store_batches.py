@@ -88,11 +88,16 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-@pytest.fixture(params=["one write per flush", "one write per server"])
+@pytest.fixture(
+    params=["a file per server", "a row per server", "a file per server, none held in memory"]
+)
 def store(config, request) -> Store:
-    """The store with each write policy: JSON rewrites the whole file per write (one write
-    per flush), PostgreSQL writes a row per server (only the servers that changed)."""
-    return Store(config, whole_file_writes=request.param == "one write per flush")
+    """The store where each backend keeps the records: Red's JSON driver a file per server,
+    PostgreSQL a row per server; and on JSON with no records held in memory beyond a use
+    (each server's document let go as soon as it is written, and read again when needed)."""
+    if request.param == "a file per server, none held in memory":
+        return Store(config, whole_file_writes=True, records_bytes=1)
+    return Store(config, whole_file_writes=request.param == "a file per server")
 
 
 def stored(store: Store) -> Store:
