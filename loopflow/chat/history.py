@@ -25,6 +25,9 @@ from loopflow.io.session import Turn
 # (BENCHMARKS.md, "Caches"): the Turn object and its fields (~220 B: ids, time) and its
 # place in the conversation's dict (~50 B), rounded up.
 TURN_OVERHEAD = 320
+# A conversation's own: its dict of turns and its entries in the cache's maps (an empty
+# one weighs this, so a flood of empty channels is bounded too).
+CONVERSATION_OVERHEAD = 400
 DEFAULT_CACHE_MB = 256  # LOOPFLOW_CACHE_MB's default (BENCHMARKS.md, "Caches")
 DEFAULT_CACHE_BYTES = DEFAULT_CACHE_MB * 2**20
 CACHE_VARIABLE = "LOOPFLOW_CACHE_MB"
@@ -57,7 +60,7 @@ def turn_bytes(turn: Turn) -> int:
 
 
 def _conversation_bytes(conversation_id: int, turns: dict[int, Turn]) -> int:
-    return sum(turn_bytes(turn) for turn in turns.values())
+    return CONVERSATION_OVERHEAD + sum(turn_bytes(turn) for turn in turns.values())
 
 
 class ConversationCache:

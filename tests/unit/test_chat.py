@@ -8,6 +8,7 @@ import pytest
 from deadline import seconds_taken
 
 from loopflow.chat.history import (
+    CONVERSATION_OVERHEAD,
     TURN_OVERHEAD,
     ConversationCache,
     cache_bytes_from_environment,
@@ -72,18 +73,18 @@ def test_turns_after_a_reset_point() -> None:
 
 def test_cache_is_bounded_per_conversation_and_in_bytes() -> None:
     one = turn_bytes(turn(0, "x" * 1000))
-    cache = ConversationCache(max_messages=3, max_bytes=7 * one)
+    cache = ConversationCache(max_messages=3, max_bytes=7 * one + 3 * CONVERSATION_OVERHEAD)
     cache.load(1, [turn(i, "x" * 1000) for i in range(10)])
     assert [t.message_id for t in cache.turns(1)] == [7, 8, 9]
     cache.load(2, [turn(i, "x" * 1000) for i in range(3)])
     cache.turns(1)  # 1 is now the most recently used
     cache.load(3, [turn(5, "x" * 1000), turn(6, "x" * 1000)])  # 8 turns' worth: 2 goes
     assert cache.is_loaded(1) and cache.is_loaded(3) and not cache.is_loaded(2)
-    assert cache.bytes == 5 * one
+    assert cache.bytes == 5 * one + 2 * CONVERSATION_OVERHEAD
 
 
 def test_a_conversation_that_grows_past_the_bytes_pushes_out_the_oldest() -> None:
-    small = turn_bytes(turn(0, "hi"))
+    small = turn_bytes(turn(0, "hi")) + CONVERSATION_OVERHEAD
     limit = 10 * small + 28_100
     cache = ConversationCache(max_bytes=limit)
     for conversation in range(1, 11):
@@ -94,7 +95,9 @@ def test_a_conversation_that_grows_past_the_bytes_pushes_out_the_oldest() -> Non
     assert cache.is_loaded(10) and not cache.is_loaded(1)
     cache.edit(10, 11, "short now")
     cache.delete(10, [10])
-    assert cache.bytes == sum(turn_bytes(t) for c in range(1, 11) for t in cache.turns(c))
+    held = [c for c in range(1, 11) if cache.is_loaded(c)]
+    turns = sum(turn_bytes(t) for c in held for t in cache.turns(c))
+    assert cache.bytes == turns + len(held) * CONVERSATION_OVERHEAD
     assert cache.is_loaded(2)
     cache.add(10, turn(12, "y" * 200_000))  # alone over the limit: the conversation goes
     assert not cache.is_loaded(10) and cache.bytes <= limit
@@ -247,4 +250,11 @@ def test_a_late_message_keeps_the_newest_turns_and_an_exact_weight() -> None:
     cache.add(1, turn(8, "x" * 500))
     cache.add(1, turn(6, "edited in place by a late event"))  # replaces, does not grow
     assert [t.message_id for t in cache.turns(1)] == [6, 7, 8]
-    assert cache.bytes == sum(turn_bytes(t) for t in cache.turns(1))
+    assert cache.bytes == sum(turn_bytes(t) for t in cache.turns(1)) + CONVERSATION_OVERHEAD
+
+
+def test_empty_conversations_weigh_too_so_a_flood_of_them_is_bounded() -> None:
+    cache = ConversationCache(max_bytes=100 * CONVERSATION_OVERHEAD)
+    for conversation in range(10_000):
+        cache.load(conversation, [])
+    assert len(cache) == 100 and cache.is_loaded(9_999) and not cache.is_loaded(0)
