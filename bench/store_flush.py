@@ -7,11 +7,11 @@ Default GUILDS: 1 1000. For each server count, every server gets a mate, a full 
 index (``MESSAGE_INDEX_LIMIT`` entries) and usage, saved; then a store that has read every
 server (as in a bot where all were busy; it holds the newest in memory, within its
 default bound) makes one reply's worth of changes in one server, and the following flush
-is timed (median of ``ROUNDS``). ``--all-changed`` also times a flush after a change in
-every server (one write per server). The store runs on Red's real Config: the JSON
-driver in a temporary directory (each write is what a bot pays: a whole file serialised,
-written and fsynced), or with ``--postgres`` a throwaway PostgreSQL server
-(tests/e2e/postgres_server.py; it runs with fsync off).
+is timed (median of ``ROUNDS``, the counts' rounds alternating: see ``measure_flush``).
+``--all-changed`` also times a flush after a change in every server (a write each). The
+store runs on Red's real Config: the JSON driver in a temporary directory (each write is
+what a bot pays: a whole file serialised, written and fsynced), or with ``--postgres`` a
+throwaway PostgreSQL server (tests/e2e/postgres_server.py; it runs with fsync off).
 
 From another script (bench/run.py)::
 
@@ -22,6 +22,7 @@ From another script (bench/run.py)::
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -36,7 +37,7 @@ from loopflow.mates import builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import MESSAGE_INDEX_LIMIT, Store
 
-ROUNDS = 9
+ROUNDS = 15
 FILL_BATCH = 100  # servers filled by one store (then let go, to bound the bench's memory)
 E2E = Path(__file__).resolve().parents[1] / "tests" / "e2e"  # for postgres_server
 MAYA = builtin_mate("maya")
@@ -111,33 +112,44 @@ async def fill(new_store: StoreMaker, guild_ids: Sequence[int]) -> None:
         await store.aclose()
 
 
-async def measure(
-    guild_count: int, new_store: StoreMaker, all_changed: bool = False
-) -> tuple[float, float | None]:
-    """(one server changed, every server changed or None) flush seconds, medians."""
-    guild_ids = [10_000 + n for n in range(guild_count)]
-    await fill(new_store, guild_ids)
-    store = new_store()
-    for guild_id in guild_ids:  # every server's records read, as after a busy day
-        await store.mate_for_message(guild_id, FIRST_ID)
-    one, every = [], []
-    next_id = FIRST_ID + MESSAGE_INDEX_LIMIT
-    for _ in range(ROUNDS):
-        await change(store, guild_ids[len(guild_ids) // 2 : len(guild_ids) // 2 + 1], next_id)
-        one.append(await timed_flush(store))
-        next_id += 1
+class Setup:
+    """One server count's store, filled, with every server read once."""
+
+    def __init__(self, count: int, folder: Path, postgres: bool) -> None:
+        self.count = count
+        self.folder = folder
+        self.new_store = postgres_stores(folder) if postgres else json_stores(folder)
+        self.guild_ids = [10_000 + n for n in range(count)]
+        self.store: Store | None = None
+        self.one: list[float] = []
+        self.every: list[float] = []
+
+    async def prepare(self) -> None:
+        await fill(self.new_store, self.guild_ids)
+        self.store = self.new_store()
+        for guild_id in self.guild_ids:  # every server's records read, as after a busy day
+            await self.store.mate_for_message(guild_id, FIRST_ID)
+
+    async def round(self, message_id: int, all_changed: bool) -> None:
+        """Time a flush after a reply in one server (the middle one), and with
+        ``all_changed`` one after a reply in every server."""
+        assert self.store is not None
+        middle = self.guild_ids[len(self.guild_ids) // 2]
+        await change(self.store, [middle], message_id)
+        self.one.append(await timed_flush(self.store))
         if all_changed:
-            await change(store, guild_ids, next_id)
-            every.append(await timed_flush(store))
-            next_id += 1
-    await store.aclose()
-    return statistics.median(one), statistics.median(every) if every else None
+            await change(self.store, self.guild_ids, message_id + 1)
+            self.every.append(await timed_flush(self.store))
 
 
 async def measure_flush(
     guild_counts: Sequence[int] = (1, 1000), *, postgres: bool = False, all_changed: bool = False
 ) -> dict[str, float]:
     """The flush figures, in a running event loop (PostgreSQL: the driver initialised).
+
+    Every count's store is filled first; then the rounds alternate between the counts, so
+    that each count's flushes meet the same disk and load (a flush is mostly an fsync,
+    whose time drifts minute to minute on a shared machine): the ratio is side by side.
 
     Returns ``flush_ms_<n>_guilds`` (one server changed, median ms) for each count,
     ``flush_all_changed_ms_<n>_guilds`` with ``all_changed``, on JSON the bytes of the
@@ -146,22 +158,36 @@ async def measure_flush(
     largest count's one-changed time over the smallest's) when two counts or more.
     """
     figures: dict[str, float] = {}
-    for count in guild_counts:
-        with tempfile.TemporaryDirectory() as tmp:
-            maker = postgres_stores(Path(tmp)) if postgres else json_stores(Path(tmp))
-            one, every = await measure(count, maker, all_changed)
-            figures[f"flush_ms_{count}_guilds"] = round(one * 1000, 2)
-            if every is not None:
-                figures[f"flush_all_changed_ms_{count}_guilds"] = round(every * 1000, 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        setups = [Setup(n, Path(tmp) / f"n{n}", postgres) for n in guild_counts]
+        for setup in setups:
+            await setup.prepare()
+        await asyncio.to_thread(os.sync)  # the fill's writes reach the disk before timing
+        message_id = FIRST_ID + MESSAGE_INDEX_LIMIT
+        for _ in range(ROUNDS):
+            for setup in setups:
+                await setup.round(message_id, all_changed)
+                message_id += 2
+        for setup in setups:
+            assert setup.store is not None
+            await setup.store.aclose()
+            figures[f"flush_ms_{setup.count}_guilds"] = round(ms(setup.one), 2)
+            if setup.every:
+                figures[f"flush_all_changed_ms_{setup.count}_guilds"] = round(ms(setup.every), 2)
             if not postgres:
-                main, total = stored_bytes(Path(tmp))
-                figures[f"json_main_bytes_{count}_guilds"] = main
-                figures[f"json_total_bytes_{count}_guilds"] = total
+                main, total = stored_bytes(setup.folder)
+                figures[f"json_main_bytes_{setup.count}_guilds"] = main
+                figures[f"json_total_bytes_{setup.count}_guilds"] = total
     low, high = min(guild_counts), max(guild_counts)
     if low != high:
         ratio = figures[f"flush_ms_{high}_guilds"] / figures[f"flush_ms_{low}_guilds"]
         figures[f"flush_ratio_{high}_to_{low}_guilds"] = round(ratio, 2)
     return figures
+
+
+def ms(seconds: list[float]) -> float:
+    """The median of ``seconds``, in milliseconds."""
+    return statistics.median(seconds) * 1000
 
 
 async def _on_postgres(guild_counts: Sequence[int], all_changed: bool) -> dict[str, float]:

@@ -20,7 +20,8 @@ Schema 4:
 - custom group :data:`NOTES` (guild id, mate name, person id): ``facts`` (notes about the
   person, oldest first; see memory.py);
 - a records document per server: ``index`` (str(message id) -> ``"mate"`` or
-  ``"mate:answered message id"``, at most :data:`MESSAGE_INDEX_LIMIT`) and ``usage``
+  ``"mate:answered message id"``, at most :data:`MESSAGE_INDEX_LIMIT`, oldest first;
+  stored packed in one string, :func:`pack_index`) and ``usage``
   (mate -> ``MateUsage.to_dict()``: per model, per UTC day) and, in a server with
   limits, ``today`` (``DayCounts.to_dict()``: today's tokens per member), written in
   batches (records.py). Where it is kept follows the backend (shelves.py): on PostgreSQL
@@ -64,6 +65,37 @@ WEBHOOK_LIMIT = 1_000  # the mates' webhooks remembered per server (one per chan
 def new_records() -> dict[str, Any]:
     """An empty :data:`RECORDS` document."""
     return {"index": {}, "usage": {}, "today": {}}
+
+
+def pack_index(index: dict[str, str]) -> str | dict[str, str]:
+    """The message index as stored since schema 4: one string, ``"id=entry;id=entry"``,
+    oldest first. A JSON object of 5,000 keys costs Red's drivers (copy, key checks,
+    encode, decode) several times what one string does (BENCHMARKS.md, "Saving"). An
+    index with an entry the string cannot hold (a ``;`` or ``=``: no mate name has one)
+    is kept as an object."""
+    packed = ";".join(f"{key}={entry}" for key, entry in index.items())
+    fits = packed.count(";") == len(index) - 1 and packed.count("=") == len(index)
+    return packed if fits else dict(index)
+
+
+def unpack_index(stored: str | dict[str, str]) -> dict[str, str]:
+    """The inverse of :func:`pack_index`; an object (schema 3, or an index kept as one)
+    comes back as it is."""
+    if isinstance(stored, dict):
+        return {str(key): str(entry) for key, entry in stored.items()}
+    if not stored:
+        return {}
+    return dict(entry.split("=", 1) for entry in stored.split(";"))
+
+
+def stored_records(records: dict[str, Any]) -> dict[str, Any]:
+    """A records document as it is written: its index packed (:func:`pack_index`)."""
+    return {**new_records(), **records, "index": pack_index(records.get("index") or {})}
+
+
+def read_records(stored: dict[str, Any]) -> dict[str, Any]:
+    """A records document as read back: its index a dict again (either form)."""
+    return {**new_records(), **stored, "index": unpack_index(stored.get("index") or {})}
 
 
 def register(config: Config) -> None:
@@ -121,7 +153,7 @@ async def _records_to_server_files(config: Config, server_config: Callable[[int]
         if has_stored_records(records):
             server = server_config(int(key))
             server.register_global(records=new_records())
-            await server.records.set({**new_records(), **records})
+            await server.records.set(stored_records(read_records(records)))
             servers.add(int(key))
     await config.record_servers.set(sorted(servers))
     await config.custom(RECORDS).clear()  # one write; the cog's file is small again

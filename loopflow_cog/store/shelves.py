@@ -24,14 +24,15 @@ from typing import Any, Protocol
 
 from redbot.core import Config
 
-from .schema import RECORDS, new_records
+from .schema import RECORDS, new_records, read_records, stored_records
 from .schema import has_stored_records as has_records
 
 ServerConfig = Callable[[int], Config]  # guild id -> that server's own Config
 
 
 class Shelves(Protocol):
-    """Reads and writes whole records documents, one server at a time."""
+    """Reads and writes whole records documents, one server at a time (the index a dict
+    in memory, packed in one string where it is stored: :func:`~.schema.pack_index`)."""
 
     async def read(self, guild_id: int) -> dict[str, Any]:
         """The server's document (a new, empty one if none is stored)."""
@@ -51,12 +52,12 @@ class ServerRows:
 
     async def read(self, guild_id: int) -> dict[str, Any]:
         """See :class:`Shelves`."""
-        return await self.config.custom(RECORDS, str(guild_id)).all()
+        return read_records(await self.config.custom(RECORDS, str(guild_id)).all())
 
     async def write(self, guild_id: int, records: dict[str, Any]) -> None:
         """See :class:`Shelves`."""
         group = self.config.custom(RECORDS, str(guild_id))
-        await (group.set(records) if has_records(records) else group.clear())
+        await (group.set(stored_records(records)) if has_records(records) else group.clear())
 
     async def servers(self) -> list[int]:
         """See :class:`Shelves`."""
@@ -93,7 +94,7 @@ class ServerFiles:
         """See :class:`Shelves`. No file is created for a server that has none."""
         if guild_id not in await self._known():
             return new_records()
-        return {**new_records(), **await self._open(guild_id).records()}
+        return read_records(await self._open(guild_id).records())
 
     async def write(self, guild_id: int, records: dict[str, Any]) -> None:
         """See :class:`Shelves`. The main Config is written only when a server gets its
@@ -104,7 +105,7 @@ class ServerFiles:
                 async with self._listing:
                     known.add(guild_id)
                     await self.config.record_servers.set(sorted(known))
-            await self._open(guild_id).records.set(records)
+            await self._open(guild_id).records.set(stored_records(records))
         elif guild_id in known:
             await self._open(guild_id).records.clear()
             async with self._listing:

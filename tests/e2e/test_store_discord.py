@@ -15,6 +15,8 @@ from fake_discord import FakeDiscord
 from fake_llm import reply
 from harness import RedProcess
 
+from loopflow_cog.store.schema import unpack_index
+
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("mates")]
 
 
@@ -28,9 +30,9 @@ def cog_files(red: RedProcess) -> dict[str, str]:
 
 
 def stored_index(text: str) -> dict[str, str]:
-    """The message index in a server's own records file."""
+    """The message index in a server's own records file (stored packed in one string)."""
     (data,) = json.loads(text).values()  # the cog's one Config identifier
-    return dict(data["GLOBAL"]["records"]["index"])
+    return unpack_index(data["GLOBAL"]["records"]["index"])
 
 
 async def test_the_index_is_saved_per_server_and_a_reply_after_a_restart_finds_its_mate(

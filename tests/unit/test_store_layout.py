@@ -26,7 +26,7 @@ from loopflow.mates import builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import Store
 from loopflow_cog.store.records import records_bytes
-from loopflow_cog.store.schema import SCHEMA_VERSION
+from loopflow_cog.store.schema import SCHEMA_VERSION, pack_index, unpack_index
 
 FIXTURE = Path(__file__).parent / "data" / "store_schema3.json"
 GUILDS = (1001, 1002, 1003)
@@ -233,3 +233,32 @@ async def test_records_kept_per_server_move_back_to_rows_on_postgres(tmp_path: P
     assert await config.record_servers() == []
     assert await on_postgres.message_origin(1001, 10**17 + 1) == ("maya", 10**17 - 1)
     assert (await on_postgres.usage(1003))["merlin"] == Usage(7, 3)
+
+
+# --- the index as stored: one string -------------------------------------------------------
+
+
+def test_the_index_is_stored_as_one_string_and_read_back_in_order() -> None:
+    index = {"1449": "maya", "1450": "maya:1449", "1451": "doc-ock_2:1450"}
+    packed = pack_index(index)
+    assert packed == "1449=maya;1450=maya:1449;1451=doc-ock_2:1450"
+    assert list(unpack_index(packed).items()) == list(index.items())
+    assert pack_index({}) == {} and unpack_index({}) == {} and unpack_index("") == {}
+    assert unpack_index({"7": "maya"}) == {"7": "maya"}  # schema 3's object
+
+
+def test_an_index_the_string_cannot_hold_stays_an_object() -> None:
+    odd = {"1": "ma;ya", "2": "maya"}
+    assert pack_index(odd) == odd and unpack_index(pack_index(odd)) == odd
+    assert pack_index({"1": "a=b"}) == {"1": "a=b"}
+
+
+async def test_a_servers_file_holds_its_index_in_one_string(tmp_path: Path) -> None:
+    config = json_config(tmp_path / "cog")
+    store = Store(config, whole_file_writes=True)
+    await reply_in(store, 5000, range(10**17, 10**17 + 3))
+    await store.aclose()
+    (own,) = files_named(tmp_path, "*Records5000/settings.json")
+    (data,) = json.loads(own.read_text()).values()
+    first = 10**17
+    assert data["GLOBAL"]["records"]["index"] == (f"{first}=maya;{first + 1}=maya;{first + 2}=maya")
