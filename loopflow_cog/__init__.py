@@ -16,9 +16,10 @@ __all__ = ["__red_end_user_data_statement__", "setup"]
 async def setup(bot: Red) -> None:
     """Add the Loopflow cog to the bot.
 
-    A setting loopflow cannot work with (a bad ``LOOPFLOW_*_MODEL`` or
-    ``LOOPFLOW_TIMEOUT``) stops the load with Red's ``CogLoadError``, whose message
-    reaches the owner in the channel, instead of failing every turn later.
+    A setting loopflow cannot work with (a bad ``LOOPFLOW_*_MODEL``,
+    ``LOOPFLOW_TIMEOUT`` or ``LOOPFLOW_CACHE_MB``) stops the load with Red's
+    ``CogLoadError``, whose message reaches the owner in the channel, instead of failing
+    every turn later.
     (``LoopflowError`` is imported with this module, not here: after a failed load Red
     drops the ``loopflow.*`` modules but keeps ``loopflow_cog``, which must catch the
     class its own modules raise.)

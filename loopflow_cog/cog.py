@@ -14,8 +14,10 @@ from redbot.core import Config, commands
 from redbot.core.bot import Red
 from redbot.core.i18n import Translator, cog_i18n
 
+from loopflow.chat.history import cache_bytes_from_environment
 from loopflow.chat.host import Place
 from loopflow.io.session import Session
+from loopflow.io.tokens import TokenCounters
 from loopflow.mates import Mate
 from loopflow.models import default_models
 from loopflow.providers.base import Usage
@@ -63,10 +65,14 @@ class Loopflow(
         super().__init__()
         self.bot = bot
         config = Config.get_conf(self, identifier=CONFIG_IDENTIFIER, force_registration=True)
-        self.store = Store(config)
+        # LOOPFLOW_CACHE_MB sizes the conversation cache (listeners.py); the servers'
+        # records held in memory and each token-count cache get a quarter of it.
+        cache_bytes = cache_bytes_from_environment()
+        self.store = Store(config, records_bytes=cache_bytes // 4)
         self.providers: dict[str, Client] = {}
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
-        self.session = Session(self.providers, models=default_models())
+        counters = TokenCounters(cache_bytes // 4)
+        self.session = Session(self.providers, models=default_models(), counters=counters)
         self.delivery = Delivery(lambda: bot.user)
         self.remembering = Remembering(self.session, self.store, on_usage=self._fold_billed)
         self.conversations = Conversations(

@@ -30,7 +30,8 @@ import discord
 from redbot.core.i18n import Translator
 
 from loopflow.chat.chime import ChimeArbiter
-from loopflow.chat.history import ConversationCache
+from loopflow.chat.history import ConversationCache, cache_bytes_from_environment
+from loopflow.chat.host import Limits
 from loopflow.chat.said import Said
 from loopflow.chat.server import ChatServer
 from loopflow.io.session import Session
@@ -84,6 +85,7 @@ class Conversations:
             budget=self.budget,
             note_trimmed=remembering is None,  # with memory, older messages are summarised
             chimes=ChimeArbiter(chance),  # chance: the random source chime-ins draw from
+            limits=Limits(cache_bytes=cache_bytes_from_environment()),  # LOOPFLOW_CACHE_MB
         )
 
     @property

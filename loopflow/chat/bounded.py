@@ -4,6 +4,9 @@ A bot in many servers sees an open-ended number of conversations, people and mes
 any map keyed by them must forget. :class:`LRUMap` forgets the least recently used
 entries beyond its limit; that is right for state that can be rebuilt or whose loss is
 harmless (a read marker falls back to Discord's order, a cooldown clock to "may speak").
+Given a ``weigh`` function, the limit is on the entries' total weight instead of their
+number: an approximate size in bytes, for caches whose entries differ a lot in size
+(a conversation's turns, a text's token count).
 """
 
 from __future__ import annotations
@@ -27,14 +30,31 @@ V = TypeVar("V")
 
 
 class LRUMap(MutableMapping[K, V]):
-    """A mapping of at most ``limit`` entries; reading or writing a key makes it the newest,
-    and adding beyond the limit drops the oldest. Raises ``ValueError`` for a limit < 1."""
+    """A mapping whose entries weigh at most ``limit`` in all; reading or writing a key
+    makes it the newest, and going beyond the limit drops the oldest.
 
-    def __init__(self, limit: int) -> None:
+    Each entry weighs 1 (``limit`` is a number of entries) unless ``weigh(key, value)``
+    is given (a non-negative int, e.g. approximate bytes). A value changed in place
+    reports its new weight with :meth:`add_weight`. The total never stays above the
+    limit: an entry that alone weighs more is dropped too. ``on_evict(key, value)`` is
+    called for each entry dropped to make room (not for one deleted or replaced). Raises
+    ``ValueError`` for a limit < 1.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        weigh: Callable[[K, V], int] | None = None,
+        on_evict: Callable[[K, V], None] | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"an LRUMap needs a limit of at least 1, not {limit}")
         self.limit = limit
+        self._weigh = weigh
+        self._on_evict = on_evict
         self._data: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}  # only with ``weigh``
+        self.weight = 0  # the entries' total weight (their number without ``weigh``)
 
     def __getitem__(self, key: K) -> V:
         value = self._data[key]
@@ -42,13 +62,52 @@ class LRUMap(MutableMapping[K, V]):
         return value
 
     def __setitem__(self, key: K, value: V) -> None:
+        if key in self._data:
+            self._forget(key)
         self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.limit:
-            self._data.popitem(last=False)
+        if self._weigh is None:
+            self.weight += 1
+        else:
+            self._weights[key] = weight = self._weigh(key, value)
+            self.weight += weight
+        self._evict()
 
     def __delitem__(self, key: K) -> None:
+        self._forget(key)
+
+    def add_weight(self, key: K, delta: int) -> None:
+        """``key``'s value was changed in place and now weighs ``delta`` more (or less,
+        if negative); drops the oldest entries (``key`` last) if the total is over the
+        limit. Not a use: the key keeps its place. Needs ``weigh``; ``KeyError`` if absent."""
+        if self._weigh is None:
+            raise TypeError("add_weight needs an LRUMap built with weigh")
+        self._weights[key] = self._weights[key] + delta  # KeyError: not held
+        self.weight += delta
+        self._evict()
+
+    def weight_of(self, key: K) -> int:
+        """What ``key``'s entry weighs (``KeyError`` if absent)."""
+        if self._weigh is None:
+            if key not in self._data:
+                raise KeyError(key)
+            return 1
+        return self._weights[key]
+
+    def touch(self, key: K) -> None:
+        """Make ``key`` the newest, as a read would (``KeyError`` if absent)."""
+        self._data.move_to_end(key)
+
+    def _forget(self, key: K) -> None:
         del self._data[key]
+        self.weight -= self._weights.pop(key, 1) if self._weigh is not None else 1
+
+    def _evict(self) -> None:
+        while self.weight > self.limit and self._data:
+            oldest = next(iter(self._data))
+            value = self._data[oldest]
+            self._forget(oldest)
+            if self._on_evict is not None:
+                self._on_evict(oldest, value)
 
     def __iter__(self) -> Iterator[K]:
         return iter(self._data)
@@ -76,7 +135,7 @@ class LRUMap(MutableMapping[K, V]):
         """Drop every entry whose key satisfies ``predicate(key)``; returns how many."""
         stale = [key for key in self._data if predicate(key)]
         for key in stale:
-            del self._data[key]
+            self._forget(key)
         return len(stale)
 
 

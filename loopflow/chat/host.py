@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from loopflow.chat.history import DEFAULT_CACHE_BYTES
 from loopflow.chat.sink import Outcome, Sink
 from loopflow.io.session import ReplyStream, Turn
 from loopflow.mates import Mate
@@ -32,8 +33,10 @@ class Place:
 class Limits:
     """How much the server remembers.
 
-    ``conversations`` cached (each up to ``messages`` turns; the least recently used
-    goes first), ``markers``: conversations whose read markers are kept, ``people``:
+    Conversations cached while their turns weigh ``cache_bytes`` in all (approximately,
+    :func:`~loopflow.chat.history.turn_bytes`), each up to ``messages`` turns; the least
+    recently used goes first. ``conversations``: conversations told that older messages
+    were left out; ``markers``: conversations whose read markers are kept; ``people``:
     cooldown clocks and DM hints kept. Forgetting is harmless: a conversation is fetched
     again, a lost marker falls back to the chat's order, a lost clock to "may speak", a
     lost hint is given once more.
@@ -43,6 +46,7 @@ class Limits:
     messages: int = 1_000
     markers: int = 10_000
     people: int = 10_000
+    cache_bytes: int = DEFAULT_CACHE_BYTES
 
 
 class Host(Protocol):

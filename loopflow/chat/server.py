@@ -121,7 +121,7 @@ class ChatServer:
         self.limits = limits = limits or Limits()
         self.pacing = pacing
         self._stream = stream
-        self.cache = ConversationCache(limits.messages, limits.conversations)
+        self.cache = ConversationCache(limits.messages, limits.cache_bytes)
         self.queue = TurnQueue()
         self._loading = KeyedLocks()
         # conversation -> {mate: the newest message id its last turn read}

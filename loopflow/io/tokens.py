@@ -13,10 +13,11 @@ would fail the request.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+import sys
 
 import bpe_openai
 
+from loopflow.chat.bounded import LRUMap
 from loopflow.models import token_encoding
 
 # Per-message framing tokens (role markers) and the tokens that prime the reply.
@@ -35,18 +36,35 @@ def encoding_name(provider: str, model: str) -> tuple[str, float]:
     return token_encoding(provider, model)
 
 
+# Memory of one cached count besides its text, measured with tracemalloc on CPython 3.11
+# (BENCHMARKS.md, "Caches"): the map's entry and the int, ~130-160 B, rounded up.
+COUNT_OVERHEAD = 160
+DEFAULT_COUNT_CACHE_BYTES = 64 * 2**20  # per counter: a quarter of LOOPFLOW_CACHE_MB's 256
+
+
+def count_cache_bytes(text: str, tokens: int = 0) -> int:
+    """Approximately the bytes a cached count of ``text`` takes: the text as CPython
+    stores it (``sys.getsizeof``) and :data:`COUNT_OVERHEAD`."""
+    return sys.getsizeof(text) + COUNT_OVERHEAD
+
+
 class TokenCounter:
     """Counts tokens for one encoding and factor, remembering recent texts.
 
     A conversation's messages are counted once each, not again on every turn: the
-    cache holds the counts of the last ``cache_size`` distinct texts.
+    cache holds the counts of the most recently counted texts that weigh ``cache_bytes``
+    in all (:func:`count_cache_bytes`; a long text weighs what it is).
     """
 
-    def __init__(self, encoding: str = "o200k_base", factor: float = 1.0, cache_size: int = 50_000):
+    def __init__(
+        self,
+        encoding: str = "o200k_base",
+        factor: float = 1.0,
+        cache_bytes: int = DEFAULT_COUNT_CACHE_BYTES,
+    ):
         self._encoding = bpe_openai.get_encoding(encoding)
         self.factor = factor
-        self._cache: OrderedDict[str, int] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRUMap[str, int] = LRUMap(cache_bytes, weigh=count_cache_bytes)
 
     @property
     def exact(self) -> bool:
@@ -55,15 +73,12 @@ class TokenCounter:
 
     def count(self, text: str) -> int:
         """Tokens in ``text`` (estimated when the counter is not exact)."""
-        cached = self._cache.get(text)
+        cached = self._cache.get(text)  # a use: now the newest
         if cached is not None:
-            self._cache.move_to_end(text)
             return cached
         tokens = len(self._encoding.encode_ordinary(text))
         result = math.ceil(tokens * self.factor)
         self._cache[text] = result
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
         return result
 
     def truncate(self, text: str, tokens: int) -> str:
@@ -90,9 +105,11 @@ class TokenCounter:
 
 
 class TokenCounters:
-    """One :class:`TokenCounter` per encoding and factor, built on first use."""
+    """One :class:`TokenCounter` per encoding and factor, built on first use, each with
+    a cache of ``cache_bytes``."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_bytes: int = DEFAULT_COUNT_CACHE_BYTES) -> None:
+        self.cache_bytes = cache_bytes
         self._counters: dict[tuple[str, float], TokenCounter] = {}
 
     def for_model(self, provider: str, model: str) -> TokenCounter:
@@ -100,5 +117,5 @@ class TokenCounters:
         key = encoding_name(provider, model)
         counter = self._counters.get(key)
         if counter is None:
-            counter = self._counters[key] = TokenCounter(*key)
+            counter = self._counters[key] = TokenCounter(*key, cache_bytes=self.cache_bytes)
         return counter

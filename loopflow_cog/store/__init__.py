@@ -1,8 +1,9 @@
 """The only package that touches Red's Config: IDs in, plain values and dataclasses out.
 
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
-that change on every reply (message index, usage), written in batches, in ``records``;
-usage, limits and prices in ``costs``. A server's data is read once (concurrent first
+that change on every reply (message index, usage), written in batches, in ``records``,
+each server's where a write costs only that server (``shelves``); usage, limits and
+prices in ``costs``. A server's data is read once (concurrent first
 reads share one load) and mirrored in memory (``mirror``); the store is the only writer,
 so the mirror stays exact.
 """
@@ -23,8 +24,9 @@ from . import schema
 from .costs import CostStore
 from .memory import ConfigMemory
 from .mirror import GuildState
-from .records import Records, rewrites_whole_file
+from .records import RECORDS_CACHE_BYTES, Records, rewrites_whole_file
 from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
+from .shelves import ServerConfig, ServerFiles, ServerRows, server_config_beside
 
 __all__ = ["CONFIG_IDENTIFIER", "MESSAGE_INDEX_LIMIT", "DuplicateMateError", "Store"]
 
@@ -38,18 +40,30 @@ class DuplicateMateError(MateError):
 class Store(CostStore):
     """Typed access to the cog's Config.
 
-    ``whole_file_writes``: how the batched records are written (see records.py): one write
-    for all servers (Red's JSON driver rewrites the whole file per write) or one per changed
-    server (PostgreSQL). By default it follows the instance's backend.
+    ``whole_file_writes``: where the batched records are kept (see shelves.py): a Config,
+    so a file, per server, made by ``server_config(guild id)`` (Red's JSON driver rewrites
+    a cog's whole file per write), or a row per server in ``config`` (PostgreSQL). By
+    default it follows the instance's backend, and ``server_config`` names the servers'
+    Configs after ``config``'s cog. ``records_bytes``: what the records held in memory
+    may weigh (records.py).
     """
 
-    def __init__(self, config: Config, *, whole_file_writes: bool | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        whole_file_writes: bool | None = None,
+        server_config: ServerConfig | None = None,
+        records_bytes: int = RECORDS_CACHE_BYTES,
+    ) -> None:
         self.config = config
         self.whole_file_writes = (
             rewrites_whole_file() if whole_file_writes is None else whole_file_writes
         )
+        self.server_config = server_config or server_config_beside(config)
         schema.register(config)
-        self._records = Records(config, whole_file_writes=self.whole_file_writes)
+        shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
+        self._records = Records(shelves or ServerRows(config), records_bytes)
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -57,7 +71,9 @@ class Store(CostStore):
 
     async def migrate(self) -> None:
         """Bring stored data to the current schema; cog_load runs it before any read."""
-        await schema.migrate(self.config, whole_file_writes=self.whole_file_writes)
+        await schema.migrate(
+            self.config, whole_file_writes=self.whole_file_writes, server_config=self.server_config
+        )
 
     # --- mates ---------------------------------------------------------------------------
 
@@ -93,8 +109,9 @@ class Store(CostStore):
         await self.config.guild_from_id(guild_id).mates.clear_raw(name)
         state.mates.pop(name, None)
         state.created.pop(name, None)
-        if state.forget_usage(name):
-            self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        if state.forget_usage(name, records):
+            self._records.changed(guild_id, records)
         for channel_id, names in list(state.bindings.items()):
             if name in names:
                 await self.unbind(guild_id, channel_id, name)
@@ -171,7 +188,6 @@ class Store(CostStore):
         places = {*channel_ids, *state.bindings, *state.threads}
         state.bindings.clear()
         state.threads.clear()
-        state.records["index"] = {}
         for channel_id in places:
             self._reset_points.pop(channel_id, None)
         group = self.config.guild_from_id(guild_id)
@@ -179,7 +195,9 @@ class Store(CostStore):
         await group.threads.clear()
         for channel_id in places:
             await self.config.channel_from_id(channel_id).clear()
-        self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        records["index"] = {}
+        self._records.changed(guild_id, records)
         await self._records.flush()
         self._records.unload(guild_id)
         self._guilds.pop(guild_id, None)
@@ -299,13 +317,14 @@ class Store(CostStore):
     ) -> None:
         """Remember that a mate sent these messages, answering message ``answered`` when
         it replied to one (bounded; oldest forgotten first)."""
-        index = (await self._state(guild_id)).message_index
+        records = await self._records.load(guild_id)
+        index = records["index"]  # str(message id) -> "mate" or "mate:answered", oldest first
         entry = f"{name}:{answered}" if answered else name
         for message_id in message_ids:
             index[str(message_id)] = entry
-        for stale in list(index)[: max(0, len(index) - MESSAGE_INDEX_LIMIT)]:
-            del index[stale]
-        self._records.changed(guild_id)
+        while len(index) > MESSAGE_INDEX_LIMIT:  # the oldest first, without a copy
+            del index[next(iter(index))]
+        self._records.changed(guild_id, records)
 
     async def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> None:
         """The mate's messages are gone (a regenerated reply came out shorter): the index
@@ -324,7 +343,7 @@ class Store(CostStore):
 
     async def message_origin(self, guild_id: int, message_id: int) -> tuple[str | None, int]:
         """The mate that sent a message and the message it answered (0: none or unknown)."""
-        entry = (await self._state(guild_id)).message_index.get(str(message_id))
+        entry = (await self._records.load(guild_id))["index"].get(str(message_id))
         if entry is None:
             return None, 0
         name, _, answered = entry.partition(":")
@@ -386,7 +405,7 @@ class Store(CostStore):
     async def _load(self, guild_id: int) -> GuildState:
         try:
             data = await self.config.guild_from_id(guild_id).all()
-            state = GuildState.from_stored(data, await self._records.load(guild_id))
+            state = GuildState.from_stored(data)
             self._guilds[guild_id] = state
             return state
         finally:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .mirror import GuildState
     from .records import Records
 
-from .schema import RECORDS
+from .mirror import usage_of
 
 log = logging.getLogger("red.loopflow.store")
 
@@ -58,17 +58,19 @@ class CostStore:
         ``[p]mate delete`` must not bring the usage back, to a new mate of that name.
         """
         state = await self._state(guild_id)
+        records = await self._records.load(guild_id)
         if name not in state.mates:
             return
-        ledger = state.mate_usage(name)
+        ledger = state.mate_usage(name, records)
         ledger.add(model, usage, at or utc_now())
-        state.usage[name] = ledger.to_dict()
-        self._records.changed(guild_id)
+        usage_of(records)[name] = ledger.to_dict()
+        self._records.changed(guild_id, records)
 
     async def mate_usage(self, guild_id: int) -> dict[str, MateUsage]:
         """Each mate's usage per model and UTC day (mates that used nothing are absent)."""
         state = await self._state(guild_id)
-        return {name: state.mate_usage(name) for name in list(state.usage)}
+        records = await self._records.load(guild_id)
+        return {name: state.mate_usage(name, records) for name in list(usage_of(records))}
 
     async def usage(self, guild_id: int) -> dict[str, Usage]:
         """Tokens used per mate since it was created (every model, every day)."""
@@ -104,14 +106,15 @@ class CostStore:
         member as saved by :meth:`save_member_counts` (another day's are ignored)."""
         now = now or utc_now()
         state = await self._state(guild_id)
+        records = await self._records.load(guild_id)
         mates = {}
-        for name in list(state.usage):
-            ledgers = state.mate_usage(name).ledgers.values()
+        for name in list(usage_of(records)):
+            ledgers = state.mate_usage(name, records).ledgers.values()
             used = sum(ledger.today(now).total_tokens for ledger in ledgers)
             if used:
                 mates[name] = used
         members: Mapping[int, int] = {}
-        saved = state.records.get("today") or {}
+        saved = records.get("today") or {}
         if saved:
             try:
                 counts = DayCounts.from_dict(saved)
@@ -124,22 +127,18 @@ class CostStore:
 
     async def save_member_counts(self, guild_id: int, counts: DayCounts) -> None:
         """Keep today's tokens per member (batched), so a restart does not reset them."""
-        state = await self._state(guild_id)
-        state.records["today"] = DayCounts(counts.day, {}, counts.members).to_dict()
-        self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        records["today"] = DayCounts(counts.day, {}, counts.members).to_dict()
+        self._records.changed(guild_id, records)
 
     async def forget_member_counts(self, user_id: int) -> None:
         """A data deletion request: drop ``user_id``'s saved token count of today in every
-        server (one read of the records; the servers that held one are written)."""
-        stored = await self.config.custom(RECORDS).all()
-        holding = {int(key) for key, records in stored.items() if _counts_member(records, user_id)}
-        holding |= {
-            g for g, state in self._guilds.items() if _counts_member(state.records, user_id)
-        }
+        server (every server's records read; the servers that held one are written)."""
+        holding = await self._records.servers_where(lambda r: _counts_member(r, user_id))
         for guild_id in holding:
-            state = await self._state(guild_id)
-            state.records.get("today", {}).get("members", {}).pop(str(user_id), None)
-            self._records.changed(guild_id)
+            records = await self._records.load(guild_id)
+            records.get("today", {}).get("members", {}).pop(str(user_id), None)
+            self._records.changed(guild_id, records)
 
     # --- prices ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""One server's data as the store mirrors it in memory (see schema.py for what is stored)."""
+"""One server's data as the store mirrors it in memory (see schema.py for what is stored);
+its records (index, usage) are held apart, by records.py."""
 
 from __future__ import annotations
 
@@ -25,14 +26,13 @@ class GuildState:
     threads: dict[int, int]
     webhooks: list[int]  # oldest first
     limits: dict[str, Any]  # LimitSettings.to_dict(), {} for none
-    records: dict[str, Any]  # the stored document itself: index, usage, today
-    # The usage ledgers read from ``records["usage"]`` so far (parsed once, kept in step).
+    # The usage ledgers read from the records' ``usage`` so far (parsed once, kept in
+    # step: the store writes each one back into the records when it changes).
     ledgers: dict[str, MateUsage] = field(default_factory=dict)
 
     @classmethod
-    def from_stored(cls, data: dict[str, Any], records: dict[str, Any]) -> GuildState:
-        """Built from the guild scope's ``data`` and the server's records document (kept,
-        not copied: the store changes it in place)."""
+    def from_stored(cls, data: dict[str, Any]) -> GuildState:
+        """Built from the guild scope's ``data``."""
         mates: dict[str, Mate] = {}
         created: dict[str, int] = {}
         # Sorted: PostgreSQL's jsonb keeps no key order. Schema 1 stored no "created".
@@ -52,33 +52,28 @@ class GuildState:
             {int(k): int(v) for k, v in data["threads"].items()},
             [int(i) for i in data["webhooks"]],
             dict(data.get("limits") or {}),
-            records,
         )
 
-    @property
-    def message_index(self) -> dict[str, str]:
-        """str(message id) -> ``"mate"`` or ``"mate:answered message id"``, oldest first."""
-        return self.records["index"]
-
-    @property
-    def usage(self) -> dict[str, Any]:
-        """Mate -> ``MateUsage.to_dict()``, as stored."""
-        return self.records.setdefault("usage", {})
-
-    def mate_usage(self, name: str) -> MateUsage:
-        """A mate's usage per model and day (empty when none is stored, or when what is
-        stored cannot be read: logged, and counted afresh)."""
+    def mate_usage(self, name: str, records: dict[str, Any]) -> MateUsage:
+        """A mate's usage per model and day, from the server's ``records`` the first time
+        (empty when none is stored, or when what is stored cannot be read: logged, and
+        counted afresh)."""
         ledger = self.ledgers.get(name)
         if ledger is None:
             try:
-                ledger = MateUsage.from_dict(self.usage.get(name) or {})
+                ledger = MateUsage.from_dict(usage_of(records).get(name) or {})
             except ValueError:
                 log.warning("The stored usage of %r could not be read; it starts over", name)
                 ledger = MateUsage()
             self.ledgers[name] = ledger
         return ledger
 
-    def forget_usage(self, name: str) -> bool:
-        """Drop a mate's usage; True if it had any."""
+    def forget_usage(self, name: str, records: dict[str, Any]) -> bool:
+        """Drop a mate's usage (from ``records`` too); True if it had any."""
         self.ledgers.pop(name, None)
-        return self.usage.pop(name, None) is not None
+        return usage_of(records).pop(name, None) is not None
+
+
+def usage_of(records: dict[str, Any]) -> dict[str, Any]:
+    """A records document's usage: mate -> ``MateUsage.to_dict()``, as stored."""
+    return records.setdefault("usage", {})

@@ -1,9 +1,10 @@
 """What the cog stores in Red's Config, its version, and the migrations between versions.
 
-Schema 3, the same on Red's JSON and PostgreSQL backends:
+Schema 4:
 
 - global: ``schema_version``, ``prices`` (model -> ``Prices.to_dict()``, the owner's
-  ``[p]mateset price`` overrides);
+  ``[p]mateset price`` overrides), ``record_servers`` (Red's JSON driver: the ids of the
+  servers whose records have a Config of their own, see below);
 - guild: ``mates`` (name -> ``Mate.to_dict()`` and ``created``, its place in the server's
   creation order), ``bindings`` (str(channel id) -> mate
   names, in the order bound), ``models`` (provider -> model), ``threads`` (str(thread id)
@@ -19,11 +20,20 @@ Schema 3, the same on Red's JSON and PostgreSQL backends:
   them);
 - custom group :data:`NOTES` (guild id, mate name, person id): ``facts`` (notes about the
   person, oldest first; see memory.py);
-- custom group :data:`RECORDS`, one document per guild id: ``index`` (str(message id) ->
-  ``"mate"`` or ``"mate:answered message id"``, at most :data:`MESSAGE_INDEX_LIMIT`) and
-  ``usage`` (mate -> ``MateUsage.to_dict()``: per model, per UTC day) and, in a server
-  with limits, ``today`` (``DayCounts.to_dict()``: today's tokens per member), written in
-  batches (records.py).
+- a records document per server: ``index`` (str(message id) -> ``"mate"`` or
+  ``"mate:answered message id"``, at most :data:`MESSAGE_INDEX_LIMIT`, oldest first;
+  stored packed in one string, :func:`pack_index`) and ``usage``
+  (mate -> ``MateUsage.to_dict()``: per model, per UTC day) and, in a server with
+  limits, ``today`` (``DayCounts.to_dict()``: today's tokens per member), written in
+  batches (records.py). Where it is kept follows the backend (shelves.py): on PostgreSQL
+  a row of the custom group :data:`RECORDS` (guild id); on Red's JSON driver the global
+  ``records`` of a Config of the server's own (cog name ``<cog>Records<guild id>``, same
+  identifier), so a flush rewrites the files of the servers that changed only.
+
+Schema 3 kept the records in the custom group :data:`RECORDS` on both backends: on JSON,
+in the cog's one file, which Red rewrites whole on every write. Moving them to where the
+backend keeps them is not tied to the version: it runs whenever records are found in
+the other place (after ``redbot-setup convert`` too).
 
 Schema 2 kept ``usage`` as mate -> ``{"input": int, "output": int}``: those totals become
 the ``older`` part of one ledger under no model (:data:`~loopflow.cost.OTHER_MODELS`: its
@@ -35,6 +45,7 @@ Schema 1 (loopflow 0.1) kept the index and the usage counters in the guild scope
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from redbot.core import Config
@@ -43,7 +54,7 @@ from loopflow.chat.discussion import DEFAULT_MAX_ROUNDS
 from loopflow.cost import OTHER_MODELS, MateUsage, UsageLedger
 from loopflow.providers.base import Usage
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Identifies this cog's data in Red's Config; never change it.
 CONFIG_IDENTIFIER = 0x10F7_F10E
 RECORDS = "records"
@@ -58,9 +69,40 @@ def new_records() -> dict[str, Any]:
     return {"index": {}, "usage": {}, "today": {}}
 
 
+def pack_index(index: dict[str, str]) -> str | dict[str, str]:
+    """The message index as stored since schema 4: one string, ``"id=entry;id=entry"``,
+    oldest first. A JSON object of 5,000 keys costs Red's drivers (copy, key checks,
+    encode, decode) several times what one string does (BENCHMARKS.md, "Saving"). An
+    index with an entry the string cannot hold (a ``;`` or ``=``: no mate name has one)
+    is kept as an object."""
+    packed = ";".join(f"{key}={entry}" for key, entry in index.items())
+    fits = packed.count(";") == len(index) - 1 and packed.count("=") == len(index)
+    return packed if fits else dict(index)
+
+
+def unpack_index(stored: str | dict[str, str]) -> dict[str, str]:
+    """The inverse of :func:`pack_index`; an object (schema 3, or an index kept as one)
+    comes back as it is."""
+    if isinstance(stored, dict):
+        return {str(key): str(entry) for key, entry in stored.items()}
+    if not stored:
+        return {}
+    return dict(entry.split("=", 1) for entry in stored.split(";"))
+
+
+def stored_records(records: dict[str, Any]) -> dict[str, Any]:
+    """A records document as it is written: its index packed (:func:`pack_index`)."""
+    return {**new_records(), **records, "index": pack_index(records.get("index") or {})}
+
+
+def read_records(stored: dict[str, Any]) -> dict[str, Any]:
+    """A records document as read back: its index a dict again (either form)."""
+    return {**new_records(), **stored, "index": unpack_index(stored.get("index") or {})}
+
+
 def register(config: Config) -> None:
     """Register every default of the layout above (Red needs them before any access)."""
-    config.register_global(schema_version=0, prices={})
+    config.register_global(schema_version=0, prices={}, record_servers=[])
     config.register_guild(
         mates={},
         bindings={},
@@ -81,19 +123,64 @@ def register(config: Config) -> None:
     config.register_custom(RECORDS, **new_records())
 
 
-async def migrate(config: Config, *, whole_file_writes: bool) -> None:
+async def migrate(
+    config: Config, *, whole_file_writes: bool, server_config: Callable[[int], Config]
+) -> None:
     """Bring stored data to :data:`SCHEMA_VERSION`; a second run changes nothing.
 
-    ``whole_file_writes`` as for :class:`~.records.Records`: one write for all servers'
-    records (JSON), or one per server (PostgreSQL).
+    ``whole_file_writes``: Red's JSON driver (the records go to a Config per server, made
+    by ``server_config(guild id)``), else PostgreSQL (a row per server of :data:`RECORDS`).
+    Each step writes what it moves before it deletes the source, so a crash midway loses
+    nothing (the next start finishes the move).
     """
     version = await config.schema_version()
     if version < 2:
         await _move_records_out_of_guilds(config, whole_file_writes)
     if version < 3:
         await _usage_per_model_and_day(config, whole_file_writes)
+    if whole_file_writes:
+        await _records_to_server_files(config, server_config)
+    else:
+        await _records_to_rows(config, server_config)
     if version < SCHEMA_VERSION:
         await config.schema_version.set(SCHEMA_VERSION)
+
+
+async def _records_to_server_files(config: Config, server_config: Callable[[int], Config]) -> None:
+    """Schema 3 -> 4 on JSON: each server's document from the cog's file to its own."""
+    every = await config.custom(RECORDS).all()
+    if not every:
+        return
+    servers = {int(g) for g in await config.record_servers()}
+    for key, records in every.items():
+        if has_stored_records(records):
+            server = server_config(int(key))
+            server.register_global(records=new_records())
+            await server.records.set(stored_records(read_records(records)))
+            servers.add(int(key))
+    await config.record_servers.set(sorted(servers))
+    await config.custom(RECORDS).clear()  # one write; the cog's file is small again
+
+
+async def _records_to_rows(config: Config, server_config: Callable[[int], Config]) -> None:
+    """Back to a row per server (PostgreSQL), for records a JSON bot kept per server
+    before ``redbot-setup convert`` brought them here."""
+    servers = await config.record_servers()
+    if not servers:
+        return
+    for guild_id in servers:
+        server = server_config(int(guild_id))
+        server.register_global(records=new_records())
+        records = await server.records()
+        if has_stored_records(records):
+            await config.custom(RECORDS, str(guild_id)).set({**new_records(), **records})
+            await server.clear_all()
+    await config.record_servers.clear()
+
+
+def has_stored_records(records: dict[str, Any]) -> bool:
+    """Whether a records document holds anything worth storing."""
+    return bool(records.get("index") or records.get("usage") or records.get("today"))
 
 
 async def _move_records_out_of_guilds(config: Config, whole_file_writes: bool) -> None:

@@ -99,3 +99,66 @@ def test_its_values_and_items_can_be_iterated_and_refresh_nothing() -> None:
     assert [key for key, value in cache.items() if value > 1] == ["b", "c"]
     cache["d"] = 4  # the oldest, "a", goes: iterating made nothing newer
     assert list(cache) == ["b", "c", "d"]
+
+
+# --- bounded by weight (approximate bytes) --------------------------------------------------
+
+
+def by_length(key: str, value: str) -> int:
+    return len(value)
+
+
+def test_a_weighted_map_drops_the_oldest_until_the_total_fits() -> None:
+    texts: LRUMap[str, str] = LRUMap(limit=10, weigh=by_length)
+    texts["a"], texts["b"], texts["c"] = "xxxx", "yyyy", "zz"
+    assert texts.weight == 10 and len(texts) == 3
+    texts["a"]  # a is used: b is now the oldest
+    texts["d"] = "www"
+    assert list(texts) == ["c", "a", "d"] and texts.weight == 9
+    texts["e"] = "v" * 9  # heavy: everything older goes
+    assert list(texts) == ["e"] and texts.weight == 9
+
+
+def test_a_weighted_map_never_holds_more_than_its_limit() -> None:
+    texts: LRUMap[int, str] = LRUMap(limit=100, weigh=by_length)
+    for n in range(500):
+        texts[n % 37] = "x" * (n % 41)
+        assert texts.weight <= 100
+        assert texts.weight == sum(len(v) for v in texts.values())
+    texts[1000] = "x" * 101  # alone over the limit: not kept at all
+    assert 1000 not in texts and texts.weight <= 100
+
+
+def test_a_value_that_grows_in_place_reports_it_and_older_entries_make_room() -> None:
+    lists: LRUMap[str, list[str]] = LRUMap(limit=10, weigh=lambda k, v: sum(map(len, v)))
+    lists["old"], lists["new"] = ["aaaa"], ["bbbb"]
+    lists["new"].append("ccc")
+    lists.add_weight("new", 3)
+    assert list(lists) == ["new"] and lists.weight == 7
+    lists["new"].append("dddd")
+    lists.add_weight("new", 4)  # 11: over the limit by itself
+    assert "new" not in lists and lists.weight == 0
+    with pytest.raises(KeyError):
+        lists.add_weight("gone", 1)
+
+
+def test_replacing_or_deleting_keeps_the_weight_exact() -> None:
+    texts: LRUMap[str, str] = LRUMap(limit=20, weigh=by_length)
+    texts["a"] = "xxxx"
+    texts["a"] = "xx"
+    texts["b"] = "yyy"
+    del texts["a"]
+    assert texts.weight == 3 and texts.weight_of("b") == 3
+    assert texts.discard_where(lambda key: key == "b") == 1 and texts.weight == 0
+
+
+def test_what_is_dropped_to_make_room_is_reported() -> None:
+    dropped: list[tuple[str, str]] = []
+    texts: LRUMap[str, str] = LRUMap(
+        limit=5, weigh=by_length, on_evict=lambda k, v: dropped.append((k, v))
+    )
+    texts["a"], texts["b"] = "xx", "yy"
+    del texts["a"]
+    texts["b"] = "zz"  # replaced, not dropped
+    texts["c"] = "wwww"
+    assert dropped == [("b", "zz")]

@@ -339,7 +339,7 @@ async def test_the_mates_webhook_is_remembered_when_the_index_forgot_a_post(worl
     # A restart with the index emptied: the webhook's id still tells the mate's posts.
     fresh = Conversations(world.bot, object(), world.store, world.session, world.delivery)
     world.delivery.is_own_webhook = lambda webhook_id: False  # a new process knows none
-    (await world.store._state(GUILD.id)).message_index.clear()
+    (await world.store._records.load(GUILD.id))["index"].clear()
     world.conversations = fresh
     await say(world, ALICE, "two")
     assert [(m.role, m.text) for m in world.provider.requests[-1].messages] == [

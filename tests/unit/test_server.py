@@ -14,6 +14,7 @@ import pytest
 from chat_fakes import MATE_SPEAKER, FakeHost, HeldProvider, Ids, person
 
 from loopflow.chat import server as server_module
+from loopflow.chat.history import turn_bytes
 from loopflow.chat.host import Limits, Place
 from loopflow.chat.server import ChatServer
 from loopflow.errors import MateError, RateLimitError
@@ -99,6 +100,27 @@ async def test_a_cold_conversation_loads_its_history_once_after_the_reset_point(
     await w.said(ALICE, "two")
     assert w.host.history_calls == [HERE.conversation]
     assert [text for _, text in w.request_texts(0)] == ["Bob: said before the bot started"]
+    await w.server.aclose()
+
+
+async def test_a_conversation_pushed_out_by_bytes_is_fetched_again_once() -> None:
+    sample = person(BOB, "Bob", "y" * 20_000, Ids())
+    limit = 3 * turn_bytes(sample) + 10_000  # one such conversation, not two
+    w = World(limits=Limits(cache_bytes=limit))
+    there = Place(conversation=51, guild=GUILD)
+    for place in (HERE, there):
+        w.host.histories[place.conversation] = [
+            person(BOB, "Bob", "y" * 20_000, w.ids) for _ in range(3)
+        ]
+    w.provider.add("one", "two", "three", "four", "five")
+    await w.said(ALICE, "here")
+    await w.said(ALICE, "again here")  # warm: no fetch
+    await w.said(ALICE, "there", place=there)  # HERE is pushed out
+    assert not w.server.cache.is_loaded(HERE.conversation)
+    await w.said(ALICE, "back here")  # fetched once more...
+    await w.said(ALICE, "still here")  # ...and then warm again
+    assert w.host.history_calls == [HERE.conversation, there.conversation, HERE.conversation]
+    assert w.server.cache.bytes <= limit
     await w.server.aclose()
 
 
@@ -370,7 +392,7 @@ async def test_the_maps_return_to_their_baseline_when_conversations_close() -> N
 
 
 async def test_without_closing_every_map_stays_within_its_bound() -> None:
-    limits = Limits(conversations=20, messages=5, markers=30, people=40)
+    limits = Limits(conversations=20, messages=5, markers=30, people=40, cache_bytes=20 * 5 * 400)
     w = World(limits=limits)
     for conversation in range(1, 201):
         place = Place(conversation, guild=1)
@@ -380,7 +402,7 @@ async def test_without_closing_every_map_stays_within_its_bound() -> None:
         w.server.dm_hint_due(conversation)
         await w.server.idle()
     sizes = w.server.footprint()
-    assert sizes["conversations"] <= 20 and sizes["trim_notes"] <= 20
+    assert w.server.cache.bytes <= 20 * 5 * 400 and sizes["trim_notes"] <= 20
     assert sizes["markers"] <= 30 and sizes["guilds"] <= 30
     assert sizes["clocks"] <= 40 and sizes["dm_hints"] <= 40
     assert sizes["growing"] == sizes["replies"] == sizes["turns"] == 0

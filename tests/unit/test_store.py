@@ -9,7 +9,7 @@ import pytest
 from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import MESSAGE_INDEX_LIMIT, DuplicateMateError, Store
-from loopflow_cog.store.schema import RECORDS, SCHEMA_VERSION
+from loopflow_cog.store.schema import SCHEMA_VERSION
 
 GUILD = 1000
 MAYA = builtin_mate("maya")
@@ -161,10 +161,15 @@ async def test_a_stored_mate_this_version_cannot_read_is_skipped(store: Store) -
     assert isinstance(await store.mate(GUILD, "merlin"), Mate)
 
 
+async def written_usage(store: Store) -> dict[str, Usage]:
+    """The usage a second store on the same Config reads: only what was written."""
+    return await Store(store.config, whole_file_writes=store.whole_file_writes).usage(GUILD)
+
+
 async def wait_until_written(store: Store, timeout: float = 2.0) -> None:
     """Wait until the batched usage write reached Config (polling the record, bounded)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not await store.config.custom(RECORDS, str(GUILD)).usage():
+    while not await written_usage(store):
         assert asyncio.get_running_loop().time() < deadline, f"not saved within {timeout}s"
         await asyncio.sleep(0.01)
 
@@ -178,7 +183,7 @@ async def test_batched_writes_are_read_at_once_and_saved_within_a_second(
     await store.record_messages(GUILD, [99], "maya")
     assert await store.usage(GUILD) == {"maya": Usage(3, 1)}
     assert await store.mate_for_message(GUILD, 99) == "maya"
-    assert await store.config.custom(RECORDS, str(GUILD)).usage() == {}  # not written yet
+    assert await written_usage(store) == {}  # not written yet
     await wait_until_written(store)
     unsaved_free = Store(store.config)  # a second reader sees only what was written
     assert await unsaved_free.usage(GUILD) == {"maya": Usage(3, 1)}

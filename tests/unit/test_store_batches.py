@@ -1,8 +1,9 @@
 """The store's memory copy and batched writes under concurrency, on Red's real Config.
 
 A PostgreSQL read or write suspends; Red's JSON driver mostly does not. ``HeldCalls``
-wraps the driver of redbot.pytest's ``config`` fixture so that a chosen read or write waits
-until the test lets it go, which forces the interleavings a busy bot meets on PostgreSQL.
+wraps Red's JSON driver (that of redbot.pytest's ``config`` fixture, and of the servers'
+own Configs the records are kept in) so that a chosen read or write waits until the test
+lets it go, which forces the interleavings a busy bot meets on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,37 +26,55 @@ MAYA = builtin_mate("maya")
 MERLIN = builtin_mate("merlin")
 
 
+def is_records(identifier_data: Any) -> bool:
+    """Whether a driver call is about a server's records: a row of the custom group, or the
+    ``records`` of a server's own Config (``<cog>Records<guild id>``)."""
+    if identifier_data.category == RECORDS:
+        return True
+    return "Records" in identifier_data.cog_name and identifier_data.identifiers == ("records",)
+
+
 class HeldCalls:
     """Holds the first driver ``method`` call (``get`` or ``set``) of a Config ``category``
-    and counts those calls.
+    (or, for :data:`RECORDS`, of any server's records, see :func:`is_records`) and counts
+    those calls.
 
     A held ``get`` has read its value already (so it returns what was stored before);
     a held ``set`` has written nothing yet. ``held`` is set when the call waits;
     ``release()`` lets it go. Every other call goes through at once.
     """
 
-    def __init__(self, config: Any, method: str, category: str) -> None:
-        self.driver = config._driver
-        self.real: Callable[..., Awaitable[Any]] = getattr(self.driver, method)
+    def __init__(self, config: Any, method: str, category: str, monkeypatch: Any) -> None:
+        driver_class = type(config._driver)
+        self.real: Callable[..., Awaitable[Any]] = getattr(driver_class, method)
         self.method = method
         self.category = category
         self.held = asyncio.Event()
         self._released = asyncio.Event()
         self.calls = 0
-        setattr(self.driver, method, self._call)
+        monkeypatch.setattr(driver_class, method, self._call_of())
 
     def release(self) -> None:
         self._released.set()
 
-    async def _call(self, identifier_data: Any, *args: Any, **kwargs: Any) -> Any:
-        mine = identifier_data.category == self.category
+    def _call_of(self) -> Callable[..., Awaitable[Any]]:
+        async def call(driver: Any, identifier_data: Any, *args: Any, **kwargs: Any) -> Any:
+            return await self._call(driver, identifier_data, *args, **kwargs)
+
+        return call
+
+    async def _call(self, driver: Any, identifier_data: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.category == RECORDS:
+            mine = is_records(identifier_data)
+        else:
+            mine = identifier_data.category == self.category
         self.calls += mine
         hold = mine and not self.held.is_set()
         if hold and self.method == "set":
             self.held.set()
             await self._released.wait()
         try:
-            return await self.real(identifier_data, *args, **kwargs)  # KeyError: nothing stored
+            return await self.real(driver, identifier_data, *args, **kwargs)  # KeyError: none
         finally:
             if hold and self.method == "get":
                 self.held.set()
@@ -69,11 +88,16 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-@pytest.fixture(params=["one write per flush", "one write per server"])
+@pytest.fixture(
+    params=["a file per server", "a row per server", "a file per server, none held in memory"]
+)
 def store(config, request) -> Store:
-    """The store with each write policy: JSON rewrites the whole file per write (one write
-    per flush), PostgreSQL writes a row per server (only the servers that changed)."""
-    return Store(config, whole_file_writes=request.param == "one write per flush")
+    """The store where each backend keeps the records: Red's JSON driver a file per server,
+    PostgreSQL a row per server; and on JSON with no records held in memory beyond a use
+    (each server's document let go as soon as it is written, and read again when needed)."""
+    if request.param == "a file per server, none held in memory":
+        return Store(config, whole_file_writes=True, records_bytes=1)
+    return Store(config, whole_file_writes=request.param == "a file per server")
 
 
 def stored(store: Store) -> Store:
@@ -128,9 +152,9 @@ async def webhook_is_known(store: Store) -> bool:
     ids=["mate", "binding", "index entry", "webhook"],
 )
 async def test_a_change_made_while_the_first_load_is_in_flight_stays_visible(
-    store: Store, change, visible
+    store: Store, change, visible, monkeypatch
 ) -> None:
-    reads = HeldCalls(store.config, "get", Config.GUILD)
+    reads = HeldCalls(store.config, "get", Config.GUILD, monkeypatch)
     reader = asyncio.create_task(store.mates(GUILD))  # e.g. a message arrives
     await reads.held.wait()  # the first load has read the (empty) server and waits
     changing = asyncio.create_task(change(store))  # e.g. an admin's command meanwhile
@@ -142,8 +166,8 @@ async def test_a_change_made_while_the_first_load_is_in_flight_stays_visible(
     assert await visible(stored(store))
 
 
-async def test_a_reset_made_while_its_point_is_read_is_kept(store: Store) -> None:
-    reads = HeldCalls(store.config, "get", Config.CHANNEL)
+async def test_a_reset_made_while_its_point_is_read_is_kept(store: Store, monkeypatch) -> None:
+    reads = HeldCalls(store.config, "get", Config.CHANNEL, monkeypatch)
     reader = asyncio.create_task(store.reset_point(7))
     await reads.held.wait()  # read 0 before the reset, and waits
     await store.set_reset_point(7, 123)
@@ -194,10 +218,10 @@ async def reply_in(store: Store, guild_id: int, message_id: int) -> None:
     await store.add_usage(guild_id, "maya", Usage(10, 2))
 
 
-async def test_a_flush_cancelled_mid_write_loses_nothing(store: Store) -> None:
+async def test_a_flush_cancelled_mid_write_loses_nothing(store: Store, monkeypatch) -> None:
     await reply_in(store, GUILD, 1)
     await reply_in(store, GUILD + 1, 2)
-    writes = HeldCalls(store.config, "set", RECORDS)
+    writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
     flushing = asyncio.create_task(store.flush())
     await writes.held.wait()
     flushing.cancel()  # e.g. the bot shuts down
@@ -213,7 +237,7 @@ async def test_a_flush_cancelled_mid_write_loses_nothing(store: Store) -> None:
 async def test_unloading_during_a_slow_save_keeps_every_change(store: Store, monkeypatch) -> None:
     monkeypatch.setattr(records_module, "SAVE_DELAY", 0)
     await reply_in(store, GUILD, 1)  # starts the batched save
-    writes = HeldCalls(store.config, "set", RECORDS)
+    writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
     await writes.held.wait()  # the save is writing, slowly
     await reply_in(store, GUILD, 2)  # a reply ends meanwhile
     closing = asyncio.create_task(store.aclose())  # [p]unload loopflow
@@ -226,16 +250,16 @@ async def test_unloading_during_a_slow_save_keeps_every_change(store: Store, mon
     assert await after.usage(GUILD) == {"maya": Usage(20, 4)}
 
 
-async def test_a_flush_costs_one_write_or_one_per_changed_server(store: Store) -> None:
+async def test_a_flush_writes_the_changed_servers_only(store: Store, monkeypatch) -> None:
     for guild_id in range(GUILD, GUILD + 5):
         await reply_in(store, guild_id, guild_id)
     await store.flush()
     for guild_id in range(GUILD, GUILD + 3):
         await reply_in(store, guild_id, guild_id + 100)
-    writes = HeldCalls(store.config, "set", RECORDS)
+    writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
     writes.release()
     await store.flush()
-    assert writes.calls == (1 if store.whole_file_writes else 3)
+    assert writes.calls == 3
     after = stored(store)
     for guild_id in range(GUILD, GUILD + 5):
         assert await after.mate_for_message(guild_id, guild_id) == "maya"
@@ -243,10 +267,10 @@ async def test_a_flush_costs_one_write_or_one_per_changed_server(store: Store) -
     assert await after.usage(GUILD + 4) == {"maya": Usage(10, 2)}
 
 
-async def test_a_flush_with_nothing_changed_writes_nothing(store: Store) -> None:
+async def test_a_flush_with_nothing_changed_writes_nothing(store: Store, monkeypatch) -> None:
     await reply_in(store, GUILD, 1)
     await store.flush()
-    writes = HeldCalls(store.config, "set", RECORDS)
+    writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
     await store.flush()
     assert writes.calls == 0
 
@@ -285,7 +309,7 @@ async def test_migrate_moves_schema_1_data_and_keeps_everything(config) -> None:
     await config.guild_from_id(GUILD + 1).set_raw("usage", value={"x": {"input": 1, "output": 0}})
     store = Store(config)
     await store.migrate()
-    assert await config.schema_version() == SCHEMA_VERSION == 3
+    assert await config.schema_version() == SCHEMA_VERSION == 4
     raw = await config.guild_from_id(GUILD).all()
     assert "message_index" not in raw and "usage" not in raw
     assert raw["threads"] == {"900": 42}

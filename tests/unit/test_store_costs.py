@@ -38,7 +38,7 @@ async def test_schema_2_counters_become_ledgers_of_no_model(config, whole_file_w
         {"index": {}, "usage": {"x": {"input": 1, "output": 0}}}
     )
     await store.migrate()
-    assert await config.schema_version() == SCHEMA_VERSION == 3
+    assert await config.schema_version() == SCHEMA_VERSION == 4
     for seen in (store, await restarted(store)):
         assert await seen.usage(GUILD) == {"maya": Usage(30, 6)}
         assert await seen.usage(GUILD + 1) == {"x": Usage(1, 0)}
@@ -48,7 +48,8 @@ async def test_schema_2_counters_become_ledgers_of_no_model(config, whole_file_w
         assert summary.today == Usage()  # the day of the old counters is unknown
         assert summary.cost_total is None  # so is their model
     await store.migrate()  # a second run changes nothing
-    assert await Store(config).usage(GUILD) == {"maya": Usage(30, 6)}
+    again = Store(config, whole_file_writes=whole_file_writes)
+    assert await again.usage(GUILD) == {"maya": Usage(30, 6)}
 
 
 async def test_usage_is_kept_per_model_and_day_with_cached_tokens(config) -> None:

@@ -6,7 +6,14 @@ import socket
 
 import pytest
 
-from loopflow.io.tokens import MESSAGE_OVERHEAD, TokenCounter, TokenCounters, encoding_name
+from loopflow.io.tokens import (
+    COUNT_OVERHEAD,
+    MESSAGE_OVERHEAD,
+    TokenCounter,
+    TokenCounters,
+    count_cache_bytes,
+    encoding_name,
+)
 
 # Reference counts from OpenAI's tokenizers for these exact strings.
 HELLO = "Hello, world! Maya: how are you?"
@@ -58,13 +65,22 @@ def test_message_cost_includes_framing_and_images() -> None:
     assert counter.count_message(HELLO, images=2) > counter.count_message(HELLO) + 1000
 
 
-def test_counts_are_cached_and_bounded() -> None:
-    counter = TokenCounter(cache_size=2)
-    for text in ("a", "b", "c"):
+def test_counts_are_cached_and_bounded_by_bytes() -> None:
+    entry = count_cache_bytes("b" * 100)
+    counter = TokenCounter(cache_bytes=2 * entry)
+    for text in ("a" * 100, "b" * 100, "c" * 100):
         counter.count(text)
-    assert list(counter._cache) == ["b", "c"]
-    counter.count("b")
-    assert list(counter._cache) == ["c", "b"]
+    assert list(counter._cache) == ["b" * 100, "c" * 100]
+    counter.count("b" * 100)
+    assert list(counter._cache) == ["c" * 100, "b" * 100]
+    counter.count("long " * 1000)  # heavier than the whole cache: counted, not kept
+    assert "long " * 1000 not in counter._cache
+    assert counter._cache.weight <= 2 * entry
+
+
+def test_a_cached_counts_bytes_are_its_text_and_a_measured_overhead() -> None:
+    assert count_cache_bytes("x" * 5000) - count_cache_bytes("x") == 4999
+    assert count_cache_bytes("x") >= COUNT_OVERHEAD
 
 
 def test_counters_are_shared_per_encoding() -> None:
