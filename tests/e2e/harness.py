@@ -316,19 +316,20 @@ class RedProcess:
     async def stored_text(self, cog_name: str = "Loopflow") -> str:
         """Everything a cog keeps in Red's Config, as text, whichever backend Red runs on.
 
-        JSON: the cog's files under ``cogs/<cog_name>/``; PostgreSQL: every value of every row
-        in the cog's schemas (``red_config.red_cogs`` names them), as text. For checks
-        that something is, or is no longer, stored.
+        The cog's own Config and those it names after itself (loopflow keeps each
+        server's records under ``<cog_name>Records<server id>``). JSON: their files under
+        ``cogs/<cog_name>*/``; PostgreSQL: every value of every row in their schemas
+        (``red_config.red_cogs`` names them), as text. For checks that something is, or is
+        no longer, stored.
         """
         if self.database is None:
-            folder = self.data_path / "cogs" / cog_name
-            return "\n".join(
-                f.read_text(encoding="utf-8") for f in sorted(folder.glob("*.json"))
-            )
+            files = sorted((self.data_path / "cogs").glob(f"{cog_name}*/*.json"))
+            return "\n".join(f.read_text(encoding="utf-8") for f in files)
         conn = await _admin_connection({**self.pg_env, "PGDATABASE": self.database})
         try:
             schemas = await conn.fetch(
-                "SELECT schemaname FROM red_config.red_cogs WHERE cog_name = $1", cog_name
+                "SELECT schemaname FROM red_config.red_cogs WHERE cog_name LIKE $1",
+                cog_name + "%",
             )
             texts = []
             for (schema,) in schemas:
