@@ -7,7 +7,10 @@ first part starts with a line in Discord's small text linking the message (its j
 ``https://discord.com/channels/<guild>/<channel or thread>/<message>``, as discord.py's
 ``Message.jump_url`` builds it). The URL is in angle brackets, which keeps Discord from
 embedding it, and a link pings no one. The bot, posting a mate's words itself, replies
-natively instead (see :mod:`.delivery`). The line is the chat's, not the mate's words:
+natively instead (see :mod:`.delivery`). A DM shows nothing more: the person and the
+mate are alone there, no one else's talk comes between, and the person who asked knows
+what about (discord.py keeps no newest message id for a DM, either). The line is the
+chat's, not the mate's words:
 :func:`split_link` takes it off again, when a message is rewritten (🔄) and when the
 mate's messages are read back as turns.
 """

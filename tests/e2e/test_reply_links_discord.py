@@ -175,3 +175,18 @@ async def test_a_long_answer_counts_the_link_in_its_first_part(
     for part in (discord.message(head), discord.message(tail)):
         assert len(part.content) <= 2000 and all(len(edit) <= 2000 for edit in part.edits)
     assert mate_text(discord.message(tail)) == discord.message(tail).content
+
+
+async def test_in_a_dm_the_answer_is_the_mates_embed_alone(discord, llm, slash_commands) -> None:
+    # One person and one mate: what the answer answers needs no showing (see reply_links).
+    ivy = await discord.add_member("ivy-links", "Ivy")
+    await discord.command(ivy, "general", "!mate dm maya")
+    dm = discord.dm(ivy).id
+    first = await discord.send(ivy, dm, "remind me about the dentist")
+    newest = await discord.wait_for_message(lambda m: bool(m.embeds), channel=dm, after=first)
+    llm.enqueue(reply("Dentist: Tuesday 9am."))
+    record = await discord.context_menu(ivy, ASK, first)
+    await discord.wait_for_response(record, lambda m: m.content.endswith("is answering."))
+    answer = await discord.wait_for_message(lambda m: bool(m.embeds), channel=dm, after=newest)
+    assert answer.content == "" and answer.reference_id is None
+    assert answer.embeds[0]["description"] == "Dentist: Tuesday 9am."
