@@ -190,3 +190,28 @@ async def test_in_a_dm_the_answer_is_the_mates_embed_alone(discord, llm, slash_c
     answer = await discord.wait_for_message(lambda m: bool(m.embeds), channel=dm, after=newest)
     assert answer.content == "" and answer.reference_id is None
     assert answer.embeds[0]["description"] == "Dentist: Tuesday 9am."
+
+
+async def test_regenerating_a_long_answer_keeps_every_part_within_the_limit(
+    discord, llm, slash_commands
+) -> None:
+    question, newest = await older_question(discord, llm, "link-long-regen")
+    llm.enqueue(reply(" ".join(f"word{i:05d}" for i in range(350))))
+    await ask(discord, question)
+    head, tail = await discord.wait_for_messages(
+        2, channel=question.channel_id, after=newest, timeout=20
+    )
+    line = link(discord, question)
+    await discord.wait_until(lambda d: d.message(tail).content.endswith("word00349"), timeout=20)
+    text = " ".join(f"other{i:05d}" for i in range(340))  # the first part full again
+    llm.enqueue(reply(text))
+    await discord.react(discord.member, head, REGENERATE)
+
+    def rewritten(d: FakeDiscord) -> bool:
+        shown = d.message(head).content.removeprefix(line) + " " + d.message(tail).content
+        return shown == text
+
+    await discord.wait_until(rewritten, timeout=20, what="the new answer in the same two parts")
+    assert discord.message(head).content.startswith(line)
+    live = [m for m in discord.messages(question.channel_id, after=newest) if not m.deleted]
+    assert [m.id for m in live] == [head.id, tail.id]  # nothing posted anew
