@@ -33,7 +33,7 @@ from loopflow.chat.streaming import MessageGone, TextRefused
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.splitting import split_message
 
-from .reply_links import link_line, split_link
+from .reply_links import link_line, native_reply, split_link
 
 log = logging.getLogger("red.loopflow.delivery")
 
@@ -142,9 +142,7 @@ class Delivery:
         A part longer than the message's room is cut to fit (code-fence safe); the
         caller learns the room from :attr:`Posted.room`. ``answers``: the id of a message
         in ``channel`` this part answers (0: none), shown by a webhook post's first line
-        linking it (which takes room), or by the bot's native reply that pings no one
-        (Discord's ``message_reference``; a message deleted meanwhile is no error). In a
-        DM it shows nothing: the person and the mate are alone there.
+        linking it (which takes room), else by the bot's native reply; not in a DM.
 
         Raises:
             Blocked: Discord refused the text (AutoMod); it is not posted another way.
@@ -165,18 +163,8 @@ class Delivery:
         heading = _heading(speaker)
         text = heading + _fitted(part, MESSAGE_LIMIT - len(heading))
         with _refusals():
-            if answers:
-                reference = discord.MessageReference(
-                    message_id=answers,
-                    channel_id=channel.id,
-                    guild_id=channel.guild.id,
-                    fail_if_not_exists=False,
-                )
-                message = await channel.send(
-                    text, allowed_mentions=NO_PINGS, reference=reference, mention_author=False
-                )
-            else:
-                message = await channel.send(text, allowed_mentions=NO_PINGS)
+            reply = native_reply(channel.guild.id, channel.id, answers) if answers else {}
+            message = await channel.send(text, allowed_mentions=NO_PINGS, **reply)
         return Posted(message, None, heading, permission_missing=why is _NoWebhook.PERMISSION)
 
     async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:

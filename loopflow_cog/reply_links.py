@@ -18,6 +18,7 @@ mate's messages are read back as turns.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import discord
 
@@ -35,6 +36,17 @@ def link_line(guild: int, channel: int, message: int) -> str:
     """The first line of a webhook post answering ``message``, its line break included:
     ``-# ↪ <jump url>`` (small text, no embed, no ping)."""
     return f"{LINK_MARK}<{jump_url(guild, channel, message)}>\n"
+
+
+def native_reply(guild: int, channel: int, message: int) -> dict[str, Any]:
+    """What the bot's own post answering ``message`` sends besides its text (keyword
+    arguments of ``send``): a native reply that pings no one (``mention_author=False``,
+    beside allowed mentions of none) and is posted all the same if the message was
+    deleted meanwhile (``fail_if_not_exists=False``: Discord then posts it as no reply)."""
+    reference = discord.MessageReference(
+        message_id=message, channel_id=channel, guild_id=guild, fail_if_not_exists=False
+    )
+    return {"reference": reference, "mention_author": False}
 
 
 def split_link(text: str) -> tuple[str, str]:
