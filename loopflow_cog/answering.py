@@ -29,6 +29,7 @@ from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
 from .delivery import NO_PINGS, Blocked, Delivery, MessageChannel, Posted, Speaker
+from .reply_links import is_newest
 from .store import Store
 from .turns import to_turn
 
@@ -83,8 +84,10 @@ class Chores:
 
 class DiscordSink:
     """One reply of ``mate`` in ``channel`` (a :class:`loopflow.chat.sink.Sink` of
-    :class:`~.delivery.Posted`). ``replied_to``: the message the reply answers when
-    someone replied to the mate (the index links them, for reply chains)."""
+    :class:`~.delivery.Posted`). ``replied_to``: the message the reply answers (someone
+    replied to the mate, or asked it with "Ask a mate"): the index links them, for reply
+    chains, and the reply's first post shows it when it is no longer the channel's
+    newest message then (:mod:`.reply_links`)."""
 
     def __init__(
         self,
@@ -109,15 +112,24 @@ class DiscordSink:
         self.speaker = Speaker(mate.display_name, mate.avatar_url)
         self._typing: asyncio.Task[None] | None = None
         self._buttons: dict[int, asyncio.Task[None]] = {}  # message id -> adding its ⏹️
+        self._started = False  # a part was posted or reopened: the next is no first part
 
     def part_limit(self) -> int:
         """See :meth:`Delivery.part_limit`."""
-        return self.delivery.part_limit(self.channel, self.speaker)
+        return self.delivery.part_limit(self.channel, self.speaker, self._answers())
+
+    def _answers(self) -> int:
+        """The message the next post shows it answers: ``replied_to`` for the reply's
+        first part when something was said after it, else 0."""
+        if self._started or not self.replied_to or is_newest(self.channel, self.replied_to):
+            return 0
+        return self.replied_to
 
     async def post(self, text: str) -> Posted:
         """Post the next part as the mate and index it as the mate's message."""
         with _failures():
-            posted = await self.delivery.post(self.channel, self.speaker, text)
+            posted = await self.delivery.post(self.channel, self.speaker, text, self._answers())
+        self._started = True
         try:
             # Indexed at once: a reply to it may come before this turn ends.
             await self.store.record_messages(
@@ -134,6 +146,7 @@ class DiscordSink:
 
     async def reopen(self, message_id: int) -> tuple[Posted, str] | None:
         """See :meth:`Delivery.reopen`: a message of the mate's earlier reply, to rewrite."""
+        self._started = True  # a rewrite keeps how the reply showed what it answers
         with _failures():
             return await self.delivery.reopen(self.channel, self.speaker, message_id)
 

@@ -7,6 +7,9 @@ already has Discord's maximum of 15), the bot itself posts, naming the mate in a
 heading; every :class:`Posted` says how much room its message leaves for the mate's
 words (:attr:`Posted.room`), so a growing reply is cut to fit how it was really posted.
 In DMs, where webhooks do not exist, the bot posts an embed whose author is the mate.
+A reply's first part may answer a given message (``answers``): a webhook post then starts
+with a line linking it, the bot's own post is a native reply
+(:mod:`.reply_links`; PRODUCT.md section 13).
 Model output never pings anyone: every send allows no mentions. Text that Discord
 refuses (AutoMod) raises :class:`Blocked`; an edit of a message someone deleted raises
 :class:`~loopflow.chat.streaming.MessageGone`.
@@ -29,6 +32,8 @@ from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.streaming import MessageGone, TextRefused
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.splitting import split_message
+
+from .reply_links import link_line, native_reply, split_link
 
 log = logging.getLogger("red.loopflow.delivery")
 
@@ -79,7 +84,9 @@ class Posted:
 
     message: discord.Message
     webhook: discord.Webhook | None
-    heading: str = ""  # what precedes the mate's words in a post by the bot
+    # What precedes the mate's words: the bot's name heading in a post by the bot, the
+    # line linking the message answered in a webhook's first part (kept across edits).
+    heading: str = ""
     embed_of: Speaker | None = None  # a DM post: the mate is the embed's author
     permission_missing: bool = False  # posted by the bot for want of Manage Webhooks
 
@@ -111,8 +118,9 @@ class Delivery:
         """Whether a message's webhook is one the mates speak through."""
         return webhook_id is not None and any(w.id == webhook_id for w in self._webhooks.values())
 
-    def part_limit(self, channel: MessageChannel, speaker: Speaker) -> int:
-        """Characters the first part of a reply may have here, as far as known now.
+    def part_limit(self, channel: MessageChannel, speaker: Speaker, answers: int = 0) -> int:
+        """Characters the first part of a reply may have here, as far as known now
+        (``answers``: see :meth:`post`).
 
         A guess until the first post: each :class:`Posted` tells its real
         :attr:`~Posted.room`, and a streamed reply follows that.
@@ -123,14 +131,18 @@ class Delivery:
         if parent is not None and (
             parent.id in self._webhooks or self._webhook_known_missing(parent) is None
         ):
-            return MESSAGE_LIMIT
+            return MESSAGE_LIMIT - len(_link(channel, answers))
         return MESSAGE_LIMIT - len(_heading(speaker))
 
-    async def post(self, channel: MessageChannel, speaker: Speaker, part: str) -> Posted:
+    async def post(
+        self, channel: MessageChannel, speaker: Speaker, part: str, answers: int = 0
+    ) -> Posted:
         """Post one message as ``speaker``: by webhook when possible, else as the bot.
 
         A part longer than the message's room is cut to fit (code-fence safe); the
-        caller learns the room from :attr:`Posted.room`.
+        caller learns the room from :attr:`Posted.room`. ``answers``: the id of a message
+        in ``channel`` this part answers (0: none), shown by a webhook post's first line
+        linking it (which takes room), else by the bot's native reply; not in a DM.
 
         Raises:
             Blocked: Discord refused the text (AutoMod); it is not posted another way.
@@ -144,14 +156,15 @@ class Delivery:
         parent = _parent(channel)
         why = _NoWebhook.UNAVAILABLE
         if parent is not None:
-            posted = await self._post_by_webhook(channel, parent, speaker, part)
+            posted = await self._post_by_webhook(channel, parent, speaker, part, answers)
             if isinstance(posted, Posted):
                 return posted
             why = posted
         heading = _heading(speaker)
         text = heading + _fitted(part, MESSAGE_LIMIT - len(heading))
         with _refusals():
-            message = await channel.send(text, allowed_mentions=NO_PINGS)
+            reply = native_reply(channel.guild.id, channel.id, answers) if answers else {}
+            message = await channel.send(text, allowed_mentions=NO_PINGS, **reply)
         return Posted(message, None, heading, permission_missing=why is _NoWebhook.PERMISSION)
 
     async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:
@@ -194,12 +207,13 @@ class Delivery:
             webhook = await self._webhook(parent) if parent is not None else None
             if not isinstance(webhook, discord.Webhook) or webhook.id != message.webhook_id:
                 return None
-            return Posted(message, webhook), message.content
+            link, words = split_link(message.content)
+            return Posted(message, webhook, link), words
         me = self._bot_user()
         if me is None or message.author.id != me.id:
             return None
         heading = _heading(speaker)
-        return Posted(message, None, heading), _HEADING.sub("", message.content, count=1)
+        return Posted(message, None, heading), without_heading(message.content)
 
     async def delete(self, channel: MessageChannel, posted: Posted) -> None:
         """Delete a mate's message (through its webhook when it came through one: no
@@ -222,7 +236,7 @@ class Delivery:
         try:
             await webhook.edit_message(
                 posted.message.id,
-                content=part,
+                content=posted.heading + part,
                 allowed_mentions=NO_PINGS,
                 thread=channel if isinstance(channel, discord.Thread) else discord.utils.MISSING,
             )
@@ -240,8 +254,10 @@ class Delivery:
         parent: discord.abc.GuildChannel,
         speaker: Speaker,
         part: str,
+        answers: int,
     ) -> Posted | _NoWebhook:
         thread = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
+        link = _link(channel, answers)
         for _attempt in range(2):  # the second attempt goes through a re-created webhook
             webhook = await self._webhook(parent)
             if isinstance(webhook, _NoWebhook):
@@ -249,14 +265,14 @@ class Delivery:
             try:
                 with _refusals():
                     message = await webhook.send(
-                        _fitted(part, MESSAGE_LIMIT),
+                        link + _fitted(part, MESSAGE_LIMIT - len(link)),
                         username=sanitize_webhook_name(speaker.display_name),
                         avatar_url=speaker.avatar_url or discord.utils.MISSING,
                         allowed_mentions=NO_PINGS,
                         thread=thread,
                         wait=True,
                     )
-                return Posted(message, webhook)
+                return Posted(message, webhook, link)
             except discord.NotFound:
                 # The webhook was deleted (Unknown Webhook): make a new one, once.
                 self._webhooks.pop(parent.id, None)
@@ -356,6 +372,13 @@ def _parent(channel: MessageChannel) -> discord.abc.GuildChannel | None:
     return channel.parent if isinstance(channel, discord.Thread) else channel
 
 
+def _link(channel: MessageChannel, answers: int) -> str:
+    """The line a webhook post answering message ``answers`` starts with ("" for 0)."""
+    if not answers or isinstance(channel, discord.DMChannel):
+        return ""
+    return link_line(channel.guild.id, channel.id, answers)
+
+
 def _embed(speaker: Speaker, text: str) -> discord.Embed:
     embed = discord.Embed(description=text)
     embed.set_author(name=speaker.display_name, icon_url=speaker.avatar_url or None)
@@ -363,6 +386,11 @@ def _embed(speaker: Speaker, text: str) -> discord.Embed:
 
 
 _HEADING = re.compile(r"^\*\*[^\n]*?:\*\* ")  # what :func:`_heading` puts first (any name)
+
+
+def without_heading(text: str) -> str:
+    """A bot's post of a mate's words without the name heading it starts with."""
+    return _HEADING.sub("", text, count=1)
 
 
 def _heading(speaker: Speaker) -> str:

@@ -2,7 +2,9 @@
 
 What the model reads of a message:
 
-* its words (``Turn.text``): mentions as names, mass mentions defused;
+* its words (``Turn.text``): mentions as names, mass mentions defused; a mate's
+  message without what the chat put before its words (the line linking the message
+  it answers, :mod:`.reply_links`; the ``**Name:**`` heading of the bot's own post);
 * besides them (``Turn.attached``, which an edit leaves alone):
 
   - text files (``text/*`` or a known suffix) inlined, each up to
@@ -33,6 +35,9 @@ import discord
 from loopflow.io.discord import resolve_mentions, scrub_mentions
 from loopflow.io.session import Turn
 
+from .delivery import without_heading
+from .reply_links import split_link
+
 log = logging.getLogger("red.loopflow.turns")
 
 TEXT_ATTACHMENT_LIMIT = 16_000
@@ -62,6 +67,10 @@ async def to_turn(message: discord.Message, mate: str = "") -> Turn:
         text, reader = "", _Reader()
     else:
         text = message_text(message)
+        if mate:
+            text = split_link(text)[1]
+            if message.guild is not None and message.webhook_id is None:
+                text = without_heading(text)
         if mate and not text and message.embeds:  # a mate speaking in a DM: an embed
             text = message.embeds[0].description or ""
         reader = _Reader()

@@ -137,11 +137,14 @@ class StreamEditor(Generic[Handle]):
     def adopt(self, messages: Sequence[tuple[Handle, str]]) -> None:
         """Rewrite these posted messages (each with the part it shows, in order) instead
         of starting anew: before the first :meth:`feed`; needs ``delete`` when the new text
-        may come out shorter. Raises ``RuntimeError`` once text was fed."""
+        may come out shorter; the parts are cut to what the smallest of them holds
+        (``room``). Raises ``RuntimeError`` once text was fed."""
         if self.text or self._slots:
             raise RuntimeError("adopt() comes before any text")
         self._adopted = list(messages)
         self._slots = [_Slot(handle, shown) for handle, shown in self._adopted]
+        for handle, _shown in self._adopted:  # parts cut to what each message holds
+            self._fit(handle)
 
     async def restore(self) -> None:
         """Undo a rewrite: stop editing, show the adopted messages' old parts again and

@@ -74,10 +74,13 @@ async def answered(
 
 def mate_text(message: Message) -> str:
     """What a mate said in ``message``: its content, without the ``**Name:** `` heading a
-    mate without a webhook speaks with; in a DM, the embed's description."""
+    mate without a webhook speaks with, nor the ``-# ↪ <link>`` line above an answer to an
+    older message; in a DM, the embed's description."""
     if message.embeds and not message.content:
         return str(message.embeds[0].get("description") or "")
-    return re.sub(r"^\*\*[^*\n]+:\*\* ", "", message.content)
+    link = r"^-# \u21aa <https://discord\.com/channels/\d+/\d+/\d+>\n"
+    content = re.sub(link, "", message.content)
+    return re.sub(r"^\*\*[^*\n]+:\*\* ", "", content)
 
 
 def bot_said(discord: FakeDiscord, channel: ChannelRef, after: Message) -> list[Message]:

@@ -273,6 +273,11 @@ class RestRoutes:
         if files:
             self.require_in(channel, Perm.ATTACH_FILES)
         ref = payload.get("message_reference") or {}
+        reference_id = int(ref["message_id"]) if ref.get("message_id") else None
+        if reference_id is not None and ref.get("fail_if_not_exists") is False:
+            referenced = self.state.messages.get(reference_id)
+            if referenced is None or referenced.deleted:
+                reference_id = None  # Discord posts it as no reply rather than fail
         embeds = payload.get("embeds") or ([payload["embed"]] if payload.get("embed") else [])
         msg = self.state.create_message(
             channel,
@@ -282,7 +287,7 @@ class RestRoutes:
             files=files,
             allowed_mentions=payload.get("allowed_mentions"),
             flags=payload.get("flags") or 0,
-            reference_id=int(ref["message_id"]) if ref.get("message_id") else None,
+            reference_id=reference_id,
             tts=bool(payload.get("tts")),
             components=payload.get("components"),
         )

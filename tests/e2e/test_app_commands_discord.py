@@ -226,9 +226,12 @@ async def test_the_bound_mate_answers_the_message_with_its_reply_chain(
     assert said.content == "-# **Maya** is answering."
     assert said.allowed_mentions == {"parse": []}
     answer = await discord.wait_for_message(
-        lambda m: m.content == "Run the formatter first.", channel=channel, after=fix
+        lambda m: mate_text(m) == "Run the formatter first.", channel=channel, after=fix
     )
     assert answer.is_webhook and answer.webhook_name == "Maya"
+    # Not the channel's newest message any more: the answer links it (a webhook cannot reply).
+    url = f"https://discord.com/channels/{discord.guild_id}/{channel}/{detail.id}"
+    assert answer.content.startswith(f"-# \N{RIGHTWARDS ARROW WITH HOOK} <{url}>\n")
     assert conversation(llm) == [
         ("user", "Bob: the build is red"),
         ("user", "Alice: it's the lint job"),
@@ -245,7 +248,7 @@ async def test_a_thread_asks_its_parents_mate(discord, llm, slash_commands) -> N
     record = await discord.context_menu(discord.owner, ASK, said)
     assert (await asked(discord, record)).content == "-# **Merlin** is answering."
     answer = await discord.wait_for_message(
-        lambda m: m.content == "Cron jobs evict it.", channel=thread.id, after=noted
+        lambda m: mate_text(m) == "Cron jobs evict it.", channel=thread.id, after=noted
     )
     assert answer.webhook_name == "Merlin"
 
@@ -346,7 +349,7 @@ async def test_red_rules_and_cooldowns_hold(discord, llm, slash_commands) -> Non
         llm.enqueue(reply("Tacos."))
         first = await asked(discord, await discord.context_menu(jack, ASK, topic))
         assert first.content == "-# **Maya** is answering."
-        await discord.wait_for_message(lambda m: m.content == "Tacos.", channel=channel)
+        await discord.wait_for_message(lambda m: mate_text(m) == "Tacos.", channel=channel)
         again = await asked(discord, await discord.context_menu(jack, ASK, topic))
     finally:
         await admin(discord, "!mateset cooldown 0")
@@ -367,7 +370,7 @@ async def test_the_menu_leaves_and_comes_back_with_the_cog(discord, llm, slash_c
     llm.enqueue(reply("Yes, still."))
     record = await discord.context_menu(discord.member, ASK, hello)
     assert (await asked(discord, record)).content == "-# **Maya** is answering."
-    await discord.wait_for_message(lambda m: m.content == "Yes, still.", channel=channel)
+    await discord.wait_for_message(lambda m: mate_text(m) == "Yes, still.", channel=channel)
 
 
 async def test_what_no_mate_may_answer_is_said_to_the_asker_alone(

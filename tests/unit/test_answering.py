@@ -82,6 +82,8 @@ class FakeChannel:
         self.reaction_delay = 0.0
         self.reaction_calls: list[str] = []  # "add" / "remove", as they complete
         self.changed = asyncio.Event()  # set on every post and reaction
+        self.sent: list[dict[str, Any]] = []  # what each post asked for besides its text
+        self.last_message_id: int | None = None  # as discord.py keeps it from the gateway
 
     def permissions_for(self, member: Any) -> SimpleNamespace:
         return SimpleNamespace(manage_webhooks=False)
@@ -91,6 +93,8 @@ class FakeChannel:
         if self.refuse(content):
             raise http_error(400, 200000)  # Message was blocked by AutoMod
         self.messages.append(FakeMessage(next(ids), content))
+        self.sent.append(kwargs)
+        self.last_message_id = self.messages[-1].id
         self.changed.set()
         return self.messages[-1]
 
@@ -329,3 +333,33 @@ async def test_closing_is_bounded_when_discord_does_not_answer(monkeypatch) -> N
     with pytest.raises(asyncio.CancelledError):
         await task  # the turn was cancelled
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def answer_reply(newest: int) -> FakeChannel:
+    """Maya answers bob's message 2 (a reply to her) in two parts, ``newest`` being the
+    channel's newest message when she posts."""
+    w = world(["a" * 1985 + " ", "b" * 100], hold=99)
+    w.channel.last_message_id = newest
+    place = w.conversations.host.place(w.channel, GUILD.id)  # type: ignore[arg-type]
+    asked = Turn(speaker_id=12, display_name="Bob", text="and this?", message_id=2)
+
+    async def chain() -> list[Turn]:
+        return [asked]
+
+    w.conversations.server.answer_reply(place, "maya", chain, replied_to=2, person=12)
+    await asyncio.wait_for(w.conversations.server.idle(), 5)
+    assert len(w.channel.messages) == 2
+    return w.channel
+
+
+async def test_an_answer_to_an_older_message_replies_to_it_on_its_first_part() -> None:
+    channel = await answer_reply(newest=3)  # someone spoke after bob's message
+    first, second = channel.sent
+    assert first["reference"].message_id == 2 and first["mention_author"] is False
+    assert "reference" not in second
+    assert all(len(m.content) <= 2000 for m in channel.messages)
+
+
+async def test_an_answer_right_under_the_message_shows_nothing_more() -> None:
+    channel = await answer_reply(newest=2)
+    assert all("reference" not in sent for sent in channel.sent)

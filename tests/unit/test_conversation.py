@@ -98,13 +98,13 @@ class FakeDelivery:
     def __init__(self) -> None:
         self.posts: list[tuple[int, str, str]] = []
 
-    def part_limit(self, channel: FakeChannel, speaker: Any) -> int:
+    def part_limit(self, channel: FakeChannel, speaker: Any, answers: int = 0) -> int:
         return 2000
 
     def is_own_webhook(self, webhook_id: int | None) -> bool:
         return webhook_id == 900
 
-    async def post(self, channel: FakeChannel, speaker: Any, part: str) -> Posted:
+    async def post(self, channel: FakeChannel, speaker: Any, part: str, answers: int = 0) -> Posted:
         self.posts.append((channel.id, speaker.display_name, part))
         author = SimpleNamespace(
             id=900, display_name=speaker.display_name, name=speaker.display_name, bot=True

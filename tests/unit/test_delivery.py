@@ -82,7 +82,7 @@ class FakeChannel:
 
     @property
     def guild(self) -> SimpleNamespace:
-        return SimpleNamespace(me=BOT)
+        return SimpleNamespace(id=5, me=BOT)
 
     def permissions_for(self, member: Any) -> SimpleNamespace:
         return SimpleNamespace(manage_webhooks=self.manage_webhooks)
@@ -353,3 +353,41 @@ async def test_editing_a_deleted_message_says_it_is_gone(delivery: Delivery) -> 
     bare.messages[0].deleted = True
     with pytest.raises(MessageGone):
         await delivery.edit(bare, by_bot, "final")  # type: ignore[arg-type]
+
+
+LINK = "-# \N{RIGHTWARDS ARROW WITH HOOK} <https://discord.com/channels/5/10/77>\n"
+
+
+async def test_a_webhook_answer_links_the_message_it_answers_within_the_limit(
+    delivery: Delivery,
+) -> None:
+    channel = FakeChannel()
+    assert delivery.part_limit(channel, MAYA, answers=77) == 2000 - len(LINK)  # type: ignore[arg-type]
+    posted = await delivery.post(channel, MAYA, "word " * 400, answers=77)  # type: ignore[arg-type]
+    (sent,) = channel.created[0].sent
+    # Small text, the link in angle brackets (no embed), then the mate's words.
+    assert sent["content"].startswith(LINK) and len(sent["content"]) <= 2000
+    assert sent["allowed_mentions"] is NO_PINGS
+    assert posted.room == 2000 - len(LINK)
+    # An edit (streaming, 🔄) keeps the line above the new words.
+    await delivery.edit(channel, posted, "The final words.")  # type: ignore[arg-type]
+    assert channel.created[0].messages[0].content == LINK + "The final words."
+    # The next part answers nothing: no line.
+    await delivery.post(channel, MAYA, "more")  # type: ignore[arg-type]
+    assert channel.created[0].sent[1]["content"] == "more"
+
+
+async def test_the_bot_answers_a_message_with_a_native_reply_that_pings_no_one(
+    delivery: Delivery,
+) -> None:
+    channel = FakeChannel(manage_webhooks=False)
+    assert delivery.part_limit(channel, MAYA, answers=77) == 2000 - len("**Maya:** ")  # type: ignore[arg-type]
+    await delivery.post(channel, MAYA, "Yes.", answers=77)  # type: ignore[arg-type]
+    (posted,) = channel.posted
+    assert posted["content"] == "**Maya:** Yes."  # no link line: the reply shows it
+    reference = posted["reference"]
+    assert (reference.message_id, reference.channel_id, reference.guild_id) == (77, 10, 5)
+    assert reference.fail_if_not_exists is False  # deleted meanwhile: posted all the same
+    assert posted["mention_author"] is False and posted["allowed_mentions"] is NO_PINGS
+    await delivery.post(channel, MAYA, "No.")  # type: ignore[arg-type]
+    assert "reference" not in channel.posted[1]

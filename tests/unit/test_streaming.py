@@ -333,3 +333,17 @@ async def test_restore_puts_the_old_text_back_and_deletes_what_the_rewrite_poste
     await stream.restore()
     assert chat.shown() == ["old"] and chat.deleted == {2}
     assert stream.messages == [(1, "old")]
+
+
+async def test_a_rewrite_fits_the_room_of_the_messages_it_adopts() -> None:
+    # A message that holds less than a whole part (a heading, a line linking what it
+    # answers) is never edited past its room, nor posted anew for it.
+    chat = StrictChat()
+    chat.messages[1] = "old"
+    stream = StreamEditor(chat.post, chat.edit, room=chat.room, delete=chat.delete)
+    stream.adopt([(1, "old")])
+    text = "word " * 700  # 3,500 characters: two parts
+    stream.feed(text)
+    assert await stream.finish() == [1, 2]
+    assert " ".join(chat.shown()).split() == text.split()
+    assert len(chat.posted_texts) == 1  # only the second part is new

@@ -70,6 +70,7 @@ class FakeMessage:
     guild: Any = field(default_factory=FakeGuild)
     id: int = 99
     author: Any = field(default_factory=lambda: SAM)
+    webhook_id: Optional[int] = None
     created_at: datetime = WHEN
 
     @property
@@ -180,3 +181,24 @@ async def test_system_messages_carry_nothing() -> None:
     joined = FakeMessage("my-thread", system=True)  # e.g. "Sam started a thread: my-thread"
     turn = await to_turn(joined)  # type: ignore[arg-type]
     assert turn.content == "" and turn.images == ()
+
+
+LINK = "-# \N{RIGHTWARDS ARROW WITH HOOK} <https://discord.com/channels/5/10/77>\n"
+
+
+async def test_a_mates_words_leave_out_the_line_linking_what_they_answer() -> None:
+    posted = FakeMessage(LINK + "The build is green.", webhook_id=300)
+    turn = await to_turn(posted, mate="maya")  # type: ignore[arg-type]
+    assert turn.text == "The build is green."
+    # A person writing the same line wrote it: it is their words.
+    said = await to_turn(FakeMessage(LINK + "look"))  # type: ignore[arg-type]
+    assert said.text == LINK + "look"
+
+
+async def test_a_mates_words_posted_by_the_bot_leave_out_its_name_heading() -> None:
+    posted = FakeMessage("**Maya:** The build is green.")
+    turn = await to_turn(posted, mate="maya")  # type: ignore[arg-type]
+    assert turn.text == "The build is green."
+    # Through a webhook there is no heading: words that look like one are the mate's.
+    own = await to_turn(FakeMessage("**Note:** green.", webhook_id=300), mate="maya")  # type: ignore[arg-type]
+    assert own.text == "**Note:** green."
