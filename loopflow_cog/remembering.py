@@ -58,7 +58,7 @@ class Remembering:
 
     async def opt_out(self, person: int) -> None:
         """``person`` opts out: recorded, folds under way drop them, their notes go."""
-        async with self.keeper.erasing(person):
+        async with self.keeper.erasing(person, summaries=False):  # they stay until a reset
             await self.memory.set_opted_out(person, True)
             for guild, name in await self.memory.noted_keys(person):
                 await self.memory.save_notes(guild, name, person, [])
@@ -70,8 +70,8 @@ class Remembering:
 
     def erasing(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
         """Hold while a data deletion removes what is stored about ``person``: folds under
-        way drop them and no note about them is saved meanwhile (see
-        :meth:`MemoryKeeper.erasing`)."""
+        way drop them, no note about them is saved meanwhile, and then every summary that
+        folded their messages is cleared (see :meth:`MemoryKeeper.erasing`)."""
         return self.keeper.erasing(person)
 
     async def aclose(self) -> None:

@@ -59,6 +59,9 @@ class MemoryStore(Protocol):
     async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
         """Keep ``person``'s notes (oldest first); an empty list deletes them."""
 
+    async def windows_with(self, person: int) -> list[WindowKey]:
+        """The (conversation, mate) windows whose summary folded ``person``'s messages."""
+
 
 class InMemoryStore:
     """A :class:`MemoryStore` in a dict (the terminal, tests), bounded: the least recently
@@ -90,6 +93,14 @@ class InMemoryStore:
             self.notes[(guild, mate, person)] = list(facts)
         else:
             self.notes.pop((guild, mate, person), None)
+
+    async def windows_with(self, person: int) -> list[WindowKey]:
+        """See :meth:`MemoryStore.windows_with`."""
+        return [
+            key
+            for key, data in self.windows.items()
+            if person in WindowState.from_dict(data).people
+        ]
 
 
 @dataclass(frozen=True)
@@ -200,17 +211,25 @@ class MemoryKeeper:
         return bool(notes.get(person))
 
     @contextlib.asynccontextmanager
-    async def erasing(self, person: int) -> AsyncIterator[None]:
+    async def erasing(self, person: int, *, summaries: bool = True) -> AsyncIterator[None]:
         """Hold this while the host deletes what is stored about ``person`` (a data
-        deletion, an opt-out): folds under way forget them (:meth:`forget_person`), and no
-        note about them is saved meanwhile, nor after by a save that read before::
+        deletion, an opt-out): folds under way forget them (:meth:`forget_person`), no
+        note about them is saved meanwhile, nor after by a save that read before; then,
+        with ``summaries``, every summary that folded their messages is cleared, each
+        under its window's lock so that no fold landing meanwhile writes it back::
 
             async with keeper.erasing(person_id):
-                await store.delete_person(person_id)
+                await host_store.delete_the_rest(person_id)
         """
         self.forget_person(person)
         async with self._person(person):
             yield
+            if summaries:
+                for key in await self.store.windows_with(person):
+                    async with self._locks.hold(key):
+                        state = await self.store.load_window(*key)
+                        if state.forget_person(person):
+                            await self.store.save_window(*key, state)
 
     def _person(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
         """One note change (or deletion) about ``person`` at a time."""

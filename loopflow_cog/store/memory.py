@@ -142,9 +142,20 @@ class ConfigMemory:
 
     # --- end-user data -----------------------------------------------------------------
 
+    async def windows_with(self, person: int) -> list[tuple[int, str]]:
+        """The (conversation, mate) windows whose summary folded ``person``'s messages
+        (:meth:`~loopflow.chat.keeper.MemoryStore.windows_with`)."""
+        return [
+            (int(channel_id), mate)
+            for channel_id, data in (await self.config.all_channels()).items()
+            for mate, window in (data.get("memory") or {}).items()
+            if person in WindowState.from_dict(window).people
+        ]
+
     async def delete_person(self, person: int) -> None:
-        """Forget ``person``: their notes, their opt-out record, and every summary that
-        folded their messages (:meth:`WindowState.forget_person`)."""
+        """Forget ``person``: their notes and their opt-out record. The summaries that
+        folded their messages are cleared by the keeper, under their windows' locks
+        (:meth:`~loopflow.chat.keeper.MemoryKeeper.erasing`)."""
         stored: dict[str, Any] = await self.config.custom(NOTES).all()
         for guild_id, mates in stored.items():
             for mate, people in mates.items():
@@ -152,11 +163,6 @@ class ConfigMemory:
                     await self.config.custom(NOTES, guild_id, mate, str(person)).clear()
         await self.config.user_from_id(person).memory_optout.clear()
         self._opted_out.pop(person, None)
-        for channel_id, data in (await self.config.all_channels()).items():
-            for mate, window in (data.get("memory") or {}).items():
-                state = WindowState.from_dict(window)
-                if state.forget_person(person):
-                    await self.save_window(int(channel_id), mate, state)
 
     async def person_data(self, person: int) -> dict[str, Any]:
         """What is kept about ``person`` here: their notes, by ``"guild id/mate"`` (their

@@ -351,6 +351,48 @@ async def test_a_note_being_saved_when_its_person_is_deleted_does_not_bring_note
     assert await store.load_notes(GUILD, "maya", [101]) == {}
 
 
+class HeldWindowStore(InMemoryStore):
+    """Saving a window waits at ``gate`` once ``hold`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.gate = asyncio.Event()
+        self.saving = asyncio.Event()
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        if self.hold:
+            self.hold = False
+            self.saving.set()
+            await self.gate.wait()
+        await super().save_window(conversation, mate, state)
+
+
+async def test_a_deletion_clears_a_summary_a_fold_of_others_is_saving() -> None:
+    chat = Chat(FoldingFake())
+    chat.store = chat.keeper.store = HeldWindowStore()
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.until_fold()
+    await chat.keeper.idle()
+    assert 101 in (await chat.state()).people  # Alice's message is in the summary
+    chat.store.hold = True  # the next save waits: a fold of Bob's and Carol's messages
+    while not chat.store.saving.is_set():
+        await chat.say("more chatter: " + "we should move the cron job " * 3, 102)
+        await asyncio.sleep(0)
+
+    async def delete() -> None:  # Alice's data deletion, while that save waits
+        async with chat.keeper.erasing(101):
+            pass
+
+    deleting = asyncio.create_task(delete())
+    await asyncio.sleep(0)
+    chat.store.gate.set()
+    await deleting
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert 101 not in state.people and "Pixel" not in state.summary
+
+
 def jumped(before: Request, after: Request) -> bool:
     return after.messages[: len(before.messages)] != before.messages
 
