@@ -94,7 +94,8 @@ class InMemoryStore:
 
 @dataclass(frozen=True)
 class _Jump:
-    """A window jump to fold after: the turns as the build saw them, and where it went."""
+    """A window move to fold after: the turns as the build saw them, where the window
+    starts (``start``), and for a fold ahead the start planned (``ahead``, else 0)."""
 
     mate: Mate
     turns: Sequence[Turn]
@@ -102,6 +103,7 @@ class _Jump:
     opted_out: frozenset[int]
     start: int
     epoch: int
+    ahead: int = 0
 
 
 class MemoryKeeper:
@@ -146,9 +148,11 @@ class MemoryKeeper:
         :class:`~loopflow.io.session.ReplyStream` to iterate. ``opted_out`` people's turns
         are left out. Raises what :meth:`Session.stream` raises, while iterating."""
         state = await self.store.load_window(conversation, mate.name)
-        pending = self._jumps.get((conversation, mate.name))
+        key = (conversation, mate.name)
+        pending = self._jumps.get(key)
         if pending is not None and pending.epoch == state.epoch:
             state.move_to(pending.start)  # a jump whose fold task has not saved it yet
+            state.plan(pending.ahead)
         people = window_people(state, turns, opted_out)
         notes = await self.store.load_notes(guild, mate.name, people) if people else {}
         jump = _Jump(mate, turns, guild, frozenset(opted_out), 0, state.epoch)
@@ -156,12 +160,28 @@ class MemoryKeeper:
         def on_prompt(prompt: Prompt) -> None:
             if prompt.jumped:
                 moved = replace(jump, start=prompt.start, turns=tuple(turns))
-                self._jumped((conversation, mate.name), moved)
+                self._jumped(key, moved)
+            elif prompt.next_start and self._may_fold_ahead(key, state, prompt):
+                ahead = replace(
+                    jump, start=prompt.start, ahead=prompt.next_start, turns=tuple(turns)
+                )
+                self._jumped(key, ahead)
 
         recall = state.recall(notes, opted_out)
-        key = cache_key(guild, conversation, mate.name)
+        cache = cache_key(guild, conversation, mate.name)
         return self.session.stream(
-            mate, turns, stream=stream, recall=recall, on_prompt=on_prompt, cache_key=key
+            mate, turns, stream=stream, recall=recall, on_prompt=on_prompt, cache_key=cache
+        )
+
+    def _may_fold_ahead(self, key: WindowKey, state: WindowState, prompt: Prompt) -> bool:
+        """Whether ``prompt``'s planned start starts a fold ahead: none is pending (a
+        failed one waits for the next jump) and no fold of this window runs or waits."""
+        pending = state.next_start > state.start
+        return (
+            not pending
+            and prompt.next_start > state.start
+            and key not in self._jumps
+            and (key not in self._folds)
         )
 
     async def reset(self, conversation: int, mate: str) -> None:
@@ -281,13 +301,17 @@ class MemoryKeeper:
             self._closed.discard(key)
 
     async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
-        """Save the window's new start (unless the conversation was reset or closed since)."""
+        """Save the window's new start, or the start planned for a fold ahead (unless the
+        conversation was reset or closed since)."""
         conversation, name = key
         async with self._locks.hold(key):
             if key in self._closed:
                 return
             state = await self.store.load_window(conversation, name)
-            if state.epoch == jump.epoch and state.move_to(jump.start):
+            if state.epoch != jump.epoch:
+                return
+            moved = state.move_to(jump.start)
+            if moved | state.plan(jump.ahead):
                 await self.store.save_window(conversation, name, state)
 
     async def _fold_jump(self, key: WindowKey, jump: _Jump) -> None:

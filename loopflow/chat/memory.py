@@ -91,6 +91,9 @@ class WindowState:
     ``start`` is the message id of the window's first turn (0: the first turn since the
     last reset); every turn with an id below ``folded_until`` is in ``summary`` (0: none
     is); ``people`` are the ids of the people whose messages the summary folded.
+    ``next_start`` is the start planned for a fold ahead (:meth:`plan`); it is pending
+    while above ``start``. ``folded_until`` never passes ``start``: when a fold reaches
+    past it, the window switches there (:meth:`absorb`).
     """
 
     start: int = 0
@@ -98,6 +101,7 @@ class WindowState:
     summary: str = ""
     people: set[int] = field(default_factory=set)
     epoch: int = 0
+    next_start: int = 0
 
     def recall(
         self, notes: Mapping[int, Sequence[str]] | None = None, opted_out: Collection[int] = ()
@@ -113,9 +117,25 @@ class WindowState:
         self.start = start
         return True
 
+    def plan(self, start: int) -> bool:
+        """Plan the window's next start at message id ``start`` (a fold ahead: the turns
+        before it are folded while the window stays); False when it is not ahead of the
+        window or a plan is pending already (one fold ahead at a time: a failed one is
+        retried at the next jump)."""
+        if start <= self.start or self.next_start > self.start:
+            return False
+        self.next_start = start
+        return True
+
+    @property
+    def fold_target(self) -> int:
+        """The message id up to which turns are to be folded: the window's start, or the
+        planned one when that is ahead of it."""
+        return max(self.start, self.next_start)
+
     def reset(self) -> None:
         """The conversation starts over: no window start, no summary (notes stay)."""
-        self.start = self.folded_until = 0
+        self.start = self.folded_until = self.next_start = 0
         self.summary = ""
         self.people = set()
         self.epoch += 1
@@ -127,16 +147,20 @@ class WindowState:
             return False
         self.summary = ""
         self.people = set()
+        self.next_start = 0  # the fold ahead under way is dropped; the next build plans anew
         self.epoch += 1
         return True
 
     def absorb(self, job: FoldJob, fold: Fold) -> bool:
         """Take ``fold``'s summary if ``job`` still matches this state (no reset, deletion
-        or other fold since it was planned); True if taken."""
+        or other fold since it was planned); True if taken. A fold that reaches past the
+        window's start (a fold ahead) switches the window to where it ends: the summary
+        and the start change together, and no turn is in neither."""
         if job.epoch != self.epoch or job.since != self.folded_until:
             return False
         self.summary = fold.summary
         self.folded_until = job.until
+        self.start = max(self.start, job.until)
         self.people |= job.people
         return True
 
@@ -148,11 +172,13 @@ class WindowState:
             "summary": self.summary,
             "people": sorted(self.people),
             "epoch": self.epoch,
+            "next_start": self.next_start,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowState:
-        """The state :meth:`to_dict` wrote; missing or malformed fields take defaults."""
+        """The state :meth:`to_dict` wrote; missing or malformed fields take defaults
+        (states stored before the fold ahead have no ``next_start``: none planned)."""
         people, summary = data.get("people"), data.get("summary")
         return cls(
             start=_int(data.get("start")),
@@ -160,6 +186,7 @@ class WindowState:
             summary=summary if isinstance(summary, str) else "",
             people={_int(p) for p in people if _int(p)} if isinstance(people, list) else set(),
             epoch=_int(data.get("epoch")),
+            next_start=_int(data.get("next_start")),
         )
 
 
@@ -199,24 +226,26 @@ def plan_fold(
     budget: int,
     opted_out: Collection[int] = (),
 ) -> FoldJob | None:
-    """The next fold for ``state``: the turns (ids from ``folded_until`` up to the window's
-    start) not folded yet, or None when there are none.
+    """The next fold for ``state``: the turns (ids from ``folded_until`` up to
+    :attr:`WindowState.fold_target`: the window's start, or the planned one ahead of it)
+    not folded yet, or None when there are none.
 
     One fold request holds what ``budget`` tokens allow beside the instruction and the
     summary (at least one turn, its line cut to fit); the rest waits for the next job.
     People in ``opted_out`` are skipped, as are turns with nothing to read.
     """
-    if state.folded_until >= state.start:
+    target = state.fold_target
+    if state.folded_until >= target:
         return None
     room = budget - counter.count(FOLD_INSTRUCTION) - counter.count(state.summary)
     room -= FOLD_OUTPUT_SLACK + 2 * MESSAGE_OVERHEAD
     lines: list[str] = []
     speakers: dict[str, set[int]] = {}
-    until = state.start
+    until = target
     for turn in turns:
         if turn.message_id < state.folded_until:
             continue
-        if turn.message_id >= state.start:
+        if turn.message_id >= target:
             break
         if not turn.mate and turn.speaker_id in opted_out:
             continue
