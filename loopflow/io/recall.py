@@ -32,9 +32,13 @@ SUMMARY_SHARE = 5
 NOTES_SHARE = 10
 """The notes section takes at most ``budget // NOTES_SHARE`` tokens (a tenth)."""
 
-FOLD_AHEAD_SHARE = (3, 4)
-"""Past this share of the room (3/4) the window plans its next start, so the turns
-before it are folded while the requests still fit (see :func:`settle_window`)."""
+FOLD_AHEAD_SHARE = (17, 20)
+"""Past this share of the room (85 %) the window plans its next start, so the turns
+before it are folded while the requests still fit (see :func:`settle_window`). Lower
+means more folds and window moves (from 85 % to half the room: a move per 35 % of it);
+higher leaves a fold less time to land before the window is full and jumps without it
+(bench/cost.py: 75 % bills Anthropic 0.376 of the sliding window, 85 % 0.333, 90 %
+0.316, 95 % 0.326)."""
 
 SUMMARY_HEADING = "Earlier in this conversation (a summary of messages no longer shown):"
 NOTES_HEADING = "What you know about the people here (from what they said before):"

@@ -385,9 +385,7 @@ def request_tokens(request: Request) -> int:
     return counter.count_message(request.system) + messages + REPLY_PRIMING
 
 
-async def test_the_fold_starts_before_the_window_is_full_and_the_window_switches_once_it_lands() -> (
-    None
-):
+async def test_the_fold_starts_before_the_window_is_full_and_the_switch_follows_it() -> None:
     gate = asyncio.Event()
     chat = Chat(FoldingFake(gate=gate))
     await chat.until_fold()
