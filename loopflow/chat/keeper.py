@@ -9,11 +9,20 @@ A host (the cog, the terminal) keeps the values of :mod:`loopflow.chat.memory` i
     await keeper.reset(c, mate.name)        # [p]mate reset
     await keeper.remember(g, mate.name, person, "has a cat called Pixel")
 
-When a request's window jumps, the keeper saves the new start and starts a fold task for
-that (conversation, mate); the reply's request is already under way and never waits for
-it. A fold that fails leaves the state as it was: the next jump folds those turns again,
-with everything that left the window since. One fold runs per (conversation, mate) at a
-time (a jump meanwhile is taken up when it ends), and at most ``max_folds`` at once.
+Fold ahead, switch once: when a request's window is nearly full (``Prompt.next_start``),
+the keeper saves the planned start and starts a fold task for that (conversation, mate)
+that folds the turns before it; the reply's request is already under way and never
+waits for it, and the requests built meanwhile keep the window and summary they had
+(their prefix stays byte-identical). When the fold lands the window's start moves to
+the planned one with the new summary (:meth:`WindowState.absorb`), so the next request
+changes its prefix once, and no turn is in neither the window nor the summary.
+
+When a request's window jumps by itself (it filled up before the fold landed), the
+keeper saves the new start and folds what left it, after the fold under way. A fold
+that fails leaves the state as it was, its plan kept (no fold ahead is tried each turn):
+the next jump folds those turns again, with everything that left the window since. One
+fold runs per (conversation, mate) at a time (a jump meanwhile is taken up when it
+ends), and at most ``max_folds`` at once.
 """
 
 from __future__ import annotations

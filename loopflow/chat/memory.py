@@ -4,16 +4,22 @@ PRODUCT.md section 10. The values here are what a host persists, all JSON-safe:
 
 - :class:`WindowState`, per (conversation, mate): where the window starts, how far the
   summary reaches, the summary, the ids of the people whose messages it folded (so a
-  data deletion can find it), and an ``epoch`` that a reset or a deletion bumps so a
-  fold still running then is dropped when it lands.
+  data deletion can find it), an ``epoch`` that a reset or a deletion bumps so a
+  fold still running then is dropped when it lands, and the start planned for a fold
+  ahead (``next_start``; states stored before it read as none planned).
 - Notes, per (server, mate, person): a list of short facts, oldest first, kept by
   :func:`add_note` (normalised, de-duplicated, at most :data:`NOTES_PER_PERSON` of at
   most :data:`NOTE_CHARS` characters).
 
-The fold: when a build's window jumps (``Prompt.jumped``), the turns that left it and
-are not folded yet (:func:`plan_fold`) go with the summary so far to the mate's own
-provider, in a request of their own (:func:`fold_request`: a fixed instruction, not the
-mate's persona). Its reply, a JSON object ``{"summary": ..., "notes": [{"person": ...,
+The fold: when a build's window is nearly full it plans its next start
+(``Prompt.next_start``, :meth:`WindowState.plan`), and the turns before that start that
+are not folded yet (:func:`plan_fold`) are folded while the window stays; when the fold
+lands (:meth:`WindowState.absorb`) the window switches to that start, so the next
+request has the new start and the new summary at once. When the window jumps by itself
+(``Prompt.jumped``: it filled up before a fold landed) the turns that left it are folded
+the same way. The turns go with the summary so far to the mate's own provider, in a
+request of their own (:func:`fold_request`: a fixed instruction, not the mate's
+persona). Its reply, a JSON object ``{"summary": ..., "notes": [{"person": ...,
 "fact": ...}]}``, becomes the new summary and notes (:func:`parse_fold`); a reply of
 another shape is kept whole as the summary and yields no notes. Turns of people who
 opted out are never folded. :class:`loopflow.chat.keeper.MemoryKeeper` runs all this

@@ -8,9 +8,19 @@ as labelled sections, each within its share of the budget (the rule is PRODUCT.m
 section 10: a fifth for the summary, a tenth for the notes).
 
 They go at the end of the system prompt, before every message: the summary changes
-only when a fold lands (once per window jump) and the notes only when a fold lands,
-someone adds or forgets a note, or a person with notes speaks for the first time in
-the window, so between those the request's prefix stays byte-identical.
+only when a fold lands and the notes only when a fold lands, someone adds or forgets a
+note, or a person with notes speaks for the first time in the window, so between those
+the request's prefix stays byte-identical.
+
+The window moves with its summary (fold ahead, switch once): once the window passes
+:data:`FOLD_AHEAD_SHARE` of its room, :func:`settle_window` plans the next start (where
+a jump would go: the newest turns that fill about half the room), the host folds the
+turns before it beside the turn while requests keep the current start and summary, and
+once that fold has landed the host's next :class:`Recall` has the new start and the new
+summary together: one change of the prefix per move (one prompt-cache write), and every
+turn is either in the window or in the summary. Should the window fill up before the
+fold lands (a slow or failed fold), it jumps by itself as before, so a request never
+exceeds the budget.
 """
 
 from __future__ import annotations
