@@ -21,7 +21,12 @@ The requests are the product's own: every turn goes through
 :class:`~loopflow.chat.keeper.MemoryKeeper` (``stream``), which builds it with the real
 :class:`~loopflow.io.session.Session` and the conversation's
 :class:`~loopflow.io.recall.Recall` (the window in steps, the running summary, the
-notes) and runs the memory folds beside the turns. The provider is a fake that records
+notes) and runs the memory folds beside the turns. A fold lands before the next turn,
+as at a chat's pace: the window plans its next start past 85 % of its room, folds ahead,
+and the next request switches to the new start and summary at once (one cache write per
+move). A fold that takes longer changes nothing until it lands (those requests keep
+their prefix: cache reads) unless the window fills up first and jumps without it, as
+before the fold ahead (a second write when the summary lands). The provider is a fake that records
 requests; it answers folds with a summary of about a tenth of the budget (what a real
 model writes; the test fake's summaries are a few words). The folds' requests are
 priced too, and counted in "ours" (at the input price, and in a second ratio with
