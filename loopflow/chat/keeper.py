@@ -19,8 +19,10 @@ changes its prefix once, and no turn is in neither the window nor the summary.
 
 When a request's window jumps by itself (it filled up before the fold landed), the
 keeper saves the new start and folds what left it, after the fold under way. A fold
-that fails leaves the state as it was, its plan kept (no fold ahead is tried each turn):
-the next jump folds those turns again, with everything that left the window since. One
+that fails leaves the state as it was, its plan kept, and no fold ahead is tried again
+(else a provider that is down would be asked every turn): the next jump folds those
+turns again, with everything that left the window since. A fold ahead cut short by a
+restart left its plan in the store: the first turn after it folds up to it again. One
 fold runs per (conversation, mate) at a time (a jump meanwhile is taken up when it
 ends), and at most ``max_folds`` at once.
 """
@@ -139,6 +141,10 @@ class MemoryKeeper:
         # person is deleted is not saved.
         self._erasures: LRUMap[int, int] = LRUMap(1_000)
         self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
+        # Windows whose fold failed since their last jump: no fold ahead until the next
+        # jump retries it (else a provider down would be asked again every turn). Not
+        # kept across a restart: there, a plan left pending is folded at the next turn.
+        self._failed: LRUMap[WindowKey, bool] = LRUMap(1_000)
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
 
@@ -169,6 +175,7 @@ class MemoryKeeper:
         def on_prompt(prompt: Prompt) -> None:
             if prompt.jumped:
                 moved = replace(jump, start=prompt.start, turns=tuple(turns))
+                self._failed.pop(key, None)  # this jump's fold retries what failed
                 self._jumped(key, moved)
             elif prompt.next_start and self._may_fold_ahead(key, state, prompt):
                 ahead = replace(
@@ -183,15 +190,12 @@ class MemoryKeeper:
         )
 
     def _may_fold_ahead(self, key: WindowKey, state: WindowState, prompt: Prompt) -> bool:
-        """Whether ``prompt``'s planned start starts a fold ahead: none is pending (a
-        failed one waits for the next jump) and no fold of this window runs or waits."""
-        pending = state.next_start > state.start
-        return (
-            not pending
-            and prompt.next_start > state.start
-            and key not in self._jumps
-            and (key not in self._folds)
-        )
+        """Whether ``prompt``'s planned start starts a fold ahead: it is ahead of the
+        window, no fold of this window runs or waits, and none failed since the last
+        jump. A plan still pending (its fold cut short by a restart, or dropped by a
+        deletion) is folded as it was planned (see :meth:`WindowState.plan`)."""
+        busy = key in self._jumps or key in self._folds or key in self._failed
+        return not busy and prompt.next_start > state.start
 
     async def reset(self, conversation: int, mate: str) -> None:
         """The conversation starts over for ``mate``: no window start and no summary (a
@@ -303,6 +307,7 @@ class MemoryKeeper:
                     del self._jumps[key]  # saved: builds read the start from the store now
                 await self._fold_jump(key, jump)
         except Exception:  # a fold never takes a turn down; say what went wrong
+            self._failed[key] = True
             log.exception("Folding %s's memory of %s failed.", key[1], key[0])
         finally:
             del self._folds[key]
@@ -340,6 +345,7 @@ class MemoryKeeper:
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
+                self._failed[key] = True
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
                 return  # the state is as it was: the next jump folds these turns again
             await self._count(Place(conversation, jump.guild), jump, result)

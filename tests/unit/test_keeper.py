@@ -475,3 +475,20 @@ async def test_a_failed_fold_ahead_is_retried_at_the_next_jump() -> None:
     state = await chat.state()
     assert state.folded_until == state.start > failed.next_start
     assert "Alice: I have a cat called Pixel" in state.summary
+
+
+async def test_a_fold_ahead_cut_short_by_a_restart_starts_again_at_the_next_turn() -> None:
+    chat = Chat(FoldingFake(gate=asyncio.Event()))  # the fold never lands before the restart
+    await chat.until_fold()
+    planned = await chat.state()
+    assert planned.next_start > planned.start
+    await chat.keeper.aclose()  # the bot stops
+    chat.fake = FoldingFake()
+    chat.keeper = MemoryKeeper(Session({"openai": chat.fake}), chat.store)  # and starts again
+    await chat.say("the first turn after the restart")
+    assert len(chat.fake.folds) == 1
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.start == state.folded_until == planned.next_start and state.summary
+    await chat.say("and the next one")
+    assert state.summary in chat.fake.replies_sent[-1].system
