@@ -112,8 +112,10 @@ class WindowState:
     def recall(
         self, notes: Mapping[int, Sequence[str]] | None = None, opted_out: Collection[int] = ()
     ) -> Recall:
-        """What a request for this conversation is built with."""
-        return Recall(self.start, self.summary, notes or {}, frozenset(opted_out))
+        """What a request for this conversation is built with (the planned start only
+        while it is ahead of the window)."""
+        ahead = self.next_start if self.next_start > self.start else 0
+        return Recall(self.start, self.summary, notes or {}, frozenset(opted_out), ahead)
 
     def move_to(self, start: int) -> bool:
         """Record that the window jumped to message id ``start``; False if it starts

@@ -240,3 +240,41 @@ def test_a_window_switched_to_the_planned_start_holds_half_the_room_and_fits() -
     assert switched.request.messages[0].text.endswith(first.content)
     assert message_tokens(s, switched) <= 0.5 * space < message_tokens(s, ahead)
     assert switched.tokens <= BUDGET
+
+
+def planned_then_full(s: Session, turns: list[Turn]) -> tuple[int, int]:
+    """The planned start of the first fold ahead, and the end (exclusive) of the first
+    prefix of ``turns`` whose request is full while the window stays put (the fold did
+    not land)."""
+    planned = 0
+    for end in range(0, len(turns), 2):
+        prompt = s.build(MAYA, turns[: end + 1], recall=Recall())
+        planned = planned or prompt.next_start
+        if prompt.jumped:
+            return planned, end + 1
+    raise AssertionError("the window never filled up")
+
+
+def test_a_window_full_before_its_fold_landed_jumps_to_the_planned_start() -> None:
+    s = session()
+    turns = chat(60)
+    planned, end = planned_then_full(s, turns)
+    prompt = s.build(MAYA, turns[:end], recall=Recall(next_start=planned))
+    first = next(t for t in turns if t.message_id == planned)
+    # The fold under way folds exactly what leaves: no gap once it lands, no second fold.
+    assert prompt.jumped and prompt.start == planned
+    assert prompt.request.messages[0].text.endswith(first.content)
+    assert prompt.tokens <= BUDGET
+
+
+def test_a_planned_start_that_no_longer_fits_jumps_to_half_the_room() -> None:
+    s = session()
+    turns = chat(80)
+    planned, end = planned_then_full(s, turns)
+    later = turns[: end + 40]  # the fold never landed, and far more was said since
+    prompt = s.build(MAYA, later, recall=Recall(next_start=planned))
+    without_plan = s.build(MAYA, later, recall=Recall())
+    assert prompt.jumped and prompt.start > planned  # where a jump goes without a plan
+    assert prompt.request == without_plan.request
+    assert message_tokens(s, prompt) <= 0.5 * room(s)
+    assert prompt.tokens <= BUDGET
