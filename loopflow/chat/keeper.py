@@ -18,7 +18,9 @@ the planned one with the new summary (:meth:`WindowState.absorb`), so the next r
 changes its prefix once, and no turn is in neither the window nor the summary.
 
 When a request's window jumps by itself (it filled up before the fold landed), the
-keeper saves the new start and folds what left it, after the fold under way. A fold
+keeper saves the new start and folds what left it, after the fold under way; that fold
+ahead is then held back and saved with the jump's fold, so the summary the requests
+carry changes once for both (as it did before the fold ahead), not twice. A fold
 that fails leaves the state as it was, its plan kept, and no fold ahead is tried again
 (else a provider that is down would be asked every turn): the next jump folds those
 turns again, with everything that left the window since. A fold ahead cut short by a
@@ -34,11 +36,20 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.host import Place, cache_key
-from loopflow.chat.memory import Fold, WindowState, add_note, clean_note, fold, plan_fold
+from loopflow.chat.memory import (
+    Fold,
+    FoldJob,
+    WindowState,
+    add_note,
+    clean_note,
+    fold,
+    plan_fold,
+)
+from loopflow.chat.memory_store import InMemoryStore as InMemoryStore
+from loopflow.chat.memory_store import MemoryStore, WindowKey
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
 from loopflow.mates import Mate
@@ -49,58 +60,6 @@ UsageHook = Callable[[Place, Mate, str, Usage], Awaitable[None]]
 conversation whose messages were folded (and its server)."""
 
 log = logging.getLogger("loopflow.memory")
-
-WindowKey = tuple[int, str]  # (conversation id, mate name)
-
-
-class MemoryStore(Protocol):
-    """Where a host keeps memory. Ids are ints; a missing entry reads as empty."""
-
-    async def load_window(self, conversation: int, mate: str) -> WindowState:
-        """The conversation's state for ``mate`` (a new :class:`WindowState` if none)."""
-
-    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
-        """Keep ``state`` (``state.to_dict()`` is JSON-safe)."""
-
-    async def load_notes(
-        self, guild: int, mate: str, people: Collection[int]
-    ) -> dict[int, list[str]]:
-        """The notes ``mate`` keeps in ``guild`` about each of ``people`` who has some."""
-
-    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
-        """Keep ``person``'s notes (oldest first); an empty list deletes them."""
-
-
-class InMemoryStore:
-    """A :class:`MemoryStore` in a dict (the terminal, tests), bounded: the least recently
-    used of ``limit`` windows and ``limit`` people's notes are forgotten first."""
-
-    def __init__(self, limit: int = 1_000) -> None:
-        self.windows: LRUMap[WindowKey, dict[str, object]] = LRUMap(limit)
-        self.notes: LRUMap[tuple[int, str, int], list[str]] = LRUMap(limit)
-
-    async def load_window(self, conversation: int, mate: str) -> WindowState:
-        """See :meth:`MemoryStore.load_window` (stored as ``to_dict``, read back)."""
-        data = self.windows.get((conversation, mate))
-        return WindowState.from_dict(data) if data is not None else WindowState()
-
-    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
-        """See :meth:`MemoryStore.save_window`."""
-        self.windows[(conversation, mate)] = state.to_dict()
-
-    async def load_notes(
-        self, guild: int, mate: str, people: Collection[int]
-    ) -> dict[int, list[str]]:
-        """See :meth:`MemoryStore.load_notes`."""
-        found = {pid: self.notes.get((guild, mate, pid)) for pid in people}
-        return {pid: list(facts) for pid, facts in found.items() if facts}
-
-    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
-        """See :meth:`MemoryStore.save_notes`."""
-        if facts:
-            self.notes[(guild, mate, person)] = list(facts)
-        else:
-            self.notes.pop((guild, mate, person), None)
 
 
 @dataclass(frozen=True)
@@ -115,6 +74,16 @@ class _Jump:
     start: int
     epoch: int
     ahead: int = 0
+
+
+@dataclass(frozen=True)
+class _Landed:
+    """A fold that landed: its job, its result, and each folded person's erasure count
+    when it read their messages."""
+
+    job: FoldJob
+    fold: Fold
+    seen: dict[int, int | None]
 
 
 class MemoryKeeper:
@@ -300,12 +269,13 @@ class MemoryKeeper:
         self._folds[key] = task
 
     async def _fold_jumps(self, key: WindowKey) -> None:
+        landed: list[_Landed] = []  # folds held back for the jump queued after them
         try:
             while key not in self._closed and (jump := self._jumps.get(key)) is not None:
                 await self._record_jump(key, jump)
                 if self._jumps.get(key) is jump:
                     del self._jumps[key]  # saved: builds read the start from the store now
-                await self._fold_jump(key, jump)
+                landed = await self._fold_jump(key, jump, landed)
         except Exception:  # a fold never takes a turn down; say what went wrong
             self._failed[key] = True
             log.exception("Folding %s's memory of %s failed.", key[1], key[0])
@@ -328,43 +298,78 @@ class MemoryKeeper:
             if moved | state.plan(jump.ahead):
                 await self.store.save_window(conversation, name, state)
 
-    async def _fold_jump(self, key: WindowKey, jump: _Jump) -> None:
-        """Fold everything that left the window, one request after another."""
+    async def _fold_jump(self, key: WindowKey, jump: _Jump, landed: list[_Landed]) -> list[_Landed]:
+        """Fold everything that left the window, one request after another, after the
+        folds that ``landed`` unsaved. A fold is saved as it lands, unless the window
+        has jumped past it meanwhile (a fold ahead that was too slow): then it is held
+        back and returned, to be saved with the fold of that jump, so the summary the
+        requests carry changes once for both."""
         conversation, name = key
         model = self.session.model_for(jump.mate)
         counter = self.session.counters.for_model(jump.mate.provider, model)
         while True:
             async with self._locks.hold(key):
                 state = await self.store.load_window(conversation, name)
-                budget = jump.mate.context_budget
+                for held in landed:  # plan from what landed
+                    state.absorb(held.job, held.fold)
                 left_out = jump.opted_out | self._dropped.get(key, set())
-                job = plan_fold(state, jump.turns, counter, budget, left_out)
+                job = plan_fold(state, jump.turns, counter, jump.mate.context_budget, left_out)
             if job is None:
-                return
+                await self._save(key, jump, landed, left_out)
+                return []
             seen = {person: self._erasures.get(person) for person in job.people}
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
                 self._failed[key] = True
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
-                return  # the state is as it was: the next jump folds these turns again
+                await self._save(key, jump, landed, left_out)
+                return []  # what it held is as it was: the next jump folds it again
             await self._count(Place(conversation, jump.guild), jump, result)
-            # Saved while no deletion of its people runs (they hold their locks), and only
-            # if none was deleted since it read their messages.
-            async with self._people(job.people), self._locks.hold(key):
-                if key in self._closed or any(
-                    self._erasures.get(person) != erasures for person, erasures in seen.items()
-                ):
-                    return  # what it folded is folded again, without them, at the next jump
-                state = await self.store.load_window(conversation, name)
-                absorbed = state.absorb(job, result)
-                if absorbed:
-                    await self.store.save_window(conversation, name, state)
-            for person, fact in result.notes:  # notes outlive a reset
-                if person in seen and person not in left_out:
-                    await self._remember(jump.guild, name, person, fact, seen[person])
-            if not absorbed:
-                return
+            landed = [*landed, _Landed(job, result, seen)]
+            later = self._jumps.get(key)
+            if later is not None and later.epoch == job.epoch and later.start > job.until:
+                if self._stale(key, landed):
+                    return []  # what it folded is folded again, without them, at that jump
+                return landed  # the window jumped past it: saved with that jump's fold
+            if not await self._save(key, jump, landed, left_out):
+                return []
+            landed = []
+
+    async def _save(
+        self, key: WindowKey, jump: _Jump, landed: list[_Landed], left_out: Collection[int]
+    ) -> bool:
+        """Take the folds that ``landed`` into the window's state, in order, and their
+        notes; True if all were taken. Saved while no deletion of their people runs (they
+        hold their locks), and only if none was deleted since a fold read their messages
+        (what it folded is folded again, without them, at the next jump)."""
+        if not landed:
+            return True
+        conversation, name = key
+        people = {person for held in landed for person in held.seen}
+        async with self._people(people), self._locks.hold(key):
+            if self._stale(key, landed):
+                return False
+            state = await self.store.load_window(conversation, name)
+            taken = 0
+            while taken < len(landed) and state.absorb(landed[taken].job, landed[taken].fold):
+                taken += 1
+            if taken:
+                await self.store.save_window(conversation, name, state)
+        for held in landed:  # notes outlive a reset
+            for person, fact in held.fold.notes:
+                if person in held.seen and person not in left_out:
+                    await self._remember(jump.guild, name, person, fact, held.seen[person])
+        return taken == len(landed)
+
+    def _stale(self, key: WindowKey, landed: list[_Landed]) -> bool:
+        """Whether the window was closed, or a person folded deleted, since the folds that
+        ``landed`` read their messages (then none of them may be saved)."""
+        return key in self._closed or any(
+            self._erasures.get(person) != erasures
+            for held in landed
+            for person, erasures in held.seen.items()
+        )
 
     async def _count(self, place: Place, jump: _Jump, result: Fold) -> None:
         """Tell the host what a fold request billed (usage and limits count folds too)."""

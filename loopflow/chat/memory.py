@@ -12,18 +12,18 @@ PRODUCT.md section 10. The values here are what a host persists, all JSON-safe:
   most :data:`NOTE_CHARS` characters).
 
 The fold: when a build's window is nearly full it plans its next start
-(``Prompt.next_start``, :meth:`WindowState.plan`), and the turns before that start that
-are not folded yet (:func:`plan_fold`) are folded while the window stays; when the fold
-lands (:meth:`WindowState.absorb`) the window switches to that start, so the next
-request has the new start and the new summary at once. When the window jumps by itself
-(``Prompt.jumped``: it filled up before a fold landed) the turns that left it are folded
-the same way. The turns go with the summary so far to the mate's own provider, in a
-request of their own (:func:`fold_request`: a fixed instruction, not the mate's
-persona). Its reply, a JSON object ``{"summary": ..., "notes": [{"person": ...,
-"fact": ...}]}``, becomes the new summary and notes (:func:`parse_fold`); a reply of
-another shape is kept whole as the summary and yields no notes. Turns of people who
-opted out are never folded. :class:`loopflow.chat.keeper.MemoryKeeper` runs all this
-beside the turn.
+(``Prompt.next_start``, :meth:`WindowState.plan`) and the turns before it that are not
+folded yet (:func:`plan_fold`) are folded while the window stays; when the fold lands
+(:meth:`WindowState.absorb`) the window switches there, so the next request has the new
+start and the new summary at once. When the window jumps by itself (``Prompt.jumped``:
+it filled up before a fold landed) what left it is folded the same way (the keeper
+saves a late fold ahead with that one). The turns go with the summary so far to the
+mate's own provider, in a request of their own (:func:`fold_request`: a fixed
+instruction, not the mate's persona). Its reply, a JSON object ``{"summary": ...,
+"notes": [{"person": ..., "fact": ...}]}``, becomes the new summary and notes
+(:func:`parse_fold`); a reply of another shape is kept whole as the summary and yields
+no notes. Turns of people who opted out are never folded.
+:class:`loopflow.chat.keeper.MemoryKeeper` runs all this beside the turn.
 
 How the window meets the rest of a conversation:
 
@@ -112,10 +112,8 @@ class WindowState:
     def recall(
         self, notes: Mapping[int, Sequence[str]] | None = None, opted_out: Collection[int] = ()
     ) -> Recall:
-        """What a request for this conversation is built with (the planned start only
-        while it is ahead of the window)."""
-        ahead = self.next_start if self.next_start > self.start else 0
-        return Recall(self.start, self.summary, notes or {}, frozenset(opted_out), ahead)
+        """What a request for this conversation is built with."""
+        return Recall(self.start, self.summary, notes or {}, frozenset(opted_out))
 
     def move_to(self, start: int) -> bool:
         """Record that the window jumped to message id ``start``; False if it starts

@@ -61,17 +61,13 @@ class Recall:
     ``start`` is the message id of the window's first turn (0: the conversation's first
     turn); message ids must grow with the turns' order. ``summary`` folds what left the
     window; ``notes`` maps a person id to facts about them (oldest first); the turns of
-    people in ``opted_out`` never reach the provider. ``next_start`` (0: none) is the
-    start planned for the fold ahead under way: should the window fill up before that
-    fold lands, it jumps there (when the turns from it fit), so the fold covers exactly
-    what left.
+    people in ``opted_out`` never reach the provider.
     """
 
     start: int = 0
     summary: str = ""
     notes: Mapping[int, Sequence[str]] = field(default_factory=dict)
     opted_out: frozenset[int] = frozenset()
-    next_start: int = 0
 
 
 def summary_section(summary: str, counter: TokenCounter, budget: int) -> str:
@@ -165,10 +161,8 @@ def settle_window(
     and switch there when that fold lands; the window stays. Once they do not fit, the
     window jumps there itself: it keeps the newest turns that fill about half of what the
     notes leave of ``room`` (at least the newest turn), and starts at the oldest of them
-    until it is full again; with a fold ahead under way (``recall.next_start``) it jumps
-    to the planned start instead when the turns from there fit. Turns without message
-    ids cannot mark a start: then the oldest turns are dropped until the rest fits, as
-    without memory.
+    until it is full again. Turns without message ids cannot mark a start: then the
+    oldest turns are dropped until the rest fits, as without memory.
     """
     notes = _notes(walk, turns, recall, counter, budget)
     used = walk.used
@@ -180,8 +174,6 @@ def settle_window(
             first = turns[walk.kept[keep - 1][0]]
             ahead = first.message_id if first.message_id > recall.start else 0
         return recall.start, False, notes, ahead
-    if _to_planned(walk, turns, recall, counter, room, budget):
-        return recall.next_start, True, _notes(walk, turns, recall, counter, budget), 0
     keep, total = _half(walk, room - notes_tokens)
     first = turns[walk.kept[keep - 1][0]]
     jumped = first.message_id > recall.start
@@ -206,29 +198,6 @@ def _half(walk: Walk, room: int) -> tuple[int, int]:
         total += walk.kept[keep][2]
         keep += 1
     return keep, total
-
-
-def _to_planned(
-    walk: Walk,
-    turns: Sequence[Turn],
-    recall: Recall,
-    counter: TokenCounter,
-    room: int,
-    budget: int,
-) -> bool:
-    """Cut ``walk`` to the turns from the planned start on, if there is a plan ahead of
-    the window and those turns (all of them) fit in ``room`` with their notes."""
-    if recall.next_start <= recall.start:
-        return False
-    keep = sum(1 for index, _, _ in walk.kept if turns[index].message_id >= recall.next_start)
-    if not 0 < keep < len(walk.kept):  # none, or the walk ran out of room before the start
-        return False
-    planned = Walk(walk.kept[keep - 1][0], walk.kept[:keep], truncated=walk.truncated)
-    planned.used = sum(cost for _, _, cost in planned.kept)
-    if planned.used + counter.count(_notes(planned, turns, recall, counter, budget)) > room:
-        return False
-    walk.kept, walk.oldest, walk.used = planned.kept, planned.oldest, planned.used
-    return True
 
 
 def _notes(

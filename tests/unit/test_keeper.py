@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 
 from memory_fakes import FoldingFake
 
 from loopflow import cli
 from loopflow.chat.host import Place
 from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
-from loopflow.chat.memory import WindowState
+from loopflow.chat.memory import FOLD_INSTRUCTION, WindowState
 from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
 from loopflow.io.session import Session, Turn, awaits_answer
 from loopflow.io.tokens import REPLY_PRIMING
 from loopflow.mates import Mate
-from loopflow.providers.base import Request, Usage
+from loopflow.providers.base import Chunk, Request, Usage
 
 BUDGET = 1_500
 MAYA = Mate(
@@ -379,6 +379,12 @@ def prefix_kept(before: Request, after: Request) -> bool:
     return kept and after.system == before.system
 
 
+def message_share(request: Request) -> float:
+    """The share of the budget the request's messages take."""
+    counter = Session({}).counters.for_model("openai", "gpt-4o")
+    return sum(counter.count_message(m.text) for m in request.messages) / BUDGET
+
+
 def request_tokens(request: Request) -> int:
     counter = Session({}).counters.for_model("openai", "gpt-4o")
     messages = sum(counter.count_message(m.text) for m in request.messages)
@@ -430,29 +436,71 @@ async def test_each_move_of_the_window_changes_the_prefix_once() -> None:
     assert all(request_tokens(r) <= BUDGET for r in requests)
 
 
-async def test_a_slow_fold_lets_the_window_jump_at_the_budget_as_before() -> None:
-    gate = asyncio.Event()
-    chat = Chat(FoldingFake(gate=gate))
+class SummaryLog(InMemoryStore):
+    """Records the summary of every window state saved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: list[str] = []
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        self.summaries.append(state.summary)
+        await super().save_window(conversation, mate, state)
+
+
+async def slow_fold_then_jump(chat: Chat, gate: asyncio.Event) -> int:
+    """Chat until a fold ahead starts and, with it held at ``gate``, until the window
+    jumps at the budget; the start that was planned."""
     await chat.until_fold()
     planned = (await chat.state()).next_start
     for i in range(100):
         await chat.say(f"more {i}: " + "we should move the cron job " * 3, 103)
         if jumped(*chat.fake.replies_sent[-2:]):
-            break
-    else:
-        raise AssertionError("the window never jumped")
+            return planned
+    raise AssertionError("the window never jumped")
+
+
+async def test_a_slow_fold_lets_the_window_jump_at_the_budget_as_before() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    chat.store = chat.keeper.store = SummaryLog()
+    planned = await slow_fold_then_jump(chat, gate)
     before, jump = chat.fake.replies_sent[-2:]
     assert jump.system == before.system  # the summary has not landed
     assert request_tokens(before) > 0.9 * BUDGET  # it jumped at the budget, not ahead
+    assert message_share(jump) <= 0.5  # to half the room, as without a fold ahead
     assert all(request_tokens(r) <= BUDGET for r in chat.fake.replies_sent)
     assert len(chat.fake.folds) == 1
     gate.set()
     await chat.keeper.idle()
     state = await chat.state()
-    # It jumped to the planned start (the turns from it fit): the fold under way covers
-    # all that left, and no second fold is needed.
-    assert state.start == planned and state.folded_until == state.start
-    assert len(chat.fake.folds) == 1
+    assert state.start > planned and state.folded_until == state.start  # all of it folded
+    assert len(chat.fake.folds) == 2  # the fold ahead, then what left at the jump
+    # The fold ahead was held back and saved with the jump's: the summary changed once.
+    assert [summary for summary in chat.store.summaries if summary] == [state.summary]
+    await chat.say("and after it")
+    assert state.summary in chat.fake.replies_sent[-1].system
+
+
+class SecondFoldFails(FoldingFake):
+    """The second fold request fails; the others are answered."""
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        if request.system == FOLD_INSTRUCTION and len(self.folds) == 1:
+            self.fail_folds = 1
+        async for chunk in super().execute(request, stream=stream):
+            yield chunk
+
+
+async def test_a_held_back_fold_is_saved_alone_when_the_jumps_fold_fails() -> None:
+    gate = asyncio.Event()
+    chat = Chat(SecondFoldFails(gate=gate))
+    planned = await slow_fold_then_jump(chat, gate)
+    gate.set()
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert len(chat.fake.folds) == 2
+    assert state.summary and state.folded_until == planned < state.start  # kept, not lost
     await chat.say("and after it")
     assert state.summary in chat.fake.replies_sent[-1].system
 
