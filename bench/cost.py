@@ -26,7 +26,9 @@ as at a chat's pace: the window plans its next start past 85 % of its room, fold
 and the next request switches to the new start and summary at once (one cache write per
 move). A fold that takes longer changes nothing until it lands (those requests keep
 their prefix: cache reads) unless the window fills up first and jumps without it, as
-before the fold ahead (a second write when the summary lands). The provider is a fake that records
+before the fold ahead (a second write when the summary lands). The details give the
+ratio for slow folds too (``ratio_by_fold_lag``: a fold lands beside the n-th reply
+request after the one it started beside). The provider is a fake that records
 requests; it answers folds with a summary of about a tenth of the budget (what a real
 model writes; the test fake's summaries are a few words). The folds' requests are
 priced too, and counted in "ours" (at the input price, and in a second ratio with
