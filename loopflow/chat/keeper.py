@@ -169,6 +169,7 @@ class MemoryKeeper:
     async def reset(self, conversation: int, mate: str) -> None:
         """The conversation starts over for ``mate``: no window start and no summary (a
         fold under way is dropped when it lands); notes stay."""
+        self._failed.pop((conversation, mate), None)
         async with self._locks.hold((conversation, mate)):
             state = await self.store.load_window(conversation, mate)
             state.reset()
@@ -243,6 +244,7 @@ class MemoryKeeper:
         it under way are dropped when they land, waiting ones never start, so nothing of
         it is saved again after the host deleted what was stored."""
         self._closed.update(key for key in self._folds if key[0] == conversation)
+        self._failed.discard_where(lambda key: key[0] == conversation)
         for key in [key for key in self._jumps if key[0] == conversation]:
             del self._jumps[key]
 

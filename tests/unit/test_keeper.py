@@ -543,3 +543,16 @@ async def test_a_fold_ahead_cut_short_by_a_restart_starts_again_at_the_next_turn
     assert state.start == state.folded_until == planned.next_start and state.summary
     await chat.say("and the next one")
     assert state.summary in chat.fake.replies_sent[-1].system
+
+
+async def test_after_a_reset_a_window_whose_fold_failed_folds_ahead_again() -> None:
+    chat = Chat(FoldingFake(fail_folds=1))
+    await chat.until_fold()
+    await chat.keeper.idle()  # the fold ahead failed: the next try waits for a jump
+    await chat.keeper.reset(CHANNEL, "maya")
+    chat.turns.clear()  # the host reads the conversation since the reset point
+    await chat.until_fold()  # the new conversation folds ahead, before any jump
+    assert not jumped(*chat.fake.replies_sent[-2:])
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.summary and state.start == state.folded_until == state.next_start > 0
