@@ -126,8 +126,8 @@ class WindowState:
     def plan(self, start: int) -> bool:
         """Plan the window's next start at message id ``start`` (a fold ahead: the turns
         before it are folded while the window stays); False when it is not ahead of the
-        window or a plan is pending already (one fold ahead at a time: a failed one is
-        retried at the next jump)."""
+        window or a plan is pending already (one fold ahead at a time: a pending plan is
+        folded first, see :class:`loopflow.chat.keeper.MemoryKeeper`)."""
         if start <= self.start or self.next_start > self.start:
             return False
         self.next_start = start
