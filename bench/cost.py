@@ -21,7 +21,14 @@ The requests are the product's own: every turn goes through
 :class:`~loopflow.chat.keeper.MemoryKeeper` (``stream``), which builds it with the real
 :class:`~loopflow.io.session.Session` and the conversation's
 :class:`~loopflow.io.recall.Recall` (the window in steps, the running summary, the
-notes) and runs the memory folds beside the turns. The provider is a fake that records
+notes) and runs the memory folds beside the turns. A fold lands before the next turn,
+as at a chat's pace: the window plans its next start past 85 % of its room, folds ahead,
+and the next request switches to the new start and summary at once (one cache write per
+move). A fold that takes longer changes nothing until it lands (those requests keep
+their prefix: cache reads) unless the window fills up first and jumps without it, as
+before the fold ahead (a second write when the summary lands). The details give the
+ratio for slow folds too (``ratio_by_fold_lag``: a fold lands beside the n-th reply
+request after the one it started beside). The provider is a fake that records
 requests; it answers folds with a summary of about a tenth of the budget (what a real
 model writes; the test fake's summaries are a few words). The folds' requests are
 priced too, and counted in "ours" (at the input price, and in a second ratio with
@@ -88,6 +95,7 @@ from loopflow.providers.fake import FakeProvider
 
 BUDGET = 4000
 TURNS = 300
+SLOW_FOLD_LAGS = (1, 2, 4)
 WORDS = (
     "the be to of and a in that have it for not on with as you do at this but by from they "
     "we say or an will my one all would there their what so up out if about who get which go "
@@ -173,30 +181,46 @@ def conversation(mate: Mate, seed: int = 15) -> list[tuple[list[Turn], Turn]]:
 
 class RealisticFolds(FoldingFake):
     """:class:`FoldingFake` whose fold replies are a summary of about a tenth of the
-    budget (300 to 350 words), as a real model's; reply requests as the fake's."""
+    budget (300 to 350 words), as a real model's; reply requests as the fake's. With
+    ``lag`` a fold answers only once ``lag`` more reply requests have been sent (a slow
+    fold: it lands beside the ``lag``-th reply after it, until :meth:`finish`)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, lag: int = 0) -> None:
         super().__init__(name)
         self.rng = random.Random(11)
         self.fold_output: list[str] = []
+        self.lag = lag
+        self.sent = asyncio.Event()  # replaced by a new one each time a reply is sent
+        self.finished = False
+
+    def finish(self) -> None:
+        """Let every fold still waiting answer (the conversation is over)."""
+        self.finished = True
+        self.sent.set()
 
     async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """A fold gets a JSON summary of ~330 words; anything else the fake's reply."""
         if request.system != FOLD_INSTRUCTION:
             async for chunk in super().execute(request, stream=stream):
+                self.sent.set()  # it is sent: waiting folds count the replies again
+                self.sent = asyncio.Event()
                 yield chunk
             return
         self.requests.append(request)
+        until = len(self.replies_sent) + self.lag
+        while len(self.replies_sent) < until and not self.finished:
+            await self.sent.wait()
         answer = json.dumps({"summary": text(self.rng, 300, 350), "notes": []})
         self.fold_output.append(answer)
         yield Chunk(answer, Usage(len(request.messages[0].text) // 4, len(answer) // 4), "stop")
 
 
-async def product_requests(mate: Mate) -> RealisticFolds:
+async def product_requests(mate: Mate, lag: int = 0) -> RealisticFolds:
     """The conversation as the product runs it; the fake that saw its requests (reply
     requests, fold requests, fold replies). Every turn goes through
-    ``MemoryKeeper.stream``."""
-    fake = RealisticFolds(mate.provider)
+    ``MemoryKeeper.stream``. Each fold lands before the next turn, or with ``lag`` beside
+    the ``lag``-th reply after it (see :class:`RealisticFolds`)."""
+    fake = RealisticFolds(mate.provider, lag)
     session = Session({mate.provider: fake})
     keeper = MemoryKeeper(session, InMemoryStore())
     history: list[Turn] = []
@@ -205,8 +229,11 @@ async def product_requests(mate: Mate) -> RealisticFolds:
         stream = await keeper.stream(mate, history, guild=1, conversation=1)
         async for _ in stream:
             pass
-        await keeper.idle()  # a fold lands before the next turn, as at a chat's pace
+        if not lag:
+            await keeper.idle()  # a fold lands before the next turn, as at a chat's pace
         history.append(answer)
+    fake.finish()
+    await keeper.idle()
     return fake
 
 
@@ -323,14 +350,15 @@ def input_cost(
     return total, usage_sum
 
 
-def caching_ratio(mate: Mate, model: str) -> dict[str, Any]:
+def caching_ratio(mate: Mate, model: str, lag: int = 0) -> dict[str, Any]:
     """The product's requests with the provider's cache over the sliding window without
-    one; the folds' requests (and, in a second ratio, their output) counted in ours."""
+    one; the folds' requests (and, in a second ratio, their output) counted in ours.
+    ``lag``: as for :func:`product_requests`."""
     mate = mate.replace(model=model, context_budget=BUDGET)
     counter = TokenCounter(*token_encoding(mate.provider, model))
     prices = prices_for(model)
     assert prices is not None
-    fake = asyncio.run(product_requests(mate))
+    fake = asyncio.run(product_requests(mate, lag))
     sliding = sliding_requests(mate)
 
     def uncached(request: Request) -> Usage:
@@ -404,6 +432,9 @@ def main() -> None:
         ("openai_gpt_4_1_mini", builtin_mate("maya"), "gpt-4.1-mini"),
     ):
         details[label] = caching_ratio(mate, model)
+        details[label]["ratio_by_fold_lag"] = {
+            lag: caching_ratio(mate, model, lag)["ratio"] for lag in SLOW_FOLD_LAGS
+        }
         figures[f"billed_input_ratio_300_turns_{label}"] = details[label]["ratio"]
     print(f"{'figure':48} {'value':>10}  target")
     print(
@@ -422,7 +453,8 @@ def main() -> None:
             f"{detail['baseline_input_tokens']:,} sliding; cached {detail['cached_share']:.0%}, "
             f"written {detail['written_share']:.0%}; {detail['jumps']} window jumps; with the "
             f"folds' output {detail['ratio_with_fold_output']}; with folds sent without "
-            f"cache breakpoints {detail['ratio_if_folds_unmarked']}"
+            f"cache breakpoints {detail['ratio_if_folds_unmarked']}; with slow folds "
+            f"(landing beside the n-th reply after them) {detail['ratio_by_fold_lag']}"
         )
     print(json.dumps({**figures, "details": details}))
 

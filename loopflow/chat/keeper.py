@@ -9,11 +9,24 @@ A host (the cog, the terminal) keeps the values of :mod:`loopflow.chat.memory` i
     await keeper.reset(c, mate.name)        # [p]mate reset
     await keeper.remember(g, mate.name, person, "has a cat called Pixel")
 
-When a request's window jumps, the keeper saves the new start and starts a fold task for
-that (conversation, mate); the reply's request is already under way and never waits for
-it. A fold that fails leaves the state as it was: the next jump folds those turns again,
-with everything that left the window since. One fold runs per (conversation, mate) at a
-time (a jump meanwhile is taken up when it ends), and at most ``max_folds`` at once.
+Fold ahead, switch once: when a request's window is nearly full (``Prompt.next_start``),
+the keeper saves the planned start and starts a fold task for that (conversation, mate)
+that folds the turns before it; the reply's request is already under way and never
+waits for it, and the requests built meanwhile keep the window and summary they had
+(their prefix stays byte-identical). When the fold lands the window's start moves to
+the planned one with the new summary (:meth:`WindowState.absorb`), so the next request
+changes its prefix once, and no turn is in neither the window nor the summary.
+
+When a request's window jumps by itself (it filled up before the fold landed), the
+keeper saves the new start and folds what left it, after the fold under way; that fold
+ahead is then held back and saved with the jump's fold, so the summary the requests
+carry changes once for both (as it did before the fold ahead), not twice. A fold
+that fails leaves the state as it was, its plan kept, and no fold ahead is tried again
+(else a provider that is down would be asked every turn): the next jump folds those
+turns again, with everything that left the window since. A fold ahead cut short by a
+restart left its plan in the store: the first turn after it folds up to it again. One
+fold runs per (conversation, mate) at a time (a jump meanwhile is taken up when it
+ends), and at most ``max_folds`` at once.
 """
 
 from __future__ import annotations
@@ -23,11 +36,20 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.host import Place, cache_key
-from loopflow.chat.memory import Fold, WindowState, add_note, clean_note, fold, plan_fold
+from loopflow.chat.memory import (
+    Fold,
+    FoldJob,
+    WindowState,
+    add_note,
+    clean_note,
+    fold,
+    plan_fold,
+)
+from loopflow.chat.memory_store import InMemoryStore as InMemoryStore
+from loopflow.chat.memory_store import MemoryStore, WindowKey
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
 from loopflow.mates import Mate
@@ -39,73 +61,11 @@ conversation whose messages were folded (and its server)."""
 
 log = logging.getLogger("loopflow.memory")
 
-WindowKey = tuple[int, str]  # (conversation id, mate name)
-
-
-class MemoryStore(Protocol):
-    """Where a host keeps memory. Ids are ints; a missing entry reads as empty."""
-
-    async def load_window(self, conversation: int, mate: str) -> WindowState:
-        """The conversation's state for ``mate`` (a new :class:`WindowState` if none)."""
-
-    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
-        """Keep ``state`` (``state.to_dict()`` is JSON-safe)."""
-
-    async def load_notes(
-        self, guild: int, mate: str, people: Collection[int]
-    ) -> dict[int, list[str]]:
-        """The notes ``mate`` keeps in ``guild`` about each of ``people`` who has some."""
-
-    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
-        """Keep ``person``'s notes (oldest first); an empty list deletes them."""
-
-    async def windows_with(self, person: int) -> list[WindowKey]:
-        """The (conversation, mate) windows whose summary folded ``person``'s messages."""
-
-
-class InMemoryStore:
-    """A :class:`MemoryStore` in a dict (the terminal, tests), bounded: the least recently
-    used of ``limit`` windows and ``limit`` people's notes are forgotten first."""
-
-    def __init__(self, limit: int = 1_000) -> None:
-        self.windows: LRUMap[WindowKey, dict[str, object]] = LRUMap(limit)
-        self.notes: LRUMap[tuple[int, str, int], list[str]] = LRUMap(limit)
-
-    async def load_window(self, conversation: int, mate: str) -> WindowState:
-        """See :meth:`MemoryStore.load_window` (stored as ``to_dict``, read back)."""
-        data = self.windows.get((conversation, mate))
-        return WindowState.from_dict(data) if data is not None else WindowState()
-
-    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
-        """See :meth:`MemoryStore.save_window`."""
-        self.windows[(conversation, mate)] = state.to_dict()
-
-    async def load_notes(
-        self, guild: int, mate: str, people: Collection[int]
-    ) -> dict[int, list[str]]:
-        """See :meth:`MemoryStore.load_notes`."""
-        found = {pid: self.notes.get((guild, mate, pid)) for pid in people}
-        return {pid: list(facts) for pid, facts in found.items() if facts}
-
-    async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
-        """See :meth:`MemoryStore.save_notes`."""
-        if facts:
-            self.notes[(guild, mate, person)] = list(facts)
-        else:
-            self.notes.pop((guild, mate, person), None)
-
-    async def windows_with(self, person: int) -> list[WindowKey]:
-        """See :meth:`MemoryStore.windows_with`."""
-        return [
-            key
-            for key, data in self.windows.items()
-            if person in WindowState.from_dict(data).people
-        ]
-
 
 @dataclass(frozen=True)
 class _Jump:
-    """A window jump to fold after: the turns as the build saw them, and where it went."""
+    """A window move to fold after: the turns as the build saw them, where the window
+    starts (``start``), and for a fold ahead the start planned (``ahead``, else 0)."""
 
     mate: Mate
     turns: Sequence[Turn]
@@ -113,6 +73,17 @@ class _Jump:
     opted_out: frozenset[int]
     start: int
     epoch: int
+    ahead: int = 0
+
+
+@dataclass(frozen=True)
+class _Landed:
+    """A fold that landed: its job, its result, and each folded person's erasure count
+    when it read their messages."""
+
+    job: FoldJob
+    fold: Fold
+    seen: dict[int, int | None]
 
 
 class MemoryKeeper:
@@ -139,6 +110,10 @@ class MemoryKeeper:
         # person is deleted is not saved.
         self._erasures: LRUMap[int, int] = LRUMap(1_000)
         self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
+        # Windows whose fold failed since their last jump: no fold ahead until the next
+        # jump retries it (else a provider down would be asked again every turn). Not
+        # kept across a restart: there, a plan left pending is folded at the next turn.
+        self._failed: LRUMap[WindowKey, bool] = LRUMap(1_000)
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
 
@@ -157,9 +132,11 @@ class MemoryKeeper:
         :class:`~loopflow.io.session.ReplyStream` to iterate. ``opted_out`` people's turns
         are left out. Raises what :meth:`Session.stream` raises, while iterating."""
         state = await self.store.load_window(conversation, mate.name)
-        pending = self._jumps.get((conversation, mate.name))
+        key = (conversation, mate.name)
+        pending = self._jumps.get(key)
         if pending is not None and pending.epoch == state.epoch:
             state.move_to(pending.start)  # a jump whose fold task has not saved it yet
+            state.plan(pending.ahead)
         people = window_people(state, turns, opted_out)
         notes = await self.store.load_notes(guild, mate.name, people) if people else {}
         jump = _Jump(mate, turns, guild, frozenset(opted_out), 0, state.epoch)
@@ -167,17 +144,32 @@ class MemoryKeeper:
         def on_prompt(prompt: Prompt) -> None:
             if prompt.jumped:
                 moved = replace(jump, start=prompt.start, turns=tuple(turns))
-                self._jumped((conversation, mate.name), moved)
+                self._failed.pop(key, None)  # this jump's fold retries what failed
+                self._jumped(key, moved)
+            elif prompt.next_start and self._may_fold_ahead(key, state, prompt):
+                ahead = replace(
+                    jump, start=prompt.start, ahead=prompt.next_start, turns=tuple(turns)
+                )
+                self._jumped(key, ahead)
 
         recall = state.recall(notes, opted_out)
-        key = cache_key(guild, conversation, mate.name)
+        cache = cache_key(guild, conversation, mate.name)
         return self.session.stream(
-            mate, turns, stream=stream, recall=recall, on_prompt=on_prompt, cache_key=key
+            mate, turns, stream=stream, recall=recall, on_prompt=on_prompt, cache_key=cache
         )
+
+    def _may_fold_ahead(self, key: WindowKey, state: WindowState, prompt: Prompt) -> bool:
+        """Whether ``prompt``'s planned start starts a fold ahead: it is ahead of the
+        window, no fold of this window runs or waits, and none failed since the last
+        jump. A plan still pending (its fold cut short by a restart, or dropped by a
+        deletion) is folded as it was planned (see :meth:`WindowState.plan`)."""
+        busy = key in self._jumps or key in self._folds or key in self._failed
+        return not busy and prompt.next_start > state.start
 
     async def reset(self, conversation: int, mate: str) -> None:
         """The conversation starts over for ``mate``: no window start and no summary (a
         fold under way is dropped when it lands); notes stay."""
+        self._failed.pop((conversation, mate), None)
         async with self._locks.hold((conversation, mate)):
             state = await self.store.load_window(conversation, mate)
             state.reset()
@@ -260,6 +252,7 @@ class MemoryKeeper:
         it under way are dropped when they land, waiting ones never start, so nothing of
         it is saved again after the host deleted what was stored."""
         self._closed.update(key for key in self._folds if key[0] == conversation)
+        self._failed.discard_where(lambda key: key[0] == conversation)
         for key in [key for key in self._jumps if key[0] == conversation]:
             del self._jumps[key]
 
@@ -286,13 +279,15 @@ class MemoryKeeper:
         self._folds[key] = task
 
     async def _fold_jumps(self, key: WindowKey) -> None:
+        landed: list[_Landed] = []  # folds held back for the jump queued after them
         try:
             while key not in self._closed and (jump := self._jumps.get(key)) is not None:
                 await self._record_jump(key, jump)
                 if self._jumps.get(key) is jump:
                     del self._jumps[key]  # saved: builds read the start from the store now
-                await self._fold_jump(key, jump)
+                landed = await self._fold_jump(key, jump, landed)
         except Exception:  # a fold never takes a turn down; say what went wrong
+            self._failed[key] = True
             log.exception("Folding %s's memory of %s failed.", key[1], key[0])
         finally:
             del self._folds[key]
@@ -300,51 +295,91 @@ class MemoryKeeper:
             self._closed.discard(key)
 
     async def _record_jump(self, key: WindowKey, jump: _Jump) -> None:
-        """Save the window's new start (unless the conversation was reset or closed since)."""
+        """Save the window's new start, or the start planned for a fold ahead (unless the
+        conversation was reset or closed since)."""
         conversation, name = key
         async with self._locks.hold(key):
             if key in self._closed:
                 return
             state = await self.store.load_window(conversation, name)
-            if state.epoch == jump.epoch and state.move_to(jump.start):
+            if state.epoch != jump.epoch:
+                return
+            moved = state.move_to(jump.start)
+            if moved | state.plan(jump.ahead):
                 await self.store.save_window(conversation, name, state)
 
-    async def _fold_jump(self, key: WindowKey, jump: _Jump) -> None:
-        """Fold everything that left the window, one request after another."""
+    async def _fold_jump(self, key: WindowKey, jump: _Jump, landed: list[_Landed]) -> list[_Landed]:
+        """Fold everything that left the window, one request after another, after the
+        folds that ``landed`` unsaved. A fold is saved as it lands, unless the window
+        has jumped past it meanwhile (a fold ahead that was too slow): then it is held
+        back and returned, to be saved with the fold of that jump, so the summary the
+        requests carry changes once for both."""
         conversation, name = key
         model = self.session.model_for(jump.mate)
         counter = self.session.counters.for_model(jump.mate.provider, model)
         while True:
             async with self._locks.hold(key):
                 state = await self.store.load_window(conversation, name)
-                budget = jump.mate.context_budget
+                for held in landed:  # plan from what landed
+                    state.absorb(held.job, held.fold)
                 left_out = jump.opted_out | self._dropped.get(key, set())
-                job = plan_fold(state, jump.turns, counter, budget, left_out)
+                job = plan_fold(state, jump.turns, counter, jump.mate.context_budget, left_out)
             if job is None:
-                return
+                await self._save(key, jump, landed, left_out)
+                return []
             seen = {person: self._erasures.get(person) for person in job.people}
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
+                self._failed[key] = True
                 log.warning("%s could not fold its memory of %s: %s", name, conversation, exc)
-                return  # the state is as it was: the next jump folds these turns again
+                await self._save(key, jump, landed, left_out)
+                return []  # what it held is as it was: the next jump folds it again
             await self._count(Place(conversation, jump.guild), jump, result)
-            # Saved while no deletion of its people runs (they hold their locks), and only
-            # if none was deleted since it read their messages.
-            async with self._people(job.people), self._locks.hold(key):
-                if key in self._closed or any(
-                    self._erasures.get(person) != erasures for person, erasures in seen.items()
-                ):
-                    return  # what it folded is folded again, without them, at the next jump
-                state = await self.store.load_window(conversation, name)
-                absorbed = state.absorb(job, result)
-                if absorbed:
-                    await self.store.save_window(conversation, name, state)
-            for person, fact in result.notes:  # notes outlive a reset
-                if person in seen and person not in left_out:
-                    await self._remember(jump.guild, name, person, fact, seen[person])
-            if not absorbed:
-                return
+            landed = [*landed, _Landed(job, result, seen)]
+            later = self._jumps.get(key)
+            if later is not None and later.epoch == job.epoch and later.start > job.until:
+                if self._stale(key, landed):
+                    return []  # what it folded is folded again, without them, at that jump
+                return landed  # the window jumped past it: saved with that jump's fold
+            if not await self._save(key, jump, landed, left_out):
+                return []
+            landed = []
+
+    async def _save(
+        self, key: WindowKey, jump: _Jump, landed: list[_Landed], left_out: Collection[int]
+    ) -> bool:
+        """Take the folds that ``landed`` into the window's state, in order, and their
+        notes; True if all were taken. Saved while no deletion of their people runs (they
+        hold their locks), and only if none was deleted since a fold read their messages
+        (what it folded is folded again, without them, at the next jump)."""
+        if not landed:
+            return True
+        conversation, name = key
+        people = {person for held in landed for person in held.seen}
+        async with self._people(people), self._locks.hold(key):
+            if self._stale(key, landed):
+                return False
+            state = await self.store.load_window(conversation, name)
+            taken = 0
+            while taken < len(landed) and state.absorb(landed[taken].job, landed[taken].fold):
+                taken += 1
+            if taken:
+                await self.store.save_window(conversation, name, state)
+        for held in landed:  # notes outlive a reset
+            for person, fact in held.fold.notes:
+                if person in held.seen and person not in left_out:
+                    await self._remember(jump.guild, name, person, fact, held.seen[person])
+        return taken == len(landed)
+
+    def _stale(self, key: WindowKey, landed: list[_Landed]) -> bool:
+        """Whether the window was closed, or a person folded deleted, since the folds that
+        ``landed`` read their messages (then none of them may be saved)."""
+        return key in self._closed or any(
+            self._erasures.get(person) != erasures
+            for held in landed
+            for person, erasures in held.seen.items()
+        )
 
     async def _count(self, place: Place, jump: _Jump, result: Fold) -> None:
         """Tell the host what a fold request billed (usage and limits count folds too)."""

@@ -4,20 +4,26 @@ PRODUCT.md section 10. The values here are what a host persists, all JSON-safe:
 
 - :class:`WindowState`, per (conversation, mate): where the window starts, how far the
   summary reaches, the summary, the ids of the people whose messages it folded (so a
-  data deletion can find it), and an ``epoch`` that a reset or a deletion bumps so a
-  fold still running then is dropped when it lands.
+  data deletion can find it), an ``epoch`` that a reset or a deletion bumps so a
+  fold still running then is dropped when it lands, and the start planned for a fold
+  ahead (``next_start``; states stored before it read as none planned).
 - Notes, per (server, mate, person): a list of short facts, oldest first, kept by
   :func:`add_note` (normalised, de-duplicated, at most :data:`NOTES_PER_PERSON` of at
   most :data:`NOTE_CHARS` characters).
 
-The fold: when a build's window jumps (``Prompt.jumped``), the turns that left it and
-are not folded yet (:func:`plan_fold`) go with the summary so far to the mate's own
-provider, in a request of their own (:func:`fold_request`: a fixed instruction, not the
-mate's persona). Its reply, a JSON object ``{"summary": ..., "notes": [{"person": ...,
-"fact": ...}]}``, becomes the new summary and notes (:func:`parse_fold`); a reply of
-another shape is kept whole as the summary and yields no notes. Turns of people who
-opted out are never folded. :class:`loopflow.chat.keeper.MemoryKeeper` runs all this
-beside the turn.
+The fold: when a build's window is nearly full it plans its next start
+(``Prompt.next_start``, :meth:`WindowState.plan`) and the turns before it that are not
+folded yet (:func:`plan_fold`) are folded while the window stays; when the fold lands
+(:meth:`WindowState.absorb`) the window switches there, so the next request has the new
+start and the new summary at once. When the window jumps by itself (``Prompt.jumped``:
+it filled up before a fold landed) what left it is folded the same way (the keeper
+saves a late fold ahead with that one). The turns go with the summary so far to the
+mate's own provider, in a request of their own (:func:`fold_request`: a fixed
+instruction, not the mate's persona). Its reply, a JSON object ``{"summary": ...,
+"notes": [{"person": ..., "fact": ...}]}``, becomes the new summary and notes
+(:func:`parse_fold`); a reply of another shape is kept whole as the summary and yields
+no notes. Turns of people who opted out are never folded.
+:class:`loopflow.chat.keeper.MemoryKeeper` runs all this beside the turn.
 
 How the window meets the rest of a conversation:
 
@@ -91,6 +97,9 @@ class WindowState:
     ``start`` is the message id of the window's first turn (0: the first turn since the
     last reset); every turn with an id below ``folded_until`` is in ``summary`` (0: none
     is); ``people`` are the ids of the people whose messages the summary folded.
+    ``next_start`` is the start planned for a fold ahead (:meth:`plan`); it is pending
+    while above ``start``. ``folded_until`` never passes ``start``: when a fold reaches
+    past it, the window switches there (:meth:`absorb`).
     """
 
     start: int = 0
@@ -98,6 +107,7 @@ class WindowState:
     summary: str = ""
     people: set[int] = field(default_factory=set)
     epoch: int = 0
+    next_start: int = 0
 
     def recall(
         self, notes: Mapping[int, Sequence[str]] | None = None, opted_out: Collection[int] = ()
@@ -113,9 +123,25 @@ class WindowState:
         self.start = start
         return True
 
+    def plan(self, start: int) -> bool:
+        """Plan the window's next start at message id ``start`` (a fold ahead: the turns
+        before it are folded while the window stays); False when it is not ahead of the
+        window or a plan is pending already (one fold ahead at a time: a pending plan is
+        folded first, see :class:`loopflow.chat.keeper.MemoryKeeper`)."""
+        if start <= self.start or self.next_start > self.start:
+            return False
+        self.next_start = start
+        return True
+
+    @property
+    def fold_target(self) -> int:
+        """The message id up to which turns are to be folded: the window's start, or the
+        planned one when that is ahead of it."""
+        return max(self.start, self.next_start)
+
     def reset(self) -> None:
         """The conversation starts over: no window start, no summary (notes stay)."""
-        self.start = self.folded_until = 0
+        self.start = self.folded_until = self.next_start = 0
         self.summary = ""
         self.people = set()
         self.epoch += 1
@@ -127,16 +153,20 @@ class WindowState:
             return False
         self.summary = ""
         self.people = set()
+        self.next_start = 0  # the fold ahead under way is dropped; the next build plans anew
         self.epoch += 1
         return True
 
     def absorb(self, job: FoldJob, fold: Fold) -> bool:
         """Take ``fold``'s summary if ``job`` still matches this state (no reset, deletion
-        or other fold since it was planned); True if taken."""
+        or other fold since it was planned); True if taken. A fold that reaches past the
+        window's start (a fold ahead) switches the window to where it ends: the summary
+        and the start change together, and no turn is in neither."""
         if job.epoch != self.epoch or job.since != self.folded_until:
             return False
         self.summary = fold.summary
         self.folded_until = job.until
+        self.start = max(self.start, job.until)
         self.people |= job.people
         return True
 
@@ -148,11 +178,13 @@ class WindowState:
             "summary": self.summary,
             "people": sorted(self.people),
             "epoch": self.epoch,
+            "next_start": self.next_start,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowState:
-        """The state :meth:`to_dict` wrote; missing or malformed fields take defaults."""
+        """The state :meth:`to_dict` wrote; missing or malformed fields take defaults
+        (states stored before the fold ahead have no ``next_start``: none planned)."""
         people, summary = data.get("people"), data.get("summary")
         return cls(
             start=_int(data.get("start")),
@@ -160,6 +192,7 @@ class WindowState:
             summary=summary if isinstance(summary, str) else "",
             people={_int(p) for p in people if _int(p)} if isinstance(people, list) else set(),
             epoch=_int(data.get("epoch")),
+            next_start=_int(data.get("next_start")),
         )
 
 
@@ -199,24 +232,26 @@ def plan_fold(
     budget: int,
     opted_out: Collection[int] = (),
 ) -> FoldJob | None:
-    """The next fold for ``state``: the turns (ids from ``folded_until`` up to the window's
-    start) not folded yet, or None when there are none.
+    """The next fold for ``state``: the turns (ids from ``folded_until`` up to
+    :attr:`WindowState.fold_target`: the window's start, or the planned one ahead of it)
+    not folded yet, or None when there are none.
 
     One fold request holds what ``budget`` tokens allow beside the instruction and the
     summary (at least one turn, its line cut to fit); the rest waits for the next job.
     People in ``opted_out`` are skipped, as are turns with nothing to read.
     """
-    if state.folded_until >= state.start:
+    target = state.fold_target
+    if state.folded_until >= target:
         return None
     room = budget - counter.count(FOLD_INSTRUCTION) - counter.count(state.summary)
     room -= FOLD_OUTPUT_SLACK + 2 * MESSAGE_OVERHEAD
     lines: list[str] = []
     speakers: dict[str, set[int]] = {}
-    until = state.start
+    until = target
     for turn in turns:
         if turn.message_id < state.folded_until:
             continue
-        if turn.message_id >= state.start:
+        if turn.message_id >= target:
             break
         if not turn.mate and turn.speaker_id in opted_out:
             continue

@@ -8,9 +8,19 @@ as labelled sections, each within its share of the budget (the rule is PRODUCT.m
 section 10: a fifth for the summary, a tenth for the notes).
 
 They go at the end of the system prompt, before every message: the summary changes
-only when a fold lands (once per window jump) and the notes only when a fold lands,
-someone adds or forgets a note, or a person with notes speaks for the first time in
-the window, so between those the request's prefix stays byte-identical.
+only when a fold lands and the notes only when a fold lands, someone adds or forgets a
+note, or a person with notes speaks for the first time in the window, so between those
+the request's prefix stays byte-identical.
+
+The window moves with its summary (fold ahead, switch once): once the window passes
+:data:`FOLD_AHEAD_SHARE` of its room, :func:`settle_window` plans the next start (where
+a jump would go: the newest turns that fill about half the room), the host folds the
+turns before it beside the turn while requests keep the current start and summary, and
+once that fold has landed the host's next :class:`Recall` has the new start and the new
+summary together: one change of the prefix per move (one prompt-cache write), and every
+turn is either in the window or in the summary. Should the window fill up before the
+fold lands (a slow or failed fold), it jumps by itself as before, so a request never
+exceeds the budget.
 """
 
 from __future__ import annotations
@@ -31,6 +41,14 @@ SUMMARY_SHARE = 5
 
 NOTES_SHARE = 10
 """The notes section takes at most ``budget // NOTES_SHARE`` tokens (a tenth)."""
+
+FOLD_AHEAD_SHARE = (17, 20)
+"""Past this share of the room (85 %) the window plans its next start, so the turns
+before it are folded while the requests still fit (see :func:`settle_window`). Lower
+means more folds and window moves (from 85 % to half the room: a move per 35 % of it);
+higher leaves a fold less time to land before the window is full and jumps without it
+(bench/cost.py: 75 % bills Anthropic 0.376 of the sliding window, 85 % 0.333, 90 %
+0.316, 95 % 0.326)."""
 
 SUMMARY_HEADING = "Earlier in this conversation (a summary of messages no longer shown):"
 NOTES_HEADING = "What you know about the people here (from what they said before):"
@@ -132,37 +150,54 @@ def settle_window(
     counter: TokenCounter,
     room: int,
     budget: int,
-) -> tuple[int, bool, str]:
-    """Where the window starts, whether it jumped there, and the notes section.
+) -> tuple[int, bool, str, int]:
+    """Where the window starts, whether it jumped there, the notes section, and the start
+    planned for a fold ahead (0: none).
 
     ``room`` is what the budget leaves for messages and notes. While the window's turns
     and their people's notes fit, nothing moves: the request is the previous one plus
-    what is new. Once they do not, the window jumps: it keeps the newest turns that fill
-    about half of what the notes leave of ``room`` (at least the newest turn), and starts
-    at the oldest of them until it is full again. Turns without message ids cannot mark
-    a start: then the oldest turns are dropped until the rest fits, as without memory.
+    what is new. Once they pass :data:`FOLD_AHEAD_SHARE` of ``room``, the start a jump
+    would take now is planned (:func:`half_start`) for the host to fold what is before it
+    and switch there when that fold lands; the window stays. Once they do not fit, the
+    window jumps there itself: it keeps the newest turns that fill about half of what the
+    notes leave of ``room`` (at least the newest turn), and starts at the oldest of them
+    until it is full again. Turns without message ids cannot mark a start: then the
+    oldest turns are dropped until the rest fits, as without memory.
     """
     notes = _notes(walk, turns, recall, counter, budget)
     used = walk.used
-    if not walk.full and used + counter.count(notes) <= room:
-        return recall.start, False, notes
-    half = (room - counter.count(notes)) // 2
-    keep, total = 1, walk.kept[0][2]
-    while keep < len(walk.kept) and total + walk.kept[keep][2] <= half:
-        total += walk.kept[keep][2]
-        keep += 1
+    notes_tokens = counter.count(notes)
+    if not walk.full and used + notes_tokens <= room:
+        ahead = 0
+        if (used + notes_tokens) * FOLD_AHEAD_SHARE[1] > room * FOLD_AHEAD_SHARE[0]:
+            keep, _ = _half(walk, room - notes_tokens)
+            first = turns[walk.kept[keep - 1][0]]
+            ahead = first.message_id if first.message_id > recall.start else 0
+        return recall.start, False, notes, ahead
+    keep, total = _half(walk, room - notes_tokens)
     first = turns[walk.kept[keep - 1][0]]
     jumped = first.message_id > recall.start
     if not jumped:
         keep = len(walk.kept)
-        while keep > 1 and used + counter.count(notes) > room:
+        while keep > 1 and used + notes_tokens > room:
             keep -= 1
             used -= walk.kept[keep][2]
     del walk.kept[keep:]
     walk.oldest = walk.kept[-1][0]
     walk.used = total if jumped else used
     notes = _notes(walk, turns, recall, counter, budget)
-    return (first.message_id if jumped else recall.start), jumped, notes
+    return (first.message_id if jumped else recall.start), jumped, notes, 0
+
+
+def _half(walk: Walk, room: int) -> tuple[int, int]:
+    """How many of the walk's newest turns fill about half of ``room`` (at least one),
+    and their tokens."""
+    half = room // 2
+    keep, total = 1, walk.kept[0][2]
+    while keep < len(walk.kept) and total + walk.kept[keep][2] <= half:
+        total += walk.kept[keep][2]
+        keep += 1
+    return keep, total
 
 
 def _notes(

@@ -87,6 +87,9 @@ class Prompt:
     Built with a :class:`~loopflow.io.recall.Recall`, ``start`` is the message id where
     the window starts now and ``jumped`` says whether it moved there in this build (the
     turns before it left the window: the host folds them into the summary).
+    ``next_start`` (0: none) is where the window plans to start next, once the window is
+    nearly full: the host folds the turns before it while this window is still sent,
+    then builds with that start and the new summary (a fold ahead).
     """
 
     request: Request
@@ -95,6 +98,7 @@ class Prompt:
     truncated: bool = False
     start: int = 0
     jumped: bool = False
+    next_start: int = 0
 
 
 @dataclass(frozen=True)
@@ -202,7 +206,8 @@ class Session:
         turns from ``recall.start`` on are all sent while they fit, with the summary and
         the notes of the people in the window appended to the system prompt; the turns
         of people in ``recall.opted_out`` are left out. ``Prompt.start`` and
-        ``Prompt.jumped`` say where the window starts now.
+        ``Prompt.jumped`` say where the window starts now, ``Prompt.next_start`` where
+        it plans to start once the host has folded what is before it.
 
         Walks from the newest turn back and stops at the window's start or at the first
         turn that does not fit, so the cost grows with what fits in the budget, not with
@@ -220,10 +225,12 @@ class Session:
         fixed = counter.count_message(system) + REPLY_PRIMING
         vision = supports_vision(mate.provider, model)
         walk = walk_back(mate, turns, counter, vision, budget - fixed, budget, recall)
-        start, jumped, notes = 0, False, ""
+        start, jumped, notes, next_start = 0, False, "", 0
         if recall is not None:
             room = budget - fixed
-            start, jumped, notes = settle_window(walk, turns, recall, counter, room, budget)
+            start, jumped, notes, next_start = settle_window(
+                walk, turns, recall, counter, room, budget
+            )
             system += notes
         request = Request(
             model=model,
@@ -240,6 +247,7 @@ class Session:
             truncated=walk.truncated,
             start=start,
             jumped=jumped,
+            next_start=next_start,
         )
 
     async def reply(

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection
 
 from memory_fakes import FoldingFake
 
 from loopflow import cli
 from loopflow.chat.host import Place
 from loopflow.chat.keeper import InMemoryStore, MemoryKeeper
-from loopflow.chat.memory import WindowState
+from loopflow.chat.memory import FOLD_INSTRUCTION, WindowState
 from loopflow.io.recall import NOTES_HEADING, SUMMARY_HEADING
 from loopflow.io.session import Session, Turn, awaits_answer
+from loopflow.io.tokens import REPLY_PRIMING
 from loopflow.mates import Mate
-from loopflow.providers.base import Request, Usage
+from loopflow.providers.base import Chunk, Request, Usage
 
 BUDGET = 1_500
 MAYA = Mate(
@@ -90,12 +91,11 @@ async def test_the_fold_runs_beside_the_reply_and_never_delays_it() -> None:
     gate = asyncio.Event()
     chat = Chat(FoldingFake(gate=gate))
     await chat.until_fold()
-    # The reply that jumped the window was sent first and finished while its fold waits.
+    # The reply beside which the fold started was sent first and finished while it waits.
     assert chat.fake.log[-3:] == [("start", "reply"), ("start", "fold"), ("end", "reply")]
-    jumped, before = chat.fake.replies_sent[-1], chat.fake.replies_sent[-2]
-    assert chat.fake.requests[-2:] == [jumped, chat.fake.folds[-1]]
-    assert jumped.messages[: len(before.messages)] != before.messages  # it is the jump
-    assert before.messages[0].text in lines(chat.fake.folds[-1])  # what left at the jump
+    beside = chat.fake.replies_sent[-1]
+    assert chat.fake.requests[-2:] == [beside, chat.fake.folds[-1]]
+    assert beside.messages[0].text in lines(chat.fake.folds[-1])  # what is to leave
     await chat.say("and one more turn while the fold still runs")
     assert ("end", "fold") not in chat.fake.log
     assert (await chat.state()).summary == ""
@@ -103,25 +103,6 @@ async def test_the_fold_runs_beside_the_reply_and_never_delays_it() -> None:
     await chat.keeper.idle()
     state = await chat.state()
     assert state.summary and state.folded_until == state.start > 0
-
-
-async def test_a_failed_fold_is_retried_at_the_next_jump_with_everything_not_folded() -> None:
-    chat = Chat(FoldingFake(fail_folds=1))
-    await chat.say("I have a cat called Pixel")
-    await chat.until_fold()
-    await chat.keeper.idle()
-    failed = await chat.state()
-    assert failed.summary == "" and failed.folded_until == 0 < failed.start
-    await chat.until_fold()
-    await chat.keeper.idle()
-    failed_fold, *retries = chat.fake.folds
-    assert retries[0].messages[0].text.startswith("Summary so far:\n(nothing yet)")
-    retried = "\n".join(lines(fold) for fold in retries)
-    assert lines(failed_fold) in retried
-    assert "Alice: I have a cat called Pixel" in lines(retries[0])
-    state = await chat.state()
-    assert state.folded_until == state.start > failed.start
-    assert "Alice: I have a cat called Pixel" in state.summary
 
 
 async def test_a_fact_stated_200_messages_ago_reaches_the_model() -> None:
@@ -432,3 +413,188 @@ async def test_each_fold_request_tells_the_host_what_it_billed() -> None:
         (Place(CHANNEL, GUILD), "maya", "gpt-4o")
     }
     assert all(output > 0 for *_, output in counted)
+
+
+def prefix_kept(before: Request, after: Request) -> bool:
+    """Whether ``after`` starts with all of ``before`` (system prompt and messages)."""
+    kept = after.messages[: len(before.messages)] == before.messages
+    return kept and after.system == before.system
+
+
+def message_share(request: Request) -> float:
+    """The share of the budget the request's messages take."""
+    counter = Session({}).counters.for_model("openai", "gpt-4o")
+    return sum(counter.count_message(m.text) for m in request.messages) / BUDGET
+
+
+def request_tokens(request: Request) -> int:
+    counter = Session({}).counters.for_model("openai", "gpt-4o")
+    messages = sum(counter.count_message(m.text) for m in request.messages)
+    return counter.count_message(request.system) + messages + REPLY_PRIMING
+
+
+async def test_the_fold_starts_before_the_window_is_full_and_the_switch_follows_it() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.until_fold()
+    # The fold started beside a request that kept the whole prefix: nothing left yet.
+    assert prefix_kept(*chat.fake.replies_sent[-2:])
+    planned = await chat.state()
+    assert planned.start == 0 < planned.next_start
+    for i in range(2):  # while it runs, requests keep the prefix (cache reads)
+        await chat.say(f"while folding {i}: " + "the disk is full " * 3)
+        assert prefix_kept(*chat.fake.replies_sent[-2:])
+    assert len(chat.fake.folds) == 1
+    gate.set()
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.summary and state.folded_until == state.start == planned.next_start
+    await chat.say("the first turn after the fold landed")
+    before, switched = chat.fake.replies_sent[-2:]
+    assert SUMMARY_HEADING not in before.system
+    assert SUMMARY_HEADING in switched.system and state.summary in switched.system
+    # No gap: the window starts at the first turn the summary does not hold.
+    first = chat.turns.index(next(t for t in chat.turns if t.message_id == state.start))
+    assert switched.messages[0].text.endswith(chat.turns[first].content)
+    folded = lines(chat.fake.folds[0]).splitlines()
+    assert folded[0].endswith(chat.turns[0].content)
+    assert folded[-1].endswith(chat.turns[first - 1].content)
+    assert len(folded) == first
+    # About half of the budget's room is left to the conversation again.
+    assert request_tokens(switched) < 0.7 * BUDGET < request_tokens(before)
+
+
+async def test_each_move_of_the_window_changes_the_prefix_once() -> None:
+    chat = Chat(FoldingFake())
+    for i in range(150):
+        await chat.say(f"chatter {i}: " + "the backup job ran long again " * 3, 101 + i % 3)
+        await chat.keeper.idle()  # each fold lands before the next turn, at a chat's pace
+    requests = chat.fake.replies_sent
+    changed = [(b, a) for b, a in zip(requests, requests[1:]) if not prefix_kept(b, a)]
+    assert len(chat.fake.folds) >= 3
+    assert len(changed) == len(chat.fake.folds)  # one cache write per move, not two
+    for before, after in changed:  # each is a move of the window, with a summary
+        assert after.messages[0] != before.messages[0] and SUMMARY_HEADING in after.system
+    assert all(request_tokens(r) <= BUDGET for r in requests)
+
+
+class SummaryLog(InMemoryStore):
+    """Records the summary of every window state saved."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: list[str] = []
+
+    async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
+        self.summaries.append(state.summary)
+        await super().save_window(conversation, mate, state)
+
+
+async def slow_fold_then_jump(chat: Chat, gate: asyncio.Event) -> int:
+    """Chat until a fold ahead starts and, with it held at ``gate``, until the window
+    jumps at the budget; the start that was planned."""
+    await chat.until_fold()
+    planned = (await chat.state()).next_start
+    for i in range(100):
+        await chat.say(f"more {i}: " + "we should move the cron job " * 3, 103)
+        if jumped(*chat.fake.replies_sent[-2:]):
+            return planned
+    raise AssertionError("the window never jumped")
+
+
+async def test_a_slow_fold_lets_the_window_jump_at_the_budget_as_before() -> None:
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    chat.store = chat.keeper.store = SummaryLog()
+    planned = await slow_fold_then_jump(chat, gate)
+    before, jump = chat.fake.replies_sent[-2:]
+    assert jump.system == before.system  # the summary has not landed
+    assert request_tokens(before) > 0.9 * BUDGET  # it jumped at the budget, not ahead
+    assert message_share(jump) <= 0.5  # to half the room, as without a fold ahead
+    assert all(request_tokens(r) <= BUDGET for r in chat.fake.replies_sent)
+    assert len(chat.fake.folds) == 1
+    gate.set()
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.start > planned and state.folded_until == state.start  # all of it folded
+    assert len(chat.fake.folds) == 2  # the fold ahead, then what left at the jump
+    # The fold ahead was held back and saved with the jump's: the summary changed once.
+    assert [summary for summary in chat.store.summaries if summary] == [state.summary]
+    await chat.say("and after it")
+    assert state.summary in chat.fake.replies_sent[-1].system
+
+
+class SecondFoldFails(FoldingFake):
+    """The second fold request fails; the others are answered."""
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        if request.system == FOLD_INSTRUCTION and len(self.folds) == 1:
+            self.fail_folds = 1
+        async for chunk in super().execute(request, stream=stream):
+            yield chunk
+
+
+async def test_a_held_back_fold_is_saved_alone_when_the_jumps_fold_fails() -> None:
+    gate = asyncio.Event()
+    chat = Chat(SecondFoldFails(gate=gate))
+    planned = await slow_fold_then_jump(chat, gate)
+    gate.set()
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert len(chat.fake.folds) == 2
+    assert state.summary and state.folded_until == planned < state.start  # kept, not lost
+    await chat.say("and after it")
+    assert state.summary in chat.fake.replies_sent[-1].system
+
+
+async def test_a_failed_fold_ahead_is_retried_at_the_next_jump() -> None:
+    chat = Chat(FoldingFake(fail_folds=1))
+    await chat.say("I have a cat called Pixel")
+    await chat.until_fold()
+    await chat.keeper.idle()
+    failed = await chat.state()
+    assert failed.summary == "" and failed.folded_until == failed.start == 0
+    for i in range(100):  # no fold request each turn: the next try is at the jump
+        await chat.say(f"more {i}: " + "we should move the cron job " * 3, 103)
+        if jumped(*chat.fake.replies_sent[-2:]):
+            break
+        assert len(chat.fake.folds) == 1
+    else:
+        raise AssertionError("the window never jumped")
+    assert request_tokens(chat.fake.replies_sent[-2]) > 0.9 * BUDGET
+    await chat.keeper.idle()
+    failed_fold, *retries = chat.fake.folds
+    assert retries and lines(failed_fold) in "\n".join(lines(fold) for fold in retries)
+    state = await chat.state()
+    assert state.folded_until == state.start >= failed.next_start
+    assert "Alice: I have a cat called Pixel" in state.summary
+
+
+async def test_a_fold_ahead_cut_short_by_a_restart_starts_again_at_the_next_turn() -> None:
+    chat = Chat(FoldingFake(gate=asyncio.Event()))  # the fold never lands before the restart
+    await chat.until_fold()
+    planned = await chat.state()
+    assert planned.next_start > planned.start
+    await chat.keeper.aclose()  # the bot stops
+    chat.fake = FoldingFake()
+    chat.keeper = MemoryKeeper(Session({"openai": chat.fake}), chat.store)  # and starts again
+    await chat.say("the first turn after the restart")
+    assert len(chat.fake.folds) == 1
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.start == state.folded_until == planned.next_start and state.summary
+    await chat.say("and the next one")
+    assert state.summary in chat.fake.replies_sent[-1].system
+
+
+async def test_after_a_reset_a_window_whose_fold_failed_folds_ahead_again() -> None:
+    chat = Chat(FoldingFake(fail_folds=1))
+    await chat.until_fold()
+    await chat.keeper.idle()  # the fold ahead failed: the next try waits for a jump
+    await chat.keeper.reset(CHANNEL, "maya")
+    chat.turns.clear()  # the host reads the conversation since the reset point
+    await chat.until_fold()  # the new conversation folds ahead, before any jump
+    assert not jumped(*chat.fake.replies_sent[-2:])
+    await chat.keeper.idle()
+    state = await chat.state()
+    assert state.summary and state.start == state.folded_until == state.next_start > 0

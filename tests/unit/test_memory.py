@@ -233,3 +233,39 @@ async def test_fold_passes_on_outages() -> None:
     with pytest.raises(RateLimitError):
         await fold(session, MAYA, job_for())
     assert len(fake.requests) == 1
+
+
+def test_a_fold_ahead_folds_up_to_the_planned_start_and_the_window_switches_when_it_lands() -> None:
+    state = state_at(11, folded_until=11, summary="S")
+    assert not state.plan(11) and not state.plan(5)  # not ahead of the window
+    assert state.plan(14) and state.start == 11  # the window stays where it is meanwhile
+    assert not state.plan(15)  # one plan at a time
+    job = plan_fold(state, turns(), COUNTER, BUDGET)
+    assert job is not None and (job.since, job.until) == (11, 14)
+    assert [line.split(":")[0] for line in job.lines] == ["Maya", "Bob", "Alice"]
+    assert state.absorb(job, Fold("S2"))
+    assert (state.start, state.folded_until, state.summary) == (14, 14, "S2")  # switched
+    assert plan_fold(state, turns(), COUNTER, BUDGET) is None
+    assert state.plan(15)  # the next plan may be made
+
+
+def test_a_jump_past_a_planned_start_folds_up_to_the_jump() -> None:
+    state = state_at(11, folded_until=11)
+    assert state.plan(13)
+    assert state.move_to(15)  # the window filled up before the fold landed
+    job = plan_fold(state, turns(), COUNTER, BUDGET)
+    assert job is not None and (job.since, job.until) == (11, 15)
+    assert state.absorb(job, Fold("S"))
+    assert (state.start, state.folded_until) == (15, 15)
+    assert state.plan(16)
+
+
+def test_a_planned_start_round_trips_and_older_stored_states_read_without_one() -> None:
+    state = WindowState(start=20, folded_until=20, summary="S", people={101}, epoch=2)
+    assert state.plan(40)
+    assert WindowState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    today = {"start": 20, "folded_until": 20, "summary": "S", "people": [101], "epoch": 2}
+    assert WindowState.from_dict(today) == WindowState(20, 20, "S", {101}, 2)
+    assert WindowState.from_dict(today).plan(40)
+    state.reset()
+    assert state == WindowState(epoch=3)

@@ -85,3 +85,12 @@ async def test_a_deleted_mate_leaves_no_memory_in_its_server(config) -> None:
     }
     assert await restarted.windows(CHANNEL) == {"merlin": state}
     assert await restarted.windows(CHANNEL + 1) == {"maya": state}
+
+
+async def test_a_planned_fold_ahead_survives_a_restart(config) -> None:
+    memory = Store(config).memory
+    state = WindowState(start=120, folded_until=120, summary="Alice has a cat.", people={ALICE})
+    assert state.plan(300)
+    await memory.save_window(CHANNEL, "maya", state)
+    restarted = await ConfigMemory(config).load_window(CHANNEL, "maya")
+    assert restarted == state and restarted.fold_target == 300

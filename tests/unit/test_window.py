@@ -207,3 +207,36 @@ async def test_a_context_too_long_retry_halves_the_budget_and_may_jump() -> None
     assert [p.jumped for p in seen] == [False, True]
     assert seen[1].tokens <= seen[0].tokens // 2
     assert [r.messages for r in fake.requests] == [p.request.messages for p in seen]
+
+
+def test_the_next_start_is_planned_before_the_window_is_full() -> None:
+    s = session()
+    prompts = converse(s, chat(60), Recall())
+    space = room(s)
+    first_jump = next(i for i, p in enumerate(prompts) if p.jumped)
+    planned = [i for i, p in enumerate(prompts[:first_jump]) if p.next_start]
+    assert planned, "no fold ahead was planned before the window filled up"
+    first = planned[0]
+    # Planned once the window passes 85 % of what the budget leaves it, ...
+    assert message_tokens(s, prompts[first]) > 0.85 * space
+    assert all(message_tokens(s, p) <= 0.85 * space for p in prompts[:first])
+    # ... at the start a jump would take: the newest turns that fill about half of it.
+    assert prompts[first].start == 0 < prompts[first].next_start
+    assert not any(p.jumped for p in prompts[: first + 1])
+
+
+def test_a_window_switched_to_the_planned_start_holds_half_the_room_and_fits() -> None:
+    s = session()
+    turns = chat(60)
+    for end in range(0, len(turns), 2):  # each person's turn, Maya's answers before it
+        built = turns[: end + 1]
+        ahead = s.build(MAYA, built, recall=Recall())
+        if ahead.next_start:
+            break
+    first = next(t for t in built if t.message_id == ahead.next_start)
+    switched = s.build(MAYA, built, recall=Recall(start=ahead.next_start, summary="S " * 300))
+    space = room(s)
+    assert not switched.jumped and switched.start == ahead.next_start
+    assert switched.request.messages[0].text.endswith(first.content)
+    assert message_tokens(s, switched) <= 0.5 * space < message_tokens(s, ahead)
+    assert switched.tokens <= BUDGET
