@@ -118,6 +118,12 @@ class Replies:
                 return reply
         return None
 
+    def stop_in(self, conversation: int) -> None:
+        """Stop every reply being written in ``conversation`` (the place is gone)."""
+        for reply in self.running.values():
+            if reply.place.conversation == conversation:
+                reply.bot.stop()
+
     def gone(self, message_ids: Iterable[int]) -> None:
         """Messages were deleted: a reply still being written that lost one ends there."""
         for message_id in message_ids:

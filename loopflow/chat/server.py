@@ -22,12 +22,12 @@ What it keeps: the conversations' turns (:class:`ConversationCache`, fed by even
 loaded from ``Host.history`` only on a cold start, under a per-conversation lock);
 one turn in flight per (conversation, mate) with bursts folded (:class:`TurnQueue`);
 each mate's read marker per conversation (the newest message its last turn read, so a
-burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); the
-cooldown clocks of people; which conversations were told that their history was
-trimmed; which people were hinted how to choose a DM mate; the replies being
-written (:class:`~loopflow.chat.replies.Replies`: one reply from the budget's
-permission to the host told it is over, and the replies in progress by message id, for
-a stop request or a deletion); and each mate's newest finished reply per conversation
+burst is read in the order lived: :func:`~loopflow.chat.reading.what_to_read`); which
+conversations were told that their history was trimmed; people's cooldown clocks and
+DM hints (:class:`~loopflow.chat.people.People`); the replies being written
+(:class:`~loopflow.chat.replies.Replies`: one reply from the budget's permission to
+the host told it is over, found by message id for a stop request or a deletion); and
+each mate's newest finished reply per conversation
 (:class:`~loopflow.chat.said.SaidIndex`). Who answers a message:
 :func:`~loopflow.chat.routing.route`. Every map is bounded
 (:class:`~loopflow.chat.host.Limits`), and closing a conversation or a server frees what
@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Iterable, Sequence
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
@@ -53,6 +52,7 @@ from loopflow.chat.discussing import DiscussionRunner
 from loopflow.chat.discussion import Discussion
 from loopflow.chat.history import ConversationCache
 from loopflow.chat.host import Budget, Chain, Host, Limits, Place, PlaceStream
+from loopflow.chat.people import People
 from loopflow.chat.queue import TurnQueue
 from loopflow.chat.reading import what_to_read
 from loopflow.chat.regenerating import Regenerator
@@ -97,8 +97,7 @@ class ChatServer:
         self._markers: LRUMap[int, dict[str, int]] = LRUMap(limits.markers)
         self._guilds: LRUMap[int, int] = LRUMap(limits.markers)  # conversation -> guild
         self._noted: LRUMap[int, bool] = LRUMap(limits.conversations)  # told: trimmed
-        self._clocks: LRUMap[tuple[int, int], float] = LRUMap(limits.people)
-        self._hinted: LRUMap[int, bool] = LRUMap(limits.people)  # people hinted about DMs
+        self._people = People(limits.people)  # cooldown clocks, DM hints
         self.said = SaidIndex(limits.markers)  # each mate's newest reply, for 🔄
         self.replies = Replies(
             session, host, self.cache, self.said, self._noted,
@@ -151,24 +150,13 @@ class ChatServer:
     def cooled_down(
         self, guild: int, person: int, cooldown: float, now: float | None = None
     ) -> bool:
-        """Whether ``person`` may start a turn under ``guild``'s ``cooldown`` (seconds
-        since the last turn they started there; their DMs to its mates count too). When
-        they may, their clock starts again. ``now``: a ``time.monotonic()`` reading."""
-        if not cooldown:
-            return True
-        now = time.monotonic() if now is None else now
-        key = (guild, person)
-        if now - self._clocks.get(key, -cooldown) < cooldown:
-            return False
-        self._clocks[key] = now
-        return True
+        """Whether ``person`` may start a turn under ``guild``'s ``cooldown`` seconds
+        (:meth:`People.cooled_down <loopflow.chat.people.People.cooled_down>`)."""
+        return self._people.cooled_down(guild, person, cooldown, now)
 
     def dm_hint_due(self, person: int) -> bool:
         """Whether ``person`` should be told how to choose a mate for DMs: True once."""
-        if person in self._hinted:
-            return False
-        self._hinted[person] = True
-        return True
+        return self._people.dm_hint_due(person)
 
     # --- turns -----------------------------------------------------------------------------
 
@@ -344,9 +332,7 @@ class ChatServer:
         """A channel or thread is gone: its replies in progress stop and everything kept
         for it is forgotten."""
         self._discussing.discussions.stop_all([conversation])
-        for reply in self.replies.running.values():
-            if reply.place.conversation == conversation:
-                reply.bot.stop()
+        self.replies.stop_in(conversation)
         self.cache.drop(conversation)
         self.said.forget(conversation)
         self._markers.pop(conversation, None)
@@ -365,7 +351,7 @@ class ChatServer:
         ]
         for conversation in closed:
             self.close_conversation(conversation)
-        self._clocks.discard_where(lambda key: key[0] == guild)
+        self._people.leave_server(guild)
         return closed
 
     def footprint(self) -> dict[str, int]:
@@ -375,8 +361,8 @@ class ChatServer:
             "markers": len(self._markers),
             "guilds": len(self._guilds),
             "trim_notes": len(self._noted),
-            "clocks": len(self._clocks),
-            "dm_hints": len(self._hinted),
+            "clocks": len(self._people.clocks),
+            "dm_hints": len(self._people.hinted),
             "growing": len(self.replies.growing),
             "replies": len(self.replies),
             "said": len(self.said),
