@@ -27,6 +27,10 @@ turns again, with everything that left the window since. A fold ahead cut short 
 restart left its plan in the store: the first turn after it folds up to it again. One
 fold runs per (conversation, mate) at a time (a jump meanwhile is taken up when it
 ends), and at most ``max_folds`` at once.
+
+A data deletion or an opt-out (:meth:`MemoryKeeper.erasing`) drops what folds and note
+saves under way hold of the person: :class:`~loopflow.chat.erasures.Erasures` counts
+the erasures and serialises the changes about each person.
 """
 
 from __future__ import annotations
@@ -38,18 +42,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import dataclass, replace
 
 from loopflow.chat.bounded import KeyedLocks, LRUMap
+from loopflow.chat.erasures import Erasures
+from loopflow.chat.folding import Fold, FoldJob, fold, plan_fold
 from loopflow.chat.host import Place, cache_key
-from loopflow.chat.memory import (
-    Fold,
-    FoldJob,
-    WindowState,
-    add_note,
-    clean_note,
-    fold,
-    plan_fold,
-)
+from loopflow.chat.memory import WindowState
 from loopflow.chat.memory_store import InMemoryStore as InMemoryStore
 from loopflow.chat.memory_store import MemoryStore, WindowKey
+from loopflow.chat.notes import add_note, clean_note
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Prompt, ReplyStream, Session, Turn
 from loopflow.mates import Mate
@@ -106,9 +105,6 @@ class MemoryKeeper:
         # People deleted while a fold task of that window ran: left out of what it plans,
         # and a fold already holding them is dropped when it lands.
         self._dropped: dict[WindowKey, set[int]] = {}
-        # How many times each person was deleted (bounded): a note being added when its
-        # person is deleted is not saved.
-        self._erasures: LRUMap[int, int] = LRUMap(1_000)
         self._closed: set[WindowKey] = set()  # running folds of a conversation now gone
         # Windows whose fold failed since their last jump: no fold ahead until the next
         # jump retries it (else a provider down would be asked again every turn). Not
@@ -116,6 +112,9 @@ class MemoryKeeper:
         self._failed: LRUMap[WindowKey, bool] = LRUMap(1_000)
         # Windows by (conversation, mate), notes by (guild, mate, person).
         self._locks = KeyedLocks()
+        # How many times each person was deleted: a note being added when its person is
+        # deleted is not saved, nor a fold that read their messages before.
+        self._erasures = Erasures(self._locks)
 
     async def stream(
         self,
@@ -179,7 +178,7 @@ class MemoryKeeper:
         """Add ``fact`` to ``mate``'s notes about ``person`` (as a fold would); False when
         the fact is empty, or ``person`` was deleted (:meth:`forget_person`) meanwhile:
         nothing changes."""
-        return await self._remember(guild, mate, person, fact, self._erasures.get(person))
+        return await self._remember(guild, mate, person, fact, self._erasures.count(person))
 
     async def _remember(
         self, guild: int, mate: str, person: int, fact: str, erasures: int | None
@@ -187,8 +186,8 @@ class MemoryKeeper:
         """:meth:`remember`, unless ``person`` was deleted after ``erasures`` was read."""
         if not clean_note(fact):
             return False
-        async with self._person(person):
-            if self._erasures.get(person) != erasures:
+        async with self._erasures.hold(person):
+            if self._erasures.count(person) != erasures:
                 return False  # read before a deletion: saving would bring it back
             notes = await self.store.load_notes(guild, mate, [person])
             facts = add_note(notes.get(person, []), fact)
@@ -197,7 +196,7 @@ class MemoryKeeper:
 
     async def forget(self, guild: int, mate: str, person: int) -> bool:
         """Delete ``mate``'s notes about ``person`` in ``guild``; False if there were none."""
-        async with self._person(person):
+        async with self._erasures.hold(person):
             notes = await self.store.load_notes(guild, mate, [person])
             await self.store.save_notes(guild, mate, person, [])
         return bool(notes.get(person))
@@ -214,7 +213,7 @@ class MemoryKeeper:
                 await host_store.delete_the_rest(person_id)
         """
         self.forget_person(person)
-        async with self._person(person):
+        async with self._erasures.hold(person):
             yield
             if summaries:
                 for key in await self.store.windows_with(person):
@@ -223,25 +222,13 @@ class MemoryKeeper:
                         if state.forget_person(person):
                             await self.store.save_window(*key, state)
 
-    def _person(self, person: int) -> contextlib.AbstractAsyncContextManager[None]:
-        """One note change (or deletion) about ``person`` at a time."""
-        return self._locks.hold(("person", person))
-
-    @contextlib.asynccontextmanager
-    async def _people(self, people: Collection[int]) -> AsyncIterator[None]:
-        """Hold the locks of all of ``people`` (in one order, so holders never deadlock)."""
-        async with contextlib.AsyncExitStack() as stack:
-            for person in sorted(people):
-                await stack.enter_async_context(self._person(person))
-            yield
-
     def forget_person(self, person: int) -> None:
         """Keep folds under way from remembering ``person`` (a data deletion, an
         opt-out): a fold holding their messages is dropped when it lands, and waiting
         folds skip them. The host deletes what is stored (notes, and the summaries whose
         :attr:`WindowState.people` hold them: :meth:`WindowState.forget_person`); a note
         about them being saved now is not."""
-        self._erasures[person] = self._erasures.get(person, 0) + 1
+        self._erasures.erase(person)
         for key in self._folds:
             self._dropped.setdefault(key, set()).add(person)
         for key, jump in self._jumps.items():
@@ -327,7 +314,7 @@ class MemoryKeeper:
             if job is None:
                 await self._save(key, jump, landed, left_out)
                 return []
-            seen = {person: self._erasures.get(person) for person in job.people}
+            seen = {person: self._erasures.count(person) for person in job.people}
             try:
                 result = await fold(self.session, jump.mate, job)
             except LoopflowError as exc:
@@ -357,7 +344,7 @@ class MemoryKeeper:
             return True
         conversation, name = key
         people = {person for held in landed for person in held.seen}
-        async with self._people(people), self._locks.hold(key):
+        async with self._erasures.hold_all(people), self._locks.hold(key):
             if self._stale(key, landed):
                 return False
             state = await self.store.load_window(conversation, name)
@@ -375,11 +362,7 @@ class MemoryKeeper:
     def _stale(self, key: WindowKey, landed: list[_Landed]) -> bool:
         """Whether the window was closed, or a person folded deleted, since the folds that
         ``landed`` read their messages (then none of them may be saved)."""
-        return key in self._closed or any(
-            self._erasures.get(person) != erasures
-            for held in landed
-            for person, erasures in held.seen.items()
-        )
+        return key in self._closed or any(self._erasures.stale(held.seen) for held in landed)
 
     async def _count(self, place: Place, jump: _Jump, result: Fold) -> None:
         """Tell the host what a fold request billed (usage and limits count folds too)."""
