@@ -1,19 +1,17 @@
 """``flush_ratio_1000_to_1_guilds``: one flush with one server changed, 1,000 servers vs 1.
 
-    .venv/bin/python bench/flush_ratio.py [--quick]
+    .venv/bin/python bench/flush_ratio.py
 
-Calls ``bench/store_flush.py`` (the store's own benchmark, another helper's work) through
-its ``measure(guild_count, json_store)``: every server holds a full message index, one
-server's reply is recorded, and the next flush is timed on Red's JSON driver. Prints one
-JSON line: the ratio and both times, or ``{"not_measured": why}`` when the script or the
-function is missing or fails. ``bench/run.py`` runs this in a subprocess with a time limit
-(today's store writes every server's index on a flush: 1,000 servers take far longer than
-the limit, which run.py reports as "not measured", not as a number).
+Calls ``bench/store_flush.py`` (the store's own benchmark) through its
+``flush_figures((1, 1000))``: every server holds a full message index, one server's reply
+is recorded, and the next flush is timed on Red's JSON driver, the two counts' rounds
+alternating so that the ratio is measured side by side. Prints one JSON line: the ratio
+and both times, or ``{"not_measured": why}`` when the measurement fails.
+``bench/run.py`` runs this in a subprocess with a time limit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -25,26 +23,19 @@ def main() -> None:
     """Print the JSON line described in the module docstring."""
     sys.path.insert(0, str(HERE))
     try:
-        import store_flush
+        from store_flush import flush_figures
 
-        measure = store_flush.measure
-        json_store = store_flush.json_store
-    except (ImportError, AttributeError) as exc:
-        print(json.dumps({"not_measured": f"bench/store_flush.py has no measure(): {exc}"}))
-        return
-    try:
-        one, _, _ = asyncio.run(measure(1, json_store))
-        many, _, big_file = asyncio.run(measure(1000, json_store))
-    except Exception as exc:  # the store is being reworked: report, never invent
-        print(json.dumps({"not_measured": f"store_flush.measure failed: {exc!r}"}))
+        figures = flush_figures((1, 1000))
+    except Exception as exc:  # report, never invent a number
+        print(json.dumps({"not_measured": f"store_flush.flush_figures failed: {exc!r}"}))
         return
     print(
         json.dumps(
             {
-                "flush_ms_1_guild": one * 1000,
-                "flush_ms_1000_guilds": many * 1000,
-                "ratio": many / one,
-                "file_mb_1000_guilds": big_file / 1e6,
+                "flush_ms_1_guild": figures["flush_ms_1_guilds"],
+                "flush_ms_1000_guilds": figures["flush_ms_1000_guilds"],
+                "ratio": figures["flush_ratio_1000_to_1_guilds"],
+                "file_mb_1000_guilds": figures["json_total_bytes_1000_guilds"] / 1e6,
             }
         )
     )

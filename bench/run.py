@@ -148,14 +148,11 @@ def finish(proc: subprocess.Popen[str], timeout: float = 600) -> dict[str, Any]:
 def flush(quick: bool) -> dict[str, Any]:
     """``flush_ratio.py`` (which calls the store's ``store_flush.py``) within a time limit;
     ``{"not_measured": why}`` when it cannot give a figure."""
-    limit = 30 if quick else 240
+    limit = 120 if quick else 240  # filling 1,000 servers' indexes takes about 40 s
     try:
         return script(["flush_ratio.py"], timeout=limit)
     except subprocess.TimeoutExpired:
-        return {
-            "not_measured": f"store_flush.py with 1,000 servers took over {limit} s "
-            "(today's store writes every server's index on a flush)"
-        }
+        return {"not_measured": f"store_flush.py with 1,000 servers took over {limit} s"}
     except (RuntimeError, ValueError, IndexError) as exc:
         return {"not_measured": str(exc)[-300:]}
 
