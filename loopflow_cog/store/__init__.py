@@ -329,13 +329,13 @@ class Store(CostStore):
     async def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> None:
         """The mate's messages are gone (a regenerated reply came out shorter): the index
         no longer knows them."""
-        index = (await self._state(guild_id)).message_index
-        if [
-            index.pop(str(message_id), None)
-            for message_id in message_ids
-            if str(message_id) in index
-        ]:
-            self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        index = records["index"]
+        known = [str(message_id) for message_id in message_ids if str(message_id) in index]
+        for key in known:
+            del index[key]
+        if known:
+            self._records.changed(guild_id, records)
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
