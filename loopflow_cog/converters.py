@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import discord
 from discord import app_commands
+from discord.ext.commands import Context as DPYContext
 from redbot.core import commands
 from redbot.core.i18n import Translator
 
@@ -24,7 +25,7 @@ _ = Translator("Loopflow", __file__)
 class MateNameConverter(commands.Converter[str]):
     """A valid, new-or-existing mate name (lower-cased)."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         try:
             return validate_name(argument.lower())
         except MateError:
@@ -41,7 +42,7 @@ class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer):
     mates as you type (:func:`~.mate_choices.mate_choices`): discord.py's hybrid commands
     take a transformer as is, with its ``autocomplete``."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> Mate:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Mate:
         cog: Loopflow = ctx.cog  # type: ignore[assignment]
         return await _existing_mate(cog, ctx.guild, argument, ctx.clean_prefix)
 
@@ -73,7 +74,7 @@ async def _existing_mate(
 class ProviderNameConverter(commands.Converter[str]):
     """``openai`` or ``anthropic``."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         provider = argument.lower()
         if provider not in PROVIDERS:
             raise commands.BadArgument(
@@ -87,7 +88,7 @@ class ProviderNameConverter(commands.Converter[str]):
 class AvatarURLConverter(commands.Converter[str]):
     """An absolute http(s) URL."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         url = argument.strip("<>")
         try:
             return validate_url(url)
@@ -97,7 +98,11 @@ class AvatarURLConverter(commands.Converter[str]):
             ) from None
 
 
-class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
+# What :class:`BindableChannel` converts to.
+Bindable = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel, discord.Thread]
+
+
+class BindableChannel(commands.Converter[Bindable]):
     """A text, voice or forum channel, or a thread (a forum post too), of this server: by
     mention, ID or name. A bound forum's posts inherit its mates."""
 
@@ -108,7 +113,7 @@ class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
         commands.ThreadConverter(),
     )
 
-    async def convert(self, ctx: commands.Context, argument: str) -> discord.abc.GuildChannel:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Bindable:
         for converter in self._converters:
             try:
                 return await converter.convert(ctx, argument)
@@ -121,15 +126,13 @@ class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
         )
 
 
-class BoundChannel(BindableChannel):
+class BoundChannel(commands.Converter[Union[Bindable, discord.Object]]):
     """As :class:`BindableChannel`, or the ID or mention of a channel that no longer
     exists (as a ``discord.Object``): its bindings can still be removed."""
 
-    async def convert(  # type: ignore[override]
-        self, ctx: commands.Context, argument: str
-    ) -> Union[discord.abc.GuildChannel, discord.Object]:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Union[Bindable, discord.Object]:
         try:
-            return await super().convert(ctx, argument)
+            return await BindableChannel().convert(ctx, argument)
         except commands.BadArgument:
             match = re.fullmatch(r"<#(\d{15,20})>|(\d{15,20})", argument.strip())
             if match is None:
@@ -144,8 +147,16 @@ if TYPE_CHECKING:
     ExistingMate = Mate
     ProviderName = str
     AvatarURL = str
+    # None: the argument was left out (its default). Not Optional at run time: discord.py
+    # would then pass over a name that is no mate or channel instead of refusing it.
+    ExistingMateOrNone = Optional[Mate]
+    BindablePlace = Optional[Bindable]
+    BoundPlace = Optional[Union[Bindable, discord.Object]]
 else:
     MateName = MateNameConverter
     ExistingMate = ExistingMateConverter
     ProviderName = ProviderNameConverter
     AvatarURL = AvatarURLConverter
+    ExistingMateOrNone = ExistingMateConverter
+    BindablePlace = BindableChannel
+    BoundPlace = BoundChannel
