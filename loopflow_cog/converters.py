@@ -9,15 +9,16 @@ import discord
 from discord import app_commands
 from discord.ext.commands import Context as DPYContext
 from redbot.core import commands
+from redbot.core.bot import Red
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
 from loopflow.mates import PROVIDERS, Mate, validate_name, validate_url
 
-from .mate_choices import COG_NAME, mate_choices
+from .mate_choices import COG_NAME, loopflow_store, mate_choices
 
 if TYPE_CHECKING:
-    from .cog import Loopflow
+    from .store import Store
 
 _ = Translator("Loopflow", __file__)
 
@@ -37,31 +38,36 @@ class MateNameConverter(commands.Converter[str]):
             ) from None
 
 
-class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer):
+class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer[Red]):
     """A mate of this server, by name. As a slash command option it offers the server's
     mates as you type (:func:`~.mate_choices.mate_choices`): discord.py's hybrid commands
     take a transformer as is, with its ``autocomplete``."""
 
     async def convert(self, ctx: DPYContext[Any], argument: str) -> Mate:
-        cog: Loopflow = ctx.cog  # type: ignore[assignment]
-        return await _existing_mate(cog, ctx.guild, argument, ctx.clean_prefix)
+        store = loopflow_store(ctx.cog)
+        return await _existing_mate(store, ctx.guild, argument, ctx.clean_prefix)
 
-    async def transform(self, interaction: discord.Interaction, value: str, /) -> Mate:
+    async def transform(self, interaction: discord.Interaction[Red], value: str, /) -> Mate:
         """The slash command's value (a hybrid command's checks ran before)."""
-        cog: Loopflow = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
-        return await _existing_mate(cog, interaction.guild, value, "/")
+        store = loopflow_store(interaction.client.get_cog(COG_NAME))
+        return await _existing_mate(store, interaction.guild, value, "/")
 
+    # discord.py types every transformer's choices as int, float or str; a mate's are str.
     async def autocomplete(  # type: ignore[override]
-        self, interaction: discord.Interaction, value: str, /
+        self, interaction: discord.Interaction[Red], value: str, /
     ) -> list[app_commands.Choice[str]]:
         """The matching mates of the server (see :func:`~.mate_choices.mate_choices`)."""
         return await mate_choices(interaction, value)
 
 
 async def _existing_mate(
-    cog: Loopflow, guild: discord.Guild | None, argument: str, prefix: str
+    store: Store | None, guild: discord.Guild | None, argument: str, prefix: str
 ) -> Mate:
-    mate = await cog.store.mate(guild.id, argument.lower()) if guild is not None else None
+    """The mate of ``guild`` called ``argument`` (any case). Raises BadArgument for none,
+    outside a server, or without the cog's store (None)."""
+    mate = None
+    if store is not None and guild is not None:
+        mate = await store.mate(guild.id, argument.lower())
     if mate is None:
         raise commands.BadArgument(
             _("There is no mate called `{name}` here. `{prefix}mate list` shows them.").format(
