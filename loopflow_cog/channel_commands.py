@@ -15,6 +15,7 @@ from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
 from .converters import BindablePlace, BoundPlace, ExistingMate
+from .delivery import MESSAGE_CHANNELS
 from .trust import is_admin
 
 if TYPE_CHECKING:
@@ -102,7 +103,9 @@ class ChannelCommands(MixinMeta):
             choice = await self.store.dm_choice(ctx.author.id)
             mates = [choice[1]] if choice else []
         else:
-            mates = await self.conversations.bound_mates(ctx.channel)  # type: ignore[arg-type]
+            here = ctx.channel
+            if isinstance(here, MESSAGE_CHANNELS):  # else a stage's chat: no mate's place
+                mates = await self.conversations.bound_mates(here)
             if not mates:
                 await answer(
                     ctx, _("No mate speaks in this channel, so there is nothing to reset.")

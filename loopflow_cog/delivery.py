@@ -53,6 +53,7 @@ BLOCKED_CODES = {
     240000: "harmful_link",  # "Message blocked by harmful links filter"
 }
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
+MESSAGE_CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 # A channel that owns webhooks: a MessageChannel's own, or a thread's parent.
 WebhookChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel]
 
