@@ -52,12 +52,15 @@ class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer[R
         store = loopflow_store(interaction.client.get_cog(COG_NAME))
         return await _existing_mate(store, interaction.guild, value, "/")
 
-    # discord.py types every transformer's choices as int, float or str; a mate's are str.
-    async def autocomplete(  # type: ignore[override]
-        self, interaction: discord.Interaction[Red], value: str, /
-    ) -> list[app_commands.Choice[str]]:
-        """The matching mates of the server (see :func:`~.mate_choices.mate_choices`)."""
-        return await mate_choices(interaction, value)
+    async def autocomplete(
+        self, interaction: discord.Interaction[Red], value: Union[int, float, str], /
+    ) -> list[app_commands.Choice[Union[int, float, str]]]:
+        """The matching mates of the server (see :func:`~.mate_choices.mate_choices`); a
+        mate's value is its name (discord.py types any transformer's as int, float or str)."""
+        return [
+            app_commands.Choice[Union[int, float, str]](name=choice.name, value=choice.value)
+            for choice in await mate_choices(interaction, str(value))
+        ]
 
 
 async def _existing_mate(
