@@ -15,7 +15,7 @@ from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
 from .converters import BindablePlace, BoundPlace, ExistingMate
-from .delivery import MESSAGE_CHANNELS
+from .delivery import OTHER_CHANNELS
 from .trust import is_admin
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class ChannelCommands(MixinMeta):
             mates = [choice[1]] if choice else []
         else:
             here = ctx.channel
-            if isinstance(here, MESSAGE_CHANNELS):  # else a stage's chat: no mate's place
+            if not isinstance(here, OTHER_CHANNELS):  # else a stage's chat: no mate's place
                 mates = await self.conversations.bound_mates(here)
             if not mates:
                 await answer(

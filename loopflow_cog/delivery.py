@@ -54,6 +54,10 @@ BLOCKED_CODES = {
 }
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
 MESSAGE_CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
+# The other places a message may be in, which no mate speaks in: a stage's chat, a group DM,
+# and a channel discord.py does not hold. Excluding them narrows discord.py's
+# MessageableChannel to a MessageChannel.
+OTHER_CHANNELS = (discord.StageChannel, discord.GroupChannel, discord.PartialMessageable)
 # A channel that owns webhooks: a MessageChannel's own, or a thread's parent.
 WebhookChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel]
 

@@ -38,7 +38,7 @@ from loopflow.io.session import Session
 
 from .answering import REGENERATE_EMOJI, STOP_EMOJI, Chores, notice
 from .budget import CogBudget
-from .delivery import MESSAGE_CHANNELS, Delivery, MessageChannel
+from .delivery import MESSAGE_CHANNELS, OTHER_CHANNELS, Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
 from .remembering import Remembering
@@ -101,8 +101,8 @@ class Conversations:
             await self._on_direct_message(message)
             return
         channel = message.channel
-        if not isinstance(channel, MESSAGE_CHANNELS):
-            return  # a stage's chat, or a place discord.py does not hold: no mate's place
+        if isinstance(channel, OTHER_CHANNELS):
+            return  # no mate's place (see OTHER_CHANNELS)
         from_person = not (message.author.bot or message.webhook_id)
         names = await self.bound_mates(channel)
         replied = await self.history.replied_mate(message) if from_person else None
