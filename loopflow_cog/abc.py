@@ -11,10 +11,10 @@ both apply.
 
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, ABCMeta
 from typing import TYPE_CHECKING
 
-from redbot.core import commands
+from discord.ext.commands import CogMeta
 
 if TYPE_CHECKING:
     from redbot.core.bot import Red
@@ -38,5 +38,5 @@ class MixinMeta(ABC):
     remembering: Remembering
 
 
-class CompositeMetaClass(type(commands.Cog), type(ABC)):  # type: ignore[misc]
+class CompositeMetaClass(CogMeta, ABCMeta):
     """Lets discord.py's cog metaclass and :class:`ABCMeta` make one class."""

@@ -25,7 +25,6 @@ it disabled until ``[p]slash enablecog loopflow`` (its module is this package), 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -36,7 +35,7 @@ from redbot.core.i18n import Translator
 
 from loopflow.mates import Mate
 
-from .delivery import NO_PINGS, MessageChannel
+from .delivery import MESSAGE_CHANNELS, NO_PINGS, MessageChannel
 from .mate_choices import MAX_CHOICES, choice_label
 from .places import mates_may_post, may_write
 from .trust import server_allows
@@ -56,7 +55,6 @@ WITHDRAW_TIMEOUT = 5.0  # seconds withdrawing a select waits for Discord
 MAX_PENDING = 1000  # selects waiting at once, one per asker (each holds a view in memory)
 OPTION_CHARS = 100  # Discord: a select option's label and description
 MAX_SELECTS = 5  # Discord: a message has at most 5 rows, a select takes one
-_CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 
 Say = Callable[[str], Awaitable[None]]
 """Answers the person who asked with one ephemeral line."""
@@ -278,7 +276,7 @@ class MateChoice(discord.ui.View):
                 placeholder = _("Choose a mate ({first}-{last})").format(
                     first=first, last=first + len(chunk) - 1
                 )
-            select: discord.ui.Select[MateChoice] = discord.ui.Select(
+            select = _MateSelect(
                 placeholder=placeholder,
                 options=[
                     discord.SelectOption(
@@ -289,16 +287,14 @@ class MateChoice(discord.ui.View):
                     for mate in chunk
                 ],
             )
-            select.callback = functools.partial(self._chosen, select)  # type: ignore[method-assign]
             self.add_item(select)
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the person who asked chooses."""
         return interaction.user.id == self.origin.user.id
 
-    async def _chosen(
-        self, select: discord.ui.Select[MateChoice], interaction: discord.Interaction
-    ) -> None:
+    async def chosen(self, select: _MateSelect, interaction: discord.Interaction) -> None:
+        """A mate was chosen in ``select``: it answers (if the rules still allow it)."""
         self.stop()
         self.asking.left(self)
 
@@ -331,6 +327,14 @@ class MateChoice(discord.ui.View):
             pass  # the person dismissed it, or the token expired: nothing to show
 
 
+class _MateSelect(discord.ui.Select[MateChoice]):
+    """One select of a :class:`MateChoice`: a choice goes to :meth:`MateChoice.chosen`."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if self.view is not None:  # None only once taken off its view
+            await self.view.chosen(self, interaction)
+
+
 def choice_prompt(count: int) -> str:
     """What the select of ``count`` mates says: which mate should answer, and when the
     server has more mates than the selects hold (:data:`MAX_SELECTS` of
@@ -357,7 +361,7 @@ async def _channel(interaction: discord.Interaction) -> MessageChannel | None:
     """Where the menu was used, as a channel a mate can post in (a DM's channel is made
     when discord.py has none: its interaction carries a partial one)."""
     channel = interaction.channel
-    if isinstance(channel, _CHANNELS):
+    if isinstance(channel, MESSAGE_CHANNELS):
         return channel
     if interaction.guild is None:
         return await interaction.user.create_dm()

@@ -14,7 +14,8 @@ from loopflow.mates import Mate
 from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
-from .converters import BindableChannel, BoundChannel, ExistingMate
+from .converters import BindablePlace, BoundPlace, ExistingMate
+from .delivery import OTHER_CHANNELS
 from .trust import is_admin
 
 if TYPE_CHECKING:
@@ -41,21 +42,21 @@ class ChannelCommands(MixinMeta):
         self,
         ctx: commands.GuildContext,
         mate: ExistingMate,
-        channel: BindableChannel = None,  # a name that is no channel is an error, not "here"
+        channel: BindablePlace = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Bind a mate to a channel, forum or thread (default: this one): it answers every
         message there. Binding another channel needs Manage Channels there."""
         target = channel or ctx.channel
         if not await _may_manage(ctx, target):
             return
-        permissions = target.permissions_for(ctx.guild.me)  # type: ignore[union-attr]
+        permissions = target.permissions_for(ctx.guild.me)
         if not _can_speak(target, permissions):
             await answer(
                 ctx,
                 _(
                     "I can't see or write in {channel}: give me View Channel and {send} there "
                     "first."
-                ).format(channel=target.mention, send=_send_permission(target)),  # type: ignore[union-attr]
+                ).format(channel=target.mention, send=_send_permission(target)),
             )
             return
         if not await self.store.bind(ctx.guild.id, target.id, mate.name):
@@ -77,7 +78,7 @@ class ChannelCommands(MixinMeta):
         self,
         ctx: commands.GuildContext,
         mate: ExistingMate,
-        channel: BoundChannel = None,  # a name that is no channel is an error, not "here"
+        channel: BoundPlace = None,  # a name that is no channel is an error, not "here"
     ) -> None:
         """Unbind a mate from a channel, forum or thread (default: this one), or by ID from a
         deleted one."""
@@ -102,7 +103,9 @@ class ChannelCommands(MixinMeta):
             choice = await self.store.dm_choice(ctx.author.id)
             mates = [choice[1]] if choice else []
         else:
-            mates = await self.conversations.bound_mates(ctx.channel)  # type: ignore[arg-type]
+            here = ctx.channel
+            if not isinstance(here, OTHER_CHANNELS):  # else a stage's chat: no mate's place
+                mates = await self.conversations.bound_mates(here)
             if not mates:
                 await answer(
                     ctx, _("No mate speaks in this channel, so there is nothing to reset.")
@@ -163,6 +166,6 @@ async def _may_reset(ctx: commands.Context, store: Store) -> bool:
     if isinstance(channel, discord.Thread):
         if await store.thread_opener(ctx.guild.id, channel.id) == member.id:
             return True
-    if channel.permissions_for(member).manage_messages:  # type: ignore[union-attr]
+    if channel.permissions_for(member).manage_messages:
         return True
     return await is_mod_or_superior(ctx.bot, member)

@@ -35,9 +35,8 @@ class ChatCommands(MixinMeta):
         self, ctx: commands.GuildContext, mate: ExistingMate, *, topic: Optional[str] = None
     ) -> None:
         """Open a thread where everything you write goes to a mate."""
-        channel = ctx.channel
-        if isinstance(channel, discord.Thread):
-            channel = channel.parent  # type: ignore[assignment]
+        here = ctx.channel
+        channel = here.parent if isinstance(here, discord.Thread) else here
         if not isinstance(channel, discord.TextChannel):
             await answer(ctx, _("Mates can open threads in text channels only."))
             return

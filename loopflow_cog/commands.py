@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import discord
+from discord.ext.commands import Context as DPYContext
 from redbot.core import commands
 from redbot.core.i18n import Translator
 from redbot.core.utils.chat_formatting import box, humanize_number, pagify
@@ -34,7 +35,9 @@ CONFIRM_TIMEOUT = 30
 class MateCommands(MixinMeta):
     """The ``[p]mate`` group and the commands that manage mates; mixed into the cog."""
 
-    @commands.hybrid_group(name="mate")
+    # Red's hybrid_group annotates its callback as a union of two generic callables whose
+    # type variables mypy solves to Never, so it refuses any callback (upstream typing).
+    @commands.hybrid_group(name="mate")  # type: ignore[arg-type]
     async def mate(self, ctx: commands.Context) -> None:
         """Loopflow mates: LLM personas that chat in this server."""
 
@@ -227,16 +230,18 @@ class MateCommands(MixinMeta):
         for page in pagify("\n".join(lines)):
             await answer(ctx, page)
 
-    async def cog_command_error(self, ctx: commands.Context, error: Exception) -> None:
+    async def cog_command_error(self, ctx: DPYContext[Any], error: Exception) -> None:
         """A slash command refused by its checks says so (Red's own handler is silent, which
         leaves a slash command "not responding"); a bad argument is answered without pings
         (its message may echo a mention); everything else goes to Red's handler."""
-        if ctx.interaction is not None and type(error) is commands.CheckFailure:
-            await answer(ctx, _("You are not permitted to use this command."), ephemeral=True)
-            return
-        if isinstance(error, commands.UserInputError) and await answer_input_error(ctx, error):
-            return
-        await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)  # type: ignore[attr-defined]
+        if isinstance(ctx, commands.Context):  # always: Red's bot makes its own contexts
+            if ctx.interaction is not None and type(error) is commands.CheckFailure:
+                await answer(ctx, _("You are not permitted to use this command."), ephemeral=True)
+                return
+            if isinstance(error, commands.UserInputError) and await answer_input_error(ctx, error):
+                return
+        # Red's handler (redbot/core/_events.py), in place of BotBase.on_command_error.
+        await ctx.bot.on_command_error(ctx, error, unhandled_by_cog=True)
 
     async def _update(
         self, ctx: commands.GuildContext, mate: Mate, done: str, **changes: object

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import discord
 from discord import app_commands
+from discord.ext.commands import Context as DPYContext
 from redbot.core import commands
+from redbot.core.bot import Red
 from redbot.core.i18n import Translator
 
 from loopflow.errors import MateError
 from loopflow.mates import PROVIDERS, Mate, validate_name, validate_url
 
-from .mate_choices import COG_NAME, mate_choices
+from .mate_choices import COG_NAME, loopflow_store, mate_choices
 
 if TYPE_CHECKING:
-    from .cog import Loopflow
+    from .store import Store
 
 _ = Translator("Loopflow", __file__)
 
@@ -24,7 +26,7 @@ _ = Translator("Loopflow", __file__)
 class MateNameConverter(commands.Converter[str]):
     """A valid, new-or-existing mate name (lower-cased)."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         try:
             return validate_name(argument.lower())
         except MateError:
@@ -36,31 +38,39 @@ class MateNameConverter(commands.Converter[str]):
             ) from None
 
 
-class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer):
+class ExistingMateConverter(commands.Converter[Mate], app_commands.Transformer[Red]):
     """A mate of this server, by name. As a slash command option it offers the server's
     mates as you type (:func:`~.mate_choices.mate_choices`): discord.py's hybrid commands
     take a transformer as is, with its ``autocomplete``."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> Mate:
-        cog: Loopflow = ctx.cog  # type: ignore[assignment]
-        return await _existing_mate(cog, ctx.guild, argument, ctx.clean_prefix)
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Mate:
+        store = loopflow_store(ctx.cog)
+        return await _existing_mate(store, ctx.guild, argument, ctx.clean_prefix)
 
-    async def transform(self, interaction: discord.Interaction, value: str, /) -> Mate:
+    async def transform(self, interaction: discord.Interaction[Red], value: str, /) -> Mate:
         """The slash command's value (a hybrid command's checks ran before)."""
-        cog: Loopflow = interaction.client.get_cog(COG_NAME)  # type: ignore[attr-defined]
-        return await _existing_mate(cog, interaction.guild, value, "/")
+        store = loopflow_store(interaction.client.get_cog(COG_NAME))
+        return await _existing_mate(store, interaction.guild, value, "/")
 
-    async def autocomplete(  # type: ignore[override]
-        self, interaction: discord.Interaction, value: str, /
-    ) -> list[app_commands.Choice[str]]:
-        """The matching mates of the server (see :func:`~.mate_choices.mate_choices`)."""
-        return await mate_choices(interaction, value)
+    async def autocomplete(
+        self, interaction: discord.Interaction[Red], value: Union[int, float, str], /
+    ) -> list[app_commands.Choice[Union[int, float, str]]]:
+        """The matching mates of the server (see :func:`~.mate_choices.mate_choices`); a
+        mate's value is its name (discord.py types any transformer's as int, float or str)."""
+        return [
+            app_commands.Choice[Union[int, float, str]](name=choice.name, value=choice.value)
+            for choice in await mate_choices(interaction, str(value))
+        ]
 
 
 async def _existing_mate(
-    cog: Loopflow, guild: discord.Guild | None, argument: str, prefix: str
+    store: Store | None, guild: discord.Guild | None, argument: str, prefix: str
 ) -> Mate:
-    mate = await cog.store.mate(guild.id, argument.lower()) if guild is not None else None
+    """The mate of ``guild`` called ``argument`` (any case). Raises BadArgument for none,
+    outside a server, or without the cog's store (None)."""
+    mate = None
+    if store is not None and guild is not None:
+        mate = await store.mate(guild.id, argument.lower())
     if mate is None:
         raise commands.BadArgument(
             _("There is no mate called `{name}` here. `{prefix}mate list` shows them.").format(
@@ -73,7 +83,7 @@ async def _existing_mate(
 class ProviderNameConverter(commands.Converter[str]):
     """``openai`` or ``anthropic``."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         provider = argument.lower()
         if provider not in PROVIDERS:
             raise commands.BadArgument(
@@ -87,7 +97,7 @@ class ProviderNameConverter(commands.Converter[str]):
 class AvatarURLConverter(commands.Converter[str]):
     """An absolute http(s) URL."""
 
-    async def convert(self, ctx: commands.Context, argument: str) -> str:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> str:
         url = argument.strip("<>")
         try:
             return validate_url(url)
@@ -97,7 +107,11 @@ class AvatarURLConverter(commands.Converter[str]):
             ) from None
 
 
-class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
+# What :class:`BindableChannel` converts to.
+Bindable = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel, discord.Thread]
+
+
+class BindableChannel(commands.Converter[Bindable]):
     """A text, voice or forum channel, or a thread (a forum post too), of this server: by
     mention, ID or name. A bound forum's posts inherit its mates."""
 
@@ -108,7 +122,7 @@ class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
         commands.ThreadConverter(),
     )
 
-    async def convert(self, ctx: commands.Context, argument: str) -> discord.abc.GuildChannel:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Bindable:
         for converter in self._converters:
             try:
                 return await converter.convert(ctx, argument)
@@ -121,15 +135,13 @@ class BindableChannel(commands.Converter[discord.abc.GuildChannel]):
         )
 
 
-class BoundChannel(BindableChannel):
+class BoundChannel(commands.Converter[Union[Bindable, discord.Object]]):
     """As :class:`BindableChannel`, or the ID or mention of a channel that no longer
     exists (as a ``discord.Object``): its bindings can still be removed."""
 
-    async def convert(  # type: ignore[override]
-        self, ctx: commands.Context, argument: str
-    ) -> Union[discord.abc.GuildChannel, discord.Object]:
+    async def convert(self, ctx: DPYContext[Any], argument: str) -> Union[Bindable, discord.Object]:
         try:
-            return await super().convert(ctx, argument)
+            return await BindableChannel().convert(ctx, argument)
         except commands.BadArgument:
             match = re.fullmatch(r"<#(\d{15,20})>|(\d{15,20})", argument.strip())
             if match is None:
@@ -144,8 +156,16 @@ if TYPE_CHECKING:
     ExistingMate = Mate
     ProviderName = str
     AvatarURL = str
+    # None: the argument was left out (its default). Not Optional at run time: discord.py
+    # would then pass over a name that is no mate or channel instead of refusing it.
+    ExistingMateOrNone = Optional[Mate]
+    BindablePlace = Optional[Bindable]
+    BoundPlace = Optional[Union[Bindable, discord.Object]]
 else:
     MateName = MateNameConverter
     ExistingMate = ExistingMateConverter
     ProviderName = ProviderNameConverter
     AvatarURL = AvatarURLConverter
+    ExistingMateOrNone = ExistingMateConverter
+    BindablePlace = BindableChannel
+    BoundPlace = BoundChannel

@@ -53,6 +53,13 @@ BLOCKED_CODES = {
     240000: "harmful_link",  # "Message blocked by harmful links filter"
 }
 MessageChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel]
+MESSAGE_CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
+# The other places a message may be in, which no mate speaks in: a stage's chat, a group DM,
+# and a channel discord.py does not hold. Excluding them narrows discord.py's
+# MessageableChannel to a MessageChannel.
+OTHER_CHANNELS = (discord.StageChannel, discord.GroupChannel, discord.PartialMessageable)
+# A channel that owns webhooks: a MessageChannel's own, or a thread's parent.
+WebhookChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel]
 
 
 class Blocked(TextRefused):
@@ -251,7 +258,7 @@ class Delivery:
     async def _post_by_webhook(
         self,
         channel: MessageChannel,
-        parent: discord.abc.GuildChannel,
+        parent: WebhookChannel,
         speaker: Speaker,
         part: str,
         answers: int,
@@ -285,7 +292,7 @@ class Delivery:
                 return _NoWebhook.UNAVAILABLE
         return _NoWebhook.UNAVAILABLE
 
-    async def _webhook(self, channel: discord.abc.GuildChannel) -> discord.Webhook | _NoWebhook:
+    async def _webhook(self, channel: WebhookChannel) -> discord.Webhook | _NoWebhook:
         """The channel's mate webhook: cached, else found among ours, else created."""
         cached = self._webhooks.get(channel.id)
         if cached is not None:
@@ -307,7 +314,7 @@ class Delivery:
             self._webhooks[channel.id] = webhook
             return webhook
 
-    def _webhook_known_missing(self, channel: discord.abc.GuildChannel) -> _NoWebhook | None:
+    def _webhook_known_missing(self, channel: WebhookChannel) -> _NoWebhook | None:
         """Why this channel has no webhook for now, or None if one may be made."""
         if not channel.permissions_for(channel.guild.me).manage_webhooks:
             return _NoWebhook.PERMISSION
@@ -321,13 +328,13 @@ class Delivery:
         self._no_webhooks[channel_id] = (now + WEBHOOK_RETRY, why)
         return why
 
-    async def _find_or_create(self, channel: discord.abc.GuildChannel) -> discord.Webhook:
+    async def _find_or_create(self, channel: WebhookChannel) -> discord.Webhook:
         me = self._bot_user()
-        for webhook in await channel.webhooks():  # type: ignore[attr-defined]
+        for webhook in await channel.webhooks():
             if webhook.token and webhook.user is not None and me is not None:
                 if webhook.user.id == me.id and webhook.name == WEBHOOK_NAME:
                     return webhook
-        return await channel.create_webhook(  # type: ignore[attr-defined]
+        return await channel.create_webhook(
             name=WEBHOOK_NAME, reason="loopflow mates speak through this webhook"
         )
 
@@ -365,7 +372,7 @@ def _fitted(part: str, room: int) -> str:
     return part if len(part) <= room else split_message(part, room)[0]
 
 
-def _parent(channel: MessageChannel) -> discord.abc.GuildChannel | None:
+def _parent(channel: MessageChannel) -> WebhookChannel | None:
     """The channel that owns the webhook: a thread's parent, else the channel itself."""
     if isinstance(channel, discord.DMChannel):
         return None

@@ -135,7 +135,10 @@ class DiscussionCommands(MixinMeta):
         speaker. ⏹️ on any of their replies or `[p]mate stop` ends it.
         """
         guild_id = ctx.guild.id
-        if not mates_may_post(ctx.channel):  # Red runs no prefix command there: a slash one
+        channel = ctx.channel
+        # A stage's chat is no place of the mates' (nor bindable): the host finds none there.
+        # In a place where the bot may not post, Red runs no prefix command: a slash one.
+        if isinstance(channel, discord.StageChannel) or not mates_may_post(channel):
             await answer(ctx, _("I can't post in this channel, so no mate can discuss here."))
             return
         try:
@@ -162,9 +165,8 @@ class DiscussionCommands(MixinMeta):
                 ),
             )
             return
-        channel = ctx.channel
         conversations = self.conversations
-        place = conversations.host.place(channel, guild_id)  # type: ignore[arg-type]
+        place = conversations.host.place(channel, guild_id)
         topic = Turn(
             ctx.author.id,
             ctx.author.display_name,

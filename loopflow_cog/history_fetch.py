@@ -97,7 +97,7 @@ class DiscordHistory:
             parent_id = await self._parent_id(current, guild_id)
             if not parent_id:
                 break
-            parent = await _fetch(current.channel, parent_id, current)  # type: ignore[arg-type]
+            parent = await _fetch(current.channel, parent_id, current)
             if parent is None:
                 break
             chain.append(parent)
@@ -129,7 +129,7 @@ class DiscordHistory:
 
 
 async def _fetch(
-    channel: MessageChannel, message_id: int, child: discord.Message
+    channel: discord.abc.Messageable, message_id: int, child: discord.Message
 ) -> discord.Message | None:
     resolved = child.reference.resolved if child.reference is not None else None
     if isinstance(resolved, discord.Message) and resolved.id == message_id:

@@ -25,7 +25,7 @@ from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
 from .answering import Chores, DiscordSink, blocked_line, notice
-from .delivery import Blocked, Delivery, MessageChannel
+from .delivery import MESSAGE_CHANNELS, Blocked, Delivery, MessageChannel
 from .failures import bad_model_line, failure_line
 from .history_fetch import DiscordHistory
 from .store import Store
@@ -37,7 +37,6 @@ _ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow.host")
 
 CHANNEL_LIMIT = 10_000  # channels remembered for the server's requests (LRU)
-_MESSAGEABLE = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
 
 
 class CogHost:
@@ -73,7 +72,7 @@ class CogHost:
         if channel is None:
             guild = self.bot.get_guild(place.guild)
             found = guild.get_channel_or_thread(place.conversation) if guild else None
-            channel = found if isinstance(found, _MESSAGEABLE) else None
+            channel = found if isinstance(found, MESSAGE_CHANNELS) else None
         return channel
 
     async def mates(self, guild: int) -> Mapping[str, Mate]:

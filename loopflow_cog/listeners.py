@@ -38,7 +38,7 @@ from loopflow.io.session import Session
 
 from .answering import REGENERATE_EMOJI, STOP_EMOJI, Chores, notice
 from .budget import CogBudget
-from .delivery import Delivery, MessageChannel
+from .delivery import MESSAGE_CHANNELS, OTHER_CHANNELS, Delivery, MessageChannel
 from .history_fetch import DiscordHistory
 from .host import CogHost
 from .remembering import Remembering
@@ -100,7 +100,9 @@ class Conversations:
         if message.guild is None:
             await self._on_direct_message(message)
             return
-        channel: MessageChannel = message.channel  # type: ignore[assignment]
+        channel = message.channel
+        if isinstance(channel, OTHER_CHANNELS):
+            return  # no mate's place (see OTHER_CHANNELS)
         from_person = not (message.author.bot or message.webhook_id)
         names = await self.bound_mates(channel)
         replied = await self.history.replied_mate(message) if from_person else None
@@ -230,8 +232,7 @@ class Conversations:
             user = self.bot.get_user(payload.user_id)
             if found is None and user is not None:
                 found = user.dm_channel or await user.create_dm()
-        messageable = (discord.TextChannel, discord.VoiceChannel, discord.Thread, discord.DMChannel)
-        if not isinstance(found, messageable) or found.id != payload.channel_id:
+        if not isinstance(found, MESSAGE_CHANNELS) or found.id != payload.channel_id:
             return None  # gone, not a place mates speak in, or not that DM
         return found
 

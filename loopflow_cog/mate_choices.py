@@ -24,8 +24,10 @@ from discord import app_commands
 
 from loopflow.mates import Mate
 
+from .store import Store
+
 if TYPE_CHECKING:
-    from .store import Store
+    from redbot.core.bot import Red
 
 COG_NAME = "Loopflow"
 MAX_CHOICES = 25  # Discord: an autocomplete answer has at most 25 choices
@@ -62,15 +64,22 @@ def choice_label(mate: Mate) -> str:
     return shown + suffix
 
 
-async def mates_here(interaction: discord.Interaction) -> dict[str, Mate]:
+def loopflow_store(cog: object) -> Store | None:
+    """The store of ``cog`` when it is the Loopflow cog (None for anything else, such as
+    ``get_cog``'s None when the cog is not loaded)."""
+    store = getattr(cog, "store", None)
+    return store if isinstance(store, Store) else None
+
+
+async def mates_here(interaction: discord.Interaction[Red]) -> dict[str, Mate]:
     """The mates whose names apply where ``interaction`` happens: its server's, or in DMs
     those of the person's DM mate's server; none when the cog is not loaded or is
     disabled in that server."""
     bot = interaction.client
-    cog = bot.get_cog(COG_NAME)  # type: ignore[attr-defined]
-    if cog is None:
+    cog = bot.get_cog(COG_NAME)
+    store = loopflow_store(cog)
+    if cog is None or store is None:
         return {}
-    store: Store = cog.store
     guild_id = interaction.guild_id
     if guild_id is None:
         choice = await store.dm_choice(interaction.user.id)
@@ -78,13 +87,13 @@ async def mates_here(interaction: discord.Interaction) -> dict[str, Mate]:
             return {}
         guild_id = choice[0]
     guild = interaction.guild or bot.get_guild(guild_id)
-    if guild is not None and await bot.cog_disabled_in_guild(cog, guild):  # type: ignore[attr-defined]
+    if guild is not None and await bot.cog_disabled_in_guild(cog, guild):
         return {}
     return await store.mates(guild_id)
 
 
 async def mate_choices(
-    interaction: discord.Interaction, current: str
+    interaction: discord.Interaction[Red], current: str
 ) -> list[app_commands.Choice[str]]:
     """The autocomplete answer for a parameter that names a mate: the matching mates
     (see :func:`matching_mates`), labelled by :func:`choice_label`, valued by name."""

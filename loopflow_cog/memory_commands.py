@@ -19,7 +19,7 @@ from loopflow.mates import Mate
 from .abc import MixinMeta
 from .answers import answer
 from .commands import MateCommands
-from .converters import ExistingMate
+from .converters import ExistingMate, ExistingMateOrNone
 from .delivery import NO_PINGS
 from .mate_choices import mate_choices
 
@@ -97,7 +97,9 @@ class MemoryCommands(MixinMeta):
 
     @MateCommands.mate.command(name="forget")
     @commands.guild_only()
-    async def mate_forget(self, ctx: commands.GuildContext, mate: ExistingMate = None) -> None:
+    async def mate_forget(
+        self, ctx: commands.GuildContext, mate: ExistingMateOrNone = None
+    ) -> None:
         """Delete what a mate (default: every mate here) noted about you."""
         name = mate.name if mate is not None else None
         forgotten = await self.remembering.forget_notes(ctx.guild.id, ctx.author.id, name)

@@ -7,13 +7,15 @@ was deleted while the cog was not loaded is found here, when the bindings are li
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
 import discord
 
 if TYPE_CHECKING:
-    from .delivery import MessageChannel
     from .store import Store
+
+# A server's channel or thread where mates can speak (MessageChannel but a DM).
+ServerChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.Thread]
 
 # Discord lookups one listing may make for bound ids the gateway cache does not know.
 LOOKUPS_PER_LISTING = 5
@@ -61,18 +63,18 @@ def split_places(guild: discord.Guild, channel_ids: list[int]) -> tuple[list[int
     return channels, len(channel_ids) - len(channels)
 
 
-def may_write(channel: MessageChannel, member: discord.Member) -> bool:
+def may_write(channel: ServerChannel, member: discord.Member) -> bool:
     """Whether ``member`` may post in ``channel`` (a server's channel or thread): see it and
     send there (in a thread, Send Messages in Threads)."""
-    permissions = channel.permissions_for(member)  # type: ignore[union-attr]
+    permissions = channel.permissions_for(member)
     if isinstance(channel, discord.Thread):
         return permissions.view_channel and permissions.send_messages_in_threads
     return permissions.view_channel and permissions.send_messages
 
 
-def mates_may_post(channel: MessageChannel) -> bool:
+def mates_may_post(channel: ServerChannel) -> bool:
     """Whether the bot can show a mate's words in ``channel`` (a server's): through a
     webhook (Manage Webhooks) or as itself. Without either, a reply would ask a provider
     and fail to show."""
-    me = channel.guild.me  # type: ignore[union-attr]
-    return may_write(channel, me) or channel.permissions_for(me).manage_webhooks  # type: ignore[union-attr]
+    me = channel.guild.me
+    return may_write(channel, me) or channel.permissions_for(me).manage_webhooks

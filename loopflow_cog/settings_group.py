@@ -9,7 +9,7 @@ subcommand is checked alone: each carries its own checks.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import discord
 from discord import app_commands
@@ -28,6 +28,9 @@ from .answers import answer
 from .converters import ProviderName
 from .mate_choices import mate_choices
 
+if TYPE_CHECKING:
+    from redbot.core.bot import Red
+
 _ = Translator("Loopflow", __file__)
 
 MAX_COOLDOWN = 3600  # seconds
@@ -35,7 +38,7 @@ _BUDGETS = ("server", "mate", "member")
 
 
 async def _budget_choices(
-    interaction: discord.Interaction, current: str
+    interaction: discord.Interaction[Red], current: str
 ) -> list[app_commands.Choice[str]]:
     """``/mateset limit``'s first option: which limit (``server``, ``mate``, ``member``)."""
     typed = current.strip().lower()
@@ -43,7 +46,7 @@ async def _budget_choices(
 
 
 async def _limit_mate_choices(
-    interaction: discord.Interaction, current: str
+    interaction: discord.Interaction[Red], current: str
 ) -> list[app_commands.Choice[str]]:
     """``/mateset limit mate <mate>``: the second option names a mate; after ``server``
     or ``member`` it is a number of tokens, which nothing completes."""
@@ -56,7 +59,9 @@ async def _limit_mate_choices(
 class SettingsGroup(MixinMeta):
     """The ``[p]mateset`` commands; mixed into the cog."""
 
-    @commands.hybrid_group(name="mateset")
+    # Red's hybrid_group annotates its callback as a union of two generic callables whose
+    # type variables mypy solves to Never, so it refuses any callback (upstream typing).
+    @commands.hybrid_group(name="mateset")  # type: ignore[arg-type]
     async def mateset(self, ctx: commands.Context) -> None:
         """Loopflow's settings for this server (and the owner's prices)."""
 

@@ -25,7 +25,13 @@ from .costs import CostStore
 from .memory import ConfigMemory
 from .mirror import GuildState
 from .records import RECORDS_CACHE_BYTES, Records, rewrites_whole_file
-from .schema import CHAT_THREAD_LIMIT, CONFIG_IDENTIFIER, MESSAGE_INDEX_LIMIT, WEBHOOK_LIMIT
+from .schema import (
+    CHAT_THREAD_LIMIT,
+    CONFIG_IDENTIFIER,
+    MESSAGE_INDEX_LIMIT,
+    WEBHOOK_LIMIT,
+    group,
+)
 from .shelves import ServerConfig, ServerFiles, ServerRows, server_config_beside
 
 __all__ = ["CONFIG_IDENTIFIER", "MESSAGE_INDEX_LIMIT", "DuplicateMateError", "Store"]
@@ -99,14 +105,14 @@ class Store(CostStore):
         if created is None:
             created = max(state.created.values(), default=0) + 1
         fields = {**mate.to_dict(), "created": created}
-        await self.config.guild_from_id(guild_id).mates.set_raw(mate.name, value=fields)
+        await group(self.config.guild_from_id(guild_id), "mates").set_raw(mate.name, value=fields)
         state.mates[mate.name] = mate
         state.created[mate.name] = created
 
     async def delete_mate(self, guild_id: int, name: str) -> None:
         """Remove a mate with its channel bindings and usage counters."""
         state = await self._state(guild_id)
-        await self.config.guild_from_id(guild_id).mates.clear_raw(name)
+        await group(self.config.guild_from_id(guild_id), "mates").clear_raw(name)
         state.mates.pop(name, None)
         state.created.pop(name, None)
         records = await self._records.load(guild_id)
@@ -146,7 +152,7 @@ class Store(CostStore):
 
     async def _set_binding(self, guild_id: int, channel_id: int, names: list[str]) -> None:
         state = await self._state(guild_id)
-        bindings = self.config.guild_from_id(guild_id).bindings
+        bindings = group(self.config.guild_from_id(guild_id), "bindings")
         if names:
             await bindings.set_raw(str(channel_id), value=names)
             state.bindings[channel_id] = names
@@ -168,11 +174,11 @@ class Store(CostStore):
         bound = state.bindings.pop(channel_id, None) is not None
         opened = state.threads.pop(channel_id, None) is not None
         self._reset_points.pop(channel_id, None)
-        group = self.config.guild_from_id(guild_id)
+        server = self.config.guild_from_id(guild_id)
         if bound:
-            await group.bindings.clear_raw(str(channel_id))
+            await group(server, "bindings").clear_raw(str(channel_id))
         if opened:
-            await group.threads.clear_raw(str(channel_id))
+            await group(server, "threads").clear_raw(str(channel_id))
         await self.config.channel_from_id(channel_id).clear()  # no write when none is stored
         return bound
 
@@ -213,7 +219,7 @@ class Store(CostStore):
         """Override (or with None, stop overriding) the bot's default model for a provider
         in this server."""
         state = await self._state(guild_id)
-        models = self.config.guild_from_id(guild_id).models
+        models = group(self.config.guild_from_id(guild_id), "models")
         if model:
             await models.set_raw(provider, value=model)
             state.models[provider] = model
@@ -274,7 +280,9 @@ class Store(CostStore):
         """Remember who opened a mate's thread (they may reset it). Past
         :data:`CHAT_THREAD_LIMIT` threads, the oldest is forgotten with its bindings."""
         state = await self._state(guild_id)
-        await self.config.guild_from_id(guild_id).threads.set_raw(str(thread_id), value=opener_id)
+        await group(self.config.guild_from_id(guild_id), "threads").set_raw(
+            str(thread_id), value=opener_id
+        )
         state.threads[thread_id] = opener_id
         for oldest in sorted(state.threads)[: max(0, len(state.threads) - CHAT_THREAD_LIMIT)]:
             await self.forget_channel(guild_id, oldest)
@@ -329,13 +337,13 @@ class Store(CostStore):
     async def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> None:
         """The mate's messages are gone (a regenerated reply came out shorter): the index
         no longer knows them."""
-        index = (await self._state(guild_id)).message_index
-        if [
-            index.pop(str(message_id), None)
-            for message_id in message_ids
-            if str(message_id) in index
-        ]:
-            self._records.changed(guild_id)
+        records = await self._records.load(guild_id)
+        index = records["index"]
+        known = [str(message_id) for message_id in message_ids if str(message_id) in index]
+        for key in known:
+            del index[key]
+        if known:
+            self._records.changed(guild_id, records)
 
     async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
         """The mate that sent a message, if the index still knows it."""
@@ -386,7 +394,9 @@ class Store(CostStore):
                 continue
             state = await self._state(guild_id)
             for thread_id in opened:
-                await self.config.guild_from_id(guild_id).threads.clear_raw(str(thread_id))
+                await group(self.config.guild_from_id(guild_id), "threads").clear_raw(
+                    str(thread_id)
+                )
                 state.threads.pop(thread_id, None)
 
     # --- the mirror ------------------------------------------------------------------------

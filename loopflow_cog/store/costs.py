@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .records import Records
 
 from .mirror import usage_of
+from .schema import group
 
 log = logging.getLogger("red.loopflow.store")
 
@@ -157,7 +158,7 @@ class CostStore:
     async def set_price(self, model: str, prices: Prices) -> None:
         """Override (or add) ``model``'s price for every server."""
         current = await self.prices()
-        await self.config.prices.set_raw(model, value=prices.to_dict())
+        await group(self.config, "prices").set_raw(model, value=prices.to_dict())
         self._prices = {**current, model: prices}
 
 

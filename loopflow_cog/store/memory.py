@@ -25,6 +25,7 @@ from redbot.core import Config
 from loopflow.chat.bounded import LRUMap
 from loopflow.chat.memory import WindowState
 
+from . import schema
 from .schema import NOTES
 
 OPT_OUT_CACHE_LIMIT = 10_000  # people whose opt-out state is kept in memory (LRU)
@@ -41,13 +42,15 @@ class ConfigMemory:
 
     async def load_window(self, conversation: int, mate: str) -> WindowState:
         """``mate``'s state in ``conversation`` (a new :class:`WindowState` if none)."""
-        group = self.config.channel_from_id(conversation).memory
+        group = schema.group(self.config.channel_from_id(conversation), "memory")
         data = await group.get_raw(mate, default=None)
         return WindowState.from_dict(data) if isinstance(data, dict) else WindowState()
 
     async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
         """Keep ``state`` as ``state.to_dict()``."""
-        await self.config.channel_from_id(conversation).memory.set_raw(mate, value=state.to_dict())
+        await schema.group(self.config.channel_from_id(conversation), "memory").set_raw(
+            mate, value=state.to_dict()
+        )
 
     async def windows(self, conversation: int) -> dict[str, WindowState]:
         """Every mate's state in ``conversation``, by mate name."""
@@ -138,7 +141,9 @@ class ConfigMemory:
         wanted = {str(c) for c in conversations}
         for channel_id, data in (await self.config.all_channels()).items():
             if str(channel_id) in wanted and mate in (data.get("memory") or {}):
-                await self.config.channel_from_id(int(channel_id)).memory.clear_raw(mate)
+                await schema.group(
+                    self.config.channel_from_id(int(channel_id)), "memory"
+                ).clear_raw(mate)
 
     # --- end-user data -----------------------------------------------------------------
 

@@ -190,12 +190,12 @@ class Records:
                 raise
             finally:
                 self._writing = set()
-            failed = [g for g, task in writes.items() if task.exception() is not None]
-            self._dirty |= set(failed)
+            errors = {g: e for g, task in writes.items() if (e := task.exception()) is not None}
+            self._dirty |= set(errors)
             for guild_id in changed.keys() - self._dirty:
                 self._unsaved.pop(guild_id, None)  # written: nothing more to keep it for
-            if failed:
-                raise writes[failed[0]].exception()  # type: ignore[misc]
+            if errors:
+                raise next(iter(errors.values()))
 
     async def aclose(self) -> None:
         """Write what is batched and stop; a write in progress is waited for, not cut."""

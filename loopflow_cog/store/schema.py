@@ -49,6 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redbot.core import Config
+from redbot.core.config import Group
 
 from loopflow.chat.discussion import DEFAULT_MAX_ROUNDS
 from loopflow.cost import OTHER_MODELS, MateUsage, UsageLedger
@@ -98,6 +99,19 @@ def stored_records(records: dict[str, Any]) -> dict[str, Any]:
 def read_records(stored: dict[str, Any]) -> dict[str, Any]:
     """A records document as read back: its index a dict again (either form)."""
     return {**new_records(), **stored, "index": unpack_index(stored.get("index") or {})}
+
+
+def group(parent: Config | Group, name: str) -> Group:
+    """``parent``'s registered field ``name`` whose default is a dict (``mates``, ``bindings``,
+    ``models``, ``threads``, ``memory``, ``prices``: see :func:`register`), as the
+    :class:`~redbot.core.config.Group` Red makes of it; Red types attribute access as
+    ``Group | Value``, this narrows it for ``get_raw``/``set_raw``/``clear_raw``.
+
+    Raises :class:`TypeError` if ``name`` is not registered with a dict default."""
+    child = getattr(parent, name)
+    if not isinstance(child, Group):
+        raise TypeError(f"Config field {name!r} is not registered as a group")
+    return child
 
 
 def register(config: Config) -> None:

@@ -141,6 +141,19 @@ async def test_message_origin_links_a_reply_to_what_it_answered(store: Store) ->
     assert await store.mate_for_message(GUILD, 10) == "maya"
 
 
+async def test_forgotten_messages_leave_the_index_and_stay_gone_after_a_restart(
+    store: Store,
+) -> None:
+    # A regenerated reply came out shorter: its extra messages were deleted on Discord.
+    await store.record_messages(GUILD, [20, 21, 22], "maya", answered=19)
+    await store.forget_messages(GUILD, [21, 22, 99])  # 99: never indexed, ignored
+    assert await store.message_origin(GUILD, 21) == (None, 0)
+    after = await restarted(store)
+    assert await after.message_origin(GUILD, 20) == ("maya", 19)
+    assert await after.mate_for_message(GUILD, 21) is None
+    assert await after.mate_for_message(GUILD, 22) is None
+
+
 async def test_cooldown_setting(store: Store) -> None:
     assert await store.cooldown(GUILD) == 0
     await store.set_cooldown(GUILD, 30)
