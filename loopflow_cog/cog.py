@@ -66,12 +66,14 @@ class Loopflow(
         self.bot = bot
         config = Config.get_conf(self, identifier=CONFIG_IDENTIFIER, force_registration=True)
         # LOOPFLOW_CACHE_MB sizes the conversation cache (listeners.py); the servers'
-        # records held in memory and each token-count cache get a quarter of it.
+        # records held in memory get a quarter of it, each token-count cache an eighth
+        # (~80,000 counts of 200-character messages; RSS at 1,000 conversations of 200
+        # messages stays under 150 MB: BENCHMARKS.md, "Caches").
         cache_bytes = cache_bytes_from_environment()
         self.store = Store(config, records_bytes=cache_bytes // 4)
         self.providers: dict[str, Client] = {}
         self._retiring: dict[asyncio.Task[None], Client] = {}  # replaced, closing when idle
-        counters = TokenCounters(cache_bytes // 4)
+        counters = TokenCounters(cache_bytes // 8)
         self.session = Session(self.providers, models=default_models(), counters=counters)
         self.delivery = Delivery(lambda: bot.user)
         self.remembering = Remembering(self.session, self.store, on_usage=self._fold_billed)

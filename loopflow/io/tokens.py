@@ -39,7 +39,7 @@ def encoding_name(provider: str, model: str) -> tuple[str, float]:
 # Memory of one cached count besides its text, measured with tracemalloc on CPython 3.11
 # (BENCHMARKS.md, "Caches"): the map's entry and the int, ~130-160 B, rounded up.
 COUNT_OVERHEAD = 160
-DEFAULT_COUNT_CACHE_BYTES = 64 * 2**20  # per counter: a quarter of LOOPFLOW_CACHE_MB's 256
+DEFAULT_COUNT_CACHE_BYTES = 32 * 2**20  # per counter: an eighth of LOOPFLOW_CACHE_MB's 256
 
 
 def count_cache_bytes(text: str, tokens: int = 0) -> int:
