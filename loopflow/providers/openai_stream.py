@@ -3,8 +3,9 @@
 The ``openai`` SDK's ``AsyncStream`` stops reading at ``data: [DONE]`` and closes the
 response; the chunked body's last bytes are still unread then, so httpcore cannot reuse
 the connection and drops it, and the next reply opens a new one: a TCP and a TLS
-handshake per reply (openai/openai-python#3440; measured in BENCHMARKS.md, ~6 % of Red's
-CPU in the turn-overhead scenario). :class:`PooledStream` reads what follows ``[DONE]``
+handshake per reply (described in openai/openai-python pull request #3580, "Fix/drain
+stream after done", not merged; measured in BENCHMARKS.md, ~6 % of Red's CPU in the
+turn-overhead scenario). :class:`PooledStream` reads what follows ``[DONE]``
 (normally nothing but the body's end) before the SDK closes the response, so the
 connection goes back to the pool. It reads at most :data:`DRAIN_BYTES` for at most
 :data:`DRAIN_SECONDS`: a server that sends more, or keeps the body open, has its
