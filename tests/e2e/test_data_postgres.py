@@ -8,17 +8,9 @@ again here with this module's fake Discord and Red process on a fresh database.
 from __future__ import annotations
 
 import pytest
-from harness import RedProcess
+from on_postgres import red_backend, test_that_red_ran_on_postgres  # noqa: F401
 from test_data import *  # noqa: F403  (the tests and fixtures to run again)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-@pytest.fixture(scope="module")
-def red_backend() -> str:
-    """This module runs Red on PostgreSQL."""
-    return "postgres"
-
-
-def test_that_red_ran_on_postgres(red: RedProcess) -> None:
-    assert red.backend == "postgres" and red.database is not None

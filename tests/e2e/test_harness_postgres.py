@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 from fake_discord import FakeDiscord
 from harness import RedProcess
+from on_postgres import red_backend, test_that_red_ran_on_postgres  # noqa: F401
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
-
-@pytest.fixture(scope="module")
-def red_backend() -> str:
-    """This module runs Red on PostgreSQL."""
-    return "postgres"
 
 
 async def test_postgres_instance_answers_and_keeps_data(
