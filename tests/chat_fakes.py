@@ -254,3 +254,22 @@ class HeldAdapter(Provider):
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+class Allowance:
+    """A :class:`~loopflow.chat.host.Budget` that allows ``turns`` turns, recording what
+    it was asked (``(mate, person, message id)``) and what was spent (``(mate, person,
+    tokens)``)."""
+
+    def __init__(self, turns: int) -> None:
+        self.turns = turns
+        self.asked: list[tuple[str, int, int]] = []
+        self.spent_usage: list[tuple[str, int, int]] = []
+
+    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
+        self.asked.append((mate.name, person, message_id))
+        self.turns -= 1
+        return self.turns >= 0
+
+    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
+        self.spent_usage.append((mate.name, person, usage.total_tokens))

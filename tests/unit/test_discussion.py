@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from chat_fakes import FakeHost, Ids, person
+from chat_fakes import Allowance, FakeHost, Ids, person
 
 from loopflow.chat.chime import ChimeArbiter
 from loopflow.chat.discussion import (
@@ -253,22 +253,6 @@ async def test_one_discussion_per_conversation_at_a_time() -> None:
     await w.server.aclose()
 
 
-class Allowance:
-    """A budget that allows ``turns`` turns and records each request and spending."""
-
-    def __init__(self, turns: int) -> None:
-        self.turns = turns
-        self.asked: list[tuple[str, int]] = []
-        self.billed: list[str] = []
-
-    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
-        self.asked.append((mate.name, person))
-        self.turns -= 1
-        return self.turns >= 0
-
-    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
-        self.billed.append(mate.name)
-
 
 async def test_each_turn_asks_the_budget_and_a_limit_reached_ends_it() -> None:
     w = World()
@@ -279,9 +263,9 @@ async def test_each_turn_asks_the_budget_and_a_limit_reached_ends_it() -> None:
     await discussion.ended.wait()
     await w.server.idle()
     # Three turns allowed and billed; the fourth asked, refused, and the discussion ended.
-    assert [name for name, _ in allowance.asked] == ["maya", "merlin", "maya", "merlin"]
-    assert {who for _, who in allowance.asked} == {ALICE}  # the one who started it
-    assert allowance.billed == ["maya", "merlin", "maya"]
+    assert [name for name, _, _ in allowance.asked] == ["maya", "merlin", "maya", "merlin"]
+    assert {who for _, who, _ in allowance.asked} == {ALICE}  # the one who started it
+    assert [name for name, _, _ in allowance.spent_usage] == ["maya", "merlin", "maya"]
     assert w.provider.calls == 3 and len(w.chat()) == 3
     await w.server.aclose()
 

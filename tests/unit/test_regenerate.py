@@ -12,7 +12,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from chat_fakes import MATE_SPEAKER, FakeHost, HeldProvider, Ids, person
+from chat_fakes import MATE_SPEAKER, Allowance, FakeHost, HeldProvider, Ids, person
 
 from loopflow.chat.host import Place
 from loopflow.chat.server import ChatServer
@@ -317,20 +317,3 @@ def test_the_map_of_replies_is_bounded() -> None:
     for conversation in range(10):
         index.remember(conversation, Said("maya", (conversation,), frozenset(), Source()))
     assert len(index) == 3 and index.newest(9, 9) is not None and index.newest(0, 0) is None
-
-
-class Allowance:
-    """A Budget that allows ``turns`` turns, recording what it was asked and spent."""
-
-    def __init__(self, turns: int) -> None:
-        self.turns = turns
-        self.asked: list[tuple[str, int, int]] = []
-        self.spent_usage: list[tuple[str, int, int]] = []
-
-    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
-        self.asked.append((mate.name, person, message_id))
-        self.turns -= 1
-        return self.turns >= 0
-
-    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
-        self.spent_usage.append((mate.name, person, usage.total_tokens))

@@ -11,7 +11,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from chat_fakes import MATE_SPEAKER, FakeHost, HeldProvider, Ids, person
+from chat_fakes import MATE_SPEAKER, Allowance, FakeHost, HeldProvider, Ids, person
 
 from loopflow.chat import server as server_module
 from loopflow.chat.history import turn_bytes
@@ -413,23 +413,6 @@ async def test_without_closing_every_map_stays_within_its_bound() -> None:
 
 # --- daily limits (the host's Budget) and the prompt cache key ----------------------------
 
-
-class Allowance:
-    """A :class:`~loopflow.chat.host.Budget` that allows ``turns`` turns, recording what
-    it was asked and what was spent."""
-
-    def __init__(self, turns: int) -> None:
-        self.turns = turns
-        self.asked: list[tuple[str, int, int]] = []
-        self.spent_usage: list[tuple[str, int, int]] = []
-
-    async def allow(self, place: Place, mate: Any, person: int, message_id: int) -> bool:
-        self.asked.append((mate.name, person, message_id))
-        self.turns -= 1
-        return self.turns >= 0
-
-    async def spent(self, place: Place, mate: Any, person: int, usage: Any) -> None:
-        self.spent_usage.append((mate.name, person, usage.total_tokens))
 
 
 async def test_a_budget_used_up_means_no_provider_request_and_usage_is_spent() -> None:
