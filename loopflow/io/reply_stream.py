@@ -1,0 +1,192 @@
+"""One reply in progress (:class:`ReplyStream`) and its result (:class:`Reply`).
+
+:meth:`loopflow.io.session.Session.stream` starts a :class:`ReplyStream`: iterating it
+sends the request the session built and yields the text deltas (a leading ``Maya:`` the
+model wrote is taken off); when the provider says the context is too long, the session
+builds again with half the tokens and it tries once more; an empty completion is asked
+for once more, then raised as :class:`~loopflow.errors.EmptyReplyError`. Afterwards
+:attr:`ReplyStream.reply` holds the :class:`Reply`, with what the provider billed, also
+when the caller stopped the reply midway (estimated where the provider said nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from loopflow.cost import fill_usage
+from loopflow.errors import ContextTooLongError, EmptyReplyError
+from loopflow.io.discord import strip_own_prefix
+from loopflow.io.recall import Recall
+from loopflow.mates import Mate
+from loopflow.providers.base import Provider, Usage
+
+if TYPE_CHECKING:
+    from loopflow.io.session import Prompt, PromptHook, Session, Turn
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A finished reply: its text, the provider's usage, and the turns left out."""
+
+    text: str
+    usage: Usage
+    model: str
+    omitted: int = 0
+    truncated: bool = False
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Short notes for the people in the conversation, e.g. about trimmed history."""
+        return budget_warnings(self.omitted, self.truncated)
+
+
+def budget_warnings(omitted: int, truncated: bool) -> tuple[str, ...]:
+    """What people are told when the budget left ``omitted`` older turns out or cut the
+    newest (``truncated``): one short note each, e.g. ``"2 older messages left out to
+    fit the context budget."``; none when nothing was left out."""
+    notes = []
+    if omitted:
+        plural = "s" if omitted != 1 else ""
+        notes.append(f"{omitted} older message{plural} left out to fit the context budget.")
+    if truncated:
+        notes.append("The newest message was cut to fit the context budget.")
+    return tuple(notes)
+
+
+@dataclass
+class ReplyStream:
+    """One reply in progress: iterate for text deltas, then read :attr:`reply`."""
+
+    session: Session
+    mate: Mate
+    turns: Sequence[Turn]
+    stream: bool = True
+    recall: Recall | None = None
+    on_prompt: PromptHook | None = None
+    cache_key: str = ""
+    reply: Reply | None = field(default=None, init=False)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._counted(self._run())
+
+    async def _counted(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
+        """``deltas``; when the caller stops the reply midway (cancels it, or closes the
+        iterator), :attr:`reply` still gets what the provider billed so far."""
+        async with contextlib.aclosing(deltas):  # type: ignore[type-var]
+            try:
+                async for delta in deltas:
+                    yield delta
+            except (asyncio.CancelledError, GeneratorExit):
+                self._count_stopped()
+                raise
+
+    def _count_stopped(self) -> None:
+        """Set :attr:`reply` for an attempt stopped midway: the text shown so far, and
+        the usage known so far with estimates for the rest (see :func:`fill_usage`)."""
+        prompt = self._in_flight
+        if prompt is None:
+            return
+        earlier = self.reply.usage if self.reply is not None else Usage()  # an empty try
+        self.reply = self._reply(prompt, earlier + self._billed(prompt, stopped=True))
+
+    async def _run(self) -> AsyncIterator[str]:
+        provider = self.session.provider_for(self.mate)
+        prompt = self._build(None)
+        try:
+            async for delta in self._attempt(provider, prompt):
+                yield delta
+        except ContextTooLongError:
+            if self._text:
+                raise
+            # The estimate was too generous for this model: halve what we sent, once.
+            # With memory this may move the window (a jump), which the hook records.
+            prompt = self._build(prompt.tokens // 2)
+            async for delta in self._attempt(provider, prompt):
+                yield delta
+        if self._text:
+            return
+        # Nothing to show (an empty completion): ask once more, and count both.
+        assert self.reply is not None
+        billed = self.reply.usage
+        async for delta in self._attempt(provider, prompt):
+            yield delta
+        self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
+        if not self._text:
+            raise EmptyReplyError(
+                f"{self.mate.display_name} had nothing to say.", self.mate.provider
+            )
+
+    def _build(self, budget: int | None) -> Prompt:
+        prompt = self.session.build(
+            self.mate, self.turns, budget=budget, recall=self.recall, cache_key=self.cache_key
+        )
+        if self.on_prompt is not None:
+            self.on_prompt(prompt)
+        return prompt
+
+    async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
+        self._text = ""
+        self._held = ""  # held back until we know whether the reply starts with "Maya:"
+        self._seen, self._finished, self._in_flight = None, False, prompt
+        holding = True
+        hold_chars = len(self.mate.display_name) + 8
+        async for chunk in provider.execute(prompt.request, stream=self.stream):
+            if chunk.usage is not None:
+                self._seen = chunk.usage
+            self._finished = chunk.finish_reason is not None
+            if not chunk.text:
+                continue
+            if holding:
+                self._held += chunk.text
+                if len(self._held) < hold_chars and "\n" not in self._held:
+                    continue
+                holding = False
+                delta = strip_own_prefix(self.mate.display_name, self._held)
+                self._held = ""
+            else:
+                delta = chunk.text
+            if not self._text:
+                delta = delta.lstrip()  # a reply starts at its first visible character
+            if delta:
+                self._text += delta
+                yield delta
+        if holding and self._held:
+            delta = strip_own_prefix(self.mate.display_name, self._held).lstrip()
+            self._text += delta
+            self._held = ""
+            if delta:
+                yield delta
+        self.reply = self._reply(prompt, self._billed(prompt, stopped=False))
+        self._in_flight = None
+
+    def _billed(self, prompt: Prompt, *, stopped: bool) -> Usage:
+        """The usage the provider reported for ``prompt``, completed with estimates (the
+        request's count; the reply's text counted by the model's tokenizer)."""
+        counter = self.session.counters.for_model(self.mate.provider, prompt.request.model)
+        output = self._text + self._held
+        return fill_usage(
+            self._seen,
+            prompt.tokens,
+            lambda: counter.count(output),
+            stopped=stopped and not self._finished,
+        )
+
+    def _reply(self, prompt: Prompt, usage: Usage) -> Reply:
+        return Reply(
+            text=self._text.strip(),
+            usage=usage,
+            model=prompt.request.model,
+            omitted=prompt.omitted,
+            truncated=prompt.truncated,
+        )
+
+    _text: str = field(default="", init=False)
+    _held: str = field(default="", init=False)
+    _seen: Usage | None = field(default=None, init=False)
+    _finished: bool = field(default=False, init=False)
+    _in_flight: Prompt | None = field(default=None, init=False)
