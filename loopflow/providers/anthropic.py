@@ -35,7 +35,7 @@ from loopflow.errors import (
 )
 from loopflow.models import request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
+from loopflow.providers.sdk import SDKProvider, http_client, mapped_errors, request_error
 
 NAME = "anthropic"
 
@@ -169,7 +169,7 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
             base_url=self._base_url,
             timeout=self._timeout,
             max_retries=self._max_retries,
-            http_client=anthropic.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
+            http_client=http_client(anthropic),
         )
 
     def _body(

@@ -33,7 +33,7 @@ from loopflow.errors import (
 from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
 from loopflow.providers.openai_stream import JSONFields, PooledStream
-from loopflow.providers.sdk import POOL_LIMITS, SDKProvider, mapped_errors, request_error
+from loopflow.providers.sdk import SDKProvider, http_client, mapped_errors, request_error
 
 NAME = "openai"
 
@@ -91,7 +91,7 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
             base_url=self._base_url,
             timeout=self._timeout,
             max_retries=self._max_retries,
-            http_client=openai.DefaultAsyncHttpxClient(limits=POOL_LIMITS),
+            http_client=http_client(openai),
         )
 
     def _body(self, client: openai.AsyncOpenAI, request: Request, stream: bool) -> dict[str, Any]:

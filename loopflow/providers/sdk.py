@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import ModuleType
 from typing import Any, ClassVar, Generic, Optional, TypeVar
@@ -28,6 +29,7 @@ from loopflow.errors import (
     UnsupportedParameterError,
     scrub,
 )
+from loopflow.providers.aiohttp_transport import AiohttpTransport
 from loopflow.providers.base import Chunk, Provider, Request
 from loopflow.providers.parameters import (
     RefusedParameters,
@@ -39,9 +41,29 @@ from loopflow.providers.reasoning import visible_chunks
 
 Client = TypeVar("Client")
 
-# httpcore's pool slows down badly with many idle keep-alive connections (a burst of
-# concurrent conversations leaves ~100 behind): keep a few, allow many at once.
-POOL_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=20)
+#: The SDK clients' connections: many at once (a burst of conversations), each kept 5 s
+#: idle for the next request (httpx's default expiry).
+POOL_LIMITS = httpx.Limits(max_connections=1000, keepalive_expiry=5.0)
+
+
+def http_client(sdk: ModuleType) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` for an SDK client (``sdk``: the ``openai`` or
+    ``anthropic`` module), with the SDK's own defaults (timeout, redirects) and
+    :data:`POOL_LIMITS`: requests go through :class:`AiohttpTransport`, unless the
+    environment names a proxy (``HTTPS_PROXY``, ``ALL_PROXY`` and the like, as
+    ``urllib.request.getproxies`` reads them): then through httpx's own transport, which
+    honours it (httpx reads the environment's proxies only for its own transport)."""
+    if _environment_proxies():
+        client: httpx.AsyncClient = sdk.DefaultAsyncHttpxClient(limits=POOL_LIMITS)
+    else:
+        client = sdk.DefaultAsyncHttpxClient(transport=AiohttpTransport(limits=POOL_LIMITS))
+    return client
+
+
+def _environment_proxies() -> bool:
+    """Whether the environment sets a proxy for HTTP(S) requests."""
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 @contextlib.contextmanager
