@@ -7,7 +7,7 @@ Shared by the session layer (requests) and memory (fold lines).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
@@ -86,6 +86,12 @@ def _image_name(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"
 
 
+def _fresh(newest: datetime | None, turn: Turn) -> bool:
+    """Whether ``turn``'s images are within :data:`IMAGE_WINDOW` of ``newest`` (the
+    newest time among the turns; None: no turn has one)."""
+    return newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+
+
 def walk_back(
     mate: Mate,
     turns: Sequence[Turn],
@@ -106,16 +112,23 @@ def walk_back(
     opted_out = recall.opted_out if recall is not None else frozenset()
     kept: list[tuple[int, Message, int]] = []
     oldest, used, full, truncated = len(turns), 0, False, False
-    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-    for index in range(len(turns) - 1, -1, -1):
-        turn = turns[index]
+    # The newest turn's time, looked up at the first turn with images (found at once in
+    # a chat's turns, which all have a time): the walk costs what the window holds.
+    newest: tuple[datetime | None] | None = None
+    index = len(turns)
+    for turn in reversed(turns):
+        index -= 1
         if start and kept and turn.message_id < start:
             break
         if opted_out and not turn.mate and turn.speaker_id in opted_out:
             oldest = index
             continue
-        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-        message = message_for(mate, turn, vision and fresh)
+        with_images = False
+        if vision and turn.images:
+            if newest is None:
+                newest = (next((t.time for t in reversed(turns) if t.time is not None), None),)
+            with_images = _fresh(newest[0], turn)
+        message = message_for(mate, turn, with_images)
         if message is None:
             oldest = index
             continue
