@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from loopflow.errors import NothingToAnswerError
 from loopflow.io.discord import prefixed
 from loopflow.io.recall import NOTES_SHARE, Recall, Walk
+from loopflow.io.rendered import RenderedTurns
 from loopflow.io.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate
 from loopflow.providers.base import Message
@@ -100,9 +101,11 @@ def walk_back(
     room: int,
     budget: int,
     recall: Recall | None,
+    rendered: RenderedTurns | None = None,
 ) -> Walk:
     """The turns that fit in ``room`` tokens, newest first, from the window's start on
     (``budget`` is the whole request's; ``vision``: whether the model takes images).
+    ``rendered`` remembers each turn's message and cost for the next request.
 
     Raises:
         NothingToAnswerError: the newest turn with anything to read is ``mate``'s own,
@@ -128,11 +131,19 @@ def walk_back(
             if newest is None:
                 newest = (next((t.time for t in reversed(turns) if t.time is not None), None),)
             with_images = _fresh(newest[0], turn)
-        message = message_for(mate, turn, with_images)
-        if message is None:
-            oldest = index
-            continue
-        cost = counter.count_message(message.text, len(message.images))
+        own = turn.mate == mate.name
+        remembered = rendered.get(turn, own, with_images, counter) if rendered else None
+        if remembered is not None:
+            message, cost = remembered
+        else:
+            rendering = message_for(mate, turn, with_images)
+            if rendering is None:
+                oldest = index
+                continue
+            message = rendering
+            cost = counter.count_message(message.text, len(message.images))
+            if rendered is not None:
+                rendered.keep(turn, own, with_images, counter, message, cost)
         if kept:
             if used + cost > room:
                 full = True
