@@ -75,6 +75,15 @@ def _conversation_bytes(conversation_id: int, conversation: _Conversation) -> in
 
 _message_id = attrgetter("message_id")
 
+# A conversation's index of speakers holds at most this many people who no longer speak
+# in it (made anew from its turns past that; ~30 B each, within TURN_OVERHEAD's margin).
+SPEAKERS_SLACK = 64
+
+
+def _speakers(turns: Iterable[Turn]) -> set[int]:
+    return {turn.speaker_id for turn in turns if not turn.mate}
+
+
 # The turns that left a conversation while a view could still see them are dropped from
 # its list at the next change no view can see; past this many, the list is copied at once
 # (so at most this many are held beyond the conversation's bound, and only for a view).
@@ -90,13 +99,23 @@ class _Conversation:
     change there makes a new list, and the views keep the old one).
     """
 
-    __slots__ = ("frozen", "items", "lo", "pin")
+    __slots__ = ("frozen", "items", "lo", "people", "pin")
 
     def __init__(self, items: list[Turn]) -> None:
         self.items = items
         self.lo = 0
         self.pin: weakref.ref[Pin] | None = None
         self.frozen = 0
+        # At least every person who speaks in items[lo:]: only added to (views hold it),
+        # made anew from the turns once it holds SPEAKERS_SLACK more than there are turns.
+        self.people = _speakers(items)
+
+    def spoke(self, turn: Turn) -> None:
+        """``turn`` joined the conversation: its speaker is known."""
+        if not turn.mate:
+            self.people.add(turn.speaker_id)
+            if len(self.people) > len(self.items) - self.lo + SPEAKERS_SLACK:
+                self.people = _speakers(self.items[self.lo :])  # a new set: views keep theirs
 
     @property
     def newest(self) -> int:
@@ -118,7 +137,7 @@ class _Conversation:
             pin = Pin()
             self.pin = weakref.ref(pin)
         self.frozen = len(items)
-        return TurnsView(items, start, len(items), (), pin)
+        return TurnsView(items, start, len(items), (), pin, self.people)
 
     def _seen(self) -> bool:
         """Whether a view of :attr:`items` may still live."""
@@ -198,8 +217,10 @@ class ConversationCache:
             index = conversation.writable(len(conversation.items) - 1)
             grown = turn_bytes(turn) - turn_bytes(conversation.items[index])
             conversation.items[index] = turn
+            conversation.spoke(turn)
         else:
             conversation.items.append(turn)  # after every view: none sees it
+            conversation.spoke(turn)
             grown = turn_bytes(turn)
             while len(conversation.items) - conversation.lo > self.max_messages:
                 grown -= turn_bytes(conversation.items[conversation.lo])
@@ -228,6 +249,7 @@ class ConversationCache:
             held = self._held(conversation_id)
             conversation.items = [turn for turn in held if turn.message_id not in gone]
             conversation.lo, conversation.pin, conversation.frozen = 0, None, 0
+            conversation.people = _speakers(conversation.items)
             freed = sum(turn_bytes(turn) for turn in held if turn.message_id in gone)
             self._conversations.add_weight(conversation_id, -freed)
 

@@ -13,6 +13,7 @@ deletion, a late message, the oldest turns leaving).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from itertools import chain, islice
 from typing import TYPE_CHECKING, overload
 
@@ -37,7 +38,7 @@ class TurnsView(Sequence["Turn"]):
     Equal to any list, tuple or view of the same turns.
     """
 
-    __slots__ = ("_hi", "_items", "_lo", "_pin", "_tail")
+    __slots__ = ("_hi", "_items", "_lo", "_people", "_pin", "_tail")
 
     def __init__(
         self,
@@ -46,12 +47,25 @@ class TurnsView(Sequence["Turn"]):
         hi: int | None = None,
         tail: tuple[Turn, ...] = (),
         pin: Pin | None = None,
+        people: AbstractSet[int] | None = None,
     ) -> None:
         self._items = items
         self._lo = lo
         self._hi = len(items) if hi is None else hi
         self._tail = tail
         self._pin = pin
+        # At least every person who speaks in items[lo:hi] (the cache's index of its
+        # conversation's speakers; only ever added to while a view holds it).
+        self._people = people
+
+    def speakers(self) -> AbstractSet[int]:
+        """At least the people (not mates) who speak in these turns: what to ask about
+        (e.g. who opted out) without reading every turn. May hold a few more."""
+        if self._people is None:
+            return {turn.speaker_id for turn in self if not turn.mate}
+        if not self._tail:
+            return self._people
+        return self._people | {turn.speaker_id for turn in self._tail if not turn.mate}
 
     def __len__(self) -> int:
         return self._hi - self._lo + len(self._tail)
@@ -80,11 +94,12 @@ class TurnsView(Sequence["Turn"]):
             return TurnsView(tuple(self)[start:stop:step])
         stop = max(start, stop)
         if stop <= head:
-            return TurnsView(self._items, self._lo + start, self._lo + stop, (), self._pin)
+            lo, hi = self._lo + start, self._lo + stop
+            return TurnsView(self._items, lo, hi, (), self._pin, self._people)
         if start >= head:
             return TurnsView(self._tail, start - head, stop - head)
         tail = self._tail[: stop - head]
-        return TurnsView(self._items, self._lo + start, self._hi, tail, self._pin)
+        return TurnsView(self._items, self._lo + start, self._hi, tail, self._pin, self._people)
 
     def __iter__(self) -> Iterator[Turn]:
         head = map(self._items.__getitem__, range(self._lo, self._hi))
@@ -101,10 +116,11 @@ class TurnsView(Sequence["Turn"]):
         conversation (costs ``tail``'s length, not the conversation's)."""
         head = self._hi - self._lo
         keep = max(0, min(keep, len(self)))
+        lo, people = self._lo, self._people
         if keep <= head:
-            return TurnsView(self._items, self._lo, self._lo + keep, tuple(tail), self._pin)
-        kept = self._tail[: keep - head]
-        return TurnsView(self._items, self._lo, self._hi, kept + tuple(tail), self._pin)
+            return TurnsView(self._items, lo, lo + keep, tuple(tail), self._pin, people)
+        kept = self._tail[: keep - head] + tuple(tail)
+        return TurnsView(self._items, lo, self._hi, kept, self._pin, people)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, TurnsView | list | tuple):
@@ -115,6 +131,14 @@ class TurnsView(Sequence["Turn"]):
 
     def __repr__(self) -> str:
         return f"TurnsView({list(self)!r})"
+
+
+def speakers(turns: Sequence[Turn]) -> AbstractSet[int]:
+    """At least the people (not mates) who speak in ``turns``: for a
+    :class:`TurnsView`, without reading its turns (:meth:`TurnsView.speakers`)."""
+    if isinstance(turns, TurnsView):
+        return turns.speakers()
+    return {turn.speaker_id for turn in turns if not turn.mate}
 
 
 def spliced(turns: Sequence[Turn], keep: int, tail: Sequence[Turn]) -> Sequence[Turn]:

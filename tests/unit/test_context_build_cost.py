@@ -26,6 +26,7 @@ from loopflow.chat.discussion import Discussion
 from loopflow.chat.history import CONVERSATION_OVERHEAD, ConversationCache, turn_bytes
 from loopflow.chat.host import Place
 from loopflow.chat.reading import BURST_LOOKBACK, lived_order, what_to_read
+from loopflow.chat.turns_view import speakers
 from loopflow.io.recall import Recall
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate
@@ -101,6 +102,8 @@ def test_views_stay_snapshots_through_every_change(seed: int) -> None:
         if action < 0.55:  # a new message
             newest += 1
             turn = person(newest, f"new {step}", rng.randrange(3))
+            if rng.random() < 0.3:  # someone new
+                turn = dataclasses.replace(turn, speaker_id=1_000 + step)
             cache.add(7, turn)
             reference.set(turn)
         elif action < 0.62 and reference.turns:  # the newest again, or a late one
@@ -125,6 +128,10 @@ def test_views_stay_snapshots_through_every_change(seed: int) -> None:
             held.pop(rng.randrange(len(held)))  # a turn ends
         for view, seen in held:  # what a turn read never changes under it
             assert list(view) == seen and list(reversed(view)) == seen[::-1]
+            # Everyone who speaks in it is known without reading it (who opted out is
+            # asked of them: one missing would be sent), and few more.
+            people = {t.speaker_id for t in seen if not t.mate}
+            assert people <= speakers(view) and len(speakers(view)) <= len(people) + 70
         assert list(cache.turns(7)) == reference.after(0)
         assert cache.get(7, newest) == reference.turns.get(newest)
         weight = sum(map(turn_bytes, reference.turns.values())) + CONVERSATION_OVERHEAD
@@ -152,6 +159,20 @@ def test_the_turns_that_left_are_let_go_once_no_turn_reads_them() -> None:
         cache.add(1, person(message_id))
     assert list(reading) == seen
     assert len(cache._conversations.peek(1).items) <= 10 + HELD_FOR_VIEWS  # type: ignore[union-attr]
+
+
+def test_the_speakers_a_turn_read_stay_known_while_many_new_people_come_and_go() -> None:
+    from loopflow.chat.history import SPEAKERS_SLACK
+
+    cache = ConversationCache(max_messages=10)
+    cache.load(1, [person(i, speaker=i % 3) for i in range(1, 11)])
+    reading = cache.turns(1)
+    for i in range(3 * SPEAKERS_SLACK):  # each a new person: the old ones leave
+        cache.add(1, dataclasses.replace(person(100 + i), speaker_id=5_000 + i))
+    assert {100, 101, 102} <= speakers(reading)
+    now = cache.turns(1)
+    assert speakers(now) >= {t.speaker_id for t in now}
+    assert len(speakers(now)) <= 10 + SPEAKERS_SLACK  # the index forgets who left
 
 
 def test_a_view_is_equal_to_the_list_of_its_turns_and_slices_like_one() -> None:
@@ -203,12 +224,14 @@ def test_requests_from_views_equal_those_from_copies(marker_back: int) -> None:
 def test_a_reading_and_a_discussions_opening_are_the_same_as_from_a_copy() -> None:
     cache = ConversationCache()
     cache.load(5, chat(300))
-    topic = person(250, "tabs or spaces?")  # the command: never in the chat's history
+    # The command: never in the chat's history; its author never spoke there either.
+    topic = dataclasses.replace(person(250, "tabs or spaces?"), speaker_id=555)
     discussion = Discussion(Place(1, 5), [MAYA, MERLIN], 2, topic)
     cache.delete(5, {250})
     for after in (0, 100, 249, 250, 280):
         view = discussion.reading(cache.turns(5, after=after), after)
         copy = list(cache.turns(5, after=after))
+        assert {t.speaker_id for t in view if not t.mate} <= speakers(view)
         if topic.message_id > after:  # the opening goes in its place, as it always did
             before = [t for t in copy if t.message_id < topic.message_id]
             copy = [*before, discussion.opening, *copy[len(before) :]]
