@@ -118,6 +118,7 @@ def walk_back(
     # The newest turn's time, looked up at the first turn with images (found at once in
     # a chat's turns, which all have a time): the walk costs what the window holds.
     newest: tuple[datetime | None] | None = None
+    name = mate.name
     index = len(turns)
     for turn in reversed(turns):
         index -= 1
@@ -131,8 +132,8 @@ def walk_back(
             if newest is None:
                 newest = (next((t.time for t in reversed(turns) if t.time is not None), None),)
             with_images = _fresh(newest[0], turn)
-        own = turn.mate == mate.name
-        remembered = rendered.get(turn, own, with_images, counter) if rendered else None
+        own = turn.mate == name
+        remembered = None if rendered is None else rendered.get(turn, own, with_images, counter)
         if remembered is not None:
             message, cost = remembered
         else:
