@@ -1,12 +1,15 @@
-"""What a cached turn and a cached token count take in memory, measured, against what the
-caches count for them (``turn_bytes``, ``count_cache_bytes``).
+"""What a cached turn, a cached token count and a turn's remembered rendering take in
+memory, measured, against what the caches count for them (``turn_bytes``,
+``count_cache_bytes``, ``rendered_bytes``).
 
     .venv/bin/python bench/cache_bytes.py
 
 For texts of 50 to 10,000 characters: ``tracemalloc`` measures the memory of a
 ``ConversationCache`` full of turns (built as the cog builds them: a Turn per message,
 each with its own ids and time) and of a ``TokenCounter``'s cache, per entry, and the
-estimate the caches weigh them by. An estimate at or a little above the measure keeps
+estimate the caches weigh them by, and of the session's ``RenderedTurns`` (a turn's
+message and cost, the message's text made anew: the worst case, as the count cache
+usually holds that text already). An estimate at or a little above the measure keeps
 ``LOOPFLOW_CACHE_MB`` honest. Then: how many turns of each size the default holds.
 """
 
@@ -20,8 +23,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from loopflow.chat.history import DEFAULT_CACHE_BYTES, ConversationCache, turn_bytes
+from loopflow.io.messages import message_for
+from loopflow.io.rendered import RenderedTurns
 from loopflow.io.session import Turn
 from loopflow.io.tokens import TokenCounter, count_cache_bytes
+from loopflow.mates import builtin_mate
 
 LENGTHS = (50, 200, 1000, 10_000)
 PER_CONVERSATION = 200
@@ -80,17 +86,37 @@ def measure_counts(length: int, count: int) -> tuple[float, float]:
     return held / count, sum(count_cache_bytes(t) for t in texts) / count
 
 
+def measure_rendered(length: int, count: int) -> tuple[float, float]:
+    """(measured, estimated) bytes per remembered rendering (the turns are the cache's)."""
+    mate, counter = builtin_mate("maya"), TokenCounter()
+    turns = [Turn(10**17, "Member 1", text(length), message_id=n) for n in range(count)]
+
+    def build() -> RenderedTurns:
+        rendered = RenderedTurns(max_bytes=2**40)
+        for turn in turns:
+            message = message_for(mate, turn, False)
+            assert message is not None
+            rendered.keep(turn, False, False, counter, message, 100 + len(turn.text) // 4)
+        return rendered
+
+    rendered, held = traced(build)
+    return held / count, rendered.bytes / count
+
+
 def main() -> None:
     random.seed(1)
     head = ("chars", "turn: measured", "estimate", "count: measured", "estimate")
-    print("{:>7} {:>15} {:>9} {:>16} {:>9}".format(*head))
+    head += ("rendered: measured", "estimate")
+    print("{:>7} {:>15} {:>9} {:>16} {:>9} {:>19} {:>9}".format(*head))
     for length in LENGTHS:
         n = 20_000 if length < 5_000 else 2_000
         turn_real, turn_guess = measure_turns(length, n)
         count_real, count_guess = measure_counts(length, min(n, 5_000))
+        rendered_real, rendered_guess = measure_rendered(length, min(n, 5_000))
         print(
             f"{length:>7} {turn_real:>15.0f} {turn_guess:>9.0f}"
             f" {count_real:>16.0f} {count_guess:>9.0f}"
+            f" {rendered_real:>19.0f} {rendered_guess:>9.0f}"
         )
     print(f"default LOOPFLOW_CACHE_MB ({DEFAULT_CACHE_BYTES // 2**20}) holds about:")
     for length in LENGTHS:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 
 from loopflow.chat.host import Place
 from loopflow.chat.keeper import MemoryKeeper, UsageHook
+from loopflow.chat.turns_view import speakers
 from loopflow.io.session import ReplyStream, Session, Turn
 from loopflow.mates import Mate
 
@@ -32,7 +33,8 @@ class Remembering:
     async def stream(self, place: Place, mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
         """``mate``'s reply in ``place`` with its memory of that conversation (the chat
         server's ``stream`` hook); opted-out speakers are left out."""
-        opted_out = await self.memory.opted_out(t.speaker_id for t in turns if not t.mate)
+        # Who speaks in the turns, from the conversation cache's index: not every turn read.
+        opted_out = await self.memory.opted_out(speakers(turns))
         return await self.keeper.stream(
             mate,
             turns,

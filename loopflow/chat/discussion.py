@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from bisect import bisect_left
 from collections.abc import Awaitable, Callable, Iterator, Sequence
+from operator import attrgetter
 
 from loopflow.chat.host import Place
+from loopflow.chat.turns_view import spliced
 from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
@@ -105,15 +108,18 @@ class Discussion:
         for _round in range(self.rounds):
             yield from self.mates
 
-    def reading(self, turns: Sequence[Turn], after: int = 0) -> list[Turn]:
-        """``turns`` (oldest first, after the reset point ``after``) with the opening
-        message in its place: a command is no conversation message, so the chat's
-        history never holds it."""
+    def reading(self, turns: Sequence[Turn], after: int = 0) -> Sequence[Turn]:
+        """``turns`` (oldest first, message ids growing, after the reset point ``after``)
+        with the opening message in its place: a command is no conversation message, so
+        the chat's history never holds it. Costs the turns since the opening, not the
+        conversation's (the turns before it are not copied)."""
         opening = self.opening
-        if opening.message_id <= after or any(t.message_id == opening.message_id for t in turns):
-            return list(turns)
-        before = [turn for turn in turns if turn.message_id < opening.message_id]
-        return [*before, opening, *turns[len(before) :]]
+        if opening.message_id <= after:
+            return turns
+        at = bisect_left(turns, opening.message_id, key=attrgetter("message_id"))
+        if at < len(turns) and turns[at].message_id == opening.message_id:
+            return turns
+        return spliced(turns, at, [opening, *turns[at:]])
 
     def unread(self, turns: Sequence[Turn]) -> bool:
         """Whether ``turns`` (oldest first) end with a person's message that came after

@@ -8,6 +8,10 @@ cache keeps the most recently used conversations whose turns weigh ``max_bytes``
 (:func:`turn_bytes`, close to what they take in memory): a text file attached or a long
 message weighs what it is, not one turn. A conversation pushed out is fetched again,
 once, on its next turn.
+
+A turn reads a conversation as a :class:`~loopflow.chat.turns_view.TurnsView`, taken in
+constant time (no copy of up to ``max_messages`` turns per turn); what it read stays as
+it was while the conversation changes (see ``_Conversation``).
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import weakref
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from itertools import islice
+from operator import attrgetter
 
 from loopflow.chat.bounded import LRUMap
+from loopflow.chat.turns_view import Pin, TurnsView
 from loopflow.errors import LoopflowError
 from loopflow.io.session import Turn
 
@@ -59,8 +68,103 @@ def turn_bytes(turn: Turn) -> int:
     return size + sum(sys.getsizeof(url) for url in turn.images)
 
 
-def _conversation_bytes(conversation_id: int, turns: dict[int, Turn]) -> int:
-    return CONVERSATION_OVERHEAD + sum(turn_bytes(turn) for turn in turns.values())
+def _conversation_bytes(conversation_id: int, conversation: _Conversation) -> int:
+    held = islice(conversation.items, conversation.lo, None)
+    return CONVERSATION_OVERHEAD + sum(turn_bytes(turn) for turn in held)
+
+
+_message_id = attrgetter("message_id")
+
+# A conversation's index of speakers holds at most this many people who no longer speak
+# in it (made anew from its turns past that; ~30 B each, within TURN_OVERHEAD's margin).
+SPEAKERS_SLACK = 64
+
+
+def _speakers(turns: Iterable[Turn]) -> set[int]:
+    return {turn.speaker_id for turn in turns if not turn.mate}
+
+
+# The turns that left a conversation while a view could still see them are dropped from
+# its list at the next change no view can see; past this many, the list is copied at once
+# (so at most this many are held beyond the conversation's bound, and only for a view).
+HELD_FOR_VIEWS = 64
+
+
+class _Conversation:
+    """One conversation's cached turns: ``items[lo:]``, in message order (those before
+    ``lo`` have left it; they go at the next change no view can see).
+
+    While the :class:`~loopflow.chat.turns_view.Pin` behind ``pin`` lives, views may
+    cover ``items[:frozen]``: that part is appended after, never changed in place (a
+    change there makes a new list, and the views keep the old one).
+    """
+
+    __slots__ = ("frozen", "items", "lo", "people", "pin")
+
+    def __init__(self, items: list[Turn]) -> None:
+        self.items = items
+        self.lo = 0
+        self.pin: weakref.ref[Pin] | None = None
+        self.frozen = 0
+        # At least every person who speaks in items[lo:]: only added to (views hold it),
+        # made anew from the turns once it holds SPEAKERS_SLACK more than there are turns.
+        self.people = _speakers(items)
+
+    def spoke(self, turn: Turn) -> None:
+        """``turn`` joined the conversation: its speaker is known."""
+        if not turn.mate:
+            self.people.add(turn.speaker_id)
+            if len(self.people) > len(self.items) - self.lo + SPEAKERS_SLACK:
+                self.people = _speakers(self.items[self.lo :])  # a new set: views keep theirs
+
+    @property
+    def newest(self) -> int:
+        """The newest turn's message id (0: none)."""
+        return self.items[-1].message_id if len(self.items) > self.lo else 0
+
+    def index(self, message_id: int) -> int | None:
+        """Where the turn of ``message_id`` is in :attr:`items`, if it is held."""
+        index = bisect_left(self.items, message_id, self.lo, key=_message_id)
+        found = index < len(self.items) and self.items[index].message_id == message_id
+        return index if found else None
+
+    def view(self, after: int) -> TurnsView:
+        """The turns after message id ``after``, as they are now (constant time)."""
+        items = self.items
+        start = bisect_right(items, after, self.lo, key=_message_id) if after else self.lo
+        pin = self.pin() if self.pin is not None else None
+        if pin is None:
+            pin = Pin()
+            self.pin = weakref.ref(pin)
+        self.frozen = len(items)
+        return TurnsView(items, start, len(items), (), pin, self.people)
+
+    def _seen(self) -> bool:
+        """Whether a view of :attr:`items` may still live."""
+        if self.pin is not None and self.pin() is None:
+            self.pin, self.frozen = None, 0
+        return self.pin is not None
+
+    def writable(self, index: int) -> int:
+        """Make ``items[index]`` safe to replace; returns its index now (a new list, the
+        turns that left dropped, when a living view may hold that place)."""
+        if self._seen() and index < self.frozen:
+            self.items = self.items[self.lo :]
+            index -= self.lo
+            self.lo, self.pin, self.frozen = 0, None, 0
+        return index
+
+    def drop_left(self) -> None:
+        """Let go of the turns that left, unless a living view may hold them (then once
+        :data:`HELD_FOR_VIEWS` are held, by copying the rest)."""
+        if not self.lo:
+            return
+        if not self._seen():
+            del self.items[: self.lo]  # in place: no view sees this list
+            self.lo = 0
+        elif self.lo >= HELD_FOR_VIEWS:
+            self.items = self.items[self.lo :]
+            self.lo, self.pin, self.frozen = 0, None, 0
 
 
 class ConversationCache:
@@ -69,9 +173,9 @@ class ConversationCache:
     def __init__(self, max_messages: int = 1_000, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.max_messages = max_messages
         self.max_bytes = max_bytes
-        # Conversations in least-recently-used order, weighed in bytes; each one's turns
-        # in message order (a plain dict: it keeps insertion order and copies fast).
-        self._conversations: LRUMap[int, dict[int, Turn]] = LRUMap(
+        # Conversations in least-recently-used order, weighed in bytes (their turns as
+        # they are now; not those that left and wait for a view to end).
+        self._conversations: LRUMap[int, _Conversation] = LRUMap(
             max_bytes, weigh=_conversation_bytes
         )
 
@@ -87,70 +191,85 @@ class ConversationCache:
     def load(self, conversation_id: int, turns: Iterable[Turn]) -> None:
         """Fill a conversation from a history fetch, keeping turns that arrived meanwhile."""
         merged = {turn.message_id: turn for turn in turns}
-        merged.update(self._conversations.peek(conversation_id) or {})
-        newest = dict(sorted(merged.items())[-self.max_messages :])
-        self._conversations[conversation_id] = newest  # weighed; the newest used
+        merged.update((turn.message_id, turn) for turn in self._held(conversation_id))
+        self._replace(conversation_id, merged)
+
+    def _held(self, conversation_id: int) -> list[Turn]:
+        conversation = self._conversations.peek(conversation_id)
+        return [] if conversation is None else conversation.items[conversation.lo :]
+
+    def _replace(self, conversation_id: int, turns: dict[int, Turn]) -> None:
+        """The conversation holds the newest of ``turns`` now (a new list: views keep theirs)."""
+        newest = [turn for _, turn in sorted(turns.items())[-self.max_messages :]]
+        self._conversations[conversation_id] = _Conversation(newest)  # weighed; the newest used
 
     def add(self, conversation_id: int, turn: Turn) -> None:
         """Record a new message of a loaded conversation (others are fetched when needed)."""
-        turns = self._conversations.peek(conversation_id)
-        if turns is None:
+        conversation = self._conversations.peek(conversation_id)
+        if conversation is None:
             return
-        newest = next(reversed(turns), 0)
+        newest = conversation.newest
         if turn.message_id < newest:  # arrived out of order: rare (sorted, weighed again)
-            merged = dict(sorted({**turns, turn.message_id: turn}.items()))
-            self._conversations[conversation_id] = dict(list(merged.items())[-self.max_messages :])
+            merged = {t.message_id: t for t in self._held(conversation_id)}
+            self._replace(conversation_id, {**merged, turn.message_id: turn})
             return
-        replaced = turns.get(turn.message_id)
-        turns[turn.message_id] = turn
-        grown = turn_bytes(turn) - (turn_bytes(replaced) if replaced is not None else 0)
-        while len(turns) > self.max_messages:
-            grown -= turn_bytes(turns.pop(next(iter(turns))))
+        if turn.message_id == newest:  # the newest again (e.g. a reply posted, then seen)
+            index = conversation.writable(len(conversation.items) - 1)
+            grown = turn_bytes(turn) - turn_bytes(conversation.items[index])
+            conversation.items[index] = turn
+            conversation.spoke(turn)
+        else:
+            conversation.items.append(turn)  # after every view: none sees it
+            conversation.spoke(turn)
+            grown = turn_bytes(turn)
+            while len(conversation.items) - conversation.lo > self.max_messages:
+                grown -= turn_bytes(conversation.items[conversation.lo])
+                conversation.lo += 1
+            conversation.drop_left()
         self._conversations.touch(conversation_id)  # a use: now the newest
         self._conversations.add_weight(conversation_id, grown)
 
     def edit(self, conversation_id: int, message_id: int, text: str) -> None:
         """Reflect an edited message."""
-        turns = self._conversations.peek(conversation_id)
-        if turns is not None and message_id in turns:
-            old = turns[message_id]
-            turns[message_id] = new = dataclasses.replace(old, text=text)
+        conversation = self._conversations.peek(conversation_id)
+        index = None if conversation is None else conversation.index(message_id)
+        if conversation is not None and index is not None:
+            index = conversation.writable(index)
+            old = conversation.items[index]
+            conversation.items[index] = new = dataclasses.replace(old, text=text)
             self._conversations.add_weight(conversation_id, turn_bytes(new) - turn_bytes(old))
 
     def delete(self, conversation_id: int, message_ids: Iterable[int]) -> None:
         """Reflect deleted messages."""
-        turns = self._conversations.peek(conversation_id)
-        if turns is not None:
-            freed = 0
-            for message_id in message_ids:
-                gone = turns.pop(message_id, None)
-                freed += turn_bytes(gone) if gone is not None else 0
+        conversation = self._conversations.peek(conversation_id)
+        if conversation is None:
+            return
+        gone = {i for i in set(message_ids) if conversation.index(i) is not None}
+        if gone:  # a new list: views keep theirs
+            held = self._held(conversation_id)
+            conversation.items = [turn for turn in held if turn.message_id not in gone]
+            conversation.lo, conversation.pin, conversation.frozen = 0, None, 0
+            conversation.people = _speakers(conversation.items)
+            freed = sum(turn_bytes(turn) for turn in held if turn.message_id in gone)
             self._conversations.add_weight(conversation_id, -freed)
 
     def drop(self, conversation_id: int) -> None:
         """Forget a conversation; the next turn fetches its history again."""
         self._conversations.pop(conversation_id, None)
 
-    def turns(self, conversation_id: int, after: int = 0) -> list[Turn]:
-        """The conversation's turns after message id ``after``, oldest first."""
-        turns = self._conversations.get(conversation_id)  # a use: now the newest
-        if turns is None:
-            return []
-        if not after:
-            return list(turns.values())
-        # Reset points are recent: walk back from the newest turn.
-        newer: list[Turn] = []
-        for message_id in reversed(turns):
-            if message_id <= after:
-                break
-            newer.append(turns[message_id])
-        newer.reverse()
-        return newer
+    def turns(self, conversation_id: int, after: int = 0) -> TurnsView:
+        """The conversation's turns after message id ``after``, oldest first: a view taken
+        in constant time, which later changes leave as it is (:class:`TurnsView`)."""
+        conversation = self._conversations.get(conversation_id)  # a use: now the newest
+        if conversation is None:
+            return TurnsView()
+        return conversation.view(after)
 
     def get(self, conversation_id: int, message_id: int) -> Turn | None:
         """One cached turn, if the conversation is loaded and still holds it."""
-        turns = self._conversations.peek(conversation_id)
-        return None if turns is None else turns.get(message_id)
+        conversation = self._conversations.peek(conversation_id)
+        index = None if conversation is None else conversation.index(message_id)
+        return None if conversation is None or index is None else conversation.items[index]
 
     def __len__(self) -> int:
         return len(self._conversations)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from loopflow.chat.turns_view import spliced
 from loopflow.io.session import Turn
 
 BURST_LOOKBACK = 50
@@ -24,7 +25,7 @@ class Reading:
     the read ``marker`` to keep for its next turn, and the people the reply
     ``answering`` (they may stop it)."""
 
-    turns: list[Turn]
+    turns: Sequence[Turn]
     marker: int
     answering: frozenset[int]
 
@@ -40,24 +41,27 @@ def what_to_read(turns: Sequence[Turn], mate: str, marker: int) -> Reading | Non
     return Reading(ordered, newest, people_answered(ordered, mate, marker))
 
 
-def lived_order(turns: Sequence[Turn], mate: str, marker: int) -> list[Turn]:
+def lived_order(turns: Sequence[Turn], mate: str, marker: int) -> Sequence[Turn]:
     """``turns`` in the order ``mate`` lived them.
 
     Messages posted while the mate was writing its last reply have smaller ids than the
     reply, yet the mate never read them: they go after its reply, in the order they were
     posted, so the model answers them now. ``marker`` is the newest message id its last
     turn read (0 when unknown, e.g. after a restart: then the chat's order stands).
-    Looking back :data:`BURST_LOOKBACK` turns is plenty for one burst.
+    Looking back :data:`BURST_LOOKBACK` turns is plenty for one burst. ``turns`` itself
+    when nothing moves; else its first turns are not copied (a
+    :class:`~loopflow.chat.turns_view.TurnsView` stays one), so the cost is the
+    lookback's, not the conversation's.
     """
-    turns = list(turns)
     if not marker:
         return turns
-    head, tail = turns[:-BURST_LOOKBACK], turns[-BURST_LOOKBACK:]
+    tail = turns[-BURST_LOOKBACK:]
     unread = [t for t in tail if t.message_id > marker and t.mate != mate]
     if not unread:
         return turns
     unread_ids = {t.message_id for t in unread}
-    return head + [t for t in tail if t.message_id not in unread_ids] + unread
+    lived = [t for t in tail if t.message_id not in unread_ids] + unread
+    return spliced(turns, len(turns) - len(tail), lived)
 
 
 def people_answered(turns: Sequence[Turn], mate: str, marker: int) -> frozenset[int]:

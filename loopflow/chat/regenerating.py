@@ -14,10 +14,12 @@ still being written is regenerated once it is over.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from loopflow.chat.host import Place
 from loopflow.chat.said import Said, Source, context_of, recalled
+from loopflow.io.session import Turn
 
 if TYPE_CHECKING:
     from loopflow.chat.server import ChatServer
@@ -97,6 +99,7 @@ class Regenerator:
             mate = (await server.host.mates(place.guild)).get(said.mate)
             if mate is None:
                 return
+            turns: Sequence[Turn]
             if said.source.replied_to:
                 turns = await server.host.reply_chain(place, said.source.replied_to)
             else:

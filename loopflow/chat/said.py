@@ -83,7 +83,7 @@ class SaidIndex:
         return len(self._said)
 
 
-def context_of(turns: Sequence[Turn], said: Said) -> list[Turn] | None:
+def context_of(turns: Sequence[Turn], said: Said) -> Sequence[Turn] | None:
     """What ``said``'s mate read for it, out of a conversation's ``turns`` as they are
     now (edits and deletions since count), without the reply or anything after it;
     None when nothing of it awaits an answer any more (what it answered was deleted)."""

@@ -256,7 +256,7 @@ class ChatServer:
             return None
         await self._load(place)
         after = await self.host.reset_point(place.conversation)
-        turns = self.cache.turns(place.conversation, after=after)
+        turns: Sequence[Turn] = self.cache.turns(place.conversation, after=after)
         if discussion is not None:
             turns = discussion.reading(turns, after)
         markers = self._markers.get(place.conversation) or {}

@@ -7,13 +7,14 @@ Shared by the session layer (requests) and memory (fold lines).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from loopflow.errors import NothingToAnswerError
 from loopflow.io.discord import prefixed
 from loopflow.io.recall import NOTES_SHARE, Recall, Walk
+from loopflow.io.rendered import RenderedTurns
 from loopflow.io.tokens import IMAGE_TOKENS, MESSAGE_OVERHEAD, TokenCounter
 from loopflow.mates import Mate
 from loopflow.providers.base import Message
@@ -86,6 +87,12 @@ def _image_name(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "image"
 
 
+def _fresh(newest: datetime | None, turn: Turn) -> bool:
+    """Whether ``turn``'s images are within :data:`IMAGE_WINDOW` of ``newest`` (the
+    newest time among the turns; None: no turn has one)."""
+    return newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
+
+
 def walk_back(
     mate: Mate,
     turns: Sequence[Turn],
@@ -94,9 +101,11 @@ def walk_back(
     room: int,
     budget: int,
     recall: Recall | None,
+    rendered: RenderedTurns | None = None,
 ) -> Walk:
     """The turns that fit in ``room`` tokens, newest first, from the window's start on
     (``budget`` is the whole request's; ``vision``: whether the model takes images).
+    ``rendered`` remembers each turn's message and cost for the next request.
 
     Raises:
         NothingToAnswerError: the newest turn with anything to read is ``mate``'s own,
@@ -106,20 +115,36 @@ def walk_back(
     opted_out = recall.opted_out if recall is not None else frozenset()
     kept: list[tuple[int, Message, int]] = []
     oldest, used, full, truncated = len(turns), 0, False, False
-    newest = next((turn.time for turn in reversed(turns) if turn.time is not None), None)
-    for index in range(len(turns) - 1, -1, -1):
-        turn = turns[index]
+    # The newest turn's time, looked up at the first turn with images (found at once in
+    # a chat's turns, which all have a time): the walk costs what the window holds.
+    newest: tuple[datetime | None] | None = None
+    name = mate.name
+    index = len(turns)
+    for turn in reversed(turns):
+        index -= 1
         if start and kept and turn.message_id < start:
             break
         if opted_out and not turn.mate and turn.speaker_id in opted_out:
             oldest = index
             continue
-        fresh = newest is None or turn.time is None or newest - turn.time <= IMAGE_WINDOW
-        message = message_for(mate, turn, vision and fresh)
-        if message is None:
-            oldest = index
-            continue
-        cost = counter.count_message(message.text, len(message.images))
+        with_images = False
+        if vision and turn.images:
+            if newest is None:
+                newest = (next((t.time for t in reversed(turns) if t.time is not None), None),)
+            with_images = _fresh(newest[0], turn)
+        own = turn.mate == name
+        remembered = None if rendered is None else rendered.get(turn, own, with_images, counter)
+        if remembered is not None:
+            message, cost = remembered
+        else:
+            rendering = message_for(mate, turn, with_images)
+            if rendering is None:
+                oldest = index
+                continue
+            message = rendering
+            cost = counter.count_message(message.text, len(message.images))
+            if rendered is not None:
+                rendered.keep(turn, own, with_images, counter, message, cost)
         if kept:
             if used + cost > room:
                 full = True

@@ -30,18 +30,21 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from loopflow.chat.bounded import LRUMap
 from loopflow.errors import MissingKeyError
 
 # NEWEST_TURN_FLOOR (the module docstring's floor) stays importable from here.
 from loopflow.io.messages import NEWEST_TURN_FLOOR as NEWEST_TURN_FLOOR
 from loopflow.io.messages import walk_back
 from loopflow.io.recall import Recall, settle_window, summary_section
+from loopflow.io.rendered import RenderedTurns
 
 # A reply in progress and its result live in reply_stream.py; importable from here too.
 from loopflow.io.reply_stream import Reply as Reply
 from loopflow.io.reply_stream import ReplyStream as ReplyStream
 from loopflow.io.reply_stream import budget_warnings as budget_warnings
 from loopflow.io.tokens import (
+    MODELS_REMEMBERED,
     REPLY_PRIMING,
     TokenCounters,
 )
@@ -132,6 +135,11 @@ class Session:
         self.providers = providers
         self.models = dict(models) if models is not None else default_models()
         self.counters = counters or TokenCounters()
+        # Each window turn's message and cost, for the next request (a quarter of what
+        # each token counter keeps: the texts are mostly those it holds already).
+        self.rendered = RenderedTurns(max(1, self.counters.cache_bytes // 4))
+        # (provider, model) -> whether it takes images: the model table once per model.
+        self._vision: LRUMap[tuple[str, str], bool] = LRUMap(MODELS_REMEMBERED)
 
     def model_for(self, mate: Mate, server_models: Mapping[str, str] | None = None) -> str:
         """The model ``mate`` talks to; the one place that decides it.
@@ -191,8 +199,12 @@ class Session:
         if recall is not None:
             system += summary_section(recall.summary, counter, budget)
         fixed = counter.count_message(system) + REPLY_PRIMING
-        vision = supports_vision(mate.provider, model)
-        walk = walk_back(mate, turns, counter, vision, budget - fixed, budget, recall)
+        vision = self._vision.get((mate.provider, model))
+        if vision is None:
+            vision = self._vision[(mate.provider, model)] = supports_vision(mate.provider, model)
+        walk = walk_back(
+            mate, turns, counter, vision, budget - fixed, budget, recall, self.rendered
+        )
         start, jumped, notes, next_start = 0, False, "", 0
         if recall is not None:
             room = budget - fixed

@@ -104,6 +104,11 @@ class TokenCounter:
         return self.count(text) + MESSAGE_OVERHEAD + images * IMAGE_TOKENS
 
 
+MODELS_REMEMBERED = 256
+"""Models whose counter :meth:`TokenCounters.for_model` remembers (least recently used
+first out): a bot talks to a few; each name is matched against the model table once."""
+
+
 class TokenCounters:
     """One :class:`TokenCounter` per encoding and factor, built on first use, each with
     a cache of ``cache_bytes``."""
@@ -111,11 +116,17 @@ class TokenCounters:
     def __init__(self, cache_bytes: int = DEFAULT_COUNT_CACHE_BYTES) -> None:
         self.cache_bytes = cache_bytes
         self._counters: dict[tuple[str, float], TokenCounter] = {}
+        # (provider, model) -> its counter: the model table's lookup (a few regular
+        # expressions) once per model, not on every request.
+        self._by_model: LRUMap[tuple[str, str], TokenCounter] = LRUMap(MODELS_REMEMBERED)
 
     def for_model(self, provider: str, model: str) -> TokenCounter:
         """The counter for ``model`` served by ``provider``."""
-        key = encoding_name(provider, model)
-        counter = self._counters.get(key)
+        counter = self._by_model.get((provider, model))
         if counter is None:
-            counter = self._counters[key] = TokenCounter(*key, cache_bytes=self.cache_bytes)
+            key = encoding_name(provider, model)
+            counter = self._counters.get(key)
+            if counter is None:
+                counter = self._counters[key] = TokenCounter(*key, cache_bytes=self.cache_bytes)
+            self._by_model[(provider, model)] = counter
         return counter

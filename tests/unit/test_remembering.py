@@ -65,3 +65,37 @@ async def test_a_reset_clears_every_named_mates_summary_and_keeps_notes(config) 
     assert await remembering.forget_notes(GUILD, ALICE, "merlin") == 0
     assert await remembering.forget_notes(GUILD, ALICE) == 1
     assert await store.memory.notes_about(ALICE) == {}
+
+
+class CountedTurns(list[Turn]):
+    """A conversation's turns that count how many of them are read one by one."""
+
+    reads = 0
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        self.reads += 1
+        return super().__getitem__(index)
+
+
+async def test_who_opted_out_is_found_without_reading_every_cached_turn(config) -> None:
+    """The speakers come from the conversation cache's index: an opted-out person who
+    spoke once, long ago, is still left out; the 20,000 cached turns are not read."""
+    from loopflow.chat.history import ConversationCache
+
+    remembering, fake, store = remembering_on(config)
+    await store.memory.set_opted_out(CAROL, True)
+    cache = ConversationCache(max_messages=30_000, max_bytes=2**31)
+    said = [Turn(ALICE, "Alice", f"note {i}", message_id=10 + i) for i in range(20_000)]
+    mate = MAYA.replace(context_budget=400_000)  # all of it fits: nothing is left out
+    said[-3] = Turn(CAROL, "Carol", "my secret is marzipan", message_id=said[-3].message_id)
+    cache.load(CHANNEL, said)
+    turns = cache.turns(CHANNEL)
+    watched = CountedTurns(turns)
+    # The same view over a list that counts its reads (the cache's own list is plain).
+    view = type(turns)(watched, 0, len(watched), (), None, turns.speakers())
+    stream = await remembering.stream(Place(CHANNEL, GUILD), mate, view)
+    "".join([delta async for delta in stream])
+    sent = fake.replies_sent[-1].messages
+    assert len(sent) == 19_999 and "marzipan" not in str(sent)
+    # The request walks its turns from the newest back; the speakers are not read again.
+    assert watched.reads == 0
