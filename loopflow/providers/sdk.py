@@ -41,9 +41,13 @@ from loopflow.providers.reasoning import visible_chunks
 
 Client = TypeVar("Client")
 
-#: The SDK clients' connections: many at once (a burst of conversations), each kept 5 s
-#: idle for the next request (httpx's default expiry).
-POOL_LIMITS = httpx.Limits(max_connections=1000, keepalive_expiry=5.0)
+#: The SDK clients' connections: many at once (a burst of conversations), each kept 15 s
+#: idle for the next request (aiohttp's default, as for Red's other HTTP clients). At most
+#: 20 are kept idle when httpx's own transport is used (with a proxy): httpcore's pool
+#: slows down badly with many (encode/httpcore#1035); aiohttp's does not and keeps all.
+POOL_LIMITS = httpx.Limits(
+    max_connections=1000, max_keepalive_connections=20, keepalive_expiry=15.0
+)
 
 
 def http_client(sdk: ModuleType) -> httpx.AsyncClient:
