@@ -179,7 +179,8 @@ class Store(CostStore):
             await group(server, "bindings").clear_raw(str(channel_id))
         if opened:
             await group(server, "threads").clear_raw(str(channel_id))
-        await self.config.channel_from_id(channel_id).clear()  # no write when none is stored
+        with self.memory.clearing([channel_id]):  # its windows go with the channel's scope
+            await self.config.channel_from_id(channel_id).clear()  # no write if none stored
         return bound
 
     async def forget_guild(self, guild_id: int, channel_ids: Iterable[int] = ()) -> None:
@@ -199,8 +200,9 @@ class Store(CostStore):
         group = self.config.guild_from_id(guild_id)
         await group.bindings.clear()
         await group.threads.clear()
-        for channel_id in places:
-            await self.config.channel_from_id(channel_id).clear()
+        with self.memory.clearing(places):  # their windows go with the channels' scope
+            for channel_id in places:
+                await self.config.channel_from_id(channel_id).clear()
         records = await self._records.load(guild_id)
         records["index"] = {}
         self._records.changed(guild_id, records)
