@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,7 +30,7 @@ from loopflow.mates import Mate
 from .delivery import NO_PINGS, Blocked, Delivery, MessageChannel, Posted, Speaker
 from .reply_links import is_newest
 from .store import Store
-from .turns import to_turn
+from .turns import posted_turn
 
 _ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow.answering")
@@ -196,8 +195,7 @@ class DiscordSink:
 
     async def turn(self, handle: Posted, text: str) -> Turn:
         """The mate's own turn for a posted message, showing ``text``."""
-        turn = await to_turn(handle.message, mate=self.mate.name)
-        return dataclasses.replace(turn, text=text)
+        return posted_turn(handle.message, self.mate.name, text)
 
     async def aclose(self) -> None:
         """Wait for the typing indicator to end."""
