@@ -69,7 +69,9 @@ class Store(CostStore):
         self.server_config = server_config or server_config_beside(config)
         schema.register(config)
         shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
-        self._records = Records(shelves or ServerRows(config), records_bytes)
+        self._records = Records(
+            shelves or ServerRows(config), records_bytes, prepare=self._usage_into_records
+        )
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -402,6 +404,12 @@ class Store(CostStore):
                 state.threads.pop(thread_id, None)
 
     # --- the mirror ------------------------------------------------------------------------
+
+    def _usage_into_records(self, guild_id: int, records: dict[str, Any]) -> None:
+        """Before a server's records are written: the usage ledgers changed since."""
+        state = self._guilds.get(guild_id)
+        if state is not None and state.unsaved_usage:
+            state.usage_into(records)
 
     async def _state(self, guild_id: int) -> GuildState:
         state = self._guilds.get(guild_id)

@@ -64,7 +64,11 @@ class CostStore:
             return
         ledger = state.mate_usage(name, records)
         ledger.add(model, usage, at or utc_now())
-        usage_of(records)[name] = ledger.to_dict()
+        stored = usage_of(records)
+        if name not in stored:  # listed at once: readers go by the records' mates
+            stored[name] = ledger.to_dict()
+        else:  # serialised when the records are written: once per flush, not per reply
+            state.unsaved_usage.add(name)
         self._records.changed(guild_id, records)
 
     async def mate_usage(self, guild_id: int) -> dict[str, MateUsage]:
