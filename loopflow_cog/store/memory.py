@@ -190,7 +190,8 @@ class ConfigMemory:
 
     async def opted_out(self, people: Iterable[int]) -> frozenset[int]:
         """Those of ``people`` who opted out."""
-        return frozenset([pid for pid in set(people) if await self.is_opted_out(pid)])
+        unique = people if isinstance(people, (set, frozenset)) else set(people)
+        return frozenset([pid for pid in unique if await self.is_opted_out(pid)])
 
     async def set_opted_out(self, person: int, opted_out: bool) -> None:
         """Record ``person``'s choice (opting in deletes the record)."""
