@@ -70,8 +70,9 @@ class Store(CostStore):
         schema.register(config)
         shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
         self._records = Records(
-            shelves or ServerRows(config), records_bytes, prepare=self._usage_into_records
+            shelves or ServerRows(config), records_bytes, prepare=self._bring_up_to_date
         )
+        self._counts_from = {}
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -405,11 +406,13 @@ class Store(CostStore):
 
     # --- the mirror ------------------------------------------------------------------------
 
-    def _usage_into_records(self, guild_id: int, records: dict[str, Any]) -> None:
-        """Before a server's records are written: the usage ledgers changed since."""
+    def _bring_up_to_date(self, guild_id: int, records: dict[str, Any]) -> None:
+        """Before a server's records are written: the usage ledgers and member counts
+        that changed since."""
         state = self._guilds.get(guild_id)
         if state is not None and state.unsaved_usage:
             state.usage_into(records)
+        self._counts_into_records(guild_id, records)
 
     async def _state(self, guild_id: int) -> GuildState:
         state = self._guilds.get(guild_id)
