@@ -32,7 +32,7 @@ class Remembering:
     async def stream(self, place: Place, mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
         """``mate``'s reply in ``place`` with its memory of that conversation (the chat
         server's ``stream`` hook); opted-out speakers are left out."""
-        opted_out = await self.memory.opted_out({t.speaker_id for t in turns if not t.mate})
+        opted_out = await self.memory.opted_out(t.speaker_id for t in turns if not t.mate)
         return await self.keeper.stream(
             mate,
             turns,
