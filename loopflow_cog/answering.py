@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,7 +30,7 @@ from loopflow.mates import Mate
 from .delivery import NO_PINGS, Blocked, Delivery, MessageChannel, Posted, Speaker
 from .reply_links import is_newest
 from .store import Store
-from .turns import to_turn
+from .turns import posted_turn
 
 _ = Translator("Loopflow", __file__)
 log = logging.getLogger("red.loopflow.answering")
@@ -110,7 +109,7 @@ class DiscordSink:
         self.bot_user = bot_user
         self.replied_to = replied_to
         self.speaker = Speaker(mate.display_name, mate.avatar_url)
-        self._typing: asyncio.Task[None] | None = None
+        self._typing: Typing | None = None
         self._buttons: dict[int, asyncio.Task[None]] = {}  # message id -> adding its ⏹️
         self._started = False  # a part was posted or reopened: the next is no first part
 
@@ -196,13 +195,12 @@ class DiscordSink:
 
     async def turn(self, handle: Posted, text: str) -> Turn:
         """The mate's own turn for a posted message, showing ``text``."""
-        turn = await to_turn(handle.message, mate=self.mate.name)
-        return dataclasses.replace(turn, text=text)
+        return posted_turn(handle.message, self.mate.name, text)
 
     async def aclose(self) -> None:
         """Wait for the typing indicator to end."""
         if self._typing is not None:
-            await asyncio.gather(self._typing, return_exceptions=True)
+            await self._typing.ended()
 
 
 @contextlib.contextmanager
@@ -232,21 +230,51 @@ def blocked_line(blocked: Blocked, mate: str) -> str:
     return "\N{WARNING SIGN}\N{VARIATION SELECTOR-16} " + text.format(mate=mate)
 
 
-def start_typing(channel: discord.abc.Messageable) -> asyncio.Task[None]:
-    """Show "typing" until the returned task is cancelled, off the reply's critical path.
+class Typing:
+    """Shows "typing" in a channel until :meth:`cancel`, off the reply's critical path
+    (:func:`start_typing`)."""
 
-    It starts after a short delay: a reply whose first text comes sooner needs no
-    indicator, and a burst of messages gets its LLM requests out before any typing call.
-    It ends by itself after ``TYPING_LIMIT`` seconds, should the caller never cancel it.
-    """
+    def __init__(self, channel: discord.abc.Messageable) -> None:
+        self.channel = channel
+        self._task: asyncio.Task[None] | None = None
+        # A timer, not a task: most replies come sooner and cancel it (no task to run).
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            TYPING_DELAY, self._start
+        )
 
-    async def keep_typing() -> None:
-        await asyncio.sleep(TYPING_DELAY)
+    def _start(self) -> None:
+        self._timer = None
+        self._task = asyncio.create_task(self._keep_typing())
+
+    async def _keep_typing(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + TYPING_LIMIT
         while loop.time() < deadline:
             with contextlib.suppress(discord.HTTPException):
-                await channel.typing()
+                await self.channel.typing()
             await asyncio.sleep(TYPING_INTERVAL)
 
-    return asyncio.create_task(keep_typing())
+    def cancel(self) -> None:
+        """Stop showing "typing" (no call is made any more)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            self._task.cancel()
+
+    async def ended(self) -> None:
+        """Wait until a typing call under way, if any, has ended (after :meth:`cancel`)."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+def start_typing(channel: discord.abc.Messageable) -> Typing:
+    """Show "typing" until the returned indicator is cancelled, off the reply's critical
+    path.
+
+    It starts after a short delay (:data:`TYPING_DELAY`): a reply whose first text comes
+    sooner needs no indicator, and a burst of messages gets its LLM requests out before
+    any typing call. It ends by itself after :data:`TYPING_LIMIT` seconds, should the
+    caller never cancel it.
+    """
+    return Typing(channel)

@@ -73,7 +73,8 @@ class CogBudget:
         """See ``Budget.spent``: count it; at 80 % of the server's limit, tell admins once."""
         crossed = self.limits.record(place.guild, mate.name, person, usage)
         if self.limits.settings(place.guild).member:
-            await self.store.save_member_counts(place.guild, self.limits.day_counts(place.guild))
+            # Read out of the limits when the records are written: once per flush.
+            await self.store.member_counts_changed(place.guild, self.limits.day_counts)
         if crossed:
             await self._notify_admins(place)
 

@@ -92,6 +92,20 @@ async def to_turn(message: discord.Message, mate: str = "") -> Turn:
     )
 
 
+def posted_turn(message: discord.Message, mate: str, text: str) -> Turn:
+    """A mate's own post as its turn, with ``text``: the words it posted (without what the
+    chat put before them), as the reply knows them. Nothing of the message is read again:
+    a mate's post carries no files, stickers, poll or forward."""
+    return Turn(
+        speaker_id=message.author.id,
+        display_name=message.author.display_name,
+        text=text,
+        message_id=message.id,
+        time=message.created_at,
+        mate=mate,
+    )
+
+
 class _Reader:
     """What one message carries besides its words, read within the per-message limits."""
 

@@ -95,6 +95,7 @@ class MateBot(Generic[H]):
         self._growing: list[H] = []  # posted while the reply was being written
         self._posted: dict[int, H] = {}  # every message this reply posted, by id
         self._stop = asyncio.Event()  # set: end the generation, keep what was written
+        self._consuming: asyncio.Task[None] | None = None  # reading the stream, while it runs
         self.ended = asyncio.Event()  # set once the reply is finished or abandoned
         self._streaming = True
         self._task: asyncio.Task[Any] | None = None
@@ -118,6 +119,8 @@ class MateBot(Generic[H]):
     def stop(self) -> None:
         """End the generation now; what was written stays."""
         self._stop.set()
+        if self._consuming is not None:
+            self._consuming.cancel()  # at once: the stream may be waiting for its provider
 
     def gone(self, message_id: int) -> bool:
         """Someone deleted ``message_id``: if this reply posted it, the reply ends now and
@@ -126,7 +129,7 @@ class MateBot(Generic[H]):
         if handle is None:
             return False
         self.editor.gone(handle)
-        self._stop.set()
+        self.stop()
         return True
 
     def wrote(self, message_id: int) -> bool:
@@ -179,7 +182,7 @@ class MateBot(Generic[H]):
         stream = await self._start(mate, turns)
         failure: LoopflowError | None = None
         try:
-            await _until_stopped(_consume(stream, editor), self._stop)
+            await self._consume(stream)
         except ProviderError as exc:
             log.info("%s could not answer: %r", mate.name, exc)
             failure = exc
@@ -210,6 +213,23 @@ class MateBot(Generic[H]):
             refused=editor.refused,
             undelivered=undelivered,
         )
+
+    async def _consume(self, stream: ReplyStream) -> None:
+        """Feed the stream's text to the editor until it ends or the reply is stopped
+        (:meth:`stop` cancels the reading at once); its exceptions propagate."""
+        task = asyncio.ensure_future(_read(stream, self.editor))
+        self._consuming = task
+        if self.stopped:
+            task.cancel()
+        try:
+            await asyncio.wait({task})
+        finally:
+            self._consuming = None
+            if not task.done():  # this run itself was cancelled
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if not task.cancelled():
+            task.result()
 
     def _usage(self, turns: Sequence[Turn], stream: ReplyStream) -> Usage | None:
         """The provider's usage; for a reply cut short, an estimate (None: nothing came)."""
@@ -276,7 +296,7 @@ class MateBot(Generic[H]):
         try:
             yield
         except (MessageGone, TextRefused):
-            self._stop.set()
+            self.stop()
             raise
 
     def _settle(self) -> None:
@@ -297,21 +317,6 @@ def _session_stream(session: Session) -> StreamFactory:
     return start
 
 
-async def _consume(stream: ReplyStream, editor: StreamEditor[Any]) -> None:
+async def _read(stream: ReplyStream, editor: StreamEditor[Any]) -> None:
     async for delta in stream:
         editor.feed(delta)
-
-
-async def _until_stopped(work: Awaitable[None], stop: asyncio.Event) -> None:
-    """Run ``work`` until it ends or ``stop`` is set; its exceptions propagate."""
-    task = asyncio.ensure_future(work)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not task.done():
-            task.cancel()
-        await asyncio.gather(task, stopper, return_exceptions=True)
-    if not task.cancelled():
-        task.result()

@@ -173,7 +173,13 @@ class Limits:
         self._resets_at = next_midnight(now)
         self._servers: dict[int, int] = {}
         self._mates: dict[tuple[int, str], int] = {}
-        self._members: LRUMap[tuple[int, int], int] = LRUMap(self._max_members)
+        self._members: LRUMap[tuple[int, int], int] = LRUMap(
+            self._max_members, on_evict=self._let_go
+        )
+        # Who is counted per server (its mates, its members), so that a server's counts
+        # are read without looking through every other server's.
+        self._mates_of: dict[int, set[str]] = {}
+        self._members_of: dict[int, set[int]] = {}
         self._noticed: set[int] = set()
         self._refused: LRUMap[tuple[int, str], bool] = LRUMap(self._max_channels)
 
@@ -241,8 +247,8 @@ class Limits:
         tokens = usage.total_tokens
         used = self._servers.get(guild_id, 0) + tokens
         self._servers[guild_id] = used
-        self._mates[guild_id, mate] = self._mates.get((guild_id, mate), 0) + tokens
-        self._members[guild_id, member_id] = self._members.get((guild_id, member_id), 0) + tokens
+        self._count_mate(guild_id, mate, tokens)
+        self._count_member(guild_id, member_id, tokens)
         limit = self.settings(guild_id).server
         if not limit or used < limit * NOTICE_SHARE or guild_id in self._noticed:
             return False
@@ -297,10 +303,10 @@ class Limits:
     def day_counts(self, guild_id: int) -> DayCounts:
         """Today's counts of ``guild_id``, for the store."""
         self._today(self._clock())
-        mates = {name: n for (guild, name), n in self._mates.items() if guild == guild_id}
-        # Keys first: reading an LRUMap entry refreshes it, which reorders the map.
-        keys = [key for key in self._members if key[0] == guild_id]
-        members = {member: self._members[guild, member] for guild, member in keys}
+        mates = {name: self._mates[guild_id, name] for name in self._mates_of.get(guild_id, ())}
+        # Ids first: reading an LRUMap entry refreshes it (it may let none go).
+        ids = list(self._members_of.get(guild_id, ()))
+        members = {member: self._members[guild_id, member] for member in ids}
         return DayCounts(self._day, mates, members)
 
     def restore(self, guild_id: int, counts: DayCounts) -> None:
@@ -310,16 +316,34 @@ class Limits:
         if counts.day != self._day:
             return
         for name, used in counts.mates.items():
-            self._mates[guild_id, name] = self._mates.get((guild_id, name), 0) + used
+            self._count_mate(guild_id, name, used)
             self._servers[guild_id] = self._servers.get(guild_id, 0) + used
         for member, used in counts.members.items():
-            self._members[guild_id, member] = self._members.get((guild_id, member), 0) + used
+            self._count_member(guild_id, member, used)
 
     def forget_member(self, member_id: int) -> None:
         """Drop ``member_id``'s counters in every server (a data deletion request); the
         server's and the mates' counts stay, they are no one's in particular."""
         for key in [key for key in self._members if key[1] == member_id]:
             del self._members[key]
+            self._let_go(key, 0)
+
+    def _count_mate(self, guild_id: int, mate: str, tokens: int) -> None:
+        self._mates[guild_id, mate] = self._mates.get((guild_id, mate), 0) + tokens
+        self._mates_of.setdefault(guild_id, set()).add(mate)
+
+    def _count_member(self, guild_id: int, member_id: int, tokens: int) -> None:
+        self._members[guild_id, member_id] = self._members.get((guild_id, member_id), 0) + tokens
+        self._members_of.setdefault(guild_id, set()).add(member_id)  # the newest: kept
+
+    def _let_go(self, key: tuple[int, int], _used: int) -> None:
+        """A member's counter is dropped (the bound, a data deletion): not counted any more."""
+        guild_id, member_id = key
+        members = self._members_of.get(guild_id)
+        if members is not None:
+            members.discard(member_id)
+            if not members:
+                del self._members_of[guild_id]
 
     def tracked_members(self) -> int:
         """How many member counters are held (bounded by ``max_members``)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ from loopflow.chat.streaming import DEFAULT_PACING, Pacing
 from loopflow.errors import MateError
 from loopflow.io.session import ReplyStream, Session, Turn, awaits_answer
 from loopflow.mates import Mate
+
+RESOLVED_LIMIT = 1_024  # mates whose model is kept filled in (LRU)
 
 
 @dataclass
@@ -91,6 +93,8 @@ class Replies:
         self.growing: dict[int, MateBot[Any]] = {}  # message id -> the reply writing it
         self.running: dict[MateBot[Any], Reply] = {}
         self.closing = False  # set once: no reply starts any more
+        # (stored mate, its model) -> the mate with that model filled in
+        self._resolved: LRUMap[tuple[Mate, str], Mate] = LRUMap(RESOLVED_LIMIT)
 
     def answering(self, message_id: int) -> frozenset[int] | None:
         """The people a reply still being written answers (None: ``message_id`` is no
@@ -175,7 +179,7 @@ class Replies:
         if self.closing or not awaits_answer(mate, turns):
             return None
         try:
-            mate = self.session.with_model(mate, await self.host.server_models(place.guild))
+            mate = self._with_model(mate, await self.host.server_models(place.guild))
         except MateError as exc:
             outcome: Outcome[Any] = Outcome(failure=exc)
             await self.host.finished(place, mate, outcome)
@@ -225,6 +229,17 @@ class Replies:
         finally:
             del self.running[bot]
             reply.done.set()
+
+    def _with_model(self, mate: Mate, server_models: Mapping[str, str]) -> Mate:
+        """:meth:`Session.with_model`, made once per mate and model (a copy of the mate,
+        validated, on every turn otherwise). Raises its :class:`MateError`."""
+        if mate.model:
+            return mate
+        key = (mate, self.session.model_for(mate, server_models))
+        resolved = self._resolved.get(key)
+        if resolved is None:
+            resolved = self._resolved[key] = self.session.with_model(mate, server_models)
+        return resolved
 
     def _stream_in(self, place: Place) -> StreamFactory:
         """How a reply in ``place`` starts: the host's :data:`PlaceStream`, else

@@ -122,6 +122,8 @@ class StreamEditor(Generic[Handle]):
         # leave a message posted that the editor does not know about.
         self._round = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        # The first round waits as a timer: most short replies finish before it is due.
+        self._timer: asyncio.TimerHandle | None = None
         self._closed = False
 
     @property
@@ -179,8 +181,9 @@ class StreamEditor(Generic[Handle]):
             return
         self.text += delta
         self._changed.set()
-        if self._task is None and not self._closed:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+        if self._task is None and self._timer is None and not self._closed:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self.first_delay, self._start_rounds)
 
     async def finish(self) -> list[Handle]:
         """Stop editing in the background and make every message show its final part.
@@ -204,11 +207,19 @@ class StreamEditor(Generic[Handle]):
 
     def _stop_background(self) -> None:
         self._closed = True  # feed() starts no new background editor
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._task is not None:
             self._task.cancel()
 
+    def _start_rounds(self) -> None:
+        """The first delay is over: rounds of posts and edits run in the background."""
+        self._timer = None
+        if not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
     async def _run(self) -> None:
-        await asyncio.sleep(self.first_delay)
         while self.refused is None:
             await self._changed.wait()
             self._changed.clear()

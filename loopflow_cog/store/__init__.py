@@ -69,7 +69,10 @@ class Store(CostStore):
         self.server_config = server_config or server_config_beside(config)
         schema.register(config)
         shelves = ServerFiles(config, self.server_config) if self.whole_file_writes else None
-        self._records = Records(shelves or ServerRows(config), records_bytes)
+        self._records = Records(
+            shelves or ServerRows(config), records_bytes, prepare=self._bring_up_to_date
+        )
+        self._counts_from = {}
         self.memory = ConfigMemory(config)  # windows, summaries, notes, opt-outs
         self._guilds: dict[int, GuildState] = {}
         self._loading: dict[int, asyncio.Task[GuildState]] = {}
@@ -179,7 +182,8 @@ class Store(CostStore):
             await group(server, "bindings").clear_raw(str(channel_id))
         if opened:
             await group(server, "threads").clear_raw(str(channel_id))
-        await self.config.channel_from_id(channel_id).clear()  # no write when none is stored
+        with self.memory.clearing([channel_id]):  # its windows go with the channel's scope
+            await self.config.channel_from_id(channel_id).clear()  # no write if none stored
         return bound
 
     async def forget_guild(self, guild_id: int, channel_ids: Iterable[int] = ()) -> None:
@@ -199,8 +203,9 @@ class Store(CostStore):
         group = self.config.guild_from_id(guild_id)
         await group.bindings.clear()
         await group.threads.clear()
-        for channel_id in places:
-            await self.config.channel_from_id(channel_id).clear()
+        with self.memory.clearing(places):  # their windows go with the channels' scope
+            for channel_id in places:
+                await self.config.channel_from_id(channel_id).clear()
         records = await self._records.load(guild_id)
         records["index"] = {}
         self._records.changed(guild_id, records)
@@ -400,6 +405,14 @@ class Store(CostStore):
                 state.threads.pop(thread_id, None)
 
     # --- the mirror ------------------------------------------------------------------------
+
+    def _bring_up_to_date(self, guild_id: int, records: dict[str, Any]) -> None:
+        """Before a server's records are written: the usage ledgers and member counts
+        that changed since."""
+        state = self._guilds.get(guild_id)
+        if state is not None and state.unsaved_usage:
+            state.usage_into(records)
+        self._counts_into_records(guild_id, records)
 
     async def _state(self, guild_id: int) -> GuildState:
         state = self._guilds.get(guild_id)

@@ -9,7 +9,7 @@ The owner's prices are a global setting, read once and kept in memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,9 @@ class CostStore:
     _records: Records
     _guilds: dict[int, GuildState]
     _prices: dict[str, Prices] | None = None
+    # Servers whose member counts changed since their records were written: where to
+    # read them (the budget's limits), when the records are written.
+    _counts_from: dict[int, Callable[[int], DayCounts]]
 
     async def _state(self, guild_id: int) -> GuildState:
         raise NotImplementedError
@@ -64,7 +67,11 @@ class CostStore:
             return
         ledger = state.mate_usage(name, records)
         ledger.add(model, usage, at or utc_now())
-        usage_of(records)[name] = ledger.to_dict()
+        stored = usage_of(records)
+        if name not in stored:  # listed at once: readers go by the records' mates
+            stored[name] = ledger.to_dict()
+        else:  # serialised when the records are written: once per flush, not per reply
+            state.unsaved_usage.add(name)
         self._records.changed(guild_id, records)
 
     async def mate_usage(self, guild_id: int) -> dict[str, MateUsage]:
@@ -108,6 +115,7 @@ class CostStore:
         now = now or utc_now()
         state = await self._state(guild_id)
         records = await self._records.load(guild_id)
+        self._counts_into_records(guild_id, records)
         mates = {}
         for name in list(usage_of(records)):
             ledgers = state.mate_usage(name, records).ledgers.values()
@@ -129,8 +137,27 @@ class CostStore:
     async def save_member_counts(self, guild_id: int, counts: DayCounts) -> None:
         """Keep today's tokens per member (batched), so a restart does not reset them."""
         records = await self._records.load(guild_id)
+        self._counts_from.pop(guild_id, None)  # these are newer
         records["today"] = DayCounts(counts.day, {}, counts.members).to_dict()
         self._records.changed(guild_id, records)
+
+    async def member_counts_changed(
+        self, guild_id: int, counts: Callable[[int], DayCounts]
+    ) -> None:
+        """Today's tokens per member changed in a server: ``counts(guild_id)`` gives them
+        (e.g. ``Limits.day_counts``, which reads every member counted). They are read
+        and kept (as :meth:`save_member_counts` does) when the records are next
+        written, once, not on every reply."""
+        records = await self._records.load(guild_id)
+        self._counts_from[guild_id] = counts
+        self._records.changed(guild_id, records)
+
+    def _counts_into_records(self, guild_id: int, records: dict[str, Any]) -> None:
+        """Put the member counts that changed into ``records`` (about to be written)."""
+        counts = self._counts_from.pop(guild_id, None)
+        if counts is not None:
+            today = counts(guild_id)
+            records["today"] = DayCounts(today.day, {}, today.members).to_dict()
 
     async def forget_member_counts(self, user_id: int) -> None:
         """A data deletion request: drop ``user_id``'s saved token count of today in every

@@ -9,15 +9,20 @@ PRODUCT.md section 10. :class:`ConfigMemory` is the library's
   ``{"facts": [...]}``, oldest first;
 - an opt-out in the user scope's ``memory_optout`` (global, per person).
 
-Windows and notes are read from Config on every turn (one read each, cheap next to a
-provider's request); opt-outs, asked about for every speaker of every turn, are also
-kept in a bounded map (:data:`OPT_OUT_CACHE_LIMIT`). This module is the only writer of
-all three, so that map stays exact.
+Every turn reads its window and the notes about the people in it, and asks about the
+opt-out of every speaker: what was read or written is mirrored in memory, so a turn
+reads no Config once its conversation was read. The mirrors are bounded: windows and
+notes by their approximate size (:data:`WINDOW_CACHE_BYTES`, :data:`NOTE_CACHE_BYTES`;
+the least recently used go first and are read again when needed), opt-outs by count
+(:data:`OPT_OUT_CACHE_LIMIT`). This module is the only writer of all three, and the
+store clears a channel's scope under :meth:`ConfigMemory.clearing`,
+so the mirrors stay exact; a read that a write overtook is not mirrored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from redbot.core import Config
@@ -29,28 +34,77 @@ from . import schema
 from .schema import NOTES
 
 OPT_OUT_CACHE_LIMIT = 10_000  # people whose opt-out state is kept in memory (LRU)
+# The windows and notes mirrored in memory, by approximate size: a summary is ~a tenth
+# of a mate's budget (~6 KB at 16,000 tokens), so 16 MiB keeps ~2,500 windows, more than
+# the conversations the history cache keeps warm by default; a person's notes are at
+# most 20 of 200 characters.
+WINDOW_CACHE_BYTES = 16 * 2**20
+NOTE_CACHE_BYTES = 4 * 2**20
+ENTRY_BYTES = 400  # an entry's own weight besides its text: key, dict or tuple, ids
+
+WindowKey = tuple[int, str]  # (conversation, mate)
+NoteKey = tuple[int, str, int]  # (guild, mate, person)
 
 
 class ConfigMemory:
     """Windows, notes and opt-outs on Config; a :class:`~loopflow.chat.keeper.MemoryStore`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        window_bytes: int = WINDOW_CACHE_BYTES,
+        note_bytes: int = NOTE_CACHE_BYTES,
+    ) -> None:
         self.config = config
         self._opted_out: LRUMap[int, bool] = LRUMap(OPT_OUT_CACHE_LIMIT)
+        # What Config holds, as stored (None: nothing stored): to_dict() of a window,
+        # the facts of a person's notes.
+        self._windows: LRUMap[WindowKey, dict[str, Any] | None] = LRUMap(
+            window_bytes, weigh=_window_bytes
+        )
+        self._notes: LRUMap[NoteKey, tuple[str, ...]] = LRUMap(note_bytes, weigh=_note_bytes)
+        # Bumped by every write: a read that a write overtook is not mirrored.
+        self._writes = 0
+
+    @property
+    def mirrored(self) -> dict[str, int]:
+        """How many windows and note lists the mirrors hold, and what they weigh
+        (approximate bytes; tests, diagnostics)."""
+        return {
+            "windows": len(self._windows),
+            "window_bytes": self._windows.weight,
+            "notes": len(self._notes),
+            "note_bytes": self._notes.weight,
+        }
 
     # --- windows -----------------------------------------------------------------------
 
     async def load_window(self, conversation: int, mate: str) -> WindowState:
         """``mate``'s state in ``conversation`` (a new :class:`WindowState` if none)."""
-        group = schema.group(self.config.channel_from_id(conversation), "memory")
-        data = await group.get_raw(mate, default=None)
-        return WindowState.from_dict(data) if isinstance(data, dict) else WindowState()
+        key = (conversation, mate)
+        if key in self._windows:
+            data = self._windows[key]
+        else:
+            writes = self._writes
+            group = schema.group(self.config.channel_from_id(conversation), "memory")
+            stored = await group.get_raw(mate, default=None)
+            data = stored if isinstance(stored, dict) else None
+            if writes == self._writes:
+                self._windows[key] = data
+        # A new state each time: the caller changes it, the mirror stays as stored.
+        return WindowState.from_dict(data) if data is not None else WindowState()
 
     async def save_window(self, conversation: int, mate: str, state: WindowState) -> None:
         """Keep ``state`` as ``state.to_dict()``."""
+        data = state.to_dict()
+        self._writes += 1
+        self._windows.pop((conversation, mate), None)  # a write that fails leaves no guess
         await schema.group(self.config.channel_from_id(conversation), "memory").set_raw(
-            mate, value=state.to_dict()
+            mate, value=data
         )
+        self._writes += 1
+        self._windows[(conversation, mate)] = data
 
     async def windows(self, conversation: int) -> dict[str, WindowState]:
         """Every mate's state in ``conversation``, by mate name."""
@@ -65,18 +119,32 @@ class ConfigMemory:
         """The notes ``mate`` keeps in ``guild`` about each of ``people`` who has some."""
         found: dict[int, list[str]] = {}
         for person in people:
-            facts = await self.config.custom(NOTES, str(guild), mate, str(person)).facts()
-            if facts:
-                found[person] = [str(fact) for fact in facts]
+            key = (guild, mate, person)
+            if key in self._notes:
+                kept = self._notes[key]
+            else:
+                writes = self._writes
+                stored = await self.config.custom(NOTES, str(guild), mate, str(person)).facts()
+                kept = tuple(str(fact) for fact in stored or ())
+                if writes == self._writes:
+                    self._notes[key] = kept
+            if kept:
+                found[person] = list(kept)
         return found
 
     async def save_notes(self, guild: int, mate: str, person: int, facts: Sequence[str]) -> None:
         """Keep ``person``'s notes (oldest first); an empty list deletes them."""
+        key = (guild, mate, person)
+        kept = tuple(str(fact) for fact in facts)
+        self._writes += 1
+        self._notes.pop(key, None)  # a write that fails leaves no guess
         group = self.config.custom(NOTES, str(guild), mate, str(person))
-        if facts:
-            await group.facts.set(list(facts))
+        if kept:
+            await group.facts.set(list(kept))
         else:
             await group.clear()
+        self._writes += 1
+        self._notes[key] = kept
 
     async def notes_about(self, person: int, guild: int | None = None) -> dict[str, list[str]]:
         """``person``'s notes by mate name in ``guild``; with no guild, by
@@ -114,21 +182,27 @@ class ConfigMemory:
         """Whether ``person`` opted out of being read and remembered by mates."""
         cached = self._opted_out.get(person)
         if cached is None:
+            writes = self._writes
             cached = bool(await self.config.user_from_id(person).memory_optout())
-            self._opted_out[person] = cached
+            if writes == self._writes:
+                self._opted_out[person] = cached
         return cached
 
     async def opted_out(self, people: Iterable[int]) -> frozenset[int]:
         """Those of ``people`` who opted out."""
-        return frozenset([pid for pid in set(people) if await self.is_opted_out(pid)])
+        unique = people if isinstance(people, (set, frozenset)) else set(people)
+        return frozenset([pid for pid in unique if await self.is_opted_out(pid)])
 
     async def set_opted_out(self, person: int, opted_out: bool) -> None:
         """Record ``person``'s choice (opting in deletes the record)."""
         group = self.config.user_from_id(person).memory_optout
+        self._writes += 1
+        self._opted_out.pop(person, None)
         if opted_out:
             await group.set(True)
         else:
             await group.clear()
+        self._writes += 1
         self._opted_out[person] = opted_out
 
     # --- mates that are gone ------------------------------------------------------------
@@ -137,13 +211,47 @@ class ConfigMemory:
         """A mate was deleted: its notes in ``guild`` go, and its windows in those of
         ``conversations`` (the server's channels and threads) that hold one, so a new mate
         of that name starts with no memory."""
-        await self.config.custom(NOTES, str(guild), mate).clear()
         wanted = {str(c) for c in conversations}
-        for channel_id, data in (await self.config.all_channels()).items():
-            if str(channel_id) in wanted and mate in (data.get("memory") or {}):
-                await schema.group(
-                    self.config.channel_from_id(int(channel_id)), "memory"
-                ).clear_raw(mate)
+        with self._deleting(
+            notes=lambda key: key[0] == guild and key[1] == mate,
+            windows=lambda key: str(key[0]) in wanted and key[1] == mate,
+        ):
+            await self.config.custom(NOTES, str(guild), mate).clear()
+            for channel_id, data in (await self.config.all_channels()).items():
+                if str(channel_id) in wanted and mate in (data.get("memory") or {}):
+                    await schema.group(
+                        self.config.channel_from_id(int(channel_id)), "memory"
+                    ).clear_raw(mate)
+
+    def clearing(self, conversations: Collection[int]) -> contextlib.AbstractContextManager[None]:
+        """Hold while the store clears these channels' scope (a channel or thread
+        deleted, a server left): their windows are gone from the mirror, and no read
+        made meanwhile is mirrored::
+
+            with memory.clearing([channel_id]):
+                await config.channel_from_id(channel_id).clear()
+        """
+        gone = set(conversations)
+        return self._deleting(windows=lambda key: key[0] in gone)
+
+    @contextlib.contextmanager
+    def _deleting(
+        self,
+        *,
+        windows: Callable[[WindowKey], bool] | None = None,
+        notes: Callable[[NoteKey], bool] | None = None,
+    ) -> Iterator[None]:
+        """Around a deletion in Config: the mirrored entries it deletes go first, and
+        no read that overlaps it is mirrored (it may have read what is being deleted)."""
+        self._writes += 1
+        if windows is not None:
+            self._windows.discard_where(windows)
+        if notes is not None:
+            self._notes.discard_where(notes)
+        try:
+            yield
+        finally:
+            self._writes += 1
 
     # --- end-user data -----------------------------------------------------------------
 
@@ -161,16 +269,35 @@ class ConfigMemory:
         """Forget ``person``: their notes and their opt-out record. The summaries that
         folded their messages are cleared by the keeper, under their windows' locks
         (:meth:`~loopflow.chat.keeper.MemoryKeeper.erasing`)."""
-        stored: dict[str, Any] = await self.config.custom(NOTES).all()
-        for guild_id, mates in stored.items():
-            for mate, people in mates.items():
-                if str(person) in people:
-                    await self.config.custom(NOTES, guild_id, mate, str(person)).clear()
-        await self.config.user_from_id(person).memory_optout.clear()
+        with self._deleting(notes=lambda key: key[2] == person):
+            stored: dict[str, Any] = await self.config.custom(NOTES).all()
+            for guild_id, mates in stored.items():
+                for mate, people in mates.items():
+                    if str(person) in people:
+                        await self.config.custom(NOTES, guild_id, mate, str(person)).clear()
         self._opted_out.pop(person, None)
+        with self._deleting():
+            await self.config.user_from_id(person).memory_optout.clear()
 
     async def person_data(self, person: int) -> dict[str, Any]:
         """What is kept about ``person`` here: their notes, by ``"guild id/mate"`` (their
         opt-out is in the user scope, which the store exports whole). Summaries are of
         conversations, not of one person: not included."""
         return {"memory_notes": await self.notes_about(person)}
+
+
+def _window_bytes(key: WindowKey, data: dict[str, Any] | None) -> int:
+    """What a mirrored window weighs, approximately: its summary, its people, the rest."""
+    if data is None:
+        return ENTRY_BYTES
+    summary, people = data.get("summary"), data.get("people")
+    return (
+        ENTRY_BYTES
+        + (len(summary) if isinstance(summary, str) else 0)
+        + 40 * (len(people) if isinstance(people, list) else 0)
+    )
+
+
+def _note_bytes(key: NoteKey, facts: tuple[str, ...]) -> int:
+    """What a person's mirrored notes weigh, approximately."""
+    return ENTRY_BYTES + sum(60 + len(fact) for fact in facts)

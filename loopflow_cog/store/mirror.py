@@ -29,6 +29,9 @@ class GuildState:
     # The usage ledgers read from the records' ``usage`` so far (parsed once, kept in
     # step: the store writes each one back into the records when it changes).
     ledgers: dict[str, MateUsage] = field(default_factory=dict)
+    # Mates whose ledger changed since it was last put into the records: put there when
+    # the records are written (:meth:`usage_into`), not on every reply.
+    unsaved_usage: set[str] = field(default_factory=set)
 
     @classmethod
     def from_stored(cls, data: dict[str, Any]) -> GuildState:
@@ -71,7 +74,18 @@ class GuildState:
     def forget_usage(self, name: str, records: dict[str, Any]) -> bool:
         """Drop a mate's usage (from ``records`` too); True if it had any."""
         self.ledgers.pop(name, None)
+        self.unsaved_usage.discard(name)
         return usage_of(records).pop(name, None) is not None
+
+    def usage_into(self, records: dict[str, Any]) -> None:
+        """Put the ledgers that changed since the last time into ``records`` (as
+        ``MateUsage.to_dict()``): the records are about to be written."""
+        usage = usage_of(records)
+        for name in self.unsaved_usage:
+            ledger = self.ledgers.get(name)
+            if ledger is not None:
+                usage[name] = ledger.to_dict()
+        self.unsaved_usage.clear()
 
 
 def usage_of(records: dict[str, Any]) -> dict[str, Any]:

@@ -64,8 +64,15 @@ class Records:
     """Every server's records document: read when needed, changed in place, saved in
     batches; those held in memory bounded by ``cache_bytes``."""
 
-    def __init__(self, shelves: Shelves, cache_bytes: int = RECORDS_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        shelves: Shelves,
+        cache_bytes: int = RECORDS_CACHE_BYTES,
+        prepare: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.shelves = shelves
+        # Called with each document a flush is about to write, to bring it up to date.
+        self._prepare = prepare
         # The documents held in memory, least recently used first.
         self._live: LRUMap[int, dict[str, Any]] = LRUMap(
             cache_bytes, weigh=records_bytes, on_evict=self._evicted
@@ -170,6 +177,8 @@ class Records:
                 records = self._live.peek(guild_id)
                 records = records if records is not None else self._unsaved.get(guild_id)
                 if records is not None:  # else unloaded: a server the bot left
+                    if self._prepare is not None:
+                        self._prepare(guild_id, records)
                     changed[guild_id] = records
             self._writing = set(changed)
             slots = asyncio.Semaphore(WRITES_AT_ONCE)

@@ -139,6 +139,26 @@ async def test_stopping_a_growing_reply_keeps_the_text_and_estimates_the_usage()
     assert sink.settled_ids == [message_id]
 
 
+async def test_a_stop_before_the_provider_answers_ends_the_reply_at_once() -> None:
+    """Stopped while its provider has said nothing yet (or is stopped before it even
+    started): the request is abandoned, nothing is posted, and nothing keeps running."""
+    for stop_first in (False, True):
+        provider = HeldProvider(hold=0)
+        provider.add(GROWING)
+        bot, chat, sink, _ = bot_with(provider=provider)
+        if stop_first:
+            bot.stop()
+        task = asyncio.ensure_future(bot.run(HELLO))
+        if not stop_first:
+            await asyncio.wait_for(provider.started.wait(), 5)
+            bot.stop()
+        outcome = await asyncio.wait_for(task, 5)
+        assert outcome.stopped and outcome.failure is None and outcome.posted == ()
+        assert not chat.messages and sink.closed
+        assert provider.closed_early == (0 if stop_first else 1)
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
 async def test_a_deleted_growing_message_stops_the_reply_and_is_not_posted_again() -> None:
     provider = HeldProvider(hold=1)
     provider.add(GROWING)

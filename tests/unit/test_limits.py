@@ -231,3 +231,27 @@ def test_a_member_whose_data_is_deleted_is_forgotten_everywhere() -> None:
     assert ALICE not in limits.day_counts(GUILD).members
     assert limits.used(GUILD, member=BOB) == 100
     assert limits.used(GUILD) == 200  # the server's and mates' counts are not personal
+
+
+def test_a_servers_day_counts_are_its_own_whatever_else_is_counted() -> None:
+    """What is saved for a server: its mates' and members' counts only, after members
+    were let go (the bound), forgotten (a data deletion) and the day turned. Read from
+    the server's own counters: other servers' members are not looked through."""
+    clock = Clock(NOON)
+    limits = Limits(clock=clock, max_members=6)
+    for guild in (GUILD, GUILD + 1):
+        limits.configure(guild, LimitSettings(member=1_000))
+    for member in range(4):  # 0..3 in GUILD, 10..13 in the other server
+        limits.record(GUILD, "maya", member, Usage(10, 0))
+        limits.record(GUILD + 1, "merlin", 10 + member, Usage(1, 0))
+    # 8 counters held at most 6: the two least recently used (0 and 10) were let go
+    assert limits.day_counts(GUILD) == DayCounts(NOON.date(), {"maya": 40}, {1: 10, 2: 10, 3: 10})
+    assert limits.day_counts(GUILD + 1).members == {11: 1, 12: 1, 13: 1}
+    limits.forget_member(2)
+    limits.record(GUILD, "maya", 0, Usage(5, 0))  # counted again after it was let go
+    assert limits.day_counts(GUILD).members == {0: 5, 1: 10, 3: 10}
+    assert limits.day_counts(GUILD + 2) == DayCounts(NOON.date(), {}, {})
+    clock.now = NOON + timedelta(days=1)
+    assert limits.day_counts(GUILD) == DayCounts((NOON + timedelta(days=1)).date(), {}, {})
+    limits.record(GUILD, "maya", 1, Usage(7, 0))
+    assert limits.day_counts(GUILD).members == {1: 7}

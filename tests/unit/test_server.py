@@ -19,7 +19,7 @@ from loopflow.chat.host import Limits, Place
 from loopflow.chat.server import ChatServer
 from loopflow.errors import MateError, RateLimitError
 from loopflow.io.session import Session, Turn
-from loopflow.mates import builtin_mate
+from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.fake import FakeProvider
 
 GUILD = 1
@@ -443,3 +443,26 @@ async def test_no_trimmed_note_when_a_memory_keeps_older_messages(world) -> None
     for i in range(5):
         await world.said(ALICE, f"message {i} " + "filler " * 40)
     assert len(world.chat()) == 5 and not [text for text in world.chat() if "left out" in text]
+
+
+async def test_a_mates_model_is_filled_in_once_for_its_turns(world, monkeypatch) -> None:
+    copies = []
+    replace = Mate.replace
+
+    def counted(mate: Mate, **changes: object) -> Mate:
+        copies.append(changes)
+        return replace(mate, **changes)
+
+    monkeypatch.setattr(Mate, "replace", counted)
+    for text in ("one", "two", "three"):
+        await world.said(ALICE, text)
+    world.host.models[GUILD] = {"openai": "gpt-4.1-mini"}
+    await world.said(ALICE, "four")
+    assert [r.model for r in world.provider.requests][-2:] == [
+        world.server.session.models["openai"],
+        "gpt-4.1-mini",
+    ]
+    assert copies == [
+        {"model": world.server.session.models["openai"]},
+        {"model": "gpt-4.1-mini"},
+    ]

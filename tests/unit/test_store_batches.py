@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from redbot.core import Config
 
+from loopflow.cost import MateUsage
 from loopflow.mates import builtin_mate
 from loopflow.providers.base import Usage
 from loopflow_cog.store import Store
@@ -273,6 +274,41 @@ async def test_a_flush_with_nothing_changed_writes_nothing(store: Store, monkeyp
     writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
     await store.flush()
     assert writes.calls == 0
+
+
+async def test_a_mates_usage_is_serialised_once_per_flush_not_per_reply(
+    store: Store, monkeypatch
+) -> None:
+    """A month of usage is ~80 us to serialise: a reply counts it in memory, and the
+    flush that writes the records puts it there, once. What is read and what is written
+    stay the sum of every reply, a failed write included."""
+    serialised = []
+    to_dict = MateUsage.to_dict
+
+    def counted(usage: MateUsage) -> dict[str, Any]:
+        serialised.append(usage)
+        return to_dict(usage)
+
+    monkeypatch.setattr(MateUsage, "to_dict", counted)
+    for message_id in range(1, 11):
+        await reply_in(store, GUILD, message_id)
+    assert len(serialised) == 1  # the first reply lists maya in the records
+    assert await store.usage(GUILD) == {"maya": Usage(100, 20)}
+    await store.flush()
+    assert len(serialised) == 2
+    assert await stored(store).usage(GUILD) == {"maya": Usage(100, 20)}
+    await reply_in(store, GUILD, 11)
+    writes = HeldCalls(store.config, "set", RECORDS, monkeypatch)
+    flushing = asyncio.create_task(store.flush())
+    await writes.held.wait()
+    flushing.cancel()  # the write fails: the next flush writes the same, and more
+    with pytest.raises(asyncio.CancelledError):
+        await flushing
+    await reply_in(store, GUILD, 12)
+    writes.release()
+    await store.flush()
+    assert await stored(store).usage(GUILD) == {"maya": Usage(120, 24)}
+    assert await store.usage(GUILD) == {"maya": Usage(120, 24)}
 
 
 # --- a deleted mate's usage ---------------------------------------------------------------

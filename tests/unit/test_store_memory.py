@@ -3,6 +3,8 @@ library's MemoryStore protocol, kept across a restart, with the keeper on top.""
 
 from __future__ import annotations
 
+import asyncio
+
 from loopflow.chat.keeper import MemoryKeeper
 from loopflow.chat.memory import NOTES_PER_PERSON, WindowState
 from loopflow.io.session import Session
@@ -94,3 +96,156 @@ async def test_a_planned_fold_ahead_survives_a_restart(config) -> None:
     await memory.save_window(CHANNEL, "maya", state)
     restarted = await ConfigMemory(config).load_window(CHANNEL, "maya")
     assert restarted == state and restarted.fold_target == 300
+
+
+# --- the mirror: what a turn reads comes from memory, and stays exact -----------------------
+
+
+class ConfigReads:
+    """Counts the reads that reach Red's Config driver (every ``Group`` shares it)."""
+
+    def __init__(self, config, monkeypatch) -> None:
+        self.count = 0
+        self.gate: asyncio.Event | None = None  # set: the next read waits for it
+        self.reading = asyncio.Event()  # set while a gated read waits
+        driver = config._driver
+        real = driver.get
+
+        async def counted(identifier_data):  # type: ignore[no-untyped-def]
+            self.count += 1
+            gate, self.gate = self.gate, None
+            try:  # read first: the write lands while it waits
+                return await real(identifier_data)  # KeyError: nothing stored
+            finally:
+                if gate is not None:
+                    self.reading.set()
+                    await gate.wait()
+
+        monkeypatch.setattr(driver, "get", counted)
+
+
+async def test_a_turns_window_notes_and_opt_outs_are_read_from_config_once(
+    config, monkeypatch
+) -> None:
+    memory = Store(config).memory
+    await memory.save_notes(GUILD, "maya", ALICE, ["has a cat called Pixel"])
+    reads = ConfigReads(config, monkeypatch)
+    for _turn in range(3):
+        await memory.load_window(CHANNEL, "maya")
+        await memory.load_notes(GUILD, "maya", [ALICE, BOB])
+        await memory.opted_out([ALICE, BOB])
+    # the first turn's window, Bob's notes (Alice's were written), two opt-outs
+    assert reads.count == 4
+    await memory.save_window(CHANNEL, "maya", WindowState(start=9, summary="Hi."))
+    await memory.save_notes(GUILD, "maya", BOB, ["plays the cello"])
+    assert await memory.load_window(CHANNEL, "maya") == WindowState(start=9, summary="Hi.")
+    assert await memory.load_notes(GUILD, "maya", [ALICE, BOB]) == {
+        ALICE: ["has a cat called Pixel"],
+        BOB: ["plays the cello"],
+    }
+    assert reads.count == 4  # what was written is what is read next
+
+
+async def test_the_mirror_follows_every_write_and_deletion_of_memory(config) -> None:
+    """Each change through the store (writes, a mate deleted, a channel or server
+    gone, a person's data deleted) reads back the same from the mirror as from Config."""
+    store = Store(config)
+    memory = store.memory
+    state = WindowState(300, 300, "Alice has a cat.", {ALICE})
+
+    async def both(read):  # type: ignore[no-untyped-def]
+        mirrored, stored = await read(memory), await read(ConfigMemory(config))
+        assert mirrored == stored
+        return mirrored
+
+    for channel in (CHANNEL, CHANNEL + 1, CHANNEL + 2):
+        await memory.save_window(channel, "maya", state)
+        await memory.save_window(channel, "merlin", state)
+    await memory.save_notes(GUILD, "maya", ALICE, ["has a cat"])
+    await memory.save_notes(GUILD, "merlin", ALICE, ["plays the cello"])
+    await memory.save_notes(GUILD, "maya", BOB, ["lives in Lisbon"])
+    for channel in (CHANNEL, CHANNEL + 1, CHANNEL + 2):  # everything mirrored
+        assert await both(lambda m, c=channel: m.load_window(c, "maya")) == state
+    assert await both(lambda m: m.load_notes(GUILD, "maya", [ALICE, BOB])) == {
+        ALICE: ["has a cat"],
+        BOB: ["lives in Lisbon"],
+    }
+
+    await memory.save_notes(GUILD, "maya", BOB, [])  # emptied: deleted
+    assert await both(lambda m: m.load_notes(GUILD, "maya", [BOB])) == {}
+
+    await memory.forget_mate(GUILD, "maya", [CHANNEL])  # [p]mate delete maya
+    assert await both(lambda m: m.load_window(CHANNEL, "maya")) == WindowState()
+    assert await both(lambda m: m.load_window(CHANNEL, "merlin")) == state
+    assert await both(lambda m: m.load_window(CHANNEL + 1, "maya")) == state
+    assert await both(lambda m: m.load_notes(GUILD, "maya", [ALICE])) == {}
+    assert await both(lambda m: m.load_notes(GUILD, "merlin", [ALICE])) == {
+        ALICE: ["plays the cello"]
+    }
+
+    await store.forget_channel(GUILD, CHANNEL + 1)  # the channel was deleted
+    assert await both(lambda m: m.load_window(CHANNEL + 1, "maya")) == WindowState()
+    assert await both(lambda m: m.load_window(CHANNEL + 1, "merlin")) == WindowState()
+
+    await store.forget_guild(GUILD, channel_ids=[CHANNEL + 2])  # the bot left
+    assert await both(lambda m: m.load_window(CHANNEL + 2, "merlin")) == WindowState()
+
+    await store.delete_user_data(ALICE)  # a data deletion request
+    assert await both(lambda m: m.load_notes(GUILD, "merlin", [ALICE])) == {}
+
+    await memory.set_opted_out(BOB, True)
+    assert await both(lambda m: m.opted_out([ALICE, BOB])) == frozenset({BOB})
+    await store.delete_user_data(BOB)
+    assert await both(lambda m: m.opted_out([ALICE, BOB])) == frozenset()
+
+
+async def test_a_read_that_a_write_overtook_is_not_mirrored(config, monkeypatch) -> None:
+    """A read of Config that a write (or a deletion) lands during returns what it read,
+    and is not kept: the next read sees the write (PostgreSQL reads do wait)."""
+    Store(config)  # registers the schema
+    await ConfigMemory(config).save_window(CHANNEL, "maya", WindowState(start=5, summary="old"))
+    await ConfigMemory(config).save_notes(GUILD, "maya", ALICE, ["old"])
+    new = WindowState(start=9, summary="new")
+    reads = ConfigReads(config, monkeypatch)
+    cases = (
+        (
+            lambda m: m.save_window(CHANNEL, "maya", new),
+            lambda m: m.load_window(CHANNEL, "maya"),
+            new,
+        ),
+        (
+            lambda m: m.save_notes(GUILD, "maya", ALICE, ["new"]),
+            lambda m: m.load_notes(GUILD, "maya", [ALICE]),
+            {ALICE: ["new"]},
+        ),
+        (lambda m: m.set_opted_out(BOB, True), lambda m: m.opted_out([BOB]), {BOB}),
+        (
+            lambda m: m.forget_mate(GUILD, "maya", [CHANNEL]),
+            lambda m: m.load_notes(GUILD, "maya", [ALICE]),
+            {},
+        ),
+    )
+    for write, read, fresh in cases:
+        memory = ConfigMemory(config)  # nothing mirrored yet
+        reads.gate, reads.reading = asyncio.Event(), asyncio.Event()
+        gate = reads.gate
+        reading = asyncio.ensure_future(read(memory))  # reads Config, then waits
+        await asyncio.wait_for(reads.reading.wait(), 5)
+        await write(memory)  # lands while the read is in flight
+        gate.set()
+        await reading  # what it read is older than the write: it is not kept
+        assert await read(memory) == fresh
+
+
+async def test_the_mirror_is_bounded_by_size_and_reads_again_what_it_let_go(config) -> None:
+    Store(config)  # registers the schema
+    memory = ConfigMemory(config, window_bytes=20_000, note_bytes=5_000)
+    summary = "s" * 1_000
+    for channel in range(100):
+        await memory.save_window(channel, "maya", WindowState(start=channel, summary=summary))
+        await memory.save_notes(GUILD, "maya", channel, ["a fact " * 20])
+    held = memory.mirrored
+    assert held["window_bytes"] <= 20_000 and 0 < held["windows"] < 100
+    assert held["note_bytes"] <= 5_000 and 0 < held["notes"] < 100
+    assert (await memory.load_window(0, "maya")).start == 0  # let go of: read again
+    assert await memory.load_notes(GUILD, "maya", [0]) == {0: ["a fact " * 20]}

@@ -79,6 +79,23 @@ async def test_a_fast_short_reply_is_one_post_and_no_edit() -> None:
 
 
 @virtual_time
+async def test_a_reply_finished_before_its_first_round_runs_no_background_task() -> None:
+    """The first round waits as a timer: a reply that is done before it is due (most
+    short replies) runs no task besides its own."""
+    chat = FakeChat()
+    stream = editor(chat, first_delay=0.8)
+    before = asyncio.all_tasks()
+    stream.feed("Hello")
+    await asyncio.sleep(0.5)
+    stream.feed(" there!")
+    assert asyncio.all_tasks() == before
+    assert await stream.finish() == [1]
+    assert chat.shown() == ["Hello there!"]
+    await asyncio.sleep(2)  # nothing fires later
+    assert [kind for kind, _, _ in chat.calls] == ["post"]
+
+
+@virtual_time
 async def test_the_reply_appears_early_and_edits_are_spaced() -> None:
     chat = FakeChat()
     stream = editor(chat)

@@ -6,6 +6,7 @@ reads; attachments count how often they are downloaded.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from loopflow_cog.turns import (
     IMAGE_SIZE_LIMIT,
     TEXT_ATTACHMENT_LIMIT,
     TEXT_ATTACHMENTS_TOTAL,
+    posted_turn,
     to_turn,
 )
 
@@ -202,3 +204,21 @@ async def test_a_mates_words_posted_by_the_bot_leave_out_its_name_heading() -> N
     # Through a webhook there is no heading: words that look like one are the mate's.
     own = await to_turn(FakeMessage("**Note:** green.", webhook_id=300), mate="maya")  # type: ignore[arg-type]
     assert own.text == "**Note:** green."
+
+
+async def test_a_mates_post_becomes_its_turn_with_the_words_it_posted() -> None:
+    """The turn a mate's reply adds to its conversation: what the reply wrote, under the
+    mate's name, the same as reading the posted message would give, and the message's
+    words are not read again (a reply's post carries nothing but its words)."""
+
+    class Posted(FakeMessage):
+        @property
+        def clean_content(self) -> str:
+            raise AssertionError("the posted words are known: not read again")
+
+    maya = SimpleNamespace(id=5, display_name="Maya", name="Maya", bot=True)
+    posted = Posted("> -# ↪ line\nHi Sam, here it is.", author=maya, id=120, webhook_id=4)
+    turn = posted_turn(posted, "maya", "Hi Sam, here it is.")  # type: ignore[arg-type]
+    read = await to_turn(FakeMessage(posted.content, author=maya, id=120, webhook_id=4), "maya")
+    assert turn == dataclasses.replace(read, text="Hi Sam, here it is.")
+    assert (turn.mate, turn.speaker_id, turn.message_id, turn.time) == ("maya", 5, 120, WHEN)

@@ -24,10 +24,10 @@ async def typing_for(seconds: float) -> list[float]:
     """The typing calls of a turn whose first text comes after ``seconds``."""
     channel = FakeChannel()
     start = asyncio.get_running_loop().time()
-    task = start_typing(channel)  # type: ignore[arg-type]
+    typing = start_typing(channel)  # type: ignore[arg-type]
     await asyncio.sleep(seconds)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    typing.cancel()
+    await typing.ended()
     await asyncio.sleep(60)  # a cancelled indicator stays quiet
     return [round(t - start, 6) for t in channel.calls]
 
@@ -43,3 +43,15 @@ async def test_a_slow_reply_shows_typing_until_it_comes() -> None:
     # Discord shows "typing" for 10 s after each call: renewed before it runs out.
     assert TYPING_INTERVAL < 10
     assert calls == [round(TYPING_DELAY + i * TYPING_INTERVAL, 6) for i in range(3)]
+
+
+@virtual_time
+async def test_a_quick_reply_runs_no_typing_task_at_all() -> None:
+    """Most replies come before the indicator is due: it waits as a timer, not as a task
+    (a task per turn is CPU that a burst pays hundreds of times)."""
+    before = asyncio.all_tasks()
+    typing = start_typing(FakeChannel())  # type: ignore[arg-type]
+    await asyncio.sleep(TYPING_DELAY * 0.9)
+    assert asyncio.all_tasks() == before
+    typing.cancel()
+    await typing.ended()
