@@ -24,6 +24,7 @@ import discord
 from redbot.core.i18n import Translator
 
 from loopflow.chat.streaming import DeliveryFailed
+from loopflow.chat.token_bucket import TokenBucket
 from loopflow.io.session import Turn
 from loopflow.mates import Mate
 
@@ -41,6 +42,15 @@ CHORE_GRACE = 5.0  # seconds an unload lets the last reactions (stop buttons com
 TYPING_INTERVAL = 8.0  # Discord shows "typing" for 10 seconds after each call
 TYPING_DELAY = 0.4
 TYPING_LIMIT = 300.0  # "typing" never shows longer than this, whatever happens
+# Typing calls, bot-wide: Discord's global rate limit is 50 requests per second per bot and
+# discord.py holds every call of the bot once it is hit (discord.com/developers/docs/topics/
+# rate-limits#global-rate-limit). Typing takes at most a tenth of it, which keeps about 40
+# slow replies typing at once (a call every TYPING_INTERVAL each); a reply that finds no
+# token tries again TYPING_RETRY seconds later (first calls before renewals), and a burst
+# of replies keeps the rest of the limit for the replies, edits and commands themselves.
+TYPING_RATE = 5.0  # calls per second, on average
+TYPING_BURST = 10  # calls at once
+TYPING_RETRY = 1.0
 
 
 class Chores:
@@ -49,6 +59,8 @@ class Chores:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        #: The bot's typing calls (:data:`TYPING_RATE`, :data:`TYPING_BURST`).
+        self.typing_calls = TokenBucket(TYPING_RATE, TYPING_BURST)
 
     def run(self, call: Awaitable[object]) -> asyncio.Task[None] | None:
         """Run ``call`` in the background; its task, or None once closed (dropped)."""
@@ -182,7 +194,7 @@ class DiscordSink:
 
     def typing(self) -> None:
         """Show "typing" (after a short delay) until :meth:`typed`."""
-        self._typing = start_typing(self.channel)
+        self._typing = start_typing(self.channel, self.chores.typing_calls)
 
     def typed(self) -> None:
         """Stop showing "typing"."""
@@ -232,27 +244,36 @@ def blocked_line(blocked: Blocked, mate: str) -> str:
 
 class Typing:
     """Shows "typing" in a channel until :meth:`cancel`, off the reply's critical path
-    (:func:`start_typing`)."""
+    (:func:`start_typing`); each call takes a token of ``calls``, and waits
+    :data:`TYPING_RETRY` seconds for one when there is none."""
 
-    def __init__(self, channel: discord.abc.Messageable) -> None:
+    def __init__(self, channel: discord.abc.Messageable, calls: TokenBucket) -> None:
         self.channel = channel
+        self._calls = calls
         self._task: asyncio.Task[None] | None = None
-        # A timer, not a task: most replies come sooner and cancel it (no task to run).
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            TYPING_DELAY, self._start
-        )
+        self._loop = asyncio.get_running_loop()
+        self._deadline = self._loop.time() + TYPING_DELAY + TYPING_LIMIT
+        # A timer, not a task: most replies come sooner and cancel it (no task to run),
+        # and so does a burst of replies waiting for tokens; a task runs each call only.
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(TYPING_DELAY, self._start)
 
     def _start(self) -> None:
-        self._timer = None
-        self._task = asyncio.create_task(self._keep_typing())
+        """A typing call if a token is free (and the next one :data:`TYPING_INTERVAL`
+        seconds on), else another try :data:`TYPING_RETRY` seconds on."""
+        now = self._loop.time()
+        if now >= self._deadline:
+            self._timer = None
+            return
+        # A renewal leaves half the burst to indicators still waiting for their first call.
+        if not self._calls.take(now, keep=TYPING_BURST // 2 if self._task else 0):
+            self._timer = self._loop.call_later(TYPING_RETRY, self._start)
+            return
+        self._task = self._loop.create_task(self._type())
+        self._timer = self._loop.call_later(TYPING_INTERVAL, self._start)
 
-    async def _keep_typing(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + TYPING_LIMIT
-        while loop.time() < deadline:
-            with contextlib.suppress(discord.HTTPException):
-                await self.channel.typing()
-            await asyncio.sleep(TYPING_INTERVAL)
+    async def _type(self) -> None:
+        with contextlib.suppress(discord.HTTPException):
+            await self.channel.typing()
 
     def cancel(self) -> None:
         """Stop showing "typing" (no call is made any more)."""
@@ -268,13 +289,15 @@ class Typing:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
-def start_typing(channel: discord.abc.Messageable) -> Typing:
+def start_typing(channel: discord.abc.Messageable, calls: TokenBucket) -> Typing:
     """Show "typing" until the returned indicator is cancelled, off the reply's critical
     path.
 
     It starts after a short delay (:data:`TYPING_DELAY`): a reply whose first text comes
     sooner needs no indicator, and a burst of messages gets its LLM requests out before
     any typing call. It ends by itself after :data:`TYPING_LIMIT` seconds, should the
-    caller never cancel it.
+    caller never cancel it. The bot's typing calls all take from ``calls``
+    (:attr:`Chores.typing_calls`): beyond its rate they wait, so a burst of replies does
+    not spend Discord's global rate limit on typing.
     """
-    return Typing(channel)
+    return Typing(channel, calls)
