@@ -51,6 +51,11 @@ TYPING_LIMIT = 300.0  # "typing" never shows longer than this, whatever happens
 TYPING_RATE = 5.0  # calls per second, on average
 TYPING_BURST = 10  # calls at once
 TYPING_RETRY = 1.0
+# Stop buttons, bot-wide: each is two calls (on, then off) against the same global limit.
+# Beyond this budget a reply being written gets no button; a ⏹️ the person adds still
+# stops it (the listener reads any ⏹️ on a reply in progress).
+STOP_BUTTON_RATE = 5.0  # buttons per second, on average
+STOP_BUTTON_BURST = 10  # buttons at once
 
 
 class Chores:
@@ -61,6 +66,8 @@ class Chores:
         self._closed = False
         #: The bot's typing calls (:data:`TYPING_RATE`, :data:`TYPING_BURST`).
         self.typing_calls = TokenBucket(TYPING_RATE, TYPING_BURST)
+        #: The stop buttons it puts on (:data:`STOP_BUTTON_RATE`, :data:`STOP_BUTTON_BURST`).
+        self.stop_buttons = TokenBucket(STOP_BUTTON_RATE, STOP_BUTTON_BURST)
 
     def run(self, call: Awaitable[object]) -> asyncio.Task[None] | None:
         """Run ``call`` in the background; its task, or None once closed (dropped)."""
@@ -171,23 +178,25 @@ class DiscordSink:
             log.exception("Could not forget %s's message %s", self.mate.name, handle.id)
 
     def growing(self, handle: Posted) -> None:
-        """Put a stop button (a reaction) on a message of a reply still being written."""
+        """Put a stop button (a reaction) on a message of a reply still being written,
+        within the bot's budget of buttons (:attr:`Chores.stop_buttons`)."""
+        if not self.chores.stop_buttons.take(asyncio.get_running_loop().time()):
+            return
         message = self.channel.get_partial_message(handle.id)
         adding = self.chores.run(message.add_reaction(STOP_EMOJI))
         if adding is not None:
             self._buttons[handle.id] = adding
 
     def settled(self, handle: Posted) -> None:
-        """Take the stop button off again (only after it went on)."""
+        """Take the stop button off again (only after it went on; none if it never did)."""
         adding = self._buttons.pop(handle.id, None)
         me = self.bot_user()
-        if me is None:
+        if me is None or adding is None:
             return
         message = self.channel.get_partial_message(handle.id)
 
         async def withdraw() -> None:
-            if adding is not None:
-                await asyncio.wait({adding})
+            await asyncio.wait({adding})
             await message.remove_reaction(STOP_EMOJI, me)
 
         self.chores.run(withdraw())

@@ -20,6 +20,7 @@ import discord
 import pytest
 
 from loopflow.chat import server as server_module
+from loopflow.chat.token_bucket import TokenBucket
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate, builtin_mate
 from loopflow.providers.base import Chunk, Provider, Request, Usage
@@ -292,6 +293,21 @@ async def test_the_stop_button_never_outlives_a_quick_reply() -> None:
     await asyncio.wait_for(task, 10)
     await until(w.channel, lambda: len(w.channel.reaction_calls) == 2)
     assert w.channel.messages[0].reactions == []
+    assert w.channel.messages[0].content.endswith("And more words.")
+
+
+async def test_past_the_bots_budget_of_stop_buttons_a_reply_gets_none() -> None:
+    # A burst of replies being written: each button is two calls against Discord's global
+    # rate limit, so past the budget a reply is written without one (and none comes off).
+    w = world(GROWING, hold=1)
+    buttons = w.conversations.chores.stop_buttons = TokenBucket(0.001, 1)  # spent below
+    assert buttons.take(asyncio.get_running_loop().time())
+    task = w.answer()
+    await until(w.channel, lambda: w.channel.messages)
+    w.provider.release.set()
+    await asyncio.wait_for(task, 10)
+    await w.conversations.aclose()
+    assert w.channel.reaction_calls == []
     assert w.channel.messages[0].content.endswith("And more words.")
 
 
