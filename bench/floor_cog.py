@@ -9,6 +9,10 @@ no store, no token counting: what is left is what any design pays, in the same R
 process, on the same fakes. The bench writes it into a temporary cog folder and loads it
 next to loopflow; every figure of issue 18's table is our time over the floor's, measured
 side by side in one run, so that the ratio holds on any machine.
+
+It also clocks the pauses of Python's garbage collector in the Red process
+(``gc.callbacks``): ``!benchgc`` (owner only) answers the seconds and collections so far
+per generation, as JSON, which the bench reads around each burst.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ CHANNEL_PREFIX = "floor"
 SOURCE = '''
 """Bench floor: one raw HTTP call to the LLM, one webhook post."""
 
+import gc
+import json
 import os
+import time
 
 import aiohttp
 import discord
@@ -29,6 +36,24 @@ from redbot.core import commands
 
 NO_PINGS = discord.AllowedMentions.none()
 SYSTEM = "You are a helpful assistant."
+
+
+class GCClock:
+    """The garbage collector's pauses in this process: seconds and collections per
+    generation, from gc.callbacks."""
+
+    def __init__(self):
+        self.seconds = [0.0, 0.0, 0.0]
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation = info["generation"]
+        self.seconds[generation] += time.perf_counter() - self._started
+        self.collections[generation] += 1
 
 
 class BenchFloor(commands.Cog):
@@ -40,12 +65,22 @@ class BenchFloor(commands.Cog):
         self.headers = {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}
         self.http = None
         self.webhooks = {}
+        self.gc_clock = GCClock()
 
     async def cog_load(self):
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        gc.callbacks.append(self.gc_clock)
 
     async def cog_unload(self):
+        gc.callbacks.remove(self.gc_clock)
         await self.http.close()
+
+    @commands.command()
+    @commands.is_owner()
+    async def benchgc(self, ctx):
+        """The garbage collector's pauses so far (JSON)."""
+        clock = self.gc_clock
+        await ctx.send(json.dumps({"seconds": clock.seconds, "collections": clock.collections}))
 
     @commands.Cog.listener()
     async def on_message_without_command(self, message):

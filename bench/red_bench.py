@@ -9,6 +9,7 @@ their ratios hold on any machine. Every time comes from the servers (see ``serve
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 import uuid
@@ -110,6 +111,12 @@ class RedBench:
             self.discord.command(self.discord.owner, channel, text, timeout=30), timeout=40
         )
         return sent.content
+
+    def gc_pauses(self) -> tuple[float, int]:
+        """Seconds Red's garbage collector has paused so far, and its full collections
+        (the floor cog's ``!benchgc``)."""
+        clock = json.loads(self.command("!benchgc"))
+        return sum(clock["seconds"]), clock["collections"][2]
 
     def red_cpu(self) -> float:
         """CPU seconds the Red process has used so far."""
@@ -367,12 +374,15 @@ class RedBench:
             "turn_p50_s": statistics.median(r["turn_p50_s"] for r in results),
             "llm_received_spread_s": statistics.median(r["llm_spread_s"] for r in results),
             "red_cpu_s_per_burst": statistics.median(r["red_cpu_s"] for r in results),
+            "gc_s_per_burst": statistics.median(r["gc_s"] for r in results),
+            "full_collections_per_burst": statistics.median(r["full_collections"] for r in results),
         }
         if floors:
             floor_spans = [r["span_s"] for r in floors]
             summary.update(
                 floor_spans_s=floor_spans,
                 floor_red_cpu_s_per_burst=statistics.median(r["red_cpu_s"] for r in floors),
+                floor_gc_s_per_burst=statistics.median(r["gc_s"] for r in floors),
                 to_floor=statistics.median(spans) / statistics.median(floor_spans),
                 pair_ratios=[a / b for a, b in zip(spans, floor_spans)],
             )
@@ -380,6 +390,7 @@ class RedBench:
 
     def _burst(self, channel_ids: list[int], tag: str) -> dict[str, float]:
         posts = [(cid, f"{tag} {cid} {self.nonce}") for cid in channel_ids]
+        gc_before, full_before = self.gc_pauses()
         cpu = self.red_cpu()
         sent_ids = self.discord.post_many(self.member, posts)
         sent_of = dict(zip(channel_ids, sent_ids))
@@ -389,6 +400,7 @@ class RedBench:
             timeout=120,
         )
         cpu = self.red_cpu() - cpu
+        gc_after, full_after = self.gc_pauses()
         firsts: dict[int, Created] = {}
         for reply in replies:
             firsts.setdefault(reply.channel_id, reply)
@@ -406,6 +418,8 @@ class RedBench:
             "turn_p50_s": statistics.median(turn_times),
             "llm_spread_s": (max(received) - start) if received else float("nan"),
             "red_cpu_s": cpu,
+            "gc_s": gc_after - gc_before,
+            "full_collections": full_after - full_before,
         }
 
 

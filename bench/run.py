@@ -324,14 +324,17 @@ def details(raw: dict[str, Any], out: dict[str, float]) -> list[str]:
             f"latency {c['delay_s']:g} s: all replies posted after {spans} s (median ratio "
             f"{c['ratio']:.2f}); one turn p50 {c['turn_p50_s']:.2f} s; last LLM request "
             f"{c['llm_received_spread_s']:.2f} s after the first message; Red CPU "
-            f"{c['red_cpu_s_per_burst']:.2f} s per burst; cold burst (zero latency, history "
+            f"{c['red_cpu_s_per_burst']:.2f} s per burst, of it garbage collection "
+            f"{c['gc_s_per_burst']:.2f} s ({c['full_collections_per_burst']:g} full); cold "
+            f"burst (zero latency, history "
             f"fetch + webhook per channel) {c['cold_span_s']:.2f} s"
         )
         if "floor_spans_s" in c:
             floor_spans = ", ".join(f"{s:.2f}" for s in c["floor_spans_s"])
             lines.append(
                 f"  the floor, alternating: {floor_spans} s (Red CPU "
-                f"{c['floor_red_cpu_s_per_burst']:.2f} s per burst); ours / floor "
+                f"{c['floor_red_cpu_s_per_burst']:.2f} s per burst, garbage collection "
+                f"{c['floor_gc_s_per_burst']:.2f} s); ours / floor "
                 f"{c['to_floor']:.2f}, pair by pair {spread(c['pair_ratios'])}"
             )
     if "coldstart" in raw:
