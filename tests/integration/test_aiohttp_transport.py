@@ -7,6 +7,7 @@ reuse) is ``test_adapter_contract.py``'s."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import json
 import socket
@@ -231,3 +232,33 @@ async def test_a_proxy_in_the_environment_is_used(serve, monkeypatch):
         response = await http.get(target)
     assert response.text == "from the proxy"
     assert seen == [target]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_response_read_and_closed_leaves_no_reference_cycle(serve, client, streamed):
+    # httpx's client wraps a response's body in a stream that points back at the response:
+    # unless the transport lets go of it on close, every request stays in memory (with
+    # its aiohttp response) until the garbage collector's next full collection.
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="data: one\n\n", content_type="text/event-stream")
+
+    base = await serve(handler)
+    await client.get(f"{base}/")  # the connection and the pool are made
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        if streamed:
+            async with client.stream("GET", f"{base}/") as response:
+                assert [chunk async for chunk in response.aiter_bytes()] == [b"data: one\n\n"]
+        else:
+            response = await client.get(f"{base}/")
+            assert response.text == "data: one\n\n"
+        del response
+        gc.collect()
+        cycles = [type(o).__qualname__ for o in gc.garbage if isinstance(o, httpx.Response)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cycles == []
