@@ -4,9 +4,9 @@ The chat uses it for calls that only decorate a reply, such as Discord's typing
 indicator. Discord allows a bot 50 requests per second in all (the global rate limit:
 discord.com/developers/docs/topics/rate-limits#global-rate-limit), and discord.py makes
 *every* call of the bot wait once it is reached. So a burst of replies that each sent
-"typing" would hold back the replies themselves, and the commands, for seconds. Calls
-beyond the bucket's rate are skipped, not queued: a typing indicator that comes late is
-worth nothing.
+"typing" would hold back the replies themselves, and the commands, for seconds. The
+bucket refuses calls beyond its rate rather than queueing them (a typing indicator that
+comes late is worth nothing); the caller skips them or tries again later.
 """
 
 from __future__ import annotations

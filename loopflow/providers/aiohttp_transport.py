@@ -202,8 +202,8 @@ class _ResponseStream(httpx.AsyncByteStream):
     response's body stream: httpx's client wraps the stream in one that points back at
     the response (``BoundAsyncStream``), a reference cycle that only the garbage
     collector's full collections free: with the request, the headers and the aiohttp
-    response it holds, about 20 objects a request stayed in memory until the next one
-    (``tests/integration/test_aiohttp_transport.py`` checks that none do).
+    response it holds, about 20 objects a request stayed in memory until the next full
+    collection (``tests/integration/test_aiohttp_transport.py`` checks that none do).
     """
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
