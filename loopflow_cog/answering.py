@@ -273,6 +273,9 @@ class Typing:
         if now >= self._deadline:
             self._timer = None
             return
+        if self._task is not None and not self._task.done():  # the last call still waits
+            self._timer = self._loop.call_later(TYPING_INTERVAL, self._start)
+            return
         # A renewal leaves half the burst to indicators still waiting for their first call.
         if not self._calls.take(now, keep=TYPING_BURST // 2 if self._task else 0):
             self._timer = self._loop.call_later(TYPING_RETRY, self._start)

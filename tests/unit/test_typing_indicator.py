@@ -102,3 +102,20 @@ async def test_an_indicator_that_finds_no_token_waits_as_a_timer() -> None:
     assert asyncio.all_tasks() == before
     typing.cancel()
     await typing.ended()
+
+
+@virtual_time
+async def test_a_typing_call_discord_holds_is_not_piled_on_and_ends_with_the_reply() -> None:
+    # Discord holding the bot's calls (its global rate limit): one typing call waits at a
+    # time, and cancelling the indicator ends it.
+    class HeldChannel(FakeChannel):
+        async def typing(self) -> None:
+            self.calls.append(asyncio.get_running_loop().time())
+            await asyncio.Event().wait()
+
+    channel = HeldChannel()
+    typing = start_typing(channel, Chores().typing_calls)  # type: ignore[arg-type]
+    await asyncio.sleep(TYPING_DELAY + 5 * TYPING_INTERVAL)
+    assert len(channel.calls) == 1
+    typing.cancel()
+    await asyncio.wait_for(typing.ended(), 1)
