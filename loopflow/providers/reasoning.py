@@ -21,9 +21,6 @@ deltas, Anthropic's thinking blocks) is simply never read by the adapters.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
-
 from loopflow.providers.base import Chunk
 
 OPEN = "<think>"
@@ -79,6 +76,26 @@ class ThinkFilter:
             else:
                 return visible
 
+    def visible(self, chunk: Chunk) -> Chunk | None:
+        """``chunk`` with its reasoning text cut, or None when nothing of it is left to
+        pass on (its text held back, no usage). The last chunk (the one with a finish
+        reason) carries any held text; a chunk's usage passes even when its text is held.
+        Once the answer has begun, chunks pass as they are."""
+        text = self.feed(chunk.text) if chunk.text else ""
+        if chunk.finish_reason is not None:
+            return Chunk(text + self.finish(), chunk.usage, chunk.finish_reason)
+        if text and text is chunk.text:  # the answer's text, untouched
+            return chunk
+        if text or chunk.usage is not None:
+            return Chunk(text, chunk.usage)
+        return None
+
+    def rest(self) -> Chunk | None:
+        """After a stream that ended without a finish reason: the held text that is
+        answer after all, if any."""
+        held = self.finish()
+        return Chunk(held) if held else None
+
     def finish(self) -> str:
         """The end of the reply: whatever held text is answer after all."""
         held, self._held = self._held, ""
@@ -95,27 +112,6 @@ def without_thinking(text: str, unopened: bool = False) -> str:
     """``text`` with its leading reasoning cut (:class:`ThinkFilter` on one piece)."""
     think = ThinkFilter(unopened)
     return think.feed(text) + think.finish()
-
-
-async def visible_chunks(
-    chunks: AsyncIterator[Chunk], unopened: bool = False
-) -> AsyncIterator[Chunk]:
-    """``chunks`` with reasoning text cut; the last chunk (the one with a finish reason)
-    carries any held text. An earlier chunk's usage passes even when its text is held.
-
-    Closes ``chunks`` when the caller stops early, so the adapter releases its response.
-    """
-    think = ThinkFilter(unopened)
-    async with contextlib.aclosing(chunks):  # type: ignore[type-var]
-        async for chunk in chunks:
-            text = think.feed(chunk.text) if chunk.text else ""
-            if chunk.finish_reason is not None:
-                yield Chunk(text + think.finish(), chunk.usage, chunk.finish_reason)
-            elif text or chunk.usage is not None:
-                yield Chunk(text, chunk.usage)
-    rest = think.finish()
-    if rest:
-        yield Chunk(rest)
 
 
 def _tag_prefix(text: str, tag: str) -> int:

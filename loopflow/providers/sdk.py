@@ -37,7 +37,7 @@ from loopflow.providers.parameters import (
     named_parameter,
     suggested_replacement,
 )
-from loopflow.providers.reasoning import visible_chunks
+from loopflow.providers.reasoning import ThinkFilter
 
 Client = TypeVar("Client")
 
@@ -174,13 +174,19 @@ class SDKProvider(Provider, Generic[Client]):
         while True:
             sent = self._refused.apply(request.model, body)
             yielded = False
+            think = ThinkFilter(unopened)  # reasoning text cut as the chunks pass
             try:
                 async with contextlib.aclosing(  # type: ignore[type-var]
-                    visible_chunks(self._send(client, sent, stream), unopened)
+                    self._send(client, sent, stream)
                 ) as chunks:
                     async for chunk in chunks:
-                        yielded = True
-                        yield chunk
+                        shown = think.visible(chunk)
+                        if shown is not None:
+                            yielded = True
+                            yield shown
+                    rest = think.rest()
+                    if rest is not None:
+                        yield rest
                 return
             except UnsupportedParameterError as exc:
                 parameter = self._refused_parameter(exc, sent)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loopflow.providers.base import Chunk, Usage
 from loopflow.providers.reasoning import ThinkFilter, without_thinking
 
 CASES = [
@@ -84,3 +85,25 @@ def test_a_long_think_block_is_not_kept_in_memory() -> None:
         assert think.feed("reasoning " * 10) == ""
     assert think.held < 20
     assert think.feed("</think>ok") == "ok"
+
+
+def test_chunks_pass_with_their_reasoning_cut_and_their_usage_kept() -> None:
+    think = ThinkFilter()
+    started = Usage(10, 0)
+    assert think.visible(Chunk("<think>plan", started)) == Chunk("", started)  # usage passes
+    assert think.visible(Chunk(" more</th")) is None  # held, nothing to pass on
+    assert think.visible(Chunk("ink>Hello")) == Chunk("Hello")
+    answer = Chunk(" there")
+    assert think.visible(answer) is answer  # once the answer began, chunks pass as they are
+    done = think.visible(Chunk("", Usage(10, 5), "stop"))
+    assert done == Chunk("", Usage(10, 5), "stop") and done.finish_reason == "stop"
+    assert think.rest() is None
+
+
+def test_held_text_comes_out_with_the_last_chunk_or_at_the_end() -> None:
+    final = ThinkFilter()
+    assert final.visible(Chunk("<thi")) is None  # maybe a tag
+    assert final.visible(Chunk("", finish_reason="stop")) == Chunk("<thi")
+    cut = ThinkFilter(unopened=True)  # the template opened the block: all of it waits
+    assert cut.visible(Chunk("no block closed")) is None
+    assert cut.rest() == Chunk("no block closed")
