@@ -12,7 +12,6 @@ when the caller stopped the reply midway (estimated where the provider said noth
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -72,18 +71,7 @@ class ReplyStream:
     reply: Reply | None = field(default=None, init=False)
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._counted(self._run())
-
-    async def _counted(self, deltas: AsyncIterator[str]) -> AsyncIterator[str]:
-        """``deltas``; when the caller stops the reply midway (cancels it, or closes the
-        iterator), :attr:`reply` still gets what the provider billed so far."""
-        async with contextlib.aclosing(deltas):  # type: ignore[type-var]
-            try:
-                async for delta in deltas:
-                    yield delta
-            except (asyncio.CancelledError, GeneratorExit):
-                self._count_stopped()
-                raise
+        return self._run()
 
     def _count_stopped(self) -> None:
         """Set :attr:`reply` for an attempt stopped midway: the text shown so far, and
@@ -95,31 +83,37 @@ class ReplyStream:
         self.reply = self._reply(prompt, earlier + self._billed(prompt, stopped=True))
 
     async def _run(self) -> AsyncIterator[str]:
-        provider = self.session.provider_for(self.mate)
-        prompt = self._build(None)
+        """The reply's deltas; when the caller stops it midway (cancels it, or closes the
+        iterator), :attr:`reply` still gets what the provider billed so far."""
         try:
-            async for delta in self._attempt(provider, prompt):
-                yield delta
-        except ContextTooLongError:
+            provider = self.session.provider_for(self.mate)
+            prompt = self._build(None)
+            try:
+                async for delta in self._attempt(provider, prompt):
+                    yield delta
+            except ContextTooLongError:
+                if self._text:
+                    raise
+                # The estimate was too generous for this model: halve what we sent, once.
+                # With memory this may move the window (a jump), which the hook records.
+                prompt = self._build(prompt.tokens // 2)
+                async for delta in self._attempt(provider, prompt):
+                    yield delta
             if self._text:
-                raise
-            # The estimate was too generous for this model: halve what we sent, once.
-            # With memory this may move the window (a jump), which the hook records.
-            prompt = self._build(prompt.tokens // 2)
+                return
+            # Nothing to show (an empty completion): ask once more, and count both.
+            assert self.reply is not None
+            billed = self.reply.usage
             async for delta in self._attempt(provider, prompt):
                 yield delta
-        if self._text:
-            return
-        # Nothing to show (an empty completion): ask once more, and count both.
-        assert self.reply is not None
-        billed = self.reply.usage
-        async for delta in self._attempt(provider, prompt):
-            yield delta
-        self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
-        if not self._text:
-            raise EmptyReplyError(
-                f"{self.mate.display_name} had nothing to say.", self.mate.provider
-            )
+            self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
+            if not self._text:
+                raise EmptyReplyError(
+                    f"{self.mate.display_name} had nothing to say.", self.mate.provider
+                )
+        except (asyncio.CancelledError, GeneratorExit):
+            self._count_stopped()
+            raise
 
     def _build(self, budget: int | None) -> Prompt:
         prompt = self.session.build(
