@@ -228,6 +228,18 @@ class _ResponseStream(httpx.AsyncByteStream):
 _CLOSED = httpx.ByteStream(b"")
 
 
+def _parser_error(exc: aiohttp.ClientResponseError) -> str:
+    """What was wrong with a reply that did not parse. aiohttp 3.9 raises the parser's
+    error two causes deep, under an ``HttpProcessingError`` with no message, so its own
+    text reads ``0, message=''``: the deepest cause's text, or aiohttp's if none."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = getattr(cause, "message", None) or str(cause)  # HttpProcessingError: no code
+    detail = " ".join(str(text).split()) or exc.message or type(cause).__name__
+    return f"The provider's reply did not parse as HTTP: {detail} ({exc.request_info.real_url})"
+
+
 @contextlib.contextmanager
 def _httpx_errors(connecting: bool) -> Iterator[None]:
     """Raise aiohttp's failures as the httpx errors the SDKs handle (``connecting``: the
@@ -251,6 +263,6 @@ def _httpx_errors(connecting: bool) -> Iterator[None]:
     except aiohttp.InvalidURL as exc:
         raise httpx.UnsupportedProtocol(str(exc)) from exc
     except aiohttp.ClientResponseError as exc:  # a status line or headers that do not parse
-        raise httpx.RemoteProtocolError(str(exc)) from exc
+        raise httpx.RemoteProtocolError(_parser_error(exc)) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
