@@ -26,6 +26,7 @@ What it keeps of httpx's transport:
   :class:`httpx.RemoteProtocolError` (httpx's "peer closed connection without sending
   complete message body") or :class:`httpx.ReadError`, a URL aiohttp cannot request
   :class:`httpx.UnsupportedProtocol`. Cancellation passes through untouched.
+- **Headers as long as h11 takes them** (:data:`MAX_HEADER_BYTES`).
 - **Bodies as sent**: responses are not decompressed here (httpx decodes
   ``Content-Encoding`` itself), and redirects are not followed here (httpx does, when its
   client says so).
@@ -57,6 +58,12 @@ import httpx
 
 __all__ = ["AiohttpTransport"]
 
+
+#: The longest status line or header a reply may have, in bytes: h11's bound on a reply's
+#: whole header block (``h11._connection.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE``), so what httpx's own
+#: transport reads is read here too (aiohttp's default is 8190 a line: a proxy's long
+#: cookie or trace header failed every request).
+MAX_HEADER_BYTES = 16 * 1024
 
 #: httpx's own defaults: 100 connections at most, each kept 5 s idle.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=5.0)
@@ -94,7 +101,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 ssl=ssl_context,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False
+                connector=connector,
+                auto_decompress=False,
+                trust_env=False,
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
             )
             self._loop = loop
         return self._session
