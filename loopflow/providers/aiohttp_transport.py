@@ -146,7 +146,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=stream,
             request=request,
             extensions={
-                "http_version": b"HTTP/1.1",
+                "http_version": _http_version(response.version),
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
@@ -194,6 +194,13 @@ KEEPALIVE_OPTIONS = _keepalive_options()
 #: httpx sets these itself (it always sends Accept-Encoding, User-Agent and Accept);
 #: aiohttp would otherwise add its own beside them.
 _NO_AUTO_HEADERS = frozenset({"Accept-Encoding", "User-Agent", "Accept"})
+
+
+def _http_version(version: Optional[aiohttp.HttpVersion]) -> bytes:
+    """The reply's HTTP version as httpx names it (``b"HTTP/1.0"``, ``b"HTTP/1.1"``)."""
+    if version is None:
+        return b"HTTP/1.1"
+    return b"HTTP/%d.%d" % (version.major, version.minor)
 
 
 def _client_timeout(timeout: Any) -> aiohttp.ClientTimeout:
