@@ -66,6 +66,14 @@ class ConfigMemory:
         self._notes: LRUMap[NoteKey, tuple[str, ...]] = LRUMap(note_bytes, weigh=_note_bytes)
         # Bumped by every write: a read that a write overtook is not mirrored.
         self._writes = 0
+        # Deletions under way (:meth:`_deleting`): while one runs, nothing read is
+        # mirrored (a read may find an entry it has not deleted yet).
+        self._deletions = 0
+
+    def _unchanged_since(self, writes: int) -> bool:
+        """Whether what a read that began at ``writes`` found may be mirrored: nothing
+        was written since, and no deletion is under way."""
+        return writes == self._writes and not self._deletions
 
     @property
     def mirrored(self) -> dict[str, int]:
@@ -90,7 +98,7 @@ class ConfigMemory:
             group = schema.group(self.config.channel_from_id(conversation), "memory")
             stored = await group.get_raw(mate, default=None)
             data = stored if isinstance(stored, dict) else None
-            if writes == self._writes:
+            if self._unchanged_since(writes):
                 self._windows[key] = data
         # A new state each time: the caller changes it, the mirror stays as stored.
         return WindowState.from_dict(data) if data is not None else WindowState()
@@ -126,7 +134,7 @@ class ConfigMemory:
                 writes = self._writes
                 stored = await self.config.custom(NOTES, str(guild), mate, str(person)).facts()
                 kept = tuple(str(fact) for fact in stored or ())
-                if writes == self._writes:
+                if self._unchanged_since(writes):
                     self._notes[key] = kept
             if kept:
                 found[person] = list(kept)
@@ -184,7 +192,7 @@ class ConfigMemory:
         if cached is None:
             writes = self._writes
             cached = bool(await self.config.user_from_id(person).memory_optout())
-            if writes == self._writes:
+            if self._unchanged_since(writes):
                 self._opted_out[person] = cached
         return cached
 
@@ -242,8 +250,10 @@ class ConfigMemory:
         notes: Callable[[NoteKey], bool] | None = None,
     ) -> Iterator[None]:
         """Around a deletion in Config: the mirrored entries it deletes go first, and
-        no read that overlaps it is mirrored (it may have read what is being deleted)."""
+        no read that overlaps it is mirrored (it may have read what is being deleted:
+        a read made between two of its writes finds the entries not deleted yet)."""
         self._writes += 1
+        self._deletions += 1
         if windows is not None:
             self._windows.discard_where(windows)
         if notes is not None:
@@ -251,6 +261,7 @@ class ConfigMemory:
         try:
             yield
         finally:
+            self._deletions -= 1
             self._writes += 1
 
     # --- end-user data -----------------------------------------------------------------
