@@ -16,7 +16,8 @@ notes by their approximate size (:data:`WINDOW_CACHE_BYTES`, :data:`NOTE_CACHE_B
 the least recently used go first and are read again when needed), opt-outs by count
 (:data:`OPT_OUT_CACHE_LIMIT`). This module is the only writer of all three, and the
 store clears a channel's scope under :meth:`ConfigMemory.clearing`,
-so the mirrors stay exact; a read that a write overtook is not mirrored.
+so the mirrors stay exact: a read that a write or a deletion overtook, or made while a
+deletion runs, is not mirrored, nor a write that a deletion overtook.
 """
 
 from __future__ import annotations
@@ -69,11 +70,20 @@ class ConfigMemory:
         # Deletions under way (:meth:`_deleting`): while one runs, nothing read is
         # mirrored (a read may find an entry it has not deleted yet).
         self._deletions = 0
+        # Deletions begun so far: a write that one overtook is not mirrored either (the
+        # deletion landed after it in Config).
+        self._deletions_begun = 0
 
     def _unchanged_since(self, writes: int) -> bool:
         """Whether what a read that began at ``writes`` found may be mirrored: nothing
         was written since, and no deletion is under way."""
         return writes == self._writes and not self._deletions
+
+    def _written(self, deletions_begun: int) -> bool:
+        """Whether a write that began when ``deletions_begun`` deletions had begun may
+        mirror what it wrote: no deletion ran meanwhile, nor runs now."""
+        self._writes += 1
+        return deletions_begun == self._deletions_begun and not self._deletions
 
     @property
     def mirrored(self) -> dict[str, int]:
@@ -107,12 +117,13 @@ class ConfigMemory:
         """Keep ``state`` as ``state.to_dict()``."""
         data = state.to_dict()
         self._writes += 1
+        deletions = self._deletions_begun
         self._windows.pop((conversation, mate), None)  # a write that fails leaves no guess
         await schema.group(self.config.channel_from_id(conversation), "memory").set_raw(
             mate, value=data
         )
-        self._writes += 1
-        self._windows[(conversation, mate)] = data
+        if self._written(deletions):
+            self._windows[(conversation, mate)] = data
 
     async def windows(self, conversation: int) -> dict[str, WindowState]:
         """Every mate's state in ``conversation``, by mate name."""
@@ -145,14 +156,15 @@ class ConfigMemory:
         key = (guild, mate, person)
         kept = tuple(str(fact) for fact in facts)
         self._writes += 1
+        deletions = self._deletions_begun
         self._notes.pop(key, None)  # a write that fails leaves no guess
         group = self.config.custom(NOTES, str(guild), mate, str(person))
         if kept:
             await group.facts.set(list(kept))
         else:
             await group.clear()
-        self._writes += 1
-        self._notes[key] = kept
+        if self._written(deletions):
+            self._notes[key] = kept
 
     async def notes_about(self, person: int, guild: int | None = None) -> dict[str, list[str]]:
         """``person``'s notes by mate name in ``guild``; with no guild, by
@@ -205,13 +217,14 @@ class ConfigMemory:
         """Record ``person``'s choice (opting in deletes the record)."""
         group = self.config.user_from_id(person).memory_optout
         self._writes += 1
+        deletions = self._deletions_begun
         self._opted_out.pop(person, None)
         if opted_out:
             await group.set(True)
         else:
             await group.clear()
-        self._writes += 1
-        self._opted_out[person] = opted_out
+        if self._written(deletions):
+            self._opted_out[person] = opted_out
 
     # --- mates that are gone ------------------------------------------------------------
 
@@ -254,6 +267,7 @@ class ConfigMemory:
         a read made between two of its writes finds the entries not deleted yet)."""
         self._writes += 1
         self._deletions += 1
+        self._deletions_begun += 1
         if windows is not None:
             self._windows.discard_where(windows)
         if notes is not None:

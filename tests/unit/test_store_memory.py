@@ -327,3 +327,45 @@ async def test_a_read_made_midway_through_a_deletion_is_not_mirrored(config, mon
         await deleting
         monkeypatch.undo()
         assert await read(memory) == gone, name
+
+
+class ConfigSets:
+    """Pauses the next write that reaches Red's Config driver, once it has landed."""
+
+    def __init__(self, config, monkeypatch) -> None:
+        self.paused = asyncio.Event()
+        self.resume = asyncio.Event()
+        driver = config._driver
+        real = driver.set
+
+        async def paused(identifier_data, value=None):  # type: ignore[no-untyped-def]
+            await real(identifier_data, value=value)
+            if not self.paused.is_set():
+                self.paused.set()
+                await self.resume.wait()
+
+        monkeypatch.setattr(driver, "set", paused)
+
+
+async def test_a_write_a_deletion_overtook_is_not_mirrored(config, monkeypatch) -> None:
+    """A window being saved when its mate is deleted or its server left: the deletion
+    lands last in Config, and the mirror must not bring the window back."""
+    store = Store(config)
+    window = WindowState(start=5, summary="Alice has a cat.", people={ALICE})
+    cases = (
+        ("mate deleted", lambda s: s.memory.forget_mate(GUILD, "maya", [CHANNEL])),
+        ("server left", lambda s: s.forget_guild(GUILD, [CHANNEL])),
+        ("channel deleted", lambda s: s.forget_channel(GUILD, CHANNEL)),
+    )
+    for name, delete in cases:
+        memory = ConfigMemory(config)
+        store.memory = memory
+        sets = ConfigSets(config, monkeypatch)
+        saving = asyncio.ensure_future(memory.save_window(CHANNEL, "maya", window))
+        await asyncio.wait_for(sets.paused.wait(), 5)
+        monkeypatch.undo()
+        await delete(store)  # lands after the window's write
+        sets.resume.set()
+        await saving
+        assert await ConfigMemory(config).load_window(CHANNEL, "maya") == WindowState(), name
+        assert await memory.load_window(CHANNEL, "maya") == WindowState(), name
