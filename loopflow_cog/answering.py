@@ -254,7 +254,8 @@ def blocked_line(blocked: Blocked, mate: str) -> str:
 class Typing:
     """Shows "typing" in a channel until :meth:`cancel`, off the reply's critical path
     (:func:`start_typing`); each call takes a token of ``calls``, and waits
-    :data:`TYPING_RETRY` seconds for one when there is none."""
+    :data:`TYPING_RETRY` seconds for one when there is none. One call at most is under
+    way: a renewal due while Discord still holds the last call is skipped."""
 
     def __init__(self, channel: discord.abc.Messageable, calls: TokenBucket) -> None:
         self.channel = channel
@@ -273,7 +274,9 @@ class Typing:
         if now >= self._deadline:
             self._timer = None
             return
-        if self._task is not None and not self._task.done():  # the last call still waits
+        if self._task is not None and not self._task.done():
+            # Discord still holds the last call (its global rate limit): no second one
+            # beside it, which would land after the reply and outlive cancel().
             self._timer = self._loop.call_later(TYPING_INTERVAL, self._start)
             return
         # A renewal leaves half the burst to indicators still waiting for their first call.

@@ -209,7 +209,7 @@ class MateCommands(MixinMeta):
             return
         await self.store.delete_mate(ctx.guild.id, mate.name)
         places = [place.id for place in (*ctx.guild.channels, *ctx.guild.threads)]
-        await self.store.memory.forget_mate(ctx.guild.id, mate.name, places)
+        await self.remembering.forget_mate(ctx.guild.id, mate.name, places)
         await answer(ctx, _("Deleted **{display}**.").format(display=mate.display_name))
 
     @mate.command(name="usage")

@@ -12,7 +12,7 @@ keeper's ``opted_out``), and the listener starts no turn for their messages.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from loopflow.chat.host import Place
 from loopflow.chat.keeper import MemoryKeeper, UsageHook
@@ -64,6 +64,13 @@ class Remembering:
             await self.memory.set_opted_out(person, True)
             for guild, name in await self.memory.noted_keys(person):
                 await self.memory.save_notes(guild, name, person, [])
+
+    async def forget_mate(self, guild: int, mate: str, conversations: Collection[int]) -> None:
+        """A mate was deleted: its folds under way in ``conversations`` (the server's
+        channels and threads) save nothing more, then its notes in ``guild`` and its
+        windows go (a new mate of that name starts with no memory)."""
+        self.keeper.close_mate(mate, conversations)
+        await self.memory.forget_mate(guild, mate, conversations)
 
     def close_conversation(self, conversation: int) -> None:
         """A channel or thread is gone: folds of it save nothing more (the store deletes

@@ -238,9 +238,20 @@ class MemoryKeeper:
         """``conversation`` is gone (a deleted channel or thread, a server left): folds of
         it under way are dropped when they land, waiting ones never start, so nothing of
         it is saved again after the host deleted what was stored."""
-        self._closed.update(key for key in self._folds if key[0] == conversation)
-        self._failed.discard_where(lambda key: key[0] == conversation)
-        for key in [key for key in self._jumps if key[0] == conversation]:
+        self._close(lambda key: key[0] == conversation)
+
+    def close_mate(self, mate: str, conversations: Collection[int]) -> None:
+        """``mate`` was deleted: its folds in ``conversations`` (its server's channels and
+        threads) under way are dropped when they land, waiting ones never start, so a new
+        mate of that name finds no window saved after the host deleted them."""
+        places = set(conversations)
+        self._close(lambda key: key[1] == mate and key[0] in places)
+
+    def _close(self, gone: Callable[[WindowKey], bool]) -> None:
+        """The windows ``gone`` picks are deleted by the host: their folds save nothing."""
+        self._closed.update(key for key in self._folds if gone(key))
+        self._failed.discard_where(gone)
+        for key in [key for key in self._jumps if gone(key)]:
             del self._jumps[key]
 
     async def idle(self) -> None:

@@ -23,9 +23,17 @@ if TYPE_CHECKING:
 
 class Pin:
     """Held by every view of a list: while one lives, the cache leaves that list's part
-    the views cover as it is (it knows through a weak reference)."""
+    the views cover as it is (it knows through a weak reference).
+
+    Also held by every walk over a view (``iter``, ``reversed``), as an empty last part:
+    ``for turn in cache.turns(...)`` keeps no view, and a walk that goes on while the
+    conversation changes (an await between two turns) must read the turns as they were.
+    """
 
     __slots__ = ("__weakref__",)
+
+    def __iter__(self) -> Iterator[Turn]:
+        return iter(())
 
 
 class TurnsView(Sequence["Turn"]):
@@ -102,14 +110,19 @@ class TurnsView(Sequence["Turn"]):
         return TurnsView(self._items, self._lo + start, self._hi, tail, self._pin, self._people)
 
     def __iter__(self) -> Iterator[Turn]:
+        # The walk holds the pin (its last, empty part) until it is done: see Pin.
         head = map(self._items.__getitem__, range(self._lo, self._hi))
-        return chain(head, self._tail) if self._tail else head
+        if self._pin is None:
+            return chain(head, self._tail) if self._tail else head
+        return chain(head, self._tail, self._pin)
 
     def __reversed__(self) -> Iterator[Turn]:
         # From the newest turn back, in C: a build walks only what its window holds.
         skip = len(self._items) - self._hi
         head = islice(reversed(self._items), skip, skip + self._hi - self._lo)
-        return chain(reversed(self._tail), head) if self._tail else head
+        if self._pin is None:
+            return chain(reversed(self._tail), head) if self._tail else head
+        return chain(reversed(self._tail), head, self._pin)
 
     def spliced(self, keep: int, tail: Sequence[Turn]) -> TurnsView:
         """The first ``keep`` turns, then ``tail``: a reordered or completed end of the

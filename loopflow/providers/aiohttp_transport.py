@@ -26,6 +26,7 @@ What it keeps of httpx's transport:
   :class:`httpx.RemoteProtocolError` (httpx's "peer closed connection without sending
   complete message body") or :class:`httpx.ReadError`, a URL aiohttp cannot request
   :class:`httpx.UnsupportedProtocol`. Cancellation passes through untouched.
+- **Headers as long as h11 takes them** (:data:`MAX_HEADER_BYTES`).
 - **Bodies as sent**: responses are not decompressed here (httpx decodes
   ``Content-Encoding`` itself), and redirects are not followed here (httpx does, when its
   client says so).
@@ -57,6 +58,12 @@ import httpx
 
 __all__ = ["AiohttpTransport"]
 
+
+#: The longest status line or header a reply may have, in bytes: h11's bound on a reply's
+#: whole header block (``h11._connection.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE``), so what httpx's own
+#: transport reads is read here too (aiohttp's default is 8190 a line: a proxy's long
+#: cookie or trace header failed every request).
+MAX_HEADER_BYTES = 16 * 1024
 
 #: httpx's own defaults: 100 connections at most, each kept 5 s idle.
 DEFAULT_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=5.0)
@@ -94,7 +101,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 ssl=ssl_context,
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, auto_decompress=False, trust_env=False
+                connector=connector,
+                auto_decompress=False,
+                trust_env=False,
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
             )
             self._loop = loop
         return self._session
@@ -135,7 +146,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             stream=stream,
             request=request,
             extensions={
-                "http_version": b"HTTP/1.1",
+                "http_version": _http_version(response.version),
                 "reason_phrase": (response.reason or "").encode("ascii", "replace"),
             },
         )
@@ -185,6 +196,13 @@ KEEPALIVE_OPTIONS = _keepalive_options()
 _NO_AUTO_HEADERS = frozenset({"Accept-Encoding", "User-Agent", "Accept"})
 
 
+def _http_version(version: Optional[aiohttp.HttpVersion]) -> bytes:
+    """The reply's HTTP version as httpx names it (``b"HTTP/1.0"``, ``b"HTTP/1.1"``)."""
+    if version is None:
+        return b"HTTP/1.1"
+    return b"HTTP/%d.%d" % (version.major, version.minor)
+
+
 def _client_timeout(timeout: Any) -> aiohttp.ClientTimeout:
     """aiohttp's timeouts for httpx's ``{"connect", "read", "write", "pool"}`` seconds
     (None: no bound)."""
@@ -228,6 +246,18 @@ class _ResponseStream(httpx.AsyncByteStream):
 _CLOSED = httpx.ByteStream(b"")
 
 
+def _parser_error(exc: aiohttp.ClientResponseError) -> str:
+    """What was wrong with a reply that did not parse. aiohttp 3.9 raises the parser's
+    error two causes deep, under an ``HttpProcessingError`` with no message, so its own
+    text reads ``0, message=''``: the deepest cause's text, or aiohttp's if none."""
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = getattr(cause, "message", None) or str(cause)  # HttpProcessingError: no code
+    detail = " ".join(str(text).split()) or exc.message or type(cause).__name__
+    return f"The provider's reply did not parse as HTTP: {detail} ({exc.request_info.real_url})"
+
+
 @contextlib.contextmanager
 def _httpx_errors(connecting: bool) -> Iterator[None]:
     """Raise aiohttp's failures as the httpx errors the SDKs handle (``connecting``: the
@@ -251,6 +281,6 @@ def _httpx_errors(connecting: bool) -> Iterator[None]:
     except aiohttp.InvalidURL as exc:
         raise httpx.UnsupportedProtocol(str(exc)) from exc
     except aiohttp.ClientResponseError as exc:  # a status line or headers that do not parse
-        raise httpx.RemoteProtocolError(str(exc)) from exc
+        raise httpx.RemoteProtocolError(_parser_error(exc)) from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc

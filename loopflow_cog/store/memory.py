@@ -16,7 +16,8 @@ notes by their approximate size (:data:`WINDOW_CACHE_BYTES`, :data:`NOTE_CACHE_B
 the least recently used go first and are read again when needed), opt-outs by count
 (:data:`OPT_OUT_CACHE_LIMIT`). This module is the only writer of all three, and the
 store clears a channel's scope under :meth:`ConfigMemory.clearing`,
-so the mirrors stay exact; a read that a write overtook is not mirrored.
+so the mirrors stay exact: a read that a write or a deletion overtook, or made while a
+deletion runs, is not mirrored, nor a write that a deletion overtook.
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ class ConfigMemory:
         self._notes: LRUMap[NoteKey, tuple[str, ...]] = LRUMap(note_bytes, weigh=_note_bytes)
         # Bumped by every write: a read that a write overtook is not mirrored.
         self._writes = 0
+        # Deletions under way (:meth:`_deleting`): while one runs, nothing read is
+        # mirrored (a read may find an entry it has not deleted yet).
+        self._deletions = 0
+        # Deletions begun so far: a write that one overtook is not mirrored either (the
+        # deletion landed after it in Config).
+        self._deletions_begun = 0
+
+    def _unchanged_since(self, writes: int) -> bool:
+        """Whether what a read that began at ``writes`` found may be mirrored: nothing
+        was written since, and no deletion is under way."""
+        return writes == self._writes and not self._deletions
+
+    def _written(self, deletions_begun: int) -> bool:
+        """Whether a write that began when ``deletions_begun`` deletions had begun may
+        mirror what it wrote: no deletion ran meanwhile, nor runs now."""
+        self._writes += 1
+        return deletions_begun == self._deletions_begun and not self._deletions
 
     @property
     def mirrored(self) -> dict[str, int]:
@@ -90,7 +108,7 @@ class ConfigMemory:
             group = schema.group(self.config.channel_from_id(conversation), "memory")
             stored = await group.get_raw(mate, default=None)
             data = stored if isinstance(stored, dict) else None
-            if writes == self._writes:
+            if self._unchanged_since(writes):
                 self._windows[key] = data
         # A new state each time: the caller changes it, the mirror stays as stored.
         return WindowState.from_dict(data) if data is not None else WindowState()
@@ -99,12 +117,13 @@ class ConfigMemory:
         """Keep ``state`` as ``state.to_dict()``."""
         data = state.to_dict()
         self._writes += 1
+        deletions = self._deletions_begun
         self._windows.pop((conversation, mate), None)  # a write that fails leaves no guess
         await schema.group(self.config.channel_from_id(conversation), "memory").set_raw(
             mate, value=data
         )
-        self._writes += 1
-        self._windows[(conversation, mate)] = data
+        if self._written(deletions):
+            self._windows[(conversation, mate)] = data
 
     async def windows(self, conversation: int) -> dict[str, WindowState]:
         """Every mate's state in ``conversation``, by mate name."""
@@ -126,7 +145,7 @@ class ConfigMemory:
                 writes = self._writes
                 stored = await self.config.custom(NOTES, str(guild), mate, str(person)).facts()
                 kept = tuple(str(fact) for fact in stored or ())
-                if writes == self._writes:
+                if self._unchanged_since(writes):
                     self._notes[key] = kept
             if kept:
                 found[person] = list(kept)
@@ -137,14 +156,15 @@ class ConfigMemory:
         key = (guild, mate, person)
         kept = tuple(str(fact) for fact in facts)
         self._writes += 1
+        deletions = self._deletions_begun
         self._notes.pop(key, None)  # a write that fails leaves no guess
         group = self.config.custom(NOTES, str(guild), mate, str(person))
         if kept:
             await group.facts.set(list(kept))
         else:
             await group.clear()
-        self._writes += 1
-        self._notes[key] = kept
+        if self._written(deletions):
+            self._notes[key] = kept
 
     async def notes_about(self, person: int, guild: int | None = None) -> dict[str, list[str]]:
         """``person``'s notes by mate name in ``guild``; with no guild, by
@@ -184,7 +204,7 @@ class ConfigMemory:
         if cached is None:
             writes = self._writes
             cached = bool(await self.config.user_from_id(person).memory_optout())
-            if writes == self._writes:
+            if self._unchanged_since(writes):
                 self._opted_out[person] = cached
         return cached
 
@@ -197,13 +217,14 @@ class ConfigMemory:
         """Record ``person``'s choice (opting in deletes the record)."""
         group = self.config.user_from_id(person).memory_optout
         self._writes += 1
+        deletions = self._deletions_begun
         self._opted_out.pop(person, None)
         if opted_out:
             await group.set(True)
         else:
             await group.clear()
-        self._writes += 1
-        self._opted_out[person] = opted_out
+        if self._written(deletions):
+            self._opted_out[person] = opted_out
 
     # --- mates that are gone ------------------------------------------------------------
 
@@ -242,8 +263,11 @@ class ConfigMemory:
         notes: Callable[[NoteKey], bool] | None = None,
     ) -> Iterator[None]:
         """Around a deletion in Config: the mirrored entries it deletes go first, and
-        no read that overlaps it is mirrored (it may have read what is being deleted)."""
+        no read that overlaps it is mirrored (it may have read what is being deleted:
+        a read made between two of its writes finds the entries not deleted yet)."""
         self._writes += 1
+        self._deletions += 1
+        self._deletions_begun += 1
         if windows is not None:
             self._windows.discard_where(windows)
         if notes is not None:
@@ -251,6 +275,7 @@ class ConfigMemory:
         try:
             yield
         finally:
+            self._deletions -= 1
             self._writes += 1
 
     # --- end-user data -----------------------------------------------------------------

@@ -511,6 +511,13 @@ class FakeDiscord(InteractionActions, MenuActions, MemberActions, DiscordServer)
 
         return self.run_sync(read)
 
+    def reactions_added(self, user: UserRef, emoji: str) -> set[int]:
+        """The messages ``user`` ever put ``emoji`` on (taken off again or not)."""
+        uid = _id(user)
+        return self.run_sync(
+            lambda: {m for m, e, u in self.state.reacted if e == emoji and u == uid}
+        )
+
     def typing_calls(self, channel: Optional[ChannelRef] = None) -> list[float]:
         """Times of the bot's typing-indicator calls (in one channel if given)."""
 

@@ -312,6 +312,7 @@ class MessageOps:
             return
         if add:
             users.append(user.id)
+            self.reacted.append((msg.id, emoji, user.id))
         else:
             users.remove(user.id)
         data: dict[str, Any] = {

@@ -60,6 +60,8 @@ class DiscordState(MessageOps, ForumOps):
         self.webhooks: dict[int, Webhook] = {}
         self.dm_channels: dict[int, int] = {}  # user id -> DM channel id
         self.typing: list[tuple[int, float]] = []  # (channel id, time) of bot typing calls
+        # (message id, emoji, user id) of every reaction added, removed ones included
+        self.reacted: list[tuple[int, str, int]] = []
         self.app_commands: dict[Optional[int], list[dict[str, Any]]] = {}
         self.interactions: Any = None  # an InteractionState, set by the server
         # The server's AutoMod keyword rule: what the bot or a webhook posts with one of

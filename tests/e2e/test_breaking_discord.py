@@ -17,7 +17,7 @@ from e2e_helpers import (
     mate_text,
 )
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM, reply
+from fake_llm import ThreadedFakeLLM, hang, reply, wait_until
 from harness import RedProcess, run_blocking
 
 pytestmark = pytest.mark.usefixtures("mates")
@@ -411,3 +411,39 @@ async def test_ask_a_mate_offers_every_mate_of_a_server_with_more_than_25(
         lambda m: mate_text(m) == "Cache wisely.", channel=channel, after=question
     )
     assert answer.webhook_name == "Extra29"
+
+
+# --- ⏹️ on a reply the stop-button budget left without a button ---------------------------
+
+
+async def test_a_reply_the_budget_gave_no_stop_button_still_stops_on_a_persons_stop(
+    discord, llm: ThreadedFakeLLM
+) -> None:
+    """Stop buttons are bot-wide within a budget (10 at once, 5 a second): a burst of
+    replies leaves some without one. The person who asked still stops theirs with a ⏹️
+    of their own, and the provider's stream is closed."""
+    count = 24  # 10 buttons at once, 5 more a second: the first posts come within ~1 s
+    channels = [await bound_channel(discord, f"break-budget-{i}", "maya") for i in range(count)]
+    llm.enqueue(*[hang(120, after_text="Let me think about", gate="budget") for _ in channels])
+    asked = [await discord.send(discord.member, channel, "think hard") for channel in channels]
+    await llm.wait_for_requests(count)
+    llm.release("budget")  # every stream sends its first words at once
+    growing = [
+        await discord.wait_for_message(channel=channel, webhook=True, after=message, timeout=30)
+        for channel, message in zip(channels, asked)
+    ]
+    for message in growing:
+        await discord.react(discord.member, message, STOP)
+    await wait_until(
+        lambda: all(r.outcome == "disconnected" for r in llm.server.requests[-count:]),
+        timeout=30,
+    )
+    bot_id = discord.bot_user.id
+    await discord.wait_until(
+        lambda d: all(bot_id not in d.message(m).reactions.get(STOP, []) for m in growing),
+        timeout=10,
+    )
+    buttoned = discord.reactions_added(bot_id, STOP)
+    unbuttoned = [m for m in growing if m.id not in buttoned]
+    assert unbuttoned and len(unbuttoned) < count  # the budget left some without a button
+    assert all(discord.message(m).content == "Let me think about" for m in growing)

@@ -262,3 +262,57 @@ async def test_a_response_read_and_closed_leaves_no_reference_cycle(serve, clien
         gc.garbage.clear()
         gc.enable()
     assert cycles == []
+
+
+@pytest.fixture
+async def raw_reply() -> AsyncIterator[Callable[[bytes], Awaitable[str]]]:
+    """``await raw_reply(data)``: the base URL of a server on 127.0.0.1 that answers every
+    request with ``data`` as it is (a status line and headers a web framework would not
+    write), then closes the connection."""
+    servers: list[asyncio.Server] = []
+
+    async def start(data: bytes) -> str:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(data)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_reply_that_does_not_parse_says_why(raw_reply, client):
+    # aiohttp's parser error is two causes deep; its ClientResponseError reads "0, message=''".
+    base = await raw_reply(b"NOT HTTP AT ALL\r\n\r\n")
+    with pytest.raises(httpx.RemoteProtocolError) as caught:
+        await client.get(f"{base}/")
+    said = str(caught.value)
+    assert "message=''" not in said
+    assert "did not parse" in said and "Expected HTTP/" in said, said
+
+
+async def test_a_header_as_long_as_httpx_takes_is_read(raw_reply, client):
+    # httpx's own transport (h11) takes a header block up to 16 KiB; aiohttp's default
+    # refuses any header line over 8190 bytes (a long cookie or trace header from a proxy).
+    long_value = b"a" * 12_000
+    base = await raw_reply(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Trace: " + long_value + b"\r\n\r\nok"
+    )
+    response = await client.get(f"{base}/")
+    assert response.status_code == 200
+    assert response.headers["X-Trace"] == long_value.decode()
+    assert response.text == "ok"
+
+
+async def test_a_reply_in_http_1_0_says_so(raw_reply, client):
+    base = await raw_reply(b"HTTP/1.0 200 OK\r\n\r\nhello")
+    response = await client.get(f"{base}/")
+    assert response.text == "hello"
+    assert response.http_version == "HTTP/1.0"

@@ -161,6 +161,27 @@ def test_the_turns_that_left_are_let_go_once_no_turn_reads_them() -> None:
     assert len(cache._conversations.peek(1).items) <= 10 + HELD_FOR_VIEWS  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("backwards", [False, True])
+def test_a_walk_over_a_view_it_outlives_stays_a_snapshot(backwards: bool) -> None:
+    """``for turn in cache.turns(...)`` (or ``reversed``) holds the walk, not the view:
+    a walk that goes on while the conversation changes (a build that awaits between turns)
+    still reads the turns as they were when the view was taken."""
+    cache = ConversationCache(max_messages=10)
+    cache.load(1, chat(10))
+    view = cache.turns(1)
+    seen = list(reversed(view)) if backwards else list(view)
+    walk = reversed(view) if backwards else iter(view)
+    del view  # only the walk is left
+    gc.collect()
+    walked = [next(walk), next(walk)]
+    cache.edit(1, seen[2].message_id, "edited under the walk")
+    for message_id in range(11, 14):  # the oldest leave the conversation
+        cache.add(1, person(message_id))
+    cache.edit(1, seen[3].message_id, "edited under the walk")
+    walked.extend(walk)
+    assert walked == seen
+
+
 def test_the_speakers_a_turn_read_stay_known_while_many_new_people_come_and_go() -> None:
     from loopflow.chat.history import SPEAKERS_SLACK
 

@@ -598,3 +598,18 @@ async def test_after_a_reset_a_window_whose_fold_failed_folds_ahead_again() -> N
     await chat.keeper.idle()
     state = await chat.state()
     assert state.summary and state.start == state.folded_until == state.next_start > 0
+
+
+async def test_a_fold_that_lands_after_its_mate_was_deleted_saves_nothing() -> None:
+    """A mate deleted while a fold of its window runs: the fold must not write the window
+    back, or a new mate of that name starts with the old one's summary."""
+    gate = asyncio.Event()
+    chat = Chat(FoldingFake(gate=gate))
+    await chat.say("I have a cat called Pixel", 101)
+    await chat.until_fold()  # the fold waits at the gate
+    # The host's mate deletion: folds under way, then what is stored.
+    chat.keeper.close_mate("maya", [CHANNEL])
+    chat.store.windows.pop((CHANNEL, "maya"), None)
+    gate.set()
+    await chat.keeper.idle()
+    assert (CHANNEL, "maya") not in chat.store.windows

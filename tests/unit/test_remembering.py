@@ -3,12 +3,17 @@ opted-out people out, an opt-out deletes their notes, a reset clears summaries."
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
 from memory_fakes import FoldingFake
 
 from loopflow.chat.host import Place
-from loopflow.chat.memory import WindowState
+from loopflow.chat.memory import FOLD_INSTRUCTION, WindowState
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate
+from loopflow.providers.base import Chunk, Request
 from loopflow_cog.remembering import Remembering
 from loopflow_cog.store import Store
 
@@ -99,3 +104,40 @@ async def test_who_opted_out_is_found_without_reading_every_cached_turn(config) 
     assert len(sent) == 19_999 and "marzipan" not in str(sent)
     # The request walks its turns from the newest back; the speakers are not read again.
     assert watched.reads == 0
+
+
+class FoldSignals(FoldingFake):
+    """A :class:`FoldingFake` whose ``folding`` is set when a fold request arrives."""
+
+    def __init__(self, gate: asyncio.Event) -> None:
+        super().__init__(gate=gate)
+        self.folding = asyncio.Event()
+
+    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+        if request.system == FOLD_INSTRUCTION:
+            self.folding.set()
+        async for chunk in super().execute(request, stream=stream):
+            yield chunk
+
+
+async def test_a_deleted_mate_keeps_no_window_a_running_fold_would_save(config) -> None:
+    """``[p]mate delete`` while a fold of the mate's window runs: once the fold lands,
+    neither Config nor the mirror holds a window for a new mate of that name."""
+    small = dataclasses.replace(MAYA, context_budget=1_500)  # its window jumps soon
+    fake = FoldSignals(gate=asyncio.Event())
+    store = Store(config)
+    remembering = Remembering(Session({"openai": fake}), store)
+    turns: list[Turn] = []
+    for i in range(60):  # far more than the budget holds: the window jumps, a fold starts
+        text = f"{i}: " + "the cron job moved " * 8
+        turns.append(Turn(ALICE, "Alice", text, message_id=2 * i + 1))
+        stream = await remembering.stream(Place(CHANNEL, GUILD), small, turns)
+        said = "".join([delta async for delta in stream])
+        turns.append(Turn(1, "Maya", said, message_id=2 * i + 2, mate="maya"))
+    await asyncio.wait_for(fake.folding.wait(), 10)  # the fold waits at the gate
+    await remembering.forget_mate(GUILD, "maya", [CHANNEL])
+    assert fake.gate is not None
+    fake.gate.set()
+    await remembering.keeper.idle()
+    assert await Store(config).memory.windows(CHANNEL) == {}
+    assert await store.memory.load_window(CHANNEL, "maya") == WindowState()

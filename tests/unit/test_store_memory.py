@@ -249,3 +249,123 @@ async def test_the_mirror_is_bounded_by_size_and_reads_again_what_it_let_go(conf
     assert held["note_bytes"] <= 5_000 and 0 < held["notes"] < 100
     assert (await memory.load_window(0, "maya")).start == 0  # let go of: read again
     assert await memory.load_notes(GUILD, "maya", [0]) == {0: ["a fact " * 20]}
+
+
+class ConfigClears:
+    """Pauses after the ``after``-th deletion that reaches Red's Config driver (it has
+    landed): what runs meanwhile sees the deletion half done, as a turn does while the
+    JSON driver saves the file between two of a deletion's writes."""
+
+    def __init__(self, config, monkeypatch, after: int) -> None:
+        self.count = 0
+        self.paused = asyncio.Event()
+        self.resume = asyncio.Event()
+        driver = config._driver
+        real = driver.clear
+
+        async def counted(identifier_data):  # type: ignore[no-untyped-def]
+            await real(identifier_data)
+            self.count += 1
+            if self.count == after:
+                self.paused.set()
+                await self.resume.wait()
+
+        monkeypatch.setattr(driver, "clear", counted)
+
+
+async def notes_of_both(memory: ConfigMemory) -> list[dict[int, list[str]]]:
+    """What maya and merlin note about Alice (one of them is deleted first)."""
+    return [await memory.load_notes(GUILD, name, [ALICE]) for name in ("maya", "merlin")]
+
+
+async def test_a_read_made_midway_through_a_deletion_is_not_mirrored(config, monkeypatch) -> None:
+    """A deletion of many entries (a mate deleted, a person forgotten, a server left)
+    writes Config entry by entry; a turn that reads an entry not yet deleted gets it,
+    and must not keep it: after the deletion, the next turn finds nothing."""
+    store = Store(config)
+    window = WindowState(start=5, summary="Alice has a cat.", people={ALICE})
+    cases = (
+        # a mate deleted: its notes go first (one deletion), then its windows
+        (
+            "mate deleted",
+            1,
+            lambda s: s.memory.forget_mate(GUILD, "maya", [CHANNEL]),
+            lambda m: m.load_window(CHANNEL, "maya"),
+            WindowState(),
+        ),
+        # a person forgotten: their notes go mate by mate
+        (
+            "person forgotten",
+            1,
+            lambda s: s.memory.delete_person(ALICE),
+            lambda m: notes_of_both(m),
+            [{}, {}],
+        ),
+        # a server left: the bindings, the threads, then its channels one by one
+        (
+            "server left",
+            3,
+            lambda s: s.forget_guild(GUILD, [CHANNEL, CHANNEL + 1]),
+            lambda m: m.load_window(CHANNEL + 1, "maya"),
+            WindowState(),
+        ),
+    )
+    for name, after, delete, read, gone in cases:
+        memory = ConfigMemory(config)
+        store.memory = memory
+        await memory.save_notes(GUILD, "maya", ALICE, ["has a cat"])
+        await memory.save_notes(GUILD, "merlin", ALICE, ["plays the cello"])
+        for channel in (CHANNEL, CHANNEL + 1):
+            await memory.save_window(channel, "maya", window)
+        memory = ConfigMemory(config)  # nothing mirrored yet, as after a restart
+        store.memory = memory
+        clears = ConfigClears(config, monkeypatch, after)
+        deleting = asyncio.ensure_future(delete(store))
+        await asyncio.wait_for(clears.paused.wait(), 5)
+        await read(memory)  # a turn, while the deletion is half done
+        clears.resume.set()
+        await deleting
+        monkeypatch.undo()
+        assert await read(memory) == gone, name
+
+
+class ConfigSets:
+    """Pauses the next write that reaches Red's Config driver, once it has landed."""
+
+    def __init__(self, config, monkeypatch) -> None:
+        self.paused = asyncio.Event()
+        self.resume = asyncio.Event()
+        driver = config._driver
+        real = driver.set
+
+        async def paused(identifier_data, value=None):  # type: ignore[no-untyped-def]
+            await real(identifier_data, value=value)
+            if not self.paused.is_set():
+                self.paused.set()
+                await self.resume.wait()
+
+        monkeypatch.setattr(driver, "set", paused)
+
+
+async def test_a_write_a_deletion_overtook_is_not_mirrored(config, monkeypatch) -> None:
+    """A window being saved when its mate is deleted or its server left: the deletion
+    lands last in Config, and the mirror must not bring the window back."""
+    store = Store(config)
+    window = WindowState(start=5, summary="Alice has a cat.", people={ALICE})
+    cases = (
+        ("mate deleted", lambda s: s.memory.forget_mate(GUILD, "maya", [CHANNEL])),
+        ("server left", lambda s: s.forget_guild(GUILD, [CHANNEL])),
+        ("channel deleted", lambda s: s.forget_channel(GUILD, CHANNEL)),
+    )
+    for name, delete in cases:
+        memory = ConfigMemory(config)
+        store.memory = memory
+        sets = ConfigSets(config, monkeypatch)
+        saving = asyncio.ensure_future(memory.save_window(CHANNEL, "maya", window))
+        await asyncio.wait_for(sets.paused.wait(), 5)
+        monkeypatch.undo()
+        await delete(store)  # lands after the window's write
+        sets.resume.set()
+        await saving
+        assert await ConfigMemory(config).load_window(CHANNEL, "maya") == WindowState(), name
+        assert await memory.load_window(CHANNEL, "maya") == WindowState(), name

@@ -104,18 +104,34 @@ async def test_an_indicator_that_finds_no_token_waits_as_a_timer() -> None:
     await typing.ended()
 
 
-@virtual_time
-async def test_a_typing_call_discord_holds_is_not_piled_on_and_ends_with_the_reply() -> None:
-    # Discord holding the bot's calls (its global rate limit): one typing call waits at a
-    # time, and cancelling the indicator ends it.
-    class HeldChannel(FakeChannel):
-        async def typing(self) -> None:
-            self.calls.append(asyncio.get_running_loop().time())
-            await asyncio.Event().wait()
+class SlowChannel:
+    """A channel whose typing calls take ``seconds`` (Discord holding the bot's calls at
+    its global rate limit); records when each call started, and each that completed."""
 
-    channel = HeldChannel()
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started: list[float] = []
+        self.completed: list[float] = []
+
+    async def typing(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.started.append(loop.time())
+        await asyncio.sleep(self.seconds)
+        self.completed.append(loop.time())
+
+
+@virtual_time
+async def test_typing_calls_held_by_discord_end_with_the_indicator() -> None:
+    """A typing call still waiting when the next one is due must not outlive the reply:
+    one that lands after the reply was posted shows "typing" for 10 more seconds, and one
+    left running outlives the cog's unload."""
+    channel = SlowChannel(seconds=3 * TYPING_INTERVAL)
     typing = start_typing(channel, Chores().typing_calls)  # type: ignore[arg-type]
-    await asyncio.sleep(TYPING_DELAY + 5 * TYPING_INTERVAL)
-    assert len(channel.calls) == 1
+    await asyncio.sleep(TYPING_DELAY + 2 * TYPING_INTERVAL + 0.1)
+    assert channel.started and channel.completed == []  # waiting for Discord
     typing.cancel()
-    await asyncio.wait_for(typing.ended(), 1)
+    await typing.ended()
+    cancelled_at = asyncio.get_running_loop().time()
+    assert [t for t in channel.completed if t >= cancelled_at] == []
+    await asyncio.sleep(10 * TYPING_INTERVAL)
+    assert channel.completed == []  # none landed after the reply came
