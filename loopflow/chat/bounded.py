@@ -23,7 +23,7 @@ from collections.abc import (
     MutableMapping,
     ValuesView,
 )
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -137,6 +137,66 @@ class LRUMap(MutableMapping[K, V]):
         for key in stale:
             self._forget(key)
         return len(stale)
+
+
+class Generations(Generic[K, V]):
+    """A cache whose entries weigh at most ``max_weight`` in all (``weigh(key, value)``,
+    e.g. approximate bytes), for lookups too frequent for :class:`LRUMap`'s reordering
+    (a whole window on every request): a hit is one dict lookup.
+
+    Two generations instead of a least-recently-used order: new and used entries go to
+    the young one; when it would weigh more than half of ``max_weight`` it becomes the
+    old one and the old one is dropped. Entries used on every request stay. An entry
+    over half of ``max_weight`` alone is not kept.
+    """
+
+    def __init__(self, max_weight: int, weigh: Callable[[K, V], int]) -> None:
+        self.max_weight = max_weight
+        self._weigh = weigh
+        self._young: dict[K, V] = {}
+        self._old: dict[K, V] = {}
+        self._young_weight = 0
+        self._old_weight = 0
+
+    def get(self, key: K) -> V | None:
+        """The value kept for ``key`` (used: young again), None if none is."""
+        value = self._young.get(key)
+        if value is None:
+            value = self._old.pop(key, None)
+            if value is None:
+                return None
+            self._old_weight -= self._weigh(key, value)
+            self._add(key, value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` for ``key`` (replacing what was kept)."""
+        old = self._old.pop(key, None)
+        if old is not None:
+            self._old_weight -= self._weigh(key, old)
+        young = self._young.pop(key, None)
+        if young is not None:
+            self._young_weight -= self._weigh(key, young)
+        self._add(key, value)
+
+    def _add(self, key: K, value: V) -> None:
+        weight = self._weigh(key, value)
+        half = self.max_weight // 2
+        if weight > half:
+            return  # alone over half the bound: not kept
+        if self._young_weight + weight > half:
+            self._old, self._old_weight = self._young, self._young_weight
+            self._young, self._young_weight = {}, 0
+        self._young[key] = value
+        self._young_weight += weight
+
+    @property
+    def weight(self) -> int:
+        """What the kept entries weigh (at most ``max_weight``)."""
+        return self._young_weight + self._old_weight
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
 
 
 class KeyedLocks:

@@ -19,6 +19,7 @@ import sys
 import weakref
 from typing import TYPE_CHECKING
 
+from loopflow.chat.bounded import Generations
 from loopflow.io.tokens import TokenCounter
 from loopflow.providers.base import Message
 
@@ -41,37 +42,23 @@ def rendered_bytes(key: int, entry: _Entry) -> int:
 
 
 class RenderedTurns:
-    """Turns' messages and costs by turn, weighing at most ``max_bytes`` in all.
-
-    Two generations instead of a least-recently-used order, so that a hit is one dict
-    lookup (a window is looked up whole on every request): new and used entries go to
-    the young one; when it would weigh more than half of ``max_bytes`` it becomes the
-    old one and the old one is dropped. A window's turns, used on every request, stay.
-    An entry over half of ``max_bytes`` alone is not remembered.
-    """
+    """Turns' messages and costs by turn, weighing at most ``max_bytes`` in all, kept in
+    two generations (:class:`~loopflow.chat.bounded.Generations`): a window's turns,
+    used on every request, stay; a hit is one dict lookup."""
 
     def __init__(self, max_bytes: int = DEFAULT_RENDERED_BYTES) -> None:
         self.max_bytes = max_bytes
-        self._young: dict[int, _Entry] = {}
-        self._old: dict[int, _Entry] = {}
-        self._young_bytes = 0
-        self._old_bytes = 0
+        self._entries: Generations[int, _Entry] = Generations(max_bytes, rendered_bytes)
 
     def get(
         self, turn: Turn, own: bool, with_images: bool, counter: TokenCounter
     ) -> tuple[Message, int] | None:
         """What ``turn`` rendered to for a mate that wrote it (``own``) or not, with or
         without its images, counted by ``counter``; None if not remembered."""
-        key = id(turn)
-        entry = self._young.get(key)
-        if entry is None:
-            entry = self._old.pop(key, None)
-            if entry is None:
-                return None
-            self._old_bytes -= rendered_bytes(key, entry)
-            self._add(key, entry)  # used: young again
+        entry = self._entries.get(id(turn))
         if (
-            entry[0]() is not turn  # another turn, born where a gone one was
+            entry is None
+            or entry[0]() is not turn  # another turn, born where a gone one was
             or entry[1] is not own
             or entry[2] is not with_images
             or entry[3] is not counter
@@ -89,30 +76,12 @@ class RenderedTurns:
         cost: int,
     ) -> None:
         """Remember what ``turn`` rendered to (see :meth:`get`)."""
-        key = id(turn)
-        old = self._old.pop(key, None)
-        if old is not None:
-            self._old_bytes -= rendered_bytes(key, old)
-        young = self._young.pop(key, None)
-        if young is not None:
-            self._young_bytes -= rendered_bytes(key, young)
-        self._add(key, (weakref.ref(turn), own, with_images, counter, message, cost))
-
-    def _add(self, key: int, entry: _Entry) -> None:
-        weight = rendered_bytes(key, entry)
-        half = self.max_bytes // 2
-        if weight > half:
-            return  # alone over half the bound: not remembered
-        if self._young_bytes + weight > half:
-            self._old, self._old_bytes = self._young, self._young_bytes
-            self._young, self._young_bytes = {}, 0
-        self._young[key] = entry
-        self._young_bytes += weight
+        self._entries.put(id(turn), (weakref.ref(turn), own, with_images, counter, message, cost))
 
     @property
     def bytes(self) -> int:
         """What the remembered renderings weigh (at most ``max_bytes``)."""
-        return self._young_bytes + self._old_bytes
+        return self._entries.weight
 
     def __len__(self) -> int:
-        return len(self._young) + len(self._old)
+        return len(self._entries)
