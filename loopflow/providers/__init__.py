@@ -71,12 +71,15 @@ def make_provider(
     base_url: str | None = None,
     timeout: float | None = None,
     max_retries: int = 2,
+    encoded_bytes: int | None = None,
 ) -> Provider:
     """Build the adapter for ``name`` (a provider of :data:`loopflow.models.PROVIDERS`).
 
     Key and base URL default to the SDK's environment variables; the timeout of one
     attempt to ``LOOPFLOW_TIMEOUT`` seconds, else 60 (the SDK retries ``max_retries``
-    times on timeouts, 429 and 5xx, with backoff). Raises :class:`ValueError`
+    times on timeouts, 429 and 5xx, with backoff). ``encoded_bytes`` bounds the memory
+    of messages' encoded JSON (default :data:`~loopflow.providers.wire_json.
+    DEFAULT_ENCODED_BYTES`). Raises :class:`ValueError`
     (a :class:`~loopflow.errors.MateError`) for any other name and
     :class:`LoopflowError` for a ``LOOPFLOW_TIMEOUT`` that is not a positive number.
     """
@@ -84,7 +87,8 @@ def make_provider(
         timeout = timeout_from_environment()
     module, _, class_name = provider_spec(name).adapter.partition(":")
     cls = getattr(importlib.import_module(module), class_name)
+    sizes = {} if encoded_bytes is None else {"encoded_bytes": encoded_bytes}
     provider: Provider = cls(
-        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries, **sizes
     )
     return provider

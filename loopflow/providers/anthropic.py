@@ -203,12 +203,14 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
         # errors and the stream's parsing stay the SDK's.
         with _mapped_errors():
             if not stream:
-                message = await client.post("/v1/messages", body=body, cast_to=AnthropicMessage)
+                message = await client.post(
+                    "/v1/messages", **self._payload(client, body), cast_to=AnthropicMessage
+                )
                 yield _message_chunk(message)
                 return
             events = await client.post(
                 "/v1/messages",
-                body=body,
+                **self._payload(client, body),
                 cast_to=AnthropicMessage,
                 stream=True,
                 stream_cls=anthropic.AsyncStream[object],

@@ -125,13 +125,13 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
         with _mapped_errors():
             if not stream:
                 completion = await client.post(
-                    "/chat/completions", body=body, cast_to=ChatCompletion
+                    "/chat/completions", **self._payload(client, body), cast_to=ChatCompletion
                 )
                 yield _completion_chunk(completion)
                 return
             events = await client.post(
                 "/chat/completions",
-                body=body,
+                **self._payload(client, body),
                 cast_to=ChatCompletion,
                 stream=True,
                 stream_cls=PooledStream,  # the SDK's, giving its connection back

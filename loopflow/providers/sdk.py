@@ -38,6 +38,7 @@ from loopflow.providers.parameters import (
     suggested_replacement,
 )
 from loopflow.providers.reasoning import ThinkFilter
+from loopflow.providers.wire_json import DEFAULT_ENCODED_BYTES, BodyEncoder, takes_content
 
 Client = TypeVar("Client")
 
@@ -116,6 +117,8 @@ class SDKProvider(Provider, Generic[Client]):
     client is built once, on the first request (so a missing key is reported by
     ``execute`` as :class:`~loopflow.errors.MissingKeyError`, not at construction), or
     injected as ``client``. Retries with backoff are the SDK's (``max_retries``).
+    ``encoded_bytes`` bounds the memory of messages' encoded JSON
+    (:class:`~loopflow.providers.wire_json.BodyEncoder`).
 
     :meth:`execute` sends each model what the model table says it accepts, retries a
     request once per parameter the model refuses (remembered for the model, bounded),
@@ -132,6 +135,7 @@ class SDKProvider(Provider, Generic[Client]):
         timeout: float = 60.0,
         max_retries: int = 2,
         client: Optional[Client] = None,
+        encoded_bytes: int = DEFAULT_ENCODED_BYTES,
     ) -> None:
         self._api_key = api_key
         self._base_url = base_url
@@ -140,6 +144,8 @@ class SDKProvider(Provider, Generic[Client]):
         self._client = client
         self._owns_client = client is None
         self._refused = RefusedParameters()
+        self._encoder = BodyEncoder(encoded_bytes)
+        self._content_client: tuple[Optional[Client], bool] = (None, False)
 
     @abc.abstractmethod
     def _build_client(self) -> Client:
@@ -149,6 +155,18 @@ class SDKProvider(Provider, Generic[Client]):
         if self._client is None:
             self._client = self._build_client()
         return self._client
+
+    def _payload(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
+        """The SDK's ``post`` keyword for ``body``: its JSON bytes as ``content``, each
+        message encoded once (:class:`~loopflow.providers.wire_json.BodyEncoder`), where
+        the SDK takes them; else ``body`` for the SDK to encode."""
+        known, takes = self._content_client
+        if known is not client:
+            takes = takes_content(client)
+            self._content_client = (client, takes)
+        if takes:
+            return {"content": self._encoder.encode(body)}
+        return {"body": body}
 
     @abc.abstractmethod
     def _body(self, client: Client, request: Request, stream: bool) -> dict[str, Any]:

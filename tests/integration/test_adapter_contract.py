@@ -9,6 +9,8 @@ adapter was built with. Wire details of one provider are in ``test_<provider>_ad
 
 from __future__ import annotations
 
+import functools
+
 import fake_llm
 import pytest
 from adapter_wires import collect
@@ -46,6 +48,53 @@ async def test_streamed_reply_yields_deltas_then_usage(wire, provider, llm_serve
 async def test_empty_queue_echoes_the_last_user_message(wire, provider):
     chunks = await collect(provider, wire.request(Message("user", "Bob: ping")), stream=True)
     assert "".join(c.text for c in chunks) == "echo: Bob: ping"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_body_goes_out_as_json_bytes(wire, provider, llm_server, stream, monkeypatch):
+    # Encoded by the adapter, each message once (wire_json), and sent as the SDK's content.
+    client = provider._get_client()
+    posted: list[dict] = []
+    post = client.post
+
+    @functools.wraps(post)  # the same signature: the adapter reads what post takes
+    async def recording_post(path, **options):
+        posted.append(options)
+        return await post(path, **options)
+
+    monkeypatch.setattr(client, "post", recording_post)
+    history = (Message("user", "Alice: héllo 🎉"), Message("assistant", 'Hi "Alice"'))
+    await collect(provider, wire.request(*history, Message("user", "Bob: hi")), stream=stream)
+    assert isinstance(posted[0].get("content"), bytes) and "body" not in posted[0]
+    texts = [m["content"] for m in llm_server.requests[0].json["messages"]]
+    assert "Alice: héllo 🎉" in str(texts) and 'Hi "Alice"' in str(texts)
+
+
+async def test_an_sdk_that_takes_no_bytes_gets_the_body(wire, llm_server):
+    # Releases before openai 2.16 / anthropic 0.76: post(body=...) only.
+    sdk_client = wire.build(llm_server)._get_client()
+
+    class OlderClient(type(sdk_client)):  # type: ignore[misc]
+        async def post(
+            self, path, *, cast_to, body=None, options=None, stream=False, stream_cls=None
+        ):
+            return await super().post(
+                path,
+                cast_to=cast_to,
+                body=body,
+                options=options or {},
+                stream=stream,
+                stream_cls=stream_cls,
+            )
+
+    older = OlderClient(api_key=wire.key, base_url=wire.base_url(llm_server), max_retries=0)
+    provider = wire.adapter_class()(client=older)
+    try:
+        chunks = await collect(provider, wire.request(Message("user", "Bob: ping")), stream=True)
+    finally:
+        await older.close()
+    assert "".join(c.text for c in chunks) == "echo: Bob: ping"
+    assert "Bob: ping" in str(llm_server.requests[0].json["messages"])
 
 
 async def test_no_temperature_and_no_empty_system(wire, provider, llm_server):

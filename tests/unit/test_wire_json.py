@@ -1,0 +1,146 @@
+"""Request bodies encoded by :class:`~loopflow.providers.wire_json.BodyEncoder`: the same
+JSON the SDKs' own encoder makes, each message encoded once however many requests carry
+it, and never more remembered than its bound."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+from anthropic._utils._json import openapi_dumps as anthropic_dumps
+from openai._utils._json import openapi_dumps as openai_dumps
+
+from loopflow.providers import wire_json
+from loopflow.providers.wire_json import BodyEncoder, encoded_bytes, takes_content
+
+TRICKY = 'Zoë said "hi"\n\tthen \\ left 🎉 \u2028 \x00 </script>'
+
+
+def openai_body(*texts: str) -> dict[str, Any]:
+    return {
+        "model": "gpt-test",
+        "messages": [{"role": "system", "content": "You are Maya."}]
+        + [
+            {"role": "user" if i % 2 == 0 else "assistant", "content": t}
+            for i, t in enumerate(texts)
+        ],
+        "max_completion_tokens": 300,
+        "temperature": 0.7,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+BODIES = {
+    "openai, plain": openai_body("Alice: hello", "Hi Alice!", f"Bob: {TRICKY}"),
+    "openai, image parts": {
+        "model": "gpt-test",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Alice: look"},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            }
+        ],
+        "max_tokens": 99,
+    },
+    "anthropic, cache breakpoints": {
+        "model": "claude-test",
+        "messages": [
+            {"role": "user", "content": "Alice: hello"},
+            {"role": "assistant", "content": TRICKY},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Bob: hi", "cache_control": {"type": "ephemeral"}}
+                ],
+            },
+        ],
+        "max_tokens": 1024,
+        "system": [
+            {"type": "text", "text": "You are Maya.", "cache_control": {"type": "ephemeral"}}
+        ],
+        "stream": True,
+    },
+    "only messages": {"messages": [{"role": "user", "content": "x"}]},
+    "no messages": {"model": "m", "max_tokens": 5},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BODIES))
+@pytest.mark.parametrize("sdk_dumps", [openai_dumps, anthropic_dumps], ids=["openai", "anthropic"])
+def test_a_body_encodes_to_what_the_sdk_would_send(name, sdk_dumps):
+    body = BODIES[name]
+    ours = BodyEncoder().encode(body)
+    assert json.loads(ours) == json.loads(sdk_dumps(body)) == body
+    # Byte for byte the same text (UTF-8, the same escapes), members in another order.
+    assert sorted(ours) == sorted(sdk_dumps(body))
+
+
+def test_encoding_again_gives_the_same_bytes():
+    encoder = BodyEncoder()
+    body = BODIES["openai, plain"]
+    assert encoder.encode(body) == encoder.encode(body)
+
+
+def test_a_number_json_cannot_hold_is_refused_as_by_the_sdk():
+    body = openai_body("Alice: hi") | {"temperature": math.nan}
+    with pytest.raises(ValueError):
+        openai_dumps(body)
+    with pytest.raises(ValueError):
+        BodyEncoder().encode(body)
+
+
+def test_each_message_is_encoded_once_across_requests(monkeypatch):
+    encoded: list[Any] = []
+    dumps = wire_json._dumps
+
+    def counting(value: Any) -> str:
+        encoded.append(value)
+        return dumps(value)
+
+    monkeypatch.setattr(wire_json, "_dumps", counting)
+    encoder = BodyEncoder()
+    window = [f"Alice: message {i}" for i in range(200)]
+    encoder.encode(openai_body(*window))
+    encoded.clear()
+    # The next turn: the same window, one message more.
+    body = openai_body(*window, "Bob: one more")
+    assert json.loads(encoder.encode(body)) == body
+    messages = [value for value in encoded if "role" in value]
+    assert messages == [{"role": "user", "content": "Bob: one more"}]
+
+
+def test_what_is_remembered_stays_within_its_bound():
+    one = encoded_bytes(("user", ""), json.dumps({"role": "user", "content": "x" * 100}))
+    encoder = BodyEncoder(max_bytes=20 * one)
+    for turn in range(50):
+        body = openai_body(*(f"{turn}-{i}-" + "x" * 95 for i in range(10)))
+        assert json.loads(encoder.encode(body)) == body
+        assert encoder.bytes <= 20 * one
+
+
+@pytest.mark.parametrize(
+    "client",
+    [
+        openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1"),
+        anthropic.AsyncAnthropic(api_key="sk-test", base_url="http://127.0.0.1:9"),
+    ],
+    ids=["openai", "anthropic"],
+)
+def test_the_installed_sdks_take_encoded_bytes(client):
+    assert takes_content(client)
+
+
+def test_an_sdk_whose_post_takes_only_a_body_is_told_so():
+    class OlderClient:
+        async def post(self, path: str, *, cast_to: Any, body: Any = None, stream: bool = False):
+            raise AssertionError("not called")
+
+    assert not takes_content(OlderClient())
