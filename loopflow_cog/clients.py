@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping
 
 from redbot.core.bot import Red
 
+from loopflow.chat.history import cache_bytes_from_environment
 from loopflow.providers import PROVIDER_NAMES, Provider, make_provider
 from loopflow.providers.base import Chunk, Request
 
@@ -23,6 +24,9 @@ log = logging.getLogger("red.loopflow.clients")
 # The longest a replaced client waits for its requests to end before it is closed
 # anyway: a long reply streams for a few minutes at most.
 RETIRE_GRACE = 600.0
+# Of LOOPFLOW_CACHE_MB, what each adapter keeps of its requests' encoded messages: 8 MiB
+# of the default 256, the windows of about a hundred busy conversations of 16,000 tokens.
+ENCODED_SHARE = 32
 
 
 class Client(Provider):
@@ -67,12 +71,14 @@ class Client(Provider):
 
 
 def provider_from_tokens(name: str, tokens: Mapping[str, str]) -> Client:
-    """The adapter for ``name``, from Red's shared tokens where set, else the environment."""
+    """The adapter for ``name``, from Red's shared tokens where set, else the environment;
+    it keeps a thirty-second of ``LOOPFLOW_CACHE_MB`` of encoded messages."""
     return Client(
         make_provider(
             name,
             api_key=(tokens.get("api_key") or "").strip() or None,
             base_url=(tokens.get("base_url") or "").strip() or None,
+            encoded_bytes=cache_bytes_from_environment() // ENCODED_SHARE,
         )
     )
 
