@@ -17,7 +17,6 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Optional
 
-import httpx
 import openai
 from openai.types.chat import ChatCompletion
 
@@ -97,7 +96,7 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
     def _body(self, client: openai.AsyncOpenAI, request: Request, stream: bool) -> dict[str, Any]:
         """Chat Completions parameters; reasoning families get ``max_completion_tokens``
         (with room to reason) and no temperature, whatever the host."""
-        host = httpx.URL(str(client.base_url)).host
+        host = client.base_url.host  # an httpx.URL, parsed once by the SDK
         accepted = request_parameters(NAME, request.model, host)
         body: dict[str, Any] = {
             "model": request.model,
