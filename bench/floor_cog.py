@@ -10,6 +10,11 @@ process, on the same fakes. The bench writes it into a temporary cog folder and 
 next to loopflow; every figure of issue 18's table is our time over the floor's, measured
 side by side in one run, so that the ratio holds on any machine.
 
+Channels whose name starts with ``floorsdk`` get the same floor with its LLM call made
+through the official ``openai`` SDK instead (``chat.completions.create``, the SDK's
+default HTTP client): the least a cog that uses the SDK pays. Ours over it says how much
+of our overhead is ours, and it over the floor what the SDK itself costs.
+
 It also clocks the pauses of Python's garbage collector in the Red process
 (``gc.callbacks``): ``!benchgc`` (owner only) answers the seconds and collections so far
 per generation, as JSON, which the bench reads around each burst.
@@ -21,6 +26,7 @@ from pathlib import Path
 
 PACKAGE = "benchfloor"
 CHANNEL_PREFIX = "floor"
+SDK_CHANNEL_PREFIX = "floorsdk"
 
 SOURCE = '''
 """Bench floor: one raw HTTP call to the LLM, one webhook post."""
@@ -32,6 +38,7 @@ import time
 
 import aiohttp
 import discord
+import openai
 from redbot.core import commands
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -64,16 +71,19 @@ class BenchFloor(commands.Cog):
         self.url = os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions"
         self.headers = {"Authorization": "Bearer " + os.environ["OPENAI_API_KEY"]}
         self.http = None
+        self.sdk = None
         self.webhooks = {}
         self.gc_clock = GCClock()
 
     async def cog_load(self):
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.sdk = openai.AsyncOpenAI(max_retries=0)  # OPENAI_API_KEY, OPENAI_BASE_URL
         gc.callbacks.append(self.gc_clock)
 
     async def cog_unload(self):
         gc.callbacks.remove(self.gc_clock)
         await self.http.close()
+        await self.sdk.close()
 
     @commands.command()
     @commands.is_owner()
@@ -87,7 +97,8 @@ class BenchFloor(commands.Cog):
         channel = message.channel
         if message.author.bot or message.guild is None:
             return
-        if not getattr(channel, "name", "").startswith("PREFIX"):
+        name = getattr(channel, "name", "")
+        if not name.startswith("PREFIX"):
             return
         said = message.author.display_name + ": " + message.content
         body = {
@@ -98,10 +109,14 @@ class BenchFloor(commands.Cog):
             ],
             "max_tokens": 1024,
         }
-        async with self.http.post(self.url, json=body, headers=self.headers) as response:
-            response.raise_for_status()
-            data = await response.json()
-        text = data["choices"][0]["message"]["content"] or "..."
+        if name.startswith("SDK_PREFIX"):
+            completion = await self.sdk.chat.completions.create(**body)
+            text = completion.choices[0].message.content or "..."
+        else:
+            async with self.http.post(self.url, json=body, headers=self.headers) as response:
+                response.raise_for_status()
+                data = await response.json()
+            text = data["choices"][0]["message"]["content"] or "..."
         webhook = self.webhooks.get(channel.id)
         if webhook is None:
             webhook = await channel.create_webhook(name="floor")
@@ -111,7 +126,7 @@ class BenchFloor(commands.Cog):
 
 async def setup(bot):
     await bot.add_cog(BenchFloor(bot))
-'''.replace("PREFIX", CHANNEL_PREFIX)
+'''.replace("SDK_PREFIX", SDK_CHANNEL_PREFIX).replace("PREFIX", CHANNEL_PREFIX)
 
 
 def write_floor_cog(cog_path: Path) -> Path:

@@ -23,6 +23,7 @@ from baseline_cog import CHANNEL_PREFIX, PACKAGE, write_baseline_cog
 from cold_start import cold_start
 from floor_cog import CHANNEL_PREFIX as FLOOR_PREFIX
 from floor_cog import PACKAGE as FLOOR_PACKAGE
+from floor_cog import SDK_CHANNEL_PREFIX as SDK_FLOOR_PREFIX
 from floor_cog import write_floor_cog
 from servers import (
     ROOT,
@@ -171,30 +172,35 @@ class RedBench:
 
     def turn_overhead(self, turns: int, gap: float = 0.05, blocks: int = 4) -> dict[str, Any]:
         """Zero-latency LLM and Discord: the cog's own time on each turn's critical path,
-        and the floor's (``floor_cog.py``) in the same run, turns alternating between them.
-        ``blocks``: the turns are cut into that many consecutive blocks, each giving a ratio
-        of p50s (the spread of the figure)."""
+        the floor's (``floor_cog.py``) and the floor's through the official SDK in the
+        same run, turns alternating between the three. ``blocks``: the turns are cut into
+        that many consecutive blocks, each giving a ratio of p50s (the figure's spread)."""
         channel_id = self.channel("bench-overhead")
         floor_id = self.channel(f"{FLOOR_PREFIX}-overhead", bind=False)
+        sdk_id = self.channel(f"{SDK_FLOOR_PREFIX}-overhead", bind=False)
         for i in range(3):  # the first turn is cold (history fetch, webhook creation)
             self.turn(channel_id, f"warmup {i}")
             self.turn(floor_id, f"warmup {i}")
+            self.turn(sdk_id, f"warmup {i}")
             time.sleep(gap)
         records: list[TurnRecord] = []
         floors: list[TurnRecord] = []
-        cpu = floor_cpu = 0.0
+        sdk_floors: list[TurnRecord] = []
+        cpu = {"ours": 0.0, "floor": 0.0, "sdk": 0.0}
         for i in range(turns):
-            before = self.red_cpu()
-            records.append(self.turn(channel_id, f"turn {i}"))
-            time.sleep(gap)
-            middle = self.red_cpu()
-            floors.append(self.turn(floor_id, f"floor turn {i}"))
-            time.sleep(gap)
-            cpu += middle - before
-            floor_cpu += self.red_cpu() - middle
+            for kind, channel, tag, out in (
+                ("ours", channel_id, "turn", records),
+                ("floor", floor_id, "floor turn", floors),
+                ("sdk", sdk_id, "sdk floor turn", sdk_floors),
+            ):
+                before = self.red_cpu()
+                out.append(self.turn(channel, f"{tag} {i}"))
+                time.sleep(gap)
+                cpu[kind] += self.red_cpu() - before
         end = time.time()
         ours = self._overheads(records, [f.sent.time for f in floors])
-        floor = self._overheads(floors, [r.sent.time for r in records[1:]] + [end])
+        floor = self._overheads(floors, [s.sent.time for s in sdk_floors])
+        sdk = self._overheads(sdk_floors, [r.sent.time for r in records[1:]] + [end])
         size = max(1, turns // blocks)
         ratios = [
             percentile(ours["overheads"][k : k + size], 50)
@@ -203,17 +209,24 @@ class RedBench:
         ]
         overheads = ours.pop("overheads")
         floor_overheads = floor.pop("overheads")
+        sdk_overheads = sdk.pop("overheads")
         quarter = max(1, turns // 4)
         return {
             **ours,
             "turns": turns,
-            "red_cpu_ms_per_turn": cpu * 1000 / turns,
-            "floor_red_cpu_ms_per_turn": floor_cpu * 1000 / turns,
+            "red_cpu_ms_per_turn": cpu["ours"] * 1000 / turns,
+            "floor_red_cpu_ms_per_turn": cpu["floor"] * 1000 / turns,
+            "sdk_floor_red_cpu_ms_per_turn": cpu["sdk"] * 1000 / turns,
             "first_quarter_p50": percentile(overheads[:quarter], 50),
             "last_quarter_p50": percentile(overheads[-quarter:], 50),
             "floor": floor,
+            "sdk_floor": sdk,
             "floor_overhead_p50": percentile(floor_overheads, 50),
             "ratio_p50": percentile(overheads, 50) / percentile(floor_overheads, 50),
+            "sdk_ratio_p50": percentile(overheads, 50) / percentile(sdk_overheads, 50),
+            "sdk_floor_to_floor_p50": (
+                percentile(sdk_overheads, 50) / percentile(floor_overheads, 50)
+            ),
             "block_ratios": ratios,
         }
 

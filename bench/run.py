@@ -171,6 +171,8 @@ def figures(raw: dict[str, Any]) -> dict[str, float]:
         out["turn_overhead_ms_p50"] = o["overhead_p50"]
         out["turn_overhead_ms_p99"] = o["overhead_p99"]
         out["floor_overhead_ms_p50"] = o["floor_overhead_p50"]
+        out["overhead_to_sdk_floor_p50"] = o["sdk_ratio_p50"]
+        out["sdk_floor_to_floor_p50"] = o["sdk_floor_to_floor_p50"]
         out["rest_calls_per_warm_turn"] = sum(o["rest_calls"]) / len(o["rest_calls"])
     for key, name in (
         ("concurrency", "burst_100_to_floor"),
@@ -276,22 +278,25 @@ def details(raw: dict[str, Any], out: dict[str, float]) -> list[str]:
     if "overhead" in raw:
         o = raw["overhead"]
         first, last = o["request_messages"]
-        f = o["floor"]
+        f, sdk = o["floor"], o["sdk_floor"]
         lines += [
-            f"turn overhead ({o['turns']} warm turns each, zero latency, ours and the floor's "
-            f"alternating): ours p50 {o['overhead_p50']:.2f} ms = dispatch->LLM "
+            f"turn overhead ({o['turns']} warm turns each, zero latency, ours, the floor's and "
+            f"the SDK floor's alternating): ours p50 {o['overhead_p50']:.2f} ms = dispatch->LLM "
             f"{o['inbound_p50']:.2f} + LLM done->reply call {o['outbound_p50']:.2f}; p99 "
             f"{o['overhead_p99']:.1f}; max {o['overhead_max']:.1f} ms; whole turn p50 "
             f"{o['turn_p50']:.2f} ms",
             f"  the floor: p50 {f['overhead_p50']:.2f} ms = {f['inbound_p50']:.2f} + "
             f"{f['outbound_p50']:.2f}; p99 {f['overhead_p99']:.1f} ms",
+            f"  the floor through the openai SDK: p50 {sdk['overhead_p50']:.2f} ms = "
+            f"{sdk['inbound_p50']:.2f} + {sdk['outbound_p50']:.2f}; it / the floor "
+            f"{o['sdk_floor_to_floor_p50']:.2f}; ours / it {o['sdk_ratio_p50']:.2f}",
             f"  ours / floor p50 {o['ratio_p50']:.2f}; by block of "
             f"{o['turns'] // len(o['block_ratios'])} turns: {spread(o['block_ratios'])}",
             f"  the request grows from {first} to {last} messages: overhead p50 "
             f"{o['first_quarter_p50']:.2f} ms in the first quarter of the turns, "
             f"{o['last_quarter_p50']:.2f} ms in the last; Red CPU per turn "
             f"{o['red_cpu_ms_per_turn']:.1f} ms ours, {o['floor_red_cpu_ms_per_turn']:.1f} ms "
-            "the floor's",
+            f"the floor's, {o['sdk_floor_red_cpu_ms_per_turn']:.1f} ms the SDK floor's",
             f"  REST calls in our turns: {o['call_kinds']}",
         ]
     if "latency" in raw:
