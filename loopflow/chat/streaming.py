@@ -110,6 +110,7 @@ class StreamEditor(Generic[Handle]):
         self._delete = delete
         self._room = room
         self._split = split
+        self._last_split: tuple[str, int, list[str]] = ("", 0, [])  # text, limit, parts
         self.interval = interval
         self.first_delay = first_delay
         self.limit = limit  # characters per part; lowered when a message holds fewer
@@ -246,7 +247,7 @@ class StreamEditor(Generic[Handle]):
     async def _sync_parts(self, final: bool) -> bool:
         """One pass over the parts at the current limit; False if the limit dropped."""
         limit = self.limit
-        for index, part in enumerate(self._split(self.text, limit)):
+        for index, part in enumerate(self._parts(self.text, limit)):
             if index == len(self._slots):
                 if any(slot.gone for slot in self._slots):
                     return True  # someone deleted part of this reply: it is not continued
@@ -257,10 +258,19 @@ class StreamEditor(Generic[Handle]):
                 return False
         return True
 
+    def _parts(self, text: str, limit: int) -> list[str]:
+        """``text`` cut into parts of at most ``limit`` characters; the last cut is kept
+        (a reply's end is cut for its edits, then again to count its parts)."""
+        last_text, last_limit, parts = self._last_split
+        if limit != last_limit or text != last_text:
+            parts = self._split(text, limit)
+            self._last_split = (text, limit, parts)
+        return parts
+
     async def _drop_surplus(self) -> None:
         """A rewrite that came out shorter: delete the old messages it no longer needs
         (none when nothing new was written: the old reply then stays as it was)."""
-        parts = len(self._split(self.text, self.limit)) if self.text else len(self._slots)
+        parts = len(self._parts(self.text, self.limit)) if self.text else len(self._slots)
         for slot in self._slots[parts:]:
             if slot.gone:
                 continue

@@ -43,6 +43,7 @@ _SENTENCE_END = re.compile(
     r"(?<![.!?…])[.!?…]+[\"'”’)\]]*(?=\s)|(?<![。！？])[。！？]+[\"'”’」』)）]*"
 )
 _SPACE = re.compile(r"\s")
+_NON_SPACE = re.compile(r"\S")
 _SOFT_BREAK = re.compile(r"(?<=\S)\s|[，、；：]")
 
 _ZWJ = "\u200d"
@@ -115,10 +116,10 @@ class _Splitter:
         self.limit = limit
         self.fences = _find_fences(text, limit)
         self.starts = [fence.start for fence in self.fences]
-        # content[i] = number of non-whitespace characters in text[:i]
-        self.content = [0]
-        for char in text:
-            self.content.append(self.content[-1] + (not char.isspace()))
+        # content[i] = number of non-whitespace characters in text[:i]; counted only for a
+        # text that needs cutting (choose_cut asks has_content for many cuts), since a
+        # count per character costs ~0.08 µs, 0.16 ms for a 2,000-character reply.
+        self.content: Optional[list[int]] = None
         # the line breaks just before and just after each code block
         self.edges = {f.start - 1 for f in self.fences} | {
             text.find("\n", f.end) for f in self.fences
@@ -154,7 +155,18 @@ class _Splitter:
 
     def has_content(self, start: int, stop: int) -> bool:
         """Whether ``text[start:stop]`` holds anything but whitespace."""
+        if self.content is None:
+            return stop > start and _NON_SPACE.search(self.text, start, stop) is not None
         return stop > start and self.content[stop] > self.content[start]
+
+    def count_content(self) -> None:
+        """Count the non-whitespace characters before each index, so that
+        :meth:`has_content` takes constant time for any span."""
+        if self.content is None:
+            content = [0]
+            for char in self.text:
+                content.append(content[-1] + (not char.isspace()))
+            self.content = content
 
     def valid(self, pos: int, cut: int) -> bool:
         """Whether a piece ``text[pos:cut]`` is non-empty and keeps fence lines whole.
@@ -179,6 +191,7 @@ class _Splitter:
 
     def choose_cut(self, pos: int, reopen_len: int) -> int:
         """The end of the piece that starts at ``pos``: the best boundary that fits."""
+        self.count_content()
         text = self.text
         window = self.limit - reopen_len
         stop = min(len(text), pos + window)
