@@ -53,14 +53,16 @@ class BodyEncoder:
 
     def encode(self, body: Mapping[str, Any]) -> bytes:
         """``body`` as UTF-8 JSON bytes: the same JSON value the SDK's own encoding
-        gives. Raises ``ValueError`` or ``TypeError`` as ``json.dumps`` does."""
+        gives. A lone surrogate (which UTF-8 cannot hold: a ``\\ud800`` escape in an
+        imported file, say) is sent as ``?``, where the SDK's encoding would fail the
+        request. Raises ``ValueError`` or ``TypeError`` as ``json.dumps`` does."""
         messages = body.get("messages")
         if not isinstance(messages, list):
-            return _dumps(body).encode()
+            return _dumps(body).encode(errors="replace")
         head = _dumps({name: value for name, value in body.items() if name != "messages"})
         pieces = ",".join([self._message(message) for message in messages])
         comma = "," if len(head) > 2 else ""  # head is "{...}"; "{}" has no member
-        return f'{head[:-1]}{comma}"messages":[{pieces}]}}'.encode()
+        return f'{head[:-1]}{comma}"messages":[{pieces}]}}'.encode(errors="replace")
 
     def _message(self, message: Any) -> str:
         if not isinstance(message, dict) or len(message) != 2:

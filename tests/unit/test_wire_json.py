@@ -97,6 +97,16 @@ def test_a_number_json_cannot_hold_is_refused_as_by_the_sdk():
         BodyEncoder().encode(body)
 
 
+def test_a_lone_surrogate_goes_out_as_a_question_mark():
+    # UTF-8 cannot hold it; the SDK's own encoding fails the whole request on it.
+    body = openai_body("Alice: broken \ud800 text") | {"system_like": "x\udfff"}
+    with pytest.raises(UnicodeEncodeError):
+        openai_dumps(body)
+    sent = json.loads(BodyEncoder().encode(body))
+    assert sent["messages"][1]["content"] == "Alice: broken ? text"
+    assert sent["system_like"] == "x?"
+
+
 def test_each_message_is_encoded_once_across_requests(monkeypatch):
     encoded: list[Any] = []
     dumps = wire_json._dumps
