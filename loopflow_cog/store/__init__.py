@@ -3,7 +3,8 @@
 ``Store`` is its door. What is stored, and the migrations, are in ``schema``; the records
 that change on every reply (message index, usage), written in batches, in ``records``,
 each server's where a write costs only that server (``shelves``); usage, limits and
-prices in ``costs``. A server's data is read once (concurrent first
+prices in ``costs``; what the mates posted (their webhooks, the message index) in
+``index``. A server's data is read once (concurrent first
 reads share one load) and mirrored in memory (``mirror``); the store is the only writer,
 so the mirror stays exact.
 """
@@ -22,6 +23,7 @@ from loopflow.mates import Mate
 
 from . import schema
 from .costs import CostStore
+from .index import IndexStore
 from .memory import ConfigMemory
 from .mirror import GuildState
 from .records import RECORDS_CACHE_BYTES, Records, rewrites_whole_file
@@ -29,7 +31,6 @@ from .schema import (
     CHAT_THREAD_LIMIT,
     CONFIG_IDENTIFIER,
     MESSAGE_INDEX_LIMIT,
-    WEBHOOK_LIMIT,
     group,
 )
 from .shelves import ServerConfig, ServerFiles, ServerRows, server_config_beside
@@ -43,7 +44,7 @@ class DuplicateMateError(MateError):
     """A mate by that name exists already in the server."""
 
 
-class Store(CostStore):
+class Store(IndexStore, CostStore):
     """Typed access to the cog's Config.
 
     ``whole_file_writes``: where the batched records are kept (see shelves.py): a Config,
@@ -306,61 +307,6 @@ class Store(CostStore):
         group = self.config.user_from_id(user_id)
         await group.dm_guild.set(guild_id)
         await group.dm_mate.set(name)
-
-    # --- the mates' webhooks ----------------------------------------------------------------
-
-    async def record_webhook(self, guild_id: int, webhook_id: int) -> None:
-        """Remember a webhook the mates speak through, so their posts are told from a
-        foreign webhook's after a restart too (bounded; oldest forgotten first)."""
-        ids = (await self._state(guild_id)).webhooks
-        if webhook_id in ids:
-            return
-        ids.append(webhook_id)
-        del ids[: max(0, len(ids) - WEBHOOK_LIMIT)]
-        await self.config.guild_from_id(guild_id).webhooks.set(ids)  # copied before it waits
-
-    async def is_mates_webhook(self, guild_id: int, webhook_id: int) -> bool:
-        """Whether the mates spoke through this webhook (False for anyone else's)."""
-        return webhook_id in (await self._state(guild_id)).webhooks
-
-    # --- batched records: the message index (usage: costs.py) -----------------------------
-
-    async def record_messages(
-        self, guild_id: int, message_ids: Iterable[int], name: str, answered: int = 0
-    ) -> None:
-        """Remember that a mate sent these messages, answering message ``answered`` when
-        it replied to one (bounded; oldest forgotten first)."""
-        records = await self._records.load(guild_id)
-        index = records["index"]  # str(message id) -> "mate" or "mate:answered", oldest first
-        entry = f"{name}:{answered}" if answered else name
-        for message_id in message_ids:
-            index[str(message_id)] = entry
-        while len(index) > MESSAGE_INDEX_LIMIT:  # the oldest first, without a copy
-            del index[next(iter(index))]
-        self._records.changed(guild_id, records)
-
-    async def forget_messages(self, guild_id: int, message_ids: Iterable[int]) -> None:
-        """The mate's messages are gone (a regenerated reply came out shorter): the index
-        no longer knows them."""
-        records = await self._records.load(guild_id)
-        index = records["index"]
-        known = [str(message_id) for message_id in message_ids if str(message_id) in index]
-        for key in known:
-            del index[key]
-        if known:
-            self._records.changed(guild_id, records)
-
-    async def mate_for_message(self, guild_id: int, message_id: int) -> str | None:
-        """The mate that sent a message, if the index still knows it."""
-        return (await self.message_origin(guild_id, message_id))[0]
-
-    async def message_origin(self, guild_id: int, message_id: int) -> tuple[str | None, int]:
-        """The mate that sent a message and the message it answered (0: none or unknown)."""
-        entry = (await self._records.load(guild_id))["index"].get(str(message_id))
-        if entry is None:
-            return None, 0
-        name, _, answered = entry.partition(":")
-        return name, int(answered or 0)
 
     async def flush(self) -> None:
         """Write the batched records now (the cog's unload calls this; otherwise it runs

@@ -265,7 +265,7 @@ async def test_leaving_a_server_keeps_its_mates_and_forgets_where_they_spoke(
 
 
 async def test_the_mates_webhooks_are_remembered_and_bounded(store: Store, monkeypatch) -> None:
-    monkeypatch.setattr("loopflow_cog.store.WEBHOOK_LIMIT", 2)
+    monkeypatch.setattr("loopflow_cog.store.index.WEBHOOK_LIMIT", 2)
     for webhook_id in (900, 901, 901, 902):
         await store.record_webhook(GUILD, webhook_id)
     after = await restarted(store)
