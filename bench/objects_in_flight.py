@@ -1,0 +1,242 @@
+"""Objects a reply holds while it is in flight, by type: what a burst's garbage
+collections walk.
+
+    python bench/objects_in_flight.py [--replies 200] [--provider openai|anthropic|both]
+                                      [--top 30] [--json]
+
+``replies`` replies run at once through the product's chain (``loopflow.chat.bot``'s
+reader over :class:`~loopflow.io.reply_stream.ReplyStream`, the cog's
+:class:`~loopflow_cog.clients.Client` around the real SDK adapter, the aiohttp
+transport), against the fake LLM (``tests/fake_llm.py``) in a process of its own, so
+its objects are not counted. In two states:
+
+- ``waiting``: every request sent, the LLM not answering yet (a gate holds it), as in
+  the bench's bursts (``bench/run.py --only concurrency``: the LLM answers after 1 s);
+- ``streaming``: every reply has shown its first text, the rest not come yet; the
+  replies are then stopped (their readers cancelled, as the stop button does).
+
+In each state, after ``gc.collect()`` (so only live objects remain): the objects the
+collector tracks (``gc.get_objects()``), minus the same count taken just before the
+replies started, divided by ``replies``. Coroutines, generators, functions and bound
+methods are named by their code (``coroutine ReplyStream._run``) to show the layers.
+Prints the total per reply and the types that account for it, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import gc
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from loopflow.chat.bot import _read  # noqa: E402
+from loopflow.io.session import Session, Turn  # noqa: E402
+from loopflow.mates import builtin_mate  # noqa: E402
+from loopflow.models import default_models  # noqa: E402
+from loopflow.providers.anthropic import AnthropicProvider  # noqa: E402
+from loopflow.providers.openai import OpenAIProvider  # noqa: E402
+from loopflow_cog.clients import Client  # noqa: E402
+
+MATES = {"openai": "maya", "anthropic": "merlin"}
+FIRST_TEXT = "Hello there, this is the first part of the reply.\n"
+TURNS = tuple(
+    Turn(100 + i % 2, ("Alice", "Bob")[i % 2], f"message {i} about the deploy", message_id=i + 1)
+    for i in range(6)
+)
+
+
+def kind(obj: Any) -> str:
+    """``obj``'s type, and for code objects' holders the code they run."""
+    if isinstance(obj, types.CoroutineType):
+        return f"coroutine {obj.cr_code.co_qualname}"
+    if isinstance(obj, types.AsyncGeneratorType):
+        return f"async_generator {obj.ag_code.co_qualname}"
+    if isinstance(obj, types.GeneratorType):
+        return f"generator {obj.gi_code.co_qualname}"
+    if isinstance(obj, types.MethodType):
+        return f"method {getattr(obj.__func__, '__qualname__', '?')}"
+    if isinstance(obj, types.FunctionType):
+        return f"function {obj.__qualname__}"
+    cls = type(obj)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def census() -> collections.Counter[str]:
+    """Live objects the collector tracks, by :func:`kind`."""
+    gc.collect()
+    gc.collect()
+    return collections.Counter(kind(obj) for obj in gc.get_objects())
+
+
+class Editor:
+    """What ``_read`` feeds: counts the replies that have shown text."""
+
+    def __init__(self, shown: list[int]) -> None:
+        self._shown = shown
+        self._first = True
+
+    def feed(self, delta: str) -> None:
+        if self._first:
+            self._first = False
+            self._shown[0] += 1
+
+
+class Bench:
+    def __init__(self, url: str, control: aiohttp.ClientSession) -> None:
+        self.url = url
+        self.control = control
+        self.clients = {
+            "openai": Client(OpenAIProvider(api_key="sk-bench", base_url=url + "/v1")),
+            "anthropic": Client(AnthropicProvider(api_key="sk-ant-bench", base_url=url)),
+        }
+        self.session = Session(self.clients, models=default_models())
+
+    async def post(self, path: str, payload: Any) -> None:
+        async with self.control.post(self.url + path, json=payload) as response:
+            response.raise_for_status()
+
+    async def requests(self) -> int:
+        async with self.control.get(self.url + "/_control/requests") as response:
+            return len(await response.json())
+
+    def start(self, provider: str, count: int, shown: list[int]) -> list[asyncio.Task[None]]:
+        mate = builtin_mate(MATES[provider])
+        return [
+            asyncio.ensure_future(_read(self.session.stream(mate, TURNS), Editor(shown)))
+            for _ in range(count)
+        ]
+
+    async def until(self, condition: Any) -> None:
+        for _ in range(3000):
+            if await condition():
+                return
+            await asyncio.sleep(0.01)
+        raise TimeoutError("the replies did not get there in 30 s")
+
+    async def complete(self, provider: str, count: int) -> None:
+        """``count`` replies at once, to their end (connections, the SDK's lazy imports)."""
+        await asyncio.gather(*self.start(provider, count, [0]))
+
+    async def waiting(self, provider: str, count: int) -> collections.Counter[str]:
+        await self.post("/_control/reset", {})
+        behaviour = {"kind": "reply", "text": FIRST_TEXT + "The end.", "gate": "answer"}
+        await self.post("/_control/enqueue", [behaviour] * count)
+        before = census()
+        tasks = self.start(provider, count, [0])
+
+        async def sent() -> bool:
+            return await self.requests() >= count
+
+        await self.until(sent)
+        during = census()
+        await self.post("/_control/release", {"gate": "answer"})
+        await asyncio.gather(*tasks)
+        return per_reply(during, before, count)
+
+    async def streaming(self, provider: str, count: int) -> collections.Counter[str]:
+        await self.post("/_control/reset", {})
+        behaviour = {"kind": "hang", "seconds": 60, "after_text": FIRST_TEXT}
+        await self.post("/_control/enqueue", [behaviour] * count)
+        shown = [0]
+        before = census()
+        tasks = self.start(provider, count, shown)
+
+        async def showing() -> bool:
+            return shown[0] >= count
+
+        await self.until(showing)
+        during = census()
+        for task in tasks:  # a stop: the reader is cancelled
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return per_reply(during, before, count)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose(grace=1)
+
+
+def per_reply(
+    during: collections.Counter[str], before: collections.Counter[str], count: int
+) -> collections.Counter[str]:
+    """What ``during`` has more than ``before``, per reply (counts, as floats)."""
+    keys = set(during) | set(before)
+    return collections.Counter(
+        {key: (during[key] - before[key]) / count for key in keys if during[key] != before[key]}
+    )
+
+
+async def measure(args: argparse.Namespace, url: str) -> dict[str, dict[str, float]]:
+    providers = ["openai", "anthropic"] if args.provider == "both" else [args.provider]
+    results: dict[str, dict[str, float]] = {}
+    async with aiohttp.ClientSession() as control:
+        bench = Bench(url, control)
+        try:
+            for provider in providers:
+                await bench.complete(provider, 3)
+                # Each state twice, the first to warm (a connection per reply, what the
+                # SDKs import or build on first use); the second is counted.
+                for _ in range(2):
+                    await bench.complete(provider, args.replies)
+                    waiting = await bench.waiting(provider, args.replies)
+                    await bench.complete(provider, args.replies)
+                    streaming = await bench.streaming(provider, args.replies)
+                results[f"{provider} waiting"] = dict(waiting)
+                results[f"{provider} streaming"] = dict(streaming)
+        finally:
+            await bench.aclose()
+    return results
+
+
+def report(results: dict[str, dict[str, float]], replies: int, top: int) -> None:
+    for state, counts in results.items():
+        total = sum(counts.values())
+        families = collections.Counter[str]()
+        for key, value in counts.items():
+            families[key.split(" ")[0]] += value
+        print(f"\n{state}: {total:.1f} objects per reply in flight ({replies} replies)")
+        print("  " + ", ".join(f"{name} {value:.1f}" for name, value in families.most_common(8)))
+        rows = sorted(counts.items(), key=lambda item: (-abs(item[1]), item[0]))[:top]
+        for key, value in rows:
+            print(f"  {value:7.2f}  {key}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replies", type=int, default=200)
+    parser.add_argument("--provider", choices=("openai", "anthropic", "both"), default="both")
+    parser.add_argument("--top", type=int, default=30, help="rows printed per state")
+    args = parser.parse_args()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "fake_llm.py"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline().strip()
+        if not line.startswith("FAKE_LLM_URL="):
+            raise RuntimeError(f"the fake LLM did not start: {line!r}")
+        results = asyncio.run(measure(args, line.split("=", 1)[1]))
+    finally:
+        server.terminate()
+        server.wait(10)
+    report(results, args.replies, args.top)
+    totals = {state: round(sum(counts.values()), 1) for state, counts in results.items()}
+    print(json.dumps({"objects_per_reply_in_flight": totals}))
+
+
+if __name__ == "__main__":
+    main()
