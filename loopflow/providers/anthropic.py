@@ -204,12 +204,17 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
         # stream's events are read as their JSON (dicts): building the SDK's model of
         # each one, one per token or so, cost more than the rest of the turn. Retries,
         # errors and the stream's parsing stay the SDK's.
+        # The client's own retries, given (a documented request option): left out, it is
+        # a copy of the SDK's NOT_GIVEN default in every request's options. Not its
+        # timeout: the SDK would then send it in its x-stainless-timeout header.
+        options: anthropic.RequestOptions = {"max_retries": client.max_retries}
         if not stream:
-            return client.post("/v1/messages", body=body, cast_to=AnthropicMessage)
+            return client.post("/v1/messages", body=body, cast_to=AnthropicMessage, options=options)
         return client.post(
             "/v1/messages",
             body=body,
             cast_to=AnthropicMessage,
+            options=options,
             stream=True,
             stream_cls=anthropic.AsyncStream[object],
         )

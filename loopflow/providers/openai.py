@@ -125,12 +125,21 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
         # and create() runs each one through the SDK's parameter transform, which costs
         # ~0.15 ms a message, i.e. tens of milliseconds per turn in a long conversation.
         # Retries, errors and stream parsing stay the SDK's.
+        # The client's own timeout and retries, given (documented request options): each
+        # left out is a copy of the SDK's NOT_GIVEN default in every request's options.
+        options: openai.RequestOptions = {
+            "timeout": client.timeout,
+            "max_retries": client.max_retries,
+        }
         if not stream:
-            return client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            return client.post(
+                "/chat/completions", body=body, cast_to=ChatCompletion, options=options
+            )
         return client.post(
             "/chat/completions",
             body=body,
             cast_to=ChatCompletion,
+            options=options,
             stream=True,
             stream_cls=PooledStream,  # the SDK's, giving its connection back
         )
