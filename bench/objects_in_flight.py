@@ -2,13 +2,15 @@
 collections walk.
 
     python bench/objects_in_flight.py [--replies 200] [--provider openai|anthropic|both]
-                                      [--top 30] [--json]
+                                      [--through reader|bot] [--top 30]
 
 ``replies`` replies run at once through the product's chain (``loopflow.chat.bot``'s
 reader over :class:`~loopflow.io.reply_stream.ReplyStream`, the cog's
 :class:`~loopflow_cog.clients.Client` around the real SDK adapter, the aiohttp
 transport), against the fake LLM (``tests/fake_llm.py``) in a process of its own, so
-its objects are not counted. In two states:
+its objects are not counted. ``--through bot`` runs each reply as the chat server does,
+a whole :class:`~loopflow.chat.bot.MateBot` (its editor, and an in-memory sink from
+``tests/chat_fakes.py`` in place of Discord), stopped by its own ``stop``. In two states:
 
 - ``waiting``: every request sent, the LLM not answering yet (a gate holds it), as in
   the bench's bursts (``bench/run.py --only concurrency``: the LLM answers after 1 s);
@@ -40,7 +42,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from loopflow.chat.bot import _read  # noqa: E402
+from chat_fakes import Ids, MemoryChat, MemorySink  # noqa: E402
+
+from loopflow.chat.bot import MateBot, _read  # noqa: E402
 from loopflow.io.session import Session, Turn  # noqa: E402
 from loopflow.mates import builtin_mate  # noqa: E402
 from loopflow.models import default_models  # noqa: E402
@@ -81,16 +85,46 @@ def census() -> collections.Counter[str]:
 
 
 class Editor:
-    """What ``_read`` feeds: counts the replies that have shown text."""
+    """What ``_read`` feeds: notes whether the reply has shown text."""
 
-    def __init__(self, shown: list[int]) -> None:
-        self._shown = shown
-        self._first = True
+    def __init__(self) -> None:
+        self.text = ""
 
     def feed(self, delta: str) -> None:
-        if self._first:
-            self._first = False
-            self._shown[0] += 1
+        self.text += delta
+
+
+class Replies:
+    """``count`` replies of ``mate`` started at once, each by a bare reader or a bot."""
+
+    def __init__(self, session: Session, provider: str, count: int, through: str) -> None:
+        mate = builtin_mate(MATES[provider])
+        self.bots: list[MateBot[Any]] = []
+        self.editors: list[Any] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+        for _ in range(count):
+            if through == "bot":
+                bot = MateBot(session, mate, MemorySink(MemoryChat(Ids()), mate))
+                self.bots.append(bot)
+                self.editors.append(bot.editor)
+                self.tasks.append(asyncio.ensure_future(bot.run(TURNS)))
+            else:
+                editor = Editor()
+                self.editors.append(editor)
+                self.tasks.append(asyncio.ensure_future(_read(session.stream(mate, TURNS), editor)))
+
+    def shown(self) -> int:
+        """How many replies have shown text."""
+        return sum(1 for editor in self.editors if editor.text)
+
+    async def stop(self) -> None:
+        """Stop every reply, as the stop button does, and wait for them to end."""
+        for bot in self.bots:
+            bot.stop()
+        if not self.bots:
+            for task in self.tasks:
+                task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 class Bench:
@@ -111,13 +145,6 @@ class Bench:
         async with self.control.get(self.url + "/_control/requests") as response:
             return len(await response.json())
 
-    def start(self, provider: str, count: int, shown: list[int]) -> list[asyncio.Task[None]]:
-        mate = builtin_mate(MATES[provider])
-        return [
-            asyncio.ensure_future(_read(self.session.stream(mate, TURNS), Editor(shown)))
-            for _ in range(count)
-        ]
-
     async def until(self, condition: Any) -> None:
         for _ in range(3000):
             if await condition():
@@ -127,14 +154,14 @@ class Bench:
 
     async def complete(self, provider: str, count: int) -> None:
         """``count`` replies at once, to their end (connections, the SDK's lazy imports)."""
-        await asyncio.gather(*self.start(provider, count, [0]))
+        await asyncio.gather(*Replies(self.session, provider, count, "reader").tasks)
 
-    async def waiting(self, provider: str, count: int) -> collections.Counter[str]:
+    async def waiting(self, provider: str, count: int, through: str) -> collections.Counter[str]:
         await self.post("/_control/reset", {})
         behaviour = {"kind": "reply", "text": FIRST_TEXT + "The end.", "gate": "answer"}
         await self.post("/_control/enqueue", [behaviour] * count)
         before = census()
-        tasks = self.start(provider, count, [0])
+        replies = Replies(self.session, provider, count, through)
 
         async def sent() -> bool:
             return await self.requests() >= count
@@ -142,25 +169,22 @@ class Bench:
         await self.until(sent)
         during = census()
         await self.post("/_control/release", {"gate": "answer"})
-        await asyncio.gather(*tasks)
+        await asyncio.gather(*replies.tasks)
         return per_reply(during, before, count)
 
-    async def streaming(self, provider: str, count: int) -> collections.Counter[str]:
+    async def streaming(self, provider: str, count: int, through: str) -> collections.Counter[str]:
         await self.post("/_control/reset", {})
         behaviour = {"kind": "hang", "seconds": 60, "after_text": FIRST_TEXT}
         await self.post("/_control/enqueue", [behaviour] * count)
-        shown = [0]
         before = census()
-        tasks = self.start(provider, count, shown)
+        replies = Replies(self.session, provider, count, through)
 
         async def showing() -> bool:
-            return shown[0] >= count
+            return replies.shown() >= count
 
         await self.until(showing)
         during = census()
-        for task in tasks:  # a stop: the reader is cancelled
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await replies.stop()
         return per_reply(during, before, count)
 
     async def aclose(self) -> None:
@@ -190,9 +214,9 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, dict[str, flo
                 # SDKs import or build on first use); the second is counted.
                 for _ in range(2):
                     await bench.complete(provider, args.replies)
-                    waiting = await bench.waiting(provider, args.replies)
+                    waiting = await bench.waiting(provider, args.replies, args.through)
                     await bench.complete(provider, args.replies)
-                    streaming = await bench.streaming(provider, args.replies)
+                    streaming = await bench.streaming(provider, args.replies, args.through)
                 results[f"{provider} waiting"] = dict(waiting)
                 results[f"{provider} streaming"] = dict(streaming)
         finally:
@@ -217,6 +241,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", type=int, default=200)
     parser.add_argument("--provider", choices=("openai", "anthropic", "both"), default="both")
+    parser.add_argument(
+        "--through", choices=("reader", "bot"), default="reader", help="what runs each reply"
+    )
     parser.add_argument("--top", type=int, default=30, help="rows printed per state")
     args = parser.parse_args()
     server = subprocess.Popen(
