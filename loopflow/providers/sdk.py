@@ -1,12 +1,14 @@
 """What the two SDK adapters share: the client's lifecycle, the HTTP pool's limits, the
-error mapping, and :meth:`SDKProvider.execute`: parameters a model refuses, and
-reasoning text cut from the reply.
+error mapping, and :meth:`SDKProvider.execute`: the request from its post to the
+reply's chunks, counted in flight, parameters a model refuses, and reasoning text cut
+from the reply.
 
 The ``openai`` and ``anthropic`` SDKs are generated from one template and raise the
 same families of exceptions (``APITimeoutError``, ``APIConnectionError``,
 ``APIError``), so one mapping serves both; each adapter only says how its provider's
-HTTP errors read (``status_error``), how a request looks on its wire (``_body``) and
-how to send it (``_send``).
+HTTP errors read (``status_error``), how a request looks on its wire (``_body``), how
+to post it (``_post``) and how to read a response (``_one``) or a stream's events
+(``_reader``, an :class:`EventReader`).
 """
 
 from __future__ import annotations
