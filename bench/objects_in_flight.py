@@ -22,6 +22,13 @@ collector tracks (``gc.get_objects()``), minus the same count taken just before 
 replies started, divided by ``replies``. Coroutines, generators, functions and bound
 methods are named by their code (``coroutine ReplyStream._run``) to show the layers.
 Prints the total per reply and the types that account for it, then one JSON line.
+
+``--burst N`` measures instead what the collector costs this process for bursts of
+``N`` replies through the bots (the LLM answers each once all ``N`` requests are in
+and 1 s has passed, as in ``bench/run.py --only concurrency``): per burst, the seconds
+of its pauses (``gc.callbacks``), of them the full collections', how many of those, and
+the process's CPU (thread time); medians over ``--rounds`` bursts. Only the library's
+side runs here (no Red, no Discord): a figure to compare before and after a change.
 """
 
 from __future__ import annotations
@@ -31,8 +38,10 @@ import asyncio
 import collections
 import gc
 import json
+import statistics
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -187,9 +196,58 @@ class Bench:
         await replies.stop()
         return per_reply(during, before, count)
 
+    async def burst(self, provider: str, count: int) -> dict[str, float]:
+        """One burst of ``count`` replies through bots; what the collector cost."""
+        await self.post("/_control/reset", {})
+        behaviour = {"kind": "reply", "text": FIRST_TEXT + "The end.", "gate": "answer"}
+        await self.post("/_control/enqueue", [behaviour] * count)
+        clock = GCClock()
+        gc.callbacks.append(clock)
+        cpu = time.thread_time()
+        try:
+            replies = Replies(self.session, provider, count, "bot")
+            held = asyncio.ensure_future(asyncio.sleep(1.0))
+
+            async def sent() -> bool:
+                return await self.requests() >= count
+
+            await self.until(sent)
+            await held
+            await self.post("/_control/release", {"gate": "answer"})
+            await asyncio.gather(*replies.tasks)
+        finally:
+            gc.callbacks.remove(clock)
+        return {
+            "cpu_s": time.thread_time() - cpu,
+            "gc_s": clock.seconds,
+            "full_gc_s": clock.full_seconds,
+            "full_collections": clock.full,
+        }
+
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose(grace=1)
+
+
+class GCClock:
+    """A ``gc.callbacks`` entry: the seconds the collector paused, and its full
+    collections (generation 2) with their seconds."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full_seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        spent = time.perf_counter() - self._started
+        self.seconds += spent
+        if info["generation"] == 2:
+            self.full += 1
+            self.full_seconds += spent
 
 
 def per_reply(
@@ -208,6 +266,17 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, dict[str, flo
     async with aiohttp.ClientSession() as control:
         bench = Bench(url, control)
         try:
+            if args.burst:
+                for provider in providers:
+                    await bench.complete(provider, 3)
+                    await bench.complete(provider, args.burst)  # a connection per reply
+                    await bench.burst(provider, args.burst)  # warm
+                    rounds = [await bench.burst(provider, args.burst) for _ in range(args.rounds)]
+                    results[f"{provider} burst of {args.burst}"] = {
+                        key: statistics.median(figures[key] for figures in rounds)
+                        for key in rounds[0]
+                    }
+                return results
             for provider in providers:
                 await bench.complete(provider, 3)
                 # Each state twice, the first to warm (a connection per reply, what the
@@ -245,6 +314,8 @@ def main() -> None:
         "--through", choices=("reader", "bot"), default="reader", help="what runs each reply"
     )
     parser.add_argument("--top", type=int, default=30, help="rows printed per state")
+    parser.add_argument("--burst", type=int, default=0, help="replies per burst (0: none)")
+    parser.add_argument("--rounds", type=int, default=5, help="bursts measured")
     args = parser.parse_args()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "tests" / "fake_llm.py"), "--port", "0"],
@@ -260,6 +331,15 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(10)
+    if args.burst:
+        for state, figures in results.items():
+            print(
+                f"{state} (median of {args.rounds}): CPU {figures['cpu_s']:.2f} s, garbage "
+                f"collection {figures['gc_s']:.3f} s, of it {figures['full_collections']:g} "
+                f"full {figures['full_gc_s']:.3f} s"
+            )
+        print(json.dumps({"burst": results}))
+        return
     report(results, args.replies, args.top)
     totals = {state: round(sum(counts.values()), 1) for state, counts in results.items()}
     print(json.dumps({"objects_per_reply_in_flight": totals}))
