@@ -95,7 +95,7 @@ class MateBot(Generic[H]):
         self._registry: MutableMapping[int, MateBot[Any]] = {} if growing is None else growing
         self._growing: list[H] = []  # posted while the reply was being written
         self._posted: dict[int, H] = {}  # every message this reply posted, by id
-        self._stop = asyncio.Event()  # set: end the generation, keep what was written
+        self._stop = False  # True: end the generation, keep what was written
         self._consuming: asyncio.Task[None] | None = None  # reading the stream, while it runs
         self.ended = asyncio.Event()  # set once the reply is finished or abandoned
         self._streaming = True
@@ -115,11 +115,11 @@ class MateBot(Generic[H]):
     @property
     def stopped(self) -> bool:
         """Whether the generation was asked to end (stop, deletion, refusal, closing)."""
-        return self._stop.is_set()
+        return self._stop
 
     def stop(self) -> None:
         """End the generation now; what was written stays."""
-        self._stop.set()
+        self._stop = True
         if self._consuming is not None:
             self._consuming.cancel()  # at once: the stream may be waiting for its provider
 
