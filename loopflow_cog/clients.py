@@ -17,7 +17,7 @@ from redbot.core.bot import Red
 
 from loopflow.chat.history import cache_bytes_from_environment
 from loopflow.providers import PROVIDER_NAMES, Provider, make_provider
-from loopflow.providers.base import Chunk, Request
+from loopflow.providers.base import Chunk, InFlight, Request
 
 log = logging.getLogger("red.loopflow.clients")
 
@@ -34,37 +34,44 @@ class Client(Provider):
 
     Requests go to ``adapter``; :meth:`aclose` waits until none is in flight (at most
     ``grace`` seconds), then closes the adapter. Any request ends its count, however it
-    ends (finished, failed, or its reader stopped early).
+    ends (finished, failed, or its reader stopped early). An adapter that counts its own
+    requests (:attr:`Provider.in_flight`, the SDK adapters) is called as it is: one
+    generator fewer per request in flight than counting around it (what a burst's
+    garbage collections walk: ``bench/objects_in_flight.py``).
     """
 
     name = "client"  # requests name their provider through the adapter's own errors
+    in_flight: InFlight
 
     def __init__(self, adapter: Provider) -> None:
         self.adapter = adapter
-        self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._counts_itself = adapter.in_flight is not None
+        self.in_flight = adapter.in_flight if adapter.in_flight is not None else InFlight()
 
-    async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
+    def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """The adapter's :meth:`~Provider.execute`, counted while it runs."""
-        self.in_flight += 1
-        self._idle.clear()
+        if self._counts_itself:
+            return self.adapter.execute(request, stream=stream)
+        return self._counted(request, stream)
+
+    async def _counted(self, request: Request, stream: bool) -> AsyncIterator[Chunk]:
+        self.in_flight.start()
         chunks = self.adapter.execute(request, stream=stream)
         try:
             async for chunk in chunks:
                 yield chunk
         finally:
-            close = getattr(chunks, "aclose", None)  # an adapter is an async generator
-            if close is not None:
-                await close()  # its stream closes now, not when it is collected
-            self.in_flight -= 1
-            if not self.in_flight:
-                self._idle.set()
+            try:
+                close = getattr(chunks, "aclose", None)  # an adapter is an async generator
+                if close is not None:
+                    await close()  # its stream closes now, not when it is collected
+            finally:
+                self.in_flight.end()
 
     async def aclose(self, grace: float = RETIRE_GRACE) -> None:
         """Close the adapter once no request is in flight, or after ``grace`` seconds."""
         try:
-            await asyncio.wait_for(self._idle.wait(), grace)
+            await asyncio.wait_for(self.in_flight.idle(), grace)
         except asyncio.TimeoutError:
             log.warning("Closing a %s client with requests still in flight", self.adapter.name)
         await self.adapter.aclose()

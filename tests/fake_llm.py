@@ -30,7 +30,8 @@ Three ways to run it:
   ``FAKE_LLM_URL=http://127.0.0.1:<port>`` and serves until SIGTERM/SIGINT.
 
 Out of process, ``POST /_control/enqueue`` (a behaviour or a list of them),
-``GET /_control/requests`` and ``POST /_control/reset`` drive it.
+``GET /_control/requests``, ``POST /_control/release`` (``{"gate": name}``) and
+``POST /_control/reset`` drive it.
 """
 
 from __future__ import annotations
@@ -497,6 +498,7 @@ class FakeLLMServer:
         app.router.add_post("/_control/enqueue", self._control_enqueue)
         app.router.add_get("/_control/requests", self._control_requests)
         app.router.add_post("/_control/reset", self._control_reset)
+        app.router.add_post("/_control/release", self._control_release)
         self._closing = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=1.0)
@@ -539,6 +541,10 @@ class FakeLLMServer:
 
     async def _control_reset(self, request: web.Request) -> web.Response:
         self.reset()
+        return web.json_response({"ok": True})
+
+    async def _control_release(self, request: web.Request) -> web.Response:
+        self.release(str((await request.json())["gate"]))
         return web.json_response({"ok": True})
 
     # -- provider endpoints

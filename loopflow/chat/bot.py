@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import (
     Awaitable,
@@ -90,11 +91,11 @@ class MateBot(Generic[H]):
         self.mate = mate
         self.sink = sink
         self.answering = frozenset(answering)
-        self._start = stream or _session_stream(session)
+        self._start = stream  # None: the session's own stream
         self._registry: MutableMapping[int, MateBot[Any]] = {} if growing is None else growing
         self._growing: list[H] = []  # posted while the reply was being written
         self._posted: dict[int, H] = {}  # every message this reply posted, by id
-        self._stop = asyncio.Event()  # set: end the generation, keep what was written
+        self._stop = False  # True: end the generation, keep what was written
         self._consuming: asyncio.Task[None] | None = None  # reading the stream, while it runs
         self.ended = asyncio.Event()  # set once the reply is finished or abandoned
         self._streaming = True
@@ -114,11 +115,11 @@ class MateBot(Generic[H]):
     @property
     def stopped(self) -> bool:
         """Whether the generation was asked to end (stop, deletion, refusal, closing)."""
-        return self._stop.is_set()
+        return self._stop
 
     def stop(self) -> None:
         """End the generation now; what was written stays."""
-        self._stop.set()
+        self._stop = True
         if self._consuming is not None:
             self._consuming.cancel()  # at once: the stream may be waiting for its provider
 
@@ -179,7 +180,10 @@ class MateBot(Generic[H]):
 
     async def _write(self, turns: Sequence[Turn], note_trimmed: bool) -> Outcome[H]:
         mate, editor = self.mate, self.editor
-        stream = await self._start(mate, turns)
+        if self._start is None:
+            stream = self.session.stream(mate, turns)
+        else:
+            stream = await self._start(mate, turns)
         failure: LoopflowError | None = None
         try:
             await self._consume(stream)
@@ -222,7 +226,7 @@ class MateBot(Generic[H]):
         if self.stopped:
             task.cancel()
         try:
-            await asyncio.wait({task})
+            await _ended(task)
         finally:
             self._consuming = None
             if not task.done():  # this run itself was cancelled
@@ -310,11 +314,19 @@ class MateBot(Generic[H]):
         self._growing.clear()
 
 
-def _session_stream(session: Session) -> StreamFactory:
-    async def start(mate: Mate, turns: Sequence[Turn]) -> ReplyStream:
-        return session.stream(mate, turns)
+def _ended(task: asyncio.Future[Any]) -> asyncio.Future[None]:
+    """A future done once ``task`` is, whatever its outcome (its exception stays in it);
+    cancelling the future leaves ``task`` running. What ``asyncio.wait({task})`` does,
+    without what that holds while it waits (two coroutines, a closure and its cells, a
+    set): a turn in flight holds it for as long as its reply streams."""
+    ended: asyncio.Future[None] = task.get_loop().create_future()
+    task.add_done_callback(functools.partial(_settle, ended))
+    return ended
 
-    return start
+
+def _settle(ended: asyncio.Future[None], _task: object) -> None:
+    if not ended.done():  # not cancelled meanwhile (the run was)
+        ended.set_result(None)
 
 
 async def _read(stream: ReplyStream, editor: StreamEditor[Any]) -> None:

@@ -22,7 +22,7 @@ from loopflow.errors import ContextTooLongError, EmptyReplyError
 from loopflow.io.discord import strip_own_prefix
 from loopflow.io.recall import Recall
 from loopflow.mates import Mate
-from loopflow.providers.base import Provider, Usage
+from loopflow.providers.base import Chunk, Usage
 
 if TYPE_CHECKING:
     from loopflow.io.session import Prompt, PromptHook, Session, Turn
@@ -84,33 +84,54 @@ class ReplyStream:
 
     async def _run(self) -> AsyncIterator[str]:
         """The reply's deltas; when the caller stops it midway (cancels it, or closes the
-        iterator), :attr:`reply` still gets what the provider billed so far."""
+        iterator), :attr:`reply` still gets what the provider billed so far.
+
+        One generator for all of a reply's attempts (the first; one with half the tokens
+        after a context-too-long; one more after an empty completion): each layer of
+        generators is held by every reply in flight (see ``bench/objects_in_flight.py``).
+        """
         try:
             provider = self.session.provider_for(self.mate)
             prompt = self._build(None)
-            try:
-                async for delta in self._attempt(provider, prompt):
+            first = True  # only the first attempt may be halved
+            billed: Usage | None = None  # an empty completion's, asked for again
+            while True:
+                self._begin(prompt)
+                chunks = provider.execute(prompt.request, stream=self.stream)
+                try:
+                    async for chunk in chunks:
+                        delta = self._take(chunk)
+                        if delta:
+                            yield delta
+                except ContextTooLongError:
+                    if self._text or not first:
+                        raise
+                    # The estimate was too generous for this model: halve what we sent,
+                    # once. With memory this may move the window (a jump), which the hook
+                    # records.
+                    first = False
+                    prompt = self._build(prompt.tokens // 2)
+                    continue
+                finally:
+                    close = getattr(chunks, "aclose", None)  # an adapter's async generator
+                    if close is not None:
+                        await close()  # its stream and count end now, not when collected
+                first = False
+                delta = self._rest()
+                if delta:
                     yield delta
-            except ContextTooLongError:
+                self.reply = self._reply(prompt, self._billed(prompt, stopped=False))
+                self._in_flight = None
+                if billed is not None:
+                    self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
                 if self._text:
-                    raise
-                # The estimate was too generous for this model: halve what we sent, once.
-                # With memory this may move the window (a jump), which the hook records.
-                prompt = self._build(prompt.tokens // 2)
-                async for delta in self._attempt(provider, prompt):
-                    yield delta
-            if self._text:
-                return
-            # Nothing to show (an empty completion): ask once more, and count both.
-            assert self.reply is not None
-            billed = self.reply.usage
-            async for delta in self._attempt(provider, prompt):
-                yield delta
-            self.reply = dataclasses.replace(self.reply, usage=billed + self.reply.usage)
-            if not self._text:
-                raise EmptyReplyError(
-                    f"{self.mate.display_name} had nothing to say.", self.mate.provider
-                )
+                    return
+                if billed is not None:
+                    raise EmptyReplyError(
+                        f"{self.mate.display_name} had nothing to say.", self.mate.provider
+                    )
+                # Nothing to show (an empty completion): ask once more, and count both.
+                billed = self.reply.usage
         except (asyncio.CancelledError, GeneratorExit):
             self._count_stopped()
             raise
@@ -123,40 +144,43 @@ class ReplyStream:
             self.on_prompt(prompt)
         return prompt
 
-    async def _attempt(self, provider: Provider, prompt: Prompt) -> AsyncIterator[str]:
+    def _begin(self, prompt: Prompt) -> None:
+        """An attempt at ``prompt`` starts: nothing shown, nothing billed yet."""
         self._text = ""
         self._held = ""  # held back until we know whether the reply starts with "Maya:"
+        self._holding = True
         self._seen, self._finished, self._in_flight = None, False, prompt
-        holding = True
-        hold_chars = len(self.mate.display_name) + 8
-        async for chunk in provider.execute(prompt.request, stream=self.stream):
-            if chunk.usage is not None:
-                self._seen = chunk.usage
-            self._finished = chunk.finish_reason is not None
-            if not chunk.text:
-                continue
-            if holding:
-                self._held += chunk.text
-                if len(self._held) < hold_chars and "\n" not in self._held:
-                    continue
-                holding = False
-                delta = strip_own_prefix(self.mate.display_name, self._held)
-                self._held = ""
-            else:
-                delta = chunk.text
-            if not self._text:
-                delta = delta.lstrip()  # a reply starts at its first visible character
-            if delta:
-                self._text += delta
-                yield delta
-        if holding and self._held:
-            delta = strip_own_prefix(self.mate.display_name, self._held).lstrip()
-            self._text += delta
+
+    def _take(self, chunk: Chunk) -> str:
+        """The text ``chunk`` adds to the reply ("" while it is held back: the start of
+        the reply may be the mate's own ``Maya:``, taken off); notes its usage."""
+        if chunk.usage is not None:
+            self._seen = chunk.usage
+        self._finished = chunk.finish_reason is not None
+        if not chunk.text:
+            return ""
+        if self._holding:
+            self._held += chunk.text
+            if len(self._held) < len(self.mate.display_name) + 8 and "\n" not in self._held:
+                return ""
+            self._holding = False
+            delta = strip_own_prefix(self.mate.display_name, self._held)
             self._held = ""
-            if delta:
-                yield delta
-        self.reply = self._reply(prompt, self._billed(prompt, stopped=False))
-        self._in_flight = None
+        else:
+            delta = chunk.text
+        if not self._text:
+            delta = delta.lstrip()  # a reply starts at its first visible character
+        self._text += delta
+        return delta
+
+    def _rest(self) -> str:
+        """At the end of an attempt: the text still held back, as shown."""
+        if not (self._holding and self._held):
+            return ""
+        delta = strip_own_prefix(self.mate.display_name, self._held).lstrip()
+        self._text += delta
+        self._held = ""
+        return delta
 
     def _billed(self, prompt: Prompt, *, stopped: bool) -> Usage:
         """The usage the provider reported for ``prompt``, completed with estimates (the
@@ -181,6 +205,7 @@ class ReplyStream:
 
     _text: str = field(default="", init=False)
     _held: str = field(default="", init=False)
+    _holding: bool = field(default=True, init=False)
     _seen: Usage | None = field(default=None, init=False)
     _finished: bool = field(default=False, init=False)
     _in_flight: Prompt | None = field(default=None, init=False)

@@ -48,13 +48,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, Optional
 
 import aiohttp
 import httpx
+from aiohttp.streams import EofStream
 
 __all__ = ["AiohttpTransport"]
 
@@ -126,7 +127,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except httpx.RequestNotRead:  # a streamed body: aiohttp sends it chunked
             body = request.stream
             request.headers.pop("Transfer-Encoding", None)
-        with _httpx_errors(connecting=True):
+        try:
             response = await session.request(
                 request.method,
                 str(request.url),
@@ -139,6 +140,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=_client_timeout(request.extensions.get("timeout")),
                 skip_auto_headers=_NO_AUTO_HEADERS,
             )
+        except Exception as exc:
+            error = _httpx_error(exc, connecting=True)
+            if error is None:
+                raise
+            raise error from exc
         stream = _ResponseStream(response)
         stream.owner = httpx.Response(
             status_code=response.status,
@@ -205,10 +211,18 @@ def _http_version(version: Optional[aiohttp.HttpVersion]) -> bytes:
 
 def _client_timeout(timeout: Any) -> aiohttp.ClientTimeout:
     """aiohttp's timeouts for httpx's ``{"connect", "read", "write", "pool"}`` seconds
-    (None: no bound)."""
+    (None: no bound); one shared object per set of bounds (a client's requests all have
+    the same: one object fewer per request in flight)."""
     if not isinstance(timeout, dict):
-        return aiohttp.ClientTimeout(total=None)
-    connect, read, pool = timeout.get("connect"), timeout.get("read"), timeout.get("pool")
+        return _timeouts(None, None, None)
+    return _timeouts(timeout.get("connect"), timeout.get("read"), timeout.get("pool"))
+
+
+@functools.lru_cache(maxsize=16)
+def _timeouts(
+    connect: Optional[float], read: Optional[float], pool: Optional[float]
+) -> aiohttp.ClientTimeout:
+    """``aiohttp.ClientTimeout`` (frozen) for these bounds, in seconds."""
     acquire = None if connect is None or pool is None else connect + pool
     return aiohttp.ClientTimeout(total=None, connect=acquire, sock_connect=connect, sock_read=read)
 
@@ -228,10 +242,26 @@ class _ResponseStream(httpx.AsyncByteStream):
         self._response = response
         self.owner: Optional[httpx.Response] = None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _httpx_errors(connecting=False):
-            async for chunk in self._response.content.iter_any():
-                yield chunk
+    def __aiter__(self) -> _ResponseStream:
+        # Its own iterator, not an async generator: what a stream holds while it waits
+        # for its next bytes is one coroutine (:meth:`__anext__`), not a generator, its
+        # asend, the event loop's weak reference to it, and aiohttp's iterator.
+        return self
+
+    async def __anext__(self) -> bytes:
+        """The next bytes as they arrive (aiohttp's ``iter_any``)."""
+        try:
+            chunk = await self._response.content.readany()
+        except EofStream:
+            raise StopAsyncIteration from None
+        except Exception as exc:
+            error = _httpx_error(exc, connecting=False)
+            if error is None:
+                raise
+            raise error from exc
+        if not chunk:
+            raise StopAsyncIteration
+        return chunk
 
     async def aclose(self) -> None:
         # Gives the connection back to the pool when the body was read to its end, and
@@ -258,29 +288,29 @@ def _parser_error(exc: aiohttp.ClientResponseError) -> str:
     return f"The provider's reply did not parse as HTTP: {detail} ({exc.request_info.real_url})"
 
 
-@contextlib.contextmanager
-def _httpx_errors(connecting: bool) -> Iterator[None]:
-    """Raise aiohttp's failures as the httpx errors the SDKs handle (``connecting``: the
-    request is still being sent, a timeout may be the connection's)."""
-    try:
-        yield
-    except aiohttp.ClientConnectorError as exc:  # before anything was sent
-        raise httpx.ConnectError(str(exc)) from exc
-    except aiohttp.ServerTimeoutError as exc:
+def _httpx_error(exc: Exception, connecting: bool) -> Optional[Exception]:
+    """The httpx error the SDKs handle for one of aiohttp's failures, None for any other
+    exception (``connecting``: the request is still being sent, a timeout may be the
+    connection's)."""
+    text = str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # before anything was sent
+        return httpx.ConnectError(text)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         # aiohttp raises one class for both; its message says which (3.8-3.9: "Connection
         # timeout to host ..." or "Timeout on reading data from socket").
-        if connecting and str(exc).startswith("Connection timeout"):
-            raise httpx.ConnectTimeout(str(exc)) from exc
-        raise httpx.ReadTimeout(str(exc)) from exc
-    except asyncio.TimeoutError as exc:  # a total bound (none is set here) or the pool's
+        if connecting and text.startswith("Connection timeout"):
+            return httpx.ConnectTimeout(text)
+        return httpx.ReadTimeout(text)
+    if isinstance(exc, asyncio.TimeoutError):  # a total bound (none is set here) or the pool's
         if connecting:
-            raise httpx.PoolTimeout(str(exc) or "Timed out waiting for a connection") from exc
-        raise httpx.ReadTimeout(str(exc) or "Timed out reading the response") from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-        raise httpx.RemoteProtocolError(str(exc) or "The server closed the connection") from exc
-    except aiohttp.InvalidURL as exc:
-        raise httpx.UnsupportedProtocol(str(exc)) from exc
-    except aiohttp.ClientResponseError as exc:  # a status line or headers that do not parse
-        raise httpx.RemoteProtocolError(_parser_error(exc)) from exc
-    except (aiohttp.ClientError, OSError) as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+            return httpx.PoolTimeout(text or "Timed out waiting for a connection")
+        return httpx.ReadTimeout(text or "Timed out reading the response")
+    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return httpx.RemoteProtocolError(text or "The server closed the connection")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(text)
+    if isinstance(exc, aiohttp.ClientResponseError):  # a status line or headers that do not parse
+        return httpx.RemoteProtocolError(_parser_error(exc))
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return httpx.ReadError(text or type(exc).__name__)
+    return None

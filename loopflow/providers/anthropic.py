@@ -15,10 +15,9 @@ read.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, ClassVar, Optional
 
 import anthropic
@@ -35,7 +34,13 @@ from loopflow.errors import (
 )
 from loopflow.models import request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
-from loopflow.providers.sdk import SDKProvider, http_client, mapped_errors, request_error
+from loopflow.providers.sdk import (
+    EventReader,
+    SDKProvider,
+    http_client,
+    mapped_error,
+    request_error,
+)
 
 NAME = "anthropic"
 
@@ -191,53 +196,80 @@ class AnthropicProvider(SDKProvider[anthropic.AsyncAnthropic]):
             body["stream"] = True
         return body
 
-    async def _send(
-        self, client: anthropic.AsyncAnthropic, body: dict[str, Any], stream: bool
-    ) -> AsyncIterator[Chunk]:
-        """Send ``body``; yield text deltas then a usage chunk, or one chunk."""
+    def _post(self, client: anthropic.AsyncAnthropic, body: dict[str, Any], stream: bool) -> Any:
+        """The SDK's post of ``body``: the message, or its stream of events' JSON."""
         # The client's own post (the SDK's documented raw call) rather than
         # messages.create: the body is wire format already, and create() runs every
         # message through the SDK's parameter transform (~9 ms for 300 messages). A
         # stream's events are read as their JSON (dicts): building the SDK's model of
         # each one, one per token or so, cost more than the rest of the turn. Retries,
         # errors and the stream's parsing stay the SDK's.
-        with _mapped_errors():
-            if not stream:
-                message = await client.post(
-                    "/v1/messages", **self._payload(client, body), cast_to=AnthropicMessage
-                )
-                yield _message_chunk(message)
-                return
-            events = await client.post(
+        # The client's own retries, given (a documented request option): left out, it is
+        # a copy of the SDK's NOT_GIVEN default in every request's options. Not its
+        # timeout: the SDK would then send it in its x-stainless-timeout header.
+        options: anthropic.RequestOptions = {"max_retries": client.max_retries}
+        if not stream:
+            return client.post(
                 "/v1/messages",
                 **self._payload(client, body),
                 cast_to=AnthropicMessage,
-                stream=True,
-                stream_cls=anthropic.AsyncStream[object],
+                options=options,
             )
-            usage: Optional[Usage] = None
-            stop, texts = None, 0
-            async with events:  # closes the response if the caller stops early
-                async for event in events:
-                    if not isinstance(event, dict):
-                        continue
-                    kind = event.get("type")
-                    if kind == "message_start":
-                        # Its output count (1) is no count: message_delta brings the real one.
-                        started = anthropic_usage(_get(event.get("message"), "usage"))
-                        usage = dataclasses.replace(started, output_tokens=0) if started else None
-                    elif kind == "content_block_delta":
-                        delta = event.get("delta")
-                        text = _get(delta, "text") if _get(delta, "type") == "text_delta" else None
-                        if isinstance(text, str):
-                            texts += 1
-                            # The first delta carries the input billed so far: a caller that
-                            # stops the stream counts it (message_delta never comes then).
-                            yield Chunk(text, usage if texts == 1 else None)
-                    elif kind == "message_delta":
-                        stop = _get(event.get("delta"), "stop_reason") or stop
-                        usage = anthropic_usage(event.get("usage"), usage)
-            yield Chunk(usage=usage, finish_reason=_checked_stop(stop, bool(texts)))
+        return client.post(
+            "/v1/messages",
+            **self._payload(client, body),
+            cast_to=AnthropicMessage,
+            options=options,
+            stream=True,
+            stream_cls=anthropic.AsyncStream[object],
+        )
+
+    def _one(self, response: Any) -> Chunk:
+        return _message_chunk(response)
+
+    def _reader(self) -> MessageEventReader:
+        return MessageEventReader()
+
+    def _mapped(self, exc: Exception) -> Optional[ProviderError]:
+        return mapped_error(exc, anthropic, "Anthropic", NAME, _status_error)
+
+
+class MessageEventReader(EventReader):
+    """A streamed message's events (each one's JSON) read into text deltas, then the
+    usage and stop reason. Thinking blocks' deltas are not read."""
+
+    __slots__ = ("stop", "texts", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Optional[Usage] = None
+        self.stop: Optional[str] = None
+        self.texts = 0
+
+    def feed(self, event: Any) -> Optional[Chunk]:
+        """A text delta's chunk (the first also carries the input billed so far)."""
+        if not isinstance(event, dict):
+            return None
+        kind = event.get("type")
+        if kind == "message_start":
+            # Its output count (1) is no count: message_delta brings the real one.
+            started = anthropic_usage(_get(event.get("message"), "usage"))
+            self.usage = dataclasses.replace(started, output_tokens=0) if started else None
+        elif kind == "content_block_delta":
+            delta = event.get("delta")
+            text = _get(delta, "text") if _get(delta, "type") == "text_delta" else None
+            if isinstance(text, str):
+                self.texts += 1
+                # The first delta carries the input billed so far: a caller that stops
+                # the stream counts it (message_delta never comes then).
+                return Chunk(text, self.usage if self.texts == 1 else None)
+        elif kind == "message_delta":
+            self.stop = _get(event.get("delta"), "stop_reason") or self.stop
+            self.usage = anthropic_usage(event.get("usage"), self.usage)
+        return None
+
+    def end(self) -> Chunk:
+        """The usage and the stop reason (see :func:`_checked_stop`)."""
+        return Chunk(usage=self.usage, finish_reason=_checked_stop(self.stop, bool(self.texts)))
 
 
 def anthropic_usage(usage: Any, known: Optional[Usage] = None) -> Optional[Usage]:
@@ -292,11 +324,6 @@ def _message_chunk(message: Any) -> Chunk:
     text = "".join(block.text for block in message.content if block.type == "text")
     stop = _checked_stop(message.stop_reason, bool(text))
     return Chunk(text, anthropic_usage(getattr(message, "usage", None)), stop)
-
-
-def _mapped_errors() -> contextlib.AbstractContextManager[None]:
-    """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
-    return mapped_errors(anthropic, "Anthropic", NAME, _status_error)
 
 
 def _status_error(exc: anthropic.APIError) -> ProviderError:

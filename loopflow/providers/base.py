@@ -11,6 +11,7 @@ SDK type.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -151,10 +152,48 @@ class Chunk:
     finish_reason: str | None = field(default=None, compare=False)
 
 
+class InFlight:
+    """How many requests are in flight (:attr:`count`), and a wait until none is.
+
+    Whatever runs a request calls :meth:`start` when it begins and :meth:`end` however it
+    ends (finished, failed, or its reader stopped early), e.g. in a ``finally``.
+    """
+
+    __slots__ = ("_idle", "count")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle: asyncio.Event | None = None  # made by the first wait, in its loop
+
+    def start(self) -> None:
+        """A request begins."""
+        self.count += 1
+
+    def end(self) -> None:
+        """A request has ended (once per :meth:`start`)."""
+        self.count -= 1
+        if not self.count and self._idle is not None:
+            self._idle.set()
+            self._idle = None
+
+    async def idle(self) -> None:
+        """Return once no request is in flight (at once if none is)."""
+        if not self.count:
+            return
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        await self._idle.wait()
+
+
 class Provider(abc.ABC):
     """One LLM provider behind a single method, :meth:`execute`."""
 
     name: ClassVar[str]
+
+    #: The requests in flight, for an adapter whose :meth:`execute` counts them itself
+    #: (the SDK adapters, in the generator each request runs in anyway); None: it does
+    #: not (the cog's client then counts them around it).
+    in_flight: InFlight | None = None
 
     @abc.abstractmethod
     def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:

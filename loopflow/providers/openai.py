@@ -11,10 +11,9 @@ finished reply even without a finish reason or ``data: [DONE]`` (LiteLLM, LocalA
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import openai
@@ -32,7 +31,13 @@ from loopflow.errors import (
 from loopflow.models import provider_spec, request_parameters
 from loopflow.providers.base import Chunk, Message, Request, Usage
 from loopflow.providers.openai_stream import JSONFields, PooledStream
-from loopflow.providers.sdk import SDKProvider, http_client, mapped_errors, request_error
+from loopflow.providers.sdk import (
+    EventReader,
+    SDKProvider,
+    http_client,
+    mapped_error,
+    request_error,
+)
 
 NAME = "openai"
 
@@ -112,54 +117,84 @@ class OpenAIProvider(SDKProvider[openai.AsyncOpenAI]):
             body.update(stream=True, stream_options={"include_usage": True})
         return body
 
-    async def _send(
-        self, client: openai.AsyncOpenAI, body: dict[str, Any], stream: bool
-    ) -> AsyncIterator[Chunk]:
-        """Send ``body``; yield text deltas then a usage chunk, or one chunk."""
+    def _post(self, client: openai.AsyncOpenAI, body: dict[str, Any], stream: bool) -> Any:
+        """The SDK's post of ``body``: the completion, or its stream of chunks' JSON."""
         # client.post (the SDK's documented way to call an endpoint with a raw body)
         # rather than chat.completions.create: the messages are already in wire format,
         # and create() runs each one through the SDK's parameter transform, which costs
         # ~0.15 ms a message, i.e. tens of milliseconds per turn in a long conversation.
         # Retries, errors and stream parsing stay the SDK's.
-        with _mapped_errors():
-            if not stream:
-                completion = await client.post(
-                    "/chat/completions", **self._payload(client, body), cast_to=ChatCompletion
-                )
-                yield _completion_chunk(completion)
-                return
-            events = await client.post(
+        # The client's own timeout and retries, given (documented request options): each
+        # left out is a copy of the SDK's NOT_GIVEN default in every request's options.
+        options: openai.RequestOptions = {
+            "timeout": client.timeout,
+            "max_retries": client.max_retries,
+        }
+        if not stream:
+            return client.post(
                 "/chat/completions",
                 **self._payload(client, body),
                 cast_to=ChatCompletion,
-                stream=True,
-                stream_cls=PooledStream,  # the SDK's, giving its connection back
+                options=options,
             )
-            usage: Optional[Usage] = None
-            finish, texts = None, 0
-            async with events:  # closes the response if the caller stops early
-                # Each event is a chunk's JSON (a dict): building the SDK's model of every
-                # chunk, one per token or so, cost more than the rest of the turn.
-                async for event in events:
-                    if not isinstance(event, dict):
-                        continue
-                    if isinstance(event.get("usage"), dict):  # the last chunk (include_usage)
-                        usage = openai_usage(JSONFields(event["usage"]))
-                    # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
-                    # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
-                    for choice in event.get("choices") or ():
-                        if not isinstance(choice, dict):
-                            continue
-                        delta = choice.get("delta")
-                        if isinstance(delta, dict):
-                            if delta.get("refusal"):
-                                raise RefusedError(_REFUSED, NAME)
-                            content = delta.get("content")
-                            if content and isinstance(content, str):
-                                texts += 1
-                                yield Chunk(content)
-                        finish = choice.get("finish_reason") or finish  # "" is no reason
-            yield Chunk(usage=usage, finish_reason=_checked_finish(finish, bool(texts)))
+        return client.post(
+            "/chat/completions",
+            **self._payload(client, body),
+            cast_to=ChatCompletion,
+            options=options,
+            stream=True,
+            stream_cls=PooledStream,  # the SDK's, giving its connection back
+        )
+
+    def _one(self, response: Any) -> Chunk:
+        return _completion_chunk(response)
+
+    def _reader(self) -> ChunkReader:
+        return ChunkReader()
+
+    def _mapped(self, exc: Exception) -> Optional[ProviderError]:
+        return mapped_error(exc, openai, "OpenAI", NAME, _status_error)
+
+
+class ChunkReader(EventReader):
+    """A streamed completion's chunks (each one's JSON, a dict: building the SDK's model
+    of every chunk, one per token or so, cost more than the rest of the turn) read into
+    text deltas, then the usage (the last chunk's, ``include_usage``) and finish reason.
+    """
+
+    __slots__ = ("finish", "texts", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Optional[Usage] = None
+        self.finish: Optional[str] = None
+        self.texts = 0
+
+    def feed(self, event: Any) -> Optional[Chunk]:
+        """The chunk's text, if any; ``RefusedError`` for a refusal."""
+        if not isinstance(event, dict):
+            return None
+        if isinstance(event.get("usage"), dict):  # the last chunk (include_usage)
+            self.usage = openai_usage(JSONFields(event["usage"]))
+        # Compatible servers may omit ``choices`` or ``delta`` in the last chunks.
+        # Reasoning deltas (``reasoning_content``, ``reasoning``) are not read.
+        text = ""
+        for choice in event.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                if delta.get("refusal"):
+                    raise RefusedError(_REFUSED, NAME)
+                content = delta.get("content")
+                if content and isinstance(content, str):
+                    self.texts += 1
+                    text += content
+            self.finish = choice.get("finish_reason") or self.finish  # "" is no reason
+        return Chunk(text) if text else None
+
+    def end(self) -> Chunk:
+        """The usage and the finish reason (see :func:`_checked_finish`)."""
+        return Chunk(usage=self.usage, finish_reason=_checked_finish(self.finish, bool(self.texts)))
 
 
 _REFUSED = "OpenAI refused to answer this request."
@@ -212,11 +247,6 @@ def _completion_chunk(completion: Any) -> Chunk:
     usage = openai_usage(completion.usage)
     text = choice.message.content or ""
     return Chunk(text, usage, _checked_finish(choice.finish_reason, bool(text)))
-
-
-def _mapped_errors() -> contextlib.AbstractContextManager[None]:
-    """Turn SDK, transport and parsing failures into loopflow errors, once for all calls."""
-    return mapped_errors(openai, "OpenAI", NAME, _status_error)
 
 
 def _status_error(exc: openai.APIError) -> ProviderError:

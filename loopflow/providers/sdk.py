@@ -1,20 +1,21 @@
 """What the two SDK adapters share: the client's lifecycle, the HTTP pool's limits, the
-error mapping, and :meth:`SDKProvider.execute`: parameters a model refuses, and
-reasoning text cut from the reply.
+error mapping, and :meth:`SDKProvider.execute`: the request from its post to the
+reply's chunks, counted in flight, parameters a model refuses, and reasoning text cut
+from the reply.
 
 The ``openai`` and ``anthropic`` SDKs are generated from one template and raise the
 same families of exceptions (``APITimeoutError``, ``APIConnectionError``,
 ``APIError``), so one mapping serves both; each adapter only says how its provider's
-HTTP errors read (``status_error``), how a request looks on its wire (``_body``) and
-how to send it (``_send``).
+HTTP errors read (``status_error``), how a request looks on its wire (``_body``), how
+to post it (``_post``) and how to read a response (``_one``) or a stream's events
+(``_reader``, an :class:`EventReader`).
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import ModuleType
 from typing import Any, ClassVar, Generic, Optional, TypeVar
 
@@ -30,7 +31,7 @@ from loopflow.errors import (
     scrub,
 )
 from loopflow.providers.aiohttp_transport import AiohttpTransport
-from loopflow.providers.base import Chunk, Provider, Request
+from loopflow.providers.base import Chunk, InFlight, Provider, Request
 from loopflow.providers.parameters import (
     RefusedParameters,
     is_refusal,
@@ -71,28 +72,32 @@ def _environment_proxies() -> bool:
     return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
-@contextlib.contextmanager
-def mapped_errors(
-    sdk: ModuleType, title: str, name: str, status_error: Callable[[Any], ProviderError]
-) -> Iterator[None]:
-    """Turn SDK, transport and parsing failures into loopflow errors.
+def mapped_error(
+    exc: Exception,
+    sdk: ModuleType,
+    title: str,
+    name: str,
+    status_error: Callable[[Any], ProviderError],
+) -> Optional[ProviderError]:
+    """The loopflow error for an SDK, transport or parsing failure (None: ``exc`` is
+    none of those, or a loopflow error already, and goes on as it is).
 
-    Wraps both the request and the iteration of a stream: the SDKs do not wrap
-    transport errors that happen midway through a stream, hence the httpx clauses.
+    :meth:`SDKProvider.execute` maps what the request and the iteration of its stream
+    raise: the SDKs do not wrap transport errors that happen midway through a stream,
+    hence the httpx clauses.
     """
-    try:
-        yield
-    except ProviderError:
-        raise
-    except (sdk.APITimeoutError, httpx.TimeoutException) as exc:
-        raise ProviderTimeoutError(f"{title} did not answer in time.", name) from exc
-    except (sdk.APIConnectionError, httpx.HTTPError) as exc:
-        raise UnavailableError(f"{title} could not be reached.", name) from exc
-    except sdk.APIError as exc:
-        raise status_error(exc) from exc
-    except (ValueError, KeyError, AttributeError, TypeError, IndexError) as exc:
+    if isinstance(exc, ProviderError):
+        return None
+    if isinstance(exc, (sdk.APITimeoutError, httpx.TimeoutException)):
+        return ProviderTimeoutError(f"{title} did not answer in time.", name)
+    if isinstance(exc, (sdk.APIConnectionError, httpx.HTTPError)):
+        return UnavailableError(f"{title} could not be reached.", name)
+    if isinstance(exc, sdk.APIError):
+        return status_error(exc)
+    if isinstance(exc, (ValueError, KeyError, AttributeError, TypeError, IndexError)):
         # JSON that does not parse, or events without the fields every event has.
-        raise UnavailableError(f"{title} sent a response loopflow could not read.", name) from exc
+        return UnavailableError(f"{title} sent a response loopflow could not read.", name)
+    return None
 
 
 def request_error(
@@ -108,6 +113,23 @@ def request_error(
             text, name, reason, parameter=param, replacement=suggested_replacement(message)
         )
     return RequestError(text, name, reason)
+
+
+class EventReader(abc.ABC):
+    """Reads one streamed response's events (their JSON) into chunks."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def feed(self, event: Any) -> Optional[Chunk]:
+        """The chunk ``event`` brings to pass on (text, or usage a caller that stops now
+        must count), None for none; raises a :class:`ProviderError` for an event that
+        ends the reply (a refusal)."""
+
+    @abc.abstractmethod
+    def end(self) -> Chunk:
+        """The last chunk, after the last event: usage and finish reason; raises
+        :class:`UnavailableError` for a stream cut off before it began."""
 
 
 class SDKProvider(Provider, Generic[Client]):
@@ -146,6 +168,7 @@ class SDKProvider(Provider, Generic[Client]):
         self._refused = RefusedParameters()
         self._encoder = BodyEncoder(encoded_bytes)
         self._content_client: tuple[Optional[Client], bool] = (None, False)
+        self.in_flight: InFlight = InFlight()
 
     @abc.abstractmethod
     def _build_client(self) -> Client:
@@ -174,44 +197,85 @@ class SDKProvider(Provider, Generic[Client]):
         ``request.model`` accepts them."""
 
     @abc.abstractmethod
-    def _send(self, client: Client, body: dict[str, Any], stream: bool) -> AsyncIterator[Chunk]:
-        """Send ``body``; yield text deltas then one usage chunk (or one chunk). Errors
-        are mapped to :mod:`loopflow.errors` (a refused parameter as
-        :class:`UnsupportedParameterError`)."""
+    def _post(self, client: Client, body: dict[str, Any], stream: bool) -> Awaitable[Any]:
+        """The SDK client's ``post`` of ``body``: the response's model, or with ``stream``
+        the SDK's stream of events (each event's JSON)."""
+
+    @abc.abstractmethod
+    def _one(self, response: Any) -> Chunk:
+        """The chunk of a response not streamed: its text, usage and finish reason."""
+
+    @abc.abstractmethod
+    def _reader(self) -> EventReader:
+        """A new reader of one streamed response's events."""
+
+    @abc.abstractmethod
+    def _mapped(self, exc: Exception) -> Optional[ProviderError]:
+        """:func:`mapped_error` for this provider's SDK."""
 
     async def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """Send ``request``; yield the reply's visible text deltas, then a usage chunk.
 
         A parameter the model refuses is left out (or renamed, as the provider says) and
-        the request sent again, once per parameter, before anything was yielded.
+        the request sent again, once per parameter, before anything was yielded. The
+        request counts in :attr:`in_flight` until this generator ends, however it ends.
+        SDK, transport and parsing failures are raised as :mod:`loopflow.errors`
+        (:func:`mapped_error`; a refused parameter as :class:`UnsupportedParameterError`).
+
+        One generator from the request to the reply's chunks (the adapters only say how
+        to post, and how to read a response or an event): each generator is held by
+        every request in flight, which a burst's garbage collections walk.
         """
-        client = self._get_client()
-        body = self._body(client, request, stream)
-        unopened = models.starts_thinking(self.name, request.model)
-        tried: set[str] = set()
-        while True:
-            sent = self._refused.apply(request.model, body)
-            yielded = False
-            think = ThinkFilter(unopened)  # reasoning text cut as the chunks pass
-            try:
-                async with contextlib.aclosing(  # type: ignore[type-var]
-                    self._send(client, sent, stream)
-                ) as chunks:
-                    async for chunk in chunks:
-                        shown = think.visible(chunk)
-                        if shown is not None:
-                            yielded = True
-                            yield shown
+        self.in_flight.start()
+        try:
+            client = self._get_client()
+            body = self._body(client, request, stream)
+            unopened = models.starts_thinking(self.name, request.model)
+            tried: set[str] = set()
+            while True:
+                sent = self._refused.apply(request.model, body)
+                yielded = False
+                think = ThinkFilter(unopened)  # reasoning text cut as the chunks pass
+                try:
+                    try:
+                        if stream:
+                            events = await self._post(client, sent, True)
+                            reader = self._reader()
+                            try:
+                                async for event in events:
+                                    chunk = reader.feed(event)
+                                    if chunk is None:
+                                        continue
+                                    shown = think.visible(chunk)
+                                    if shown is not None:
+                                        yielded = True
+                                        yield shown
+                                last = reader.end()
+                            finally:
+                                await events.close()  # also when the reader stops early
+                        else:
+                            last = self._one(await self._post(client, sent, False))
+                    except Exception as exc:
+                        mapped = self._mapped(exc)
+                        if mapped is None:
+                            raise
+                        raise mapped from exc
+                    shown = think.visible(last)
+                    if shown is not None:
+                        yield shown
                     rest = think.rest()
                     if rest is not None:
                         yield rest
-                return
-            except UnsupportedParameterError as exc:
-                parameter = self._refused_parameter(exc, sent)
-                if yielded or not parameter or parameter in tried:
-                    raise
-                tried.add(parameter)
-                self._refused.remember(request.model, parameter, self._replacement(exc, parameter))
+                    return
+                except UnsupportedParameterError as exc:
+                    parameter = self._refused_parameter(exc, sent)
+                    if yielded or not parameter or parameter in tried:
+                        raise
+                    tried.add(parameter)
+                    replacement = self._replacement(exc, parameter)
+                    self._refused.remember(request.model, parameter, replacement)
+        finally:
+            self.in_flight.end()
 
     def _refused_parameter(self, exc: UnsupportedParameterError, sent: dict[str, Any]) -> str:
         """The parameter of ``sent`` the refusal names ("" if none that may go)."""

@@ -36,6 +36,21 @@ async def test_fake_server_in_a_thread_driven_over_control_endpoints():
     assert after_reset == []
 
 
+async def test_a_gate_opens_over_the_control_endpoint():
+    with fake_llm.start_in_thread() as handle:
+        provider = OPENAI.build(handle.server, max_retries=0)
+        async with aiohttp.ClientSession(handle.base_url) as http:
+            gated = {"kind": "reply", "text": "after the gate", "gate": "g"}
+            await http.post("/_control/enqueue", json=[gated])
+            reply = asyncio.ensure_future(collect(provider, OPENAI.request(), stream=True))
+            await handle.wait_for_requests(1)
+            assert not reply.done()  # held at the gate
+            await http.post("/_control/release", json={"gate": "g"})
+            chunks = await asyncio.wait_for(reply, 5)
+        await provider.aclose()
+    assert "".join(c.text for c in chunks) == "after the gate"
+
+
 async def test_fake_server_as_a_process_with_a_fixed_reply():
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -19,12 +19,12 @@ async def test_a_replaced_client_closes_after_its_stream_ends() -> None:
     assert (await chunks.__anext__()).text == "Hello "
     closing = asyncio.create_task(client.aclose())  # the owner set a new key
     await asyncio.sleep(0)
-    assert not closing.done() and not adapter.closed and client.in_flight == 1
+    assert not closing.done() and not adapter.closed and client.in_flight.count == 1
     adapter.release.set()
     rest = [chunk.text async for chunk in chunks]
     assert rest == ["world", ""]  # the reply in flight completed in full
     await asyncio.wait_for(closing, 1)
-    assert adapter.closed and client.in_flight == 0
+    assert adapter.closed and client.in_flight.count == 0
 
 
 async def test_a_stream_abandoned_midway_still_ends_its_count() -> None:
@@ -33,7 +33,7 @@ async def test_a_stream_abandoned_midway_still_ends_its_count() -> None:
     chunks = client.execute(REQUEST, stream=True)
     await chunks.__anext__()
     await chunks.aclose()  # type: ignore[attr-defined]  # the reader stopped (a stop button)
-    assert client.in_flight == 0
+    assert client.in_flight.count == 0
     await asyncio.wait_for(client.aclose(), 1)
     assert adapter.closed
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loopflow.errors import EmptyReplyError, ProviderError
+from loopflow.errors import ContextTooLongError, EmptyReplyError, ProviderError
 from loopflow.io.session import Session, Turn
 from loopflow.mates import Mate
 from loopflow.providers.base import Usage
@@ -56,3 +56,13 @@ async def test_a_failure_after_an_empty_completion_reaches_the_caller() -> None:
     session, _ = session_with("", ProviderError("nope", "openai"))
     with pytest.raises(ProviderError, match="nope"):
         await session.reply(MAYA, HELLO)
+
+
+async def test_a_context_too_long_on_the_empty_retry_is_not_halved_again() -> None:
+    # Halving is for the first request only: the retry of an empty completion sends the
+    # same prompt, and a context-too-long then is the caller's to report.
+    too_long = ContextTooLongError("too long", "openai")
+    session, fake = session_with("", too_long, "Hi Alice!")
+    with pytest.raises(ContextTooLongError):
+        await session.reply(MAYA, HELLO)
+    assert len(fake.requests) == 2 and fake.requests[0] == fake.requests[1]

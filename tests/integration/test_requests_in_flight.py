@@ -1,0 +1,106 @@
+"""The SDK adapters count their own requests in flight (no generator of the cog's client
+around each one): a client replaced by a token change is closed only once the replies
+it serves are done, and every request ends its count however it ends (read to its end,
+failed, its reader stopped or cancelled), at once."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import fake_llm
+import pytest
+from adapter_wires import Wire
+from fake_llm import FakeLLMServer, wait_until
+
+from loopflow import errors
+from loopflow.io.session import Session, Turn
+from loopflow.mates import Mate
+from loopflow.providers.sdk import SDKProvider
+from loopflow_cog.clients import Client
+
+HELLO = [Turn(speaker_id=1, display_name="Alice", text="hello")]
+
+
+@pytest.fixture
+async def adapter(wire: Wire, llm_server: FakeLLMServer) -> Any:
+    """``wire``'s adapter, patient enough for a reply held at a gate."""
+    built: SDKProvider[Any] = wire.build(llm_server, timeout=10, max_retries=0)
+    yield built
+    await built.aclose()
+
+
+async def test_a_replaced_client_waits_for_the_reply_it_is_streaming(wire, adapter, llm_server):
+    client = Client(adapter)
+    llm_server.enqueue(fake_llm.reply("one two three", gate="answer"))
+    chunks = client.execute(wire.request(), stream=True)
+    first = asyncio.ensure_future(chunks.__anext__())
+    await wait_until(lambda: llm_server.requests, what="the request at the fake LLM")
+    assert client.in_flight.count == 1
+    closing = asyncio.create_task(client.aclose())  # the owner set a new key
+    done, _ = await asyncio.wait({closing}, timeout=0.3)
+    assert not done  # the reply in flight holds the old client open
+    llm_server.release("answer")
+    texts = [(await first).text] + [chunk.text async for chunk in chunks]
+    assert "".join(texts) == "one two three"  # the reply completed in full
+    await asyncio.wait_for(closing, 5)
+    assert client.in_flight.count == 0
+    assert [r.outcome for r in llm_server.requests] == ["complete"]
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancel"])
+async def test_a_stream_stopped_early_ends_its_count_at_once(wire, adapter, llm_server, how):
+    client = Client(adapter)
+    llm_server.enqueue(fake_llm.hang(after_text="one "))
+    chunks = client.execute(wire.request(), stream=True)
+    assert (await chunks.__anext__()).text == "one "
+    assert client.in_flight.count == 1
+    if how == "aclose":
+        await chunks.aclose()  # type: ignore[attr-defined]
+    else:
+        reading = asyncio.ensure_future(chunks.__anext__())  # stalled: the LLM is silent
+        await wait_until(lambda: not reading.done() and client.in_flight.count == 1)
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    assert client.in_flight.count == 0
+    await asyncio.wait_for(client.aclose(grace=5), 1)  # idle: closes at once
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failed_request_ends_its_count(wire, adapter, llm_server, stream):
+    client = Client(adapter)
+    llm_server.enqueue(fake_llm.error(500))
+    with pytest.raises(errors.UnavailableError):
+        async for _ in client.execute(wire.request(), stream=stream):
+            pass
+    assert client.in_flight.count == 0
+
+
+async def test_a_reply_stopped_midway_ends_its_request_and_keeps_its_usage(
+    wire, adapter, llm_server
+):
+    # The reader of a mate's reply stops it (the stop button closes the reply's
+    # iterator): the request it was streaming ends now, not when the collector finds it.
+    client = Client(adapter)
+    mate = Mate(
+        name="maya",
+        display_name="Maya",
+        system_prompt="You are Maya.",
+        provider=wire.name,
+        model=wire.model,
+    )
+    session = Session({wire.name: client})
+    llm_server.enqueue(fake_llm.hang(after_text="Hello there, how are you today?\n"))
+    stream = session.stream(mate, HELLO)
+    deltas = stream.__aiter__()
+    assert (await deltas.__anext__()).startswith("Hello there")
+    assert client.in_flight.count == 1
+    await deltas.aclose()  # type: ignore[attr-defined]
+    assert client.in_flight.count == 0
+    assert stream.reply is not None and stream.reply.usage.output_tokens > 0
+    await wait_until(
+        lambda: llm_server.requests[0].outcome == "disconnected",
+        timeout=5,
+        what="the fake LLM to see the stream closed",
+    )
