@@ -144,3 +144,71 @@ async def test_a_replaced_client_waits_for_the_retry_of_the_reply_it_serves(
     await asyncio.wait_for(closing, 5)
     assert client.in_flight.count == 0
     assert adapter._client is None  # closed, and no client built again for the retry
+
+
+_STREAM_STALLS = fake_llm.hang(after_text="Hello there, how are you today?\n")
+_STOPPED_AT = {
+    # where the reply is when it is stopped: what the fake LLM answers, in order (the
+    # request stopped is the last)
+    "before the post returns": [fake_llm.hang()],
+    "between two events": [_STREAM_STALLS],
+    "in the retry of an empty completion": [fake_llm.reply(""), _STREAM_STALLS],
+    "in the retry with half the tokens": [fake_llm.context_too_long(), _STREAM_STALLS],
+    "in the retry without a refused parameter": [
+        fake_llm.error(400, "Unsupported parameter: 'temperature'", param="temperature"),
+        _STREAM_STALLS,
+    ],
+}
+
+
+@pytest.mark.parametrize("point", list(_STOPPED_AT))
+async def test_a_reply_stopped_anywhere_ends_its_requests_and_keeps_its_usage(
+    wire, adapter, llm_server, point
+):
+    # The stop button (or a deleted message, an unload) cancels the task reading the
+    # reply, wherever its attempts are: every count ends, the usage of what was sent
+    # stays (the empty completion's too), and the connection streaming it is closed.
+    client = Client(adapter)
+    mate = Mate(
+        name="maya",
+        display_name="Maya",
+        system_prompt="You are Maya.",
+        provider=wire.name,
+        model=wire.model,
+        temperature=0.5,
+    )
+    session = Session({wire.name: client})
+    answers = _STOPPED_AT[point]
+    for behaviour in answers:
+        llm_server.enqueue(behaviour)
+    stream = session.stream(mate, HELLO)
+    shown: list[str] = []
+
+    async def read() -> None:
+        async for delta in stream:
+            shown.append(delta)
+
+    reading = asyncio.create_task(read())
+    await wait_until(lambda: len(llm_server.requests) == len(answers), what="the requests")
+    if point != "before the post returns":
+        await wait_until(lambda: shown, what="the reply's first words")
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert client.in_flight.count == 0
+    assert stream.reply is not None and stream.reply.usage.input_tokens > 0
+    if point == "in the retry of an empty completion":  # both requests' input
+        assert stream.reply.usage.input_tokens > _billed_input(llm_server.requests[0].json)
+    if point != "before the post returns":  # the fake sees a stream closed, not a wait
+        await wait_until(
+            lambda: llm_server.requests[-1].outcome == "disconnected",
+            timeout=5,
+            what="the fake LLM to see the stream closed",
+        )
+    await asyncio.wait_for(client.aclose(grace=5), 1)  # idle: closes at once
+
+
+def _billed_input(body: Any) -> int:
+    """The input tokens the fake LLM bills for a request (a quarter of its characters)."""
+    texts = [body.get("system", ""), *(message["content"] for message in body["messages"])]
+    return max(1, sum(len(fake_llm._text_of(text)) for text in texts) // 4)
