@@ -25,7 +25,8 @@ log = logging.getLogger("red.loopflow.clients")
 # anyway: a long reply streams for a few minutes at most.
 RETIRE_GRACE = 600.0
 # Of LOOPFLOW_CACHE_MB, what each adapter keeps of its requests' encoded messages: 8 MiB
-# of the default 256, the windows of about a hundred busy conversations of 16,000 tokens.
+# of the default 256, the windows of about forty busy conversations of 16,000 tokens
+# (messages of 200 characters: 626 bytes each, their JSON and their text).
 ENCODED_SHARE = 32
 
 

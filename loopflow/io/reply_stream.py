@@ -90,8 +90,13 @@ class ReplyStream:
         after a context-too-long; one more after an empty completion): each layer of
         generators is held by every reply in flight (see ``bench/objects_in_flight.py``).
         """
+        provider = self.session.provider_for(self.mate)
+        # The reply counts in its provider's requests in flight from its first attempt to
+        # its last: a client replaced meanwhile (a new key) stays open for its retries.
+        counted = provider.in_flight
+        if counted is not None:
+            counted.start()
         try:
-            provider = self.session.provider_for(self.mate)
             prompt = self._build(None)
             first = True  # only the first attempt may be halved
             billed: Usage | None = None  # an empty completion's, asked for again
@@ -135,6 +140,9 @@ class ReplyStream:
         except (asyncio.CancelledError, GeneratorExit):
             self._count_stopped()
             raise
+        finally:
+            if counted is not None:
+                counted.end()
 
     def _build(self, budget: int | None) -> Prompt:
         prompt = self.session.build(

@@ -156,7 +156,8 @@ class InFlight:
     """How many requests are in flight (:attr:`count`), and a wait until none is.
 
     Whatever runs a request calls :meth:`start` when it begins and :meth:`end` however it
-    ends (finished, failed, or its reader stopped early), e.g. in a ``finally``.
+    ends (finished, failed, or its reader stopped early), e.g. in a ``finally``; so does
+    whatever sends several in turn (a reply's attempts), around all of them.
     """
 
     __slots__ = ("_idle", "count")
@@ -177,12 +178,13 @@ class InFlight:
             self._idle = None
 
     async def idle(self) -> None:
-        """Return once no request is in flight (at once if none is)."""
-        if not self.count:
-            return
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        await self._idle.wait()
+        """Return once no request is in flight (at once if none is): a request that
+        began between the last one's end and this wait's wake-up (a reply's retry) is
+        waited for too."""
+        while self.count:
+            if self._idle is None:
+                self._idle = asyncio.Event()
+            await self._idle.wait()
 
 
 class Provider(abc.ABC):

@@ -21,9 +21,9 @@ from typing import Any
 
 from loopflow.chat.bounded import Generations
 
-# Memory of one remembered message besides its JSON text: the map's entry and the key's
-# tuple (the key's strings are the message's own). 86 bytes measured with tracemalloc on
-# CPython 3.11 (20,000 messages of ~200 characters), rounded up.
+# Memory of one remembered message besides its JSON text and its text: the map's entry
+# and the key's tuple. 86 bytes measured with tracemalloc on CPython 3.11 (20,000
+# messages of ~200 characters), rounded up.
 ENCODED_OVERHEAD = 100
 #: Per provider: 8 MiB, a thirty-second of ``LOOPFLOW_CACHE_MB``'s default 256.
 DEFAULT_ENCODED_BYTES = 8 * 2**20
@@ -38,9 +38,10 @@ def _dumps(value: Any) -> str:
 
 
 def encoded_bytes(key: _Key, encoded: str) -> int:
-    """Approximately the bytes a remembered message takes (its JSON text and
-    :data:`ENCODED_OVERHEAD`)."""
-    return sys.getsizeof(encoded) + ENCODED_OVERHEAD
+    """Approximately the bytes a remembered message takes: its JSON text, its text (the
+    key's: once the message's conversation has ended or the message was deleted, the
+    key is all that holds it) and :data:`ENCODED_OVERHEAD`."""
+    return sys.getsizeof(encoded) + sys.getsizeof(key[1]) + ENCODED_OVERHEAD
 
 
 class BodyEncoder:

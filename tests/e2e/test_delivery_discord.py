@@ -14,7 +14,7 @@ import re
 import pytest
 from e2e_helpers import STOP, WARNING, admin, answered, bound_channel, only_said
 from fake_discord import FakeDiscord, Message
-from fake_llm import ThreadedFakeLLM, reply
+from fake_llm import ThreadedFakeLLM, context_too_long, reply
 
 HEADING = "**Maya:** "
 HINT = "Manage Webhooks"
@@ -200,6 +200,25 @@ async def test_changing_the_api_key_lets_the_reply_in_progress_finish(discord, l
     # No failure line: the next answer, with the new key, comes right after the reply.
     only_said(discord, channel, sent, final, await answered(discord, llm, channel, "still there?"))
     assert llm.server.requests[-1].headers["authorization"] == "Bearer sk-new"
+
+
+async def test_changing_the_api_key_lets_a_reply_asked_again_finish(discord, llm) -> None:
+    # The provider says the context is too long while the owner sets a new key: the
+    # reply asks again with half the tokens, through the old client, which stays open
+    # for it (closed under it, the channel got "OpenAI could not be reached").
+    channel = await bound_channel(discord, "new-key-retry", "maya")
+    llm.enqueue(context_too_long(gate="too-long"), reply("Shorter, on the second try."))
+    sent = await discord.send(discord.member, channel, "the whole story please")
+    first = (await llm.wait_for_requests(1))[-1]
+    done = await discord.command(discord.owner, "admin", "!set api openai api_key,sk-newer")
+    assert done.content == "`openai` API tokens have been set."
+    llm.release("too-long")
+    final = await discord.wait_for_message(channel=channel, after=sent, timeout=20)
+    assert final.content == "Shorter, on the second try."
+    retry = llm.server.requests[-1]
+    assert retry.headers["authorization"] == first.headers["authorization"]
+    only_said(discord, channel, sent, final, await answered(discord, llm, channel, "still there?"))
+    assert llm.server.requests[-1].headers["authorization"] == "Bearer sk-newer"
 
 
 # --- unloading mid-reply -----------------------------------------------------------------

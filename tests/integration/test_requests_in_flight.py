@@ -95,7 +95,7 @@ async def test_a_reply_stopped_midway_ends_its_request_and_keeps_its_usage(
     stream = session.stream(mate, HELLO)
     deltas = stream.__aiter__()
     assert (await deltas.__anext__()).startswith("Hello there")
-    assert client.in_flight.count == 1
+    assert client.in_flight.count == 2  # the request, and the reply around its attempts
     await deltas.aclose()  # type: ignore[attr-defined]
     assert client.in_flight.count == 0
     assert stream.reply is not None and stream.reply.usage.output_tokens > 0
@@ -104,3 +104,111 @@ async def test_a_reply_stopped_midway_ends_its_request_and_keeps_its_usage(
         timeout=5,
         what="the fake LLM to see the stream closed",
     )
+
+
+@pytest.mark.parametrize("first", ["context_too_long", "empty"])
+async def test_a_replaced_client_waits_for_the_retry_of_the_reply_it_serves(
+    wire, adapter, llm_server, first
+):
+    # The owner sets a new key while a reply waits for its first attempt; that attempt
+    # ends (the context was too long, or the completion empty) and the reply asks again:
+    # the old client stays open for the retry, and closes once the reply is done.
+    client = Client(adapter)
+    mate = Mate(
+        name="maya",
+        display_name="Maya",
+        system_prompt="You are Maya.",
+        provider=wire.name,
+        model=wire.model,
+    )
+    session = Session({wire.name: client})
+    if first == "context_too_long":
+        llm_server.enqueue(fake_llm.context_too_long(gate="first"))
+    else:
+        llm_server.enqueue(fake_llm.reply("", gate="first"))
+    llm_server.enqueue(fake_llm.reply("Hello there, on the second try.", gate="second"))
+    stream = session.stream(mate, HELLO)
+
+    async def read() -> str:
+        return "".join([delta async for delta in stream])
+
+    reading = asyncio.create_task(read())
+    await wait_until(lambda: llm_server.requests, what="the first request at the fake LLM")
+    closing = asyncio.create_task(client.aclose())  # the owner set a new key
+    llm_server.release("first")
+    await wait_until(lambda: len(llm_server.requests) == 2, what="the retry at the fake LLM")
+    done, _ = await asyncio.wait({closing}, timeout=0.3)
+    assert not done  # the reply's retry holds the old client open
+    llm_server.release("second")
+    assert await asyncio.wait_for(reading, 5) == "Hello there, on the second try."
+    await asyncio.wait_for(closing, 5)
+    assert client.in_flight.count == 0
+    assert adapter._client is None  # closed, and no client built again for the retry
+
+
+_STREAM_STALLS = fake_llm.hang(after_text="Hello there, how are you today?\n")
+_STOPPED_AT = {
+    # where the reply is when it is stopped: what the fake LLM answers, in order (the
+    # request stopped is the last)
+    "before the post returns": [fake_llm.hang()],
+    "between two events": [_STREAM_STALLS],
+    "in the retry of an empty completion": [fake_llm.reply(""), _STREAM_STALLS],
+    "in the retry with half the tokens": [fake_llm.context_too_long(), _STREAM_STALLS],
+    "in the retry without a refused parameter": [
+        fake_llm.error(400, "Unsupported parameter: 'temperature'", param="temperature"),
+        _STREAM_STALLS,
+    ],
+}
+
+
+@pytest.mark.parametrize("point", list(_STOPPED_AT))
+async def test_a_reply_stopped_anywhere_ends_its_requests_and_keeps_its_usage(
+    wire, adapter, llm_server, point
+):
+    # The stop button (or a deleted message, an unload) cancels the task reading the
+    # reply, wherever its attempts are: every count ends, the usage of what was sent
+    # stays (the empty completion's too), and the connection streaming it is closed.
+    client = Client(adapter)
+    mate = Mate(
+        name="maya",
+        display_name="Maya",
+        system_prompt="You are Maya.",
+        provider=wire.name,
+        model=wire.model,
+        temperature=0.5,
+    )
+    session = Session({wire.name: client})
+    answers = _STOPPED_AT[point]
+    for behaviour in answers:
+        llm_server.enqueue(behaviour)
+    stream = session.stream(mate, HELLO)
+    shown: list[str] = []
+
+    async def read() -> None:
+        async for delta in stream:
+            shown.append(delta)
+
+    reading = asyncio.create_task(read())
+    await wait_until(lambda: len(llm_server.requests) == len(answers), what="the requests")
+    if point != "before the post returns":
+        await wait_until(lambda: shown, what="the reply's first words")
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert client.in_flight.count == 0
+    assert stream.reply is not None and stream.reply.usage.input_tokens > 0
+    if point == "in the retry of an empty completion":  # both requests' input
+        assert stream.reply.usage.input_tokens > _billed_input(llm_server.requests[0].json)
+    if point != "before the post returns":  # the fake sees a stream closed, not a wait
+        await wait_until(
+            lambda: llm_server.requests[-1].outcome == "disconnected",
+            timeout=5,
+            what="the fake LLM to see the stream closed",
+        )
+    await asyncio.wait_for(client.aclose(grace=5), 1)  # idle: closes at once
+
+
+def _billed_input(body: Any) -> int:
+    """The input tokens the fake LLM bills for a request (a quarter of its characters)."""
+    texts = [body.get("system", ""), *(message["content"] for message in body["messages"])]
+    return max(1, sum(len(fake_llm._text_of(text)) for text in texts) // 4)

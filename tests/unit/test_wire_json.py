@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from typing import Any
 
 import anthropic
@@ -154,3 +155,20 @@ def test_an_sdk_whose_post_takes_only_a_body_is_told_so():
             raise AssertionError("not called")
 
     assert not takes_content(OlderClient())
+
+
+def test_what_is_remembered_takes_no_more_memory_than_its_bound():
+    # Messages of conversations that ended (or were deleted) are held by nothing but the
+    # encoder's memory of them: their texts count against its bound too.
+    bound = 2**20
+    encoder = BodyEncoder(max_bytes=bound)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for turn in range(10_000):
+            encoder.encode(openai_body(f"Alice: message {turn} " + "x" * 200))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert encoder.bytes <= bound
+    assert held <= bound * 1.1, f"{held} bytes held for a bound of {bound}"
