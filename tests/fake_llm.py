@@ -203,7 +203,11 @@ class _OpenAIWire:
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
     def refusal(self, server: FakeLLMServer, headers: dict[str, str], body: Any) -> Any:
-        return openai_refusal(headers, body, server.reasoning_models)
+        refused = openai_refusal(headers, body, server.reasoning_models)
+        if refused is None and server.rejects_json_mode and "response_format" in body:
+            # A compatible server without JSON mode, in words that name no refusal.
+            return Refusal(400, "Invalid value for 'response_format': this server writes text.")
+        return refused
 
     def texts(self, body: Any) -> list[tuple[str, str]]:
         return [(m.get("role", ""), _text_of(m.get("content"))) for m in body.get("messages", [])]
@@ -409,6 +413,9 @@ class FakeLLMServer:
         #: Models that refuse parameters like OpenAI's reasoning models, besides the
         #: o-series and gpt-5 names (a deployment or gateway alias, say).
         self.reasoning_models: set[str] = set()
+        #: Refuse ``response_format`` (OpenAI wire) as a compatible server without JSON
+        #: mode does: a 400 that names no parameter and no refusal.
+        self.rejects_json_mode = False
         self._queue: deque[Behaviour] = deque()
         self._requests: list[RecordedRequest] = []
         # The thread runner enqueues from another thread while the loop pops.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from loopflow.chat.notes import clean_note
-from loopflow.errors import ProviderError
+from loopflow.errors import RequestError
 from loopflow.io.discord import prefixed, speaker_prefix
 from loopflow.io.messages import image_notes
 from loopflow.io.recall import NOTES_SHARE, SUMMARY_SHARE
@@ -198,8 +198,10 @@ def parse_fold(text: str, job: FoldJob, counter: TokenCounter) -> Fold:
 async def fold(session: Session, mate: Mate, job: FoldJob) -> Fold:
     """Run ``job`` on ``mate``'s provider and model; a job without lines makes no request.
 
-    Providers that reject JSON mode (some compatible servers) are asked once more
-    without it. Raises :class:`~loopflow.errors.ProviderError` when the fold fails.
+    A request the provider rejects (:class:`~loopflow.errors.RequestError`: some
+    compatible servers take no JSON mode, in words the adapter does not read as a
+    parameter refusal) is asked once more without JSON mode. Raises
+    :class:`~loopflow.errors.ProviderError` when the fold fails.
     """
     if not job.lines:
         return Fold(job.summary)
@@ -208,9 +210,7 @@ async def fold(session: Session, mate: Mate, job: FoldJob) -> Fold:
     request = fold_request(job, model, mate.max_output_tokens)
     try:
         text, usage = await _complete(provider, request)
-    except ProviderError as exc:
-        if type(exc) is not ProviderError:  # a rejection, not an outage or a limit
-            raise
+    except RequestError:  # a rejection (4xx), not an outage or a limit: maybe JSON mode
         text, usage = await _complete(provider, replace(request, json_mode=False))
     parsed = parse_fold(text, job, session.counters.for_model(mate.provider, model))
     return replace(parsed, usage=usage, model=model)

@@ -12,6 +12,9 @@ import pytest
 from adapter_wires import WIRES, Wire, collect
 
 from loopflow import errors
+from loopflow.chat.folding import FoldJob, fold
+from loopflow.io.session import Session
+from loopflow.mates import Mate
 from loopflow.providers.base import Message
 from loopflow.providers.openai import OpenAIProvider
 
@@ -148,3 +151,20 @@ async def test_streamed_chunks_are_read_without_building_sdk_models(
     usage = chunks[-1].usage
     assert usage is not None and usage.cached_input_tokens == 3 and usage.output_tokens > 0
     assert built == []
+
+
+async def test_a_fold_a_server_rejects_in_json_mode_is_asked_again_without(wire, llm_server):
+    # A compatible server's 400 in words that are no parameter refusal: the adapter
+    # raises RequestError, and the fold asks once more without response_format.
+    llm_server.rejects_json_mode = True
+    provider = wire.build(llm_server, max_retries=0)
+    mate = Mate(name="maya", display_name="Maya", system_prompt="You are Maya.")
+    session = Session({"openai": provider}, models={"openai": wire.model, "anthropic": "c"})
+    job = FoldJob("", ("Alice: I have a cat",), {"alice": 101}, frozenset({101}), 0, 10, 0, 4000)
+    try:
+        result = await fold(session, mate, job)
+    finally:
+        await provider.aclose()
+    assert result.notes == ((101, "has a cat"),)
+    sent = [r.json.get("response_format") for r in llm_server.requests]
+    assert sent == [{"type": "json_object"}, None]

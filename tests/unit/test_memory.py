@@ -19,7 +19,7 @@ from loopflow.chat.memory import (
     parse_fold,
     plan_fold,
 )
-from loopflow.errors import ProviderError, RateLimitError
+from loopflow.errors import RateLimitError, RequestError
 from loopflow.io.session import Session, Turn
 from loopflow.io.tokens import TokenCounter
 from loopflow.mates import Mate
@@ -218,7 +218,9 @@ def test_a_fold_that_lands_after_a_reset_or_another_fold_is_dropped() -> None:
 
 async def test_fold_asks_the_mates_provider_and_retries_a_rejected_json_mode() -> None:
     reply = '{"summary": "S", "notes": [{"person": "Carol", "fact": "prefers metric"}]}'
-    fake = FakeProvider("openai", replies=[ProviderError("response_format unsupported"), reply])
+    # What the adapters raise for a 4xx whose words are not a parameter refusal.
+    rejected = RequestError("OpenAI rejected the request: Invalid value", "openai", "Invalid value")
+    fake = FakeProvider("openai", replies=[rejected, reply])
     session = Session({"openai": fake}, models={"openai": "gpt-4o", "anthropic": "c"})
     result = await fold(session, MAYA, job_for())
     assert (result.summary, result.notes) == ("S", ((103, "prefers metric"),))
