@@ -22,6 +22,20 @@ from loopflow_cog.clients import Client
 HELLO = [Turn(speaker_id=1, display_name="Alice", text="hello")]
 
 
+def maya_on(wire: Wire, client: Client, **options: Any) -> tuple[Mate, Session]:
+    """Maya on ``wire``'s provider and model (``options``: more of her settings), and a
+    session whose only provider is ``client``."""
+    mate = Mate(
+        name="maya",
+        display_name="Maya",
+        system_prompt="You are Maya.",
+        provider=wire.name,
+        model=wire.model,
+        **options,
+    )
+    return mate, Session({wire.name: client})
+
+
 @pytest.fixture
 async def adapter(wire: Wire, llm_server: FakeLLMServer) -> Any:
     """``wire``'s adapter, patient enough for a reply held at a gate."""
@@ -83,14 +97,7 @@ async def test_a_reply_stopped_midway_ends_its_request_and_keeps_its_usage(
     # The reader of a mate's reply stops it (the stop button closes the reply's
     # iterator): the request it was streaming ends now, not when the collector finds it.
     client = Client(adapter)
-    mate = Mate(
-        name="maya",
-        display_name="Maya",
-        system_prompt="You are Maya.",
-        provider=wire.name,
-        model=wire.model,
-    )
-    session = Session({wire.name: client})
+    mate, session = maya_on(wire, client)
     llm_server.enqueue(fake_llm.hang(after_text="Hello there, how are you today?\n"))
     stream = session.stream(mate, HELLO)
     deltas = stream.__aiter__()
@@ -114,14 +121,7 @@ async def test_a_replaced_client_waits_for_the_retry_of_the_reply_it_serves(
     # ends (the context was too long, or the completion empty) and the reply asks again:
     # the old client stays open for the retry, and closes once the reply is done.
     client = Client(adapter)
-    mate = Mate(
-        name="maya",
-        display_name="Maya",
-        system_prompt="You are Maya.",
-        provider=wire.name,
-        model=wire.model,
-    )
-    session = Session({wire.name: client})
+    mate, session = maya_on(wire, client)
     if first == "context_too_long":
         llm_server.enqueue(fake_llm.context_too_long(gate="first"))
     else:
@@ -169,15 +169,7 @@ async def test_a_reply_stopped_anywhere_ends_its_requests_and_keeps_its_usage(
     # reply, wherever its attempts are: every count ends, the usage of what was sent
     # stays (the empty completion's too), and the connection streaming it is closed.
     client = Client(adapter)
-    mate = Mate(
-        name="maya",
-        display_name="Maya",
-        system_prompt="You are Maya.",
-        provider=wire.name,
-        model=wire.model,
-        temperature=0.5,
-    )
-    session = Session({wire.name: client})
+    mate, session = maya_on(wire, client, temperature=0.5)
     answers = _STOPPED_AT[point]
     for behaviour in answers:
         llm_server.enqueue(behaviour)
