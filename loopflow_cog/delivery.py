@@ -1,4 +1,4 @@
-"""How a mate speaks in Discord: through one cached webhook per channel.
+"""How a mate speaks in Discord: through one cached webhook per channel (:mod:`.webhooks`).
 
 The webhook carries the mate's display name and avatar; a thread is reached through
 its parent channel's webhook with ``thread=``. A webhook deleted behind our back is
@@ -18,33 +18,26 @@ refuses (AutoMod) raises :class:`Blocked`; an edit of a message someone deleted 
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Union
 
 import discord
 
-from loopflow.chat.bounded import KeyedLocks, LRUMap
 from loopflow.chat.streaming import MessageGone, TextRefused
 from loopflow.io.discord import sanitize_webhook_name
 from loopflow.io.splitting import split_message
 
 from .reply_links import link_line, native_reply, split_link
+from .webhooks import ChannelWebhooks, NoWebhook, WebhookChannel
 
 log = logging.getLogger("red.loopflow.delivery")
 
-WEBHOOK_NAME = "loopflow mates"
 NO_PINGS = discord.AllowedMentions.none()
 MESSAGE_LIMIT = 2000
 EMBED_LIMIT = 4096  # an embed description's limit, for DMs
-# A channel where no webhook could be made is asked again after this many seconds
-# (an admin may have granted the permission or deleted a webhook meanwhile).
-WEBHOOK_RETRY = 600.0
-WEBHOOK_CACHE_LIMIT = 10_000  # channels whose mate webhook (or its absence) is remembered
 # Discord's JSON error codes (discord.com/developers/docs/topics/opcodes-and-status-codes).
 UNKNOWN_MESSAGE = 10008
 UNKNOWN_WEBHOOK = 10015
@@ -58,8 +51,6 @@ MESSAGE_CHANNELS = (discord.TextChannel, discord.VoiceChannel, discord.Thread, d
 # and a channel discord.py does not hold. Excluding them narrows discord.py's
 # MessageableChannel to a MessageChannel.
 OTHER_CHANNELS = (discord.StageChannel, discord.GroupChannel, discord.PartialMessageable)
-# A channel that owns webhooks: a MessageChannel's own, or a thread's parent.
-WebhookChannel = Union[discord.TextChannel, discord.VoiceChannel, discord.ForumChannel]
 
 
 class Blocked(TextRefused):
@@ -68,13 +59,6 @@ class Blocked(TextRefused):
     def __init__(self, kind: str, error: discord.HTTPException) -> None:
         super().__init__(str(error))
         self.kind = kind
-
-
-class _NoWebhook(enum.Enum):
-    """Why a post did not go through a webhook."""
-
-    PERMISSION = "the bot may not manage webhooks here"
-    UNAVAILABLE = "no webhook could be made or used"
 
 
 @dataclass(frozen=True)
@@ -115,15 +99,11 @@ class Delivery:
 
     def __init__(self, bot_user: Callable[[], discord.abc.User | None]) -> None:
         self._bot_user = bot_user
-        # Bounded: a channel beyond the limit finds its webhook again (one REST call).
-        self._webhooks: LRUMap[int, discord.Webhook] = LRUMap(WEBHOOK_CACHE_LIMIT)
-        self._locks = KeyedLocks()  # one webhook lookup per channel at a time
-        # Channels where no webhook could be made: until when, and why.
-        self._no_webhooks: LRUMap[int, tuple[float, _NoWebhook]] = LRUMap(WEBHOOK_CACHE_LIMIT)
+        self._webhooks = ChannelWebhooks(bot_user)
 
     def is_own_webhook(self, webhook_id: int | None) -> bool:
         """Whether a message's webhook is one the mates speak through."""
-        return webhook_id is not None and any(w.id == webhook_id for w in self._webhooks.values())
+        return self._webhooks.is_own(webhook_id)
 
     def part_limit(self, channel: MessageChannel, speaker: Speaker, answers: int = 0) -> int:
         """Characters the first part of a reply may have here, as far as known now
@@ -135,9 +115,7 @@ class Delivery:
         if isinstance(channel, discord.DMChannel):
             return EMBED_LIMIT
         parent = _parent(channel)
-        if parent is not None and (
-            parent.id in self._webhooks or self._webhook_known_missing(parent) is None
-        ):
+        if parent is not None and self._webhooks.may_have(parent):
             return MESSAGE_LIMIT - len(_link(channel, answers))
         return MESSAGE_LIMIT - len(_heading(speaker))
 
@@ -161,7 +139,7 @@ class Delivery:
                 message = await channel.send(embed=embed, allowed_mentions=NO_PINGS)
             return Posted(message, None, embed_of=speaker)
         parent = _parent(channel)
-        why = _NoWebhook.UNAVAILABLE
+        why = NoWebhook.UNAVAILABLE
         if parent is not None:
             posted = await self._post_by_webhook(channel, parent, speaker, part, answers)
             if isinstance(posted, Posted):
@@ -172,7 +150,7 @@ class Delivery:
         with _refusals():
             reply = native_reply(channel.guild.id, channel.id, answers) if answers else {}
             message = await channel.send(text, allowed_mentions=NO_PINGS, **reply)
-        return Posted(message, None, heading, permission_missing=why is _NoWebhook.PERMISSION)
+        return Posted(message, None, heading, permission_missing=why is NoWebhook.PERMISSION)
 
     async def edit(self, channel: MessageChannel, posted: Posted, part: str) -> None:
         """Replace what a posted message says (``part`` fits its :attr:`~Posted.room`).
@@ -211,7 +189,7 @@ class Delivery:
             return Posted(message, None, embed_of=speaker), message.embeds[0].description or ""
         if message.webhook_id is not None:
             parent = _parent(channel)
-            webhook = await self._webhook(parent) if parent is not None else None
+            webhook = await self._webhooks.get(parent) if parent is not None else None
             if not isinstance(webhook, discord.Webhook) or webhook.id != message.webhook_id:
                 return None
             link, words = split_link(message.content)
@@ -251,8 +229,7 @@ class Delivery:
             parent = _parent(channel)
             if exc.code == UNKNOWN_WEBHOOK and parent is not None:
                 # Deleted behind our back: the next post makes a new one.
-                if self._webhooks.get(parent.id) is webhook:
-                    self._webhooks.pop(parent.id, None)
+                self._webhooks.drop(parent.id, webhook)
             raise
 
     async def _post_by_webhook(
@@ -262,12 +239,12 @@ class Delivery:
         speaker: Speaker,
         part: str,
         answers: int,
-    ) -> Posted | _NoWebhook:
+    ) -> Posted | NoWebhook:
         thread = channel if isinstance(channel, discord.Thread) else discord.utils.MISSING
         link = _link(channel, answers)
         for _attempt in range(2):  # the second attempt goes through a re-created webhook
-            webhook = await self._webhook(parent)
-            if isinstance(webhook, _NoWebhook):
+            webhook = await self._webhooks.get(parent)
+            if isinstance(webhook, NoWebhook):
                 return webhook
             try:
                 with _refusals():
@@ -282,66 +259,19 @@ class Delivery:
                 return Posted(message, webhook, link)
             except discord.NotFound:
                 # The webhook was deleted (Unknown Webhook): make a new one, once.
-                self._webhooks.pop(parent.id, None)
+                self._webhooks.drop(parent.id)
             except Blocked:
                 raise
             except discord.HTTPException as exc:
                 # Not a question of permission (a refused name, Discord failing): the bot
                 # posts this part itself, and the webhook is tried again next time.
                 log.warning("Webhook post failed in %s (%s); posting as the bot", parent.id, exc)
-                return _NoWebhook.UNAVAILABLE
-        return _NoWebhook.UNAVAILABLE
-
-    async def _webhook(self, channel: WebhookChannel) -> discord.Webhook | _NoWebhook:
-        """The channel's mate webhook: cached, else found among ours, else created."""
-        cached = self._webhooks.get(channel.id)
-        if cached is not None:
-            return cached
-        missing = self._webhook_known_missing(channel)
-        if missing is not None:
-            return missing
-        async with self._locks.hold(channel.id):
-            if channel.id in self._webhooks:
-                return self._webhooks[channel.id]
-            try:
-                webhook = await self._find_or_create(channel)
-            except discord.Forbidden:
-                return self._without_webhook(channel.id, _NoWebhook.PERMISSION)
-            except discord.HTTPException as exc:
-                # E.g. 400 "Maximum number of webhooks reached (15)" (code 30007).
-                log.warning("No webhook for the mates in %s: %s", channel.id, exc)
-                return self._without_webhook(channel.id, _NoWebhook.UNAVAILABLE)
-            self._webhooks[channel.id] = webhook
-            return webhook
-
-    def _webhook_known_missing(self, channel: WebhookChannel) -> _NoWebhook | None:
-        """Why this channel has no webhook for now, or None if one may be made."""
-        if not channel.permissions_for(channel.guild.me).manage_webhooks:
-            return _NoWebhook.PERMISSION
-        until, why = self._no_webhooks.get(channel.id, (0.0, _NoWebhook.UNAVAILABLE))
-        return why if until > time.monotonic() else None
-
-    def _without_webhook(self, channel_id: int, why: _NoWebhook) -> _NoWebhook:
-        now = time.monotonic()
-        for stale in [c for c, (until, _) in self._no_webhooks.items() if until <= now]:
-            del self._no_webhooks[stale]
-        self._no_webhooks[channel_id] = (now + WEBHOOK_RETRY, why)
-        return why
-
-    async def _find_or_create(self, channel: WebhookChannel) -> discord.Webhook:
-        me = self._bot_user()
-        for webhook in await channel.webhooks():
-            if webhook.token and webhook.user is not None and me is not None:
-                if webhook.user.id == me.id and webhook.name == WEBHOOK_NAME:
-                    return webhook
-        return await channel.create_webhook(
-            name=WEBHOOK_NAME, reason="loopflow mates speak through this webhook"
-        )
+                return NoWebhook.UNAVAILABLE
+        return NoWebhook.UNAVAILABLE
 
     def forget(self, channel_id: int) -> None:
         """Drop what is known of a channel's webhook (the channel was deleted)."""
-        self._webhooks.pop(channel_id, None)
-        self._no_webhooks.pop(channel_id, None)
+        self._webhooks.forget(channel_id)
 
 
 @contextlib.contextmanager

@@ -14,7 +14,8 @@ import discord
 import pytest
 
 from loopflow.chat.streaming import MessageGone, StreamEditor
-from loopflow_cog.delivery import NO_PINGS, WEBHOOK_NAME, Blocked, Delivery, Posted, Speaker
+from loopflow_cog.delivery import NO_PINGS, Blocked, Delivery, Posted, Speaker
+from loopflow_cog.webhooks import WEBHOOK_NAME
 
 BOT = SimpleNamespace(id=1)
 
