@@ -165,6 +165,7 @@ class SDKProvider(Provider, Generic[Client]):
         self._max_retries = max_retries
         self._client = client
         self._owns_client = client is None
+        self._closed = False
         self._refused = RefusedParameters()
         self._encoder = BodyEncoder(encoded_bytes)
         self._content_client: tuple[Optional[Client], bool] = (None, False)
@@ -176,20 +177,26 @@ class SDKProvider(Provider, Generic[Client]):
 
     def _get_client(self) -> Client:
         if self._client is None:
+            if self._closed:
+                # A request on a replaced client after its grace (a retry that began before
+                # the key changed): a client built now would never be closed.
+                title = models.provider_spec(self.name).title
+                raise UnavailableError(f"This {title} client was closed.", self.name)
             self._client = self._build_client()
         return self._client
 
     def _payload(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
         """The SDK's ``post`` keyword for ``body``: its JSON bytes as ``content``, each
         message encoded once (:class:`~loopflow.providers.wire_json.BodyEncoder`), where
-        the SDK takes them; else ``body`` for the SDK to encode."""
+        the SDK takes them; else ``body`` for the SDK to encode (lone surrogates as ``?``
+        there too: :meth:`~loopflow.providers.wire_json.BodyEncoder.sendable`)."""
         known, takes = self._content_client
         if known is not client:
             takes = takes_content(client)
             self._content_client = (client, takes)
         if takes:
             return {"content": self._encoder.encode(body)}
-        return {"body": body}
+        return {"body": self._encoder.sendable(body)}
 
     @abc.abstractmethod
     def _body(self, client: Client, request: Request, stream: bool) -> dict[str, Any]:
@@ -295,7 +302,9 @@ class SDKProvider(Provider, Generic[Client]):
         return next((name for name in names if name != parameter), "")
 
     async def aclose(self) -> None:
-        """Close the SDK client if this provider built it."""
+        """Close the SDK client if this provider built it; later requests raise
+        :class:`~loopflow.errors.UnavailableError` instead of building another."""
+        self._closed = True
         if self._client is not None and self._owns_client:
             await self._client.close()  # type: ignore[attr-defined]
             self._client = None

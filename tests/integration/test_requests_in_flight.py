@@ -204,3 +204,15 @@ def _billed_input(body: Any) -> int:
     """The input tokens the fake LLM bills for a request (a quarter of its characters)."""
     texts = [body.get("system", ""), *(message["content"] for message in body["messages"])]
     return max(1, sum(len(fake_llm._text_of(text)) for text in texts) // 4)
+
+
+async def test_a_closed_client_asks_no_more(wire, adapter, llm_server):
+    client = Client(adapter)
+    llm_server.enqueue(fake_llm.reply("before the new key"))
+    assert "".join([chunk.text async for chunk in client.execute(wire.request())])
+    await client.aclose(grace=1)  # replaced by a token change, its grace over
+    with pytest.raises(errors.UnavailableError, match="client was closed"):
+        async for _chunk in client.execute(wire.request(), stream=True):
+            pass
+    assert len(llm_server.requests) == 1  # no SDK client was built again to send it
+    assert client.in_flight.count == 0
