@@ -57,13 +57,27 @@ class BodyEncoder:
         gives. A lone surrogate (which UTF-8 cannot hold: a ``\\ud800`` escape in an
         imported file, say) is sent as ``?``, where the SDK's encoding would fail the
         request. Raises ``ValueError`` or ``TypeError`` as ``json.dumps`` does."""
+        return self._text(body).encode(errors="replace")
+
+    def sendable(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` for an SDK that encodes it itself: ``body`` as it is, or, when it holds
+        a lone surrogate, a copy with each one as ``?`` (as :meth:`encode` sends it)."""
+        text = self._text(body)
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            copy: dict[str, Any] = json.loads(text.encode(errors="replace"))
+            return copy
+        return body
+
+    def _text(self, body: Mapping[str, Any]) -> str:
         messages = body.get("messages")
         if not isinstance(messages, list):
-            return _dumps(body).encode(errors="replace")
+            return _dumps(body)
         head = _dumps({name: value for name, value in body.items() if name != "messages"})
         pieces = ",".join([self._message(message) for message in messages])
         comma = "," if len(head) > 2 else ""  # head is "{...}"; "{}" has no member
-        return f'{head[:-1]}{comma}"messages":[{pieces}]}}'.encode(errors="replace")
+        return f'{head[:-1]}{comma}"messages":[{pieces}]}}'
 
     def _message(self, message: Any) -> str:
         if not isinstance(message, dict) or len(message) != 2:

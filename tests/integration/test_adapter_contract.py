@@ -70,8 +70,14 @@ async def test_the_body_goes_out_as_json_bytes(wire, provider, llm_server, strea
     assert "Alice: héllo 🎉" in str(texts) and 'Hi "Alice"' in str(texts)
 
 
-async def test_an_sdk_that_takes_no_bytes_gets_the_body(wire, llm_server):
-    # Releases before openai 2.16 / anthropic 0.76: post(body=...) only.
+@pytest.mark.parametrize(
+    ("said", "seen"),
+    [("Bob: ping", "Bob: ping"), ("Bob: pi\ud800ng", "Bob: pi?ng")],  # a lone surrogate
+    ids=["plain", "lone-surrogate"],
+)
+async def test_an_sdk_that_takes_no_bytes_gets_the_body(wire, llm_server, said, seen):
+    # Releases before openai 2.16 / anthropic 0.76: post(body=...) only. What UTF-8 cannot
+    # hold goes out as "?" there too, not as a failed request.
     sdk_client = wire.build(llm_server)._get_client()
 
     class OlderClient(type(sdk_client)):  # type: ignore[misc]
@@ -90,11 +96,11 @@ async def test_an_sdk_that_takes_no_bytes_gets_the_body(wire, llm_server):
     older = OlderClient(api_key=wire.key, base_url=wire.base_url(llm_server), max_retries=0)
     provider = wire.adapter_class()(client=older)
     try:
-        chunks = await collect(provider, wire.request(Message("user", "Bob: ping")), stream=True)
+        chunks = await collect(provider, wire.request(Message("user", said)), stream=True)
     finally:
         await older.close()
-    assert "".join(c.text for c in chunks) == "echo: Bob: ping"
-    assert "Bob: ping" in str(llm_server.requests[0].json["messages"])
+    assert "".join(c.text for c in chunks) == f"echo: {seen}"
+    assert seen in str(llm_server.requests[0].json["messages"])
 
 
 async def test_no_temperature_and_no_empty_system(wire, provider, llm_server):
