@@ -334,35 +334,36 @@ class RedBench:
         floor: bool = True,
     ) -> dict[str, dict[str, Any]]:
         """For each ``size``: that many channels bound to ``mate`` get a message at once,
-        and as many floor channels (with ``floor``), bursts alternating between them; the
-        LLM answers after ``delay``. A first burst (zero latency) warms every channel:
-        history fetch and webhook. The channels of a smaller size are the first of the
-        largest size's. Results by size."""
+        and (with ``floor``) as many floor channels and as many SDK floor channels
+        (``floor_cog.py``); the LLM answers after ``delay``. Each round runs one burst of
+        each, in an order that rotates round by round: a burst's garbage (what its turns
+        left for the collector) weighs on the next one, so no kind always follows the
+        same other. A first burst (zero latency) warms every channel: history fetch and
+        webhook. The channels of a smaller size are the first of the largest size's.
+        Results by size."""
         started = time.monotonic()
         most = max(sizes)
         ids = [self.channel(f"bench-{mate}-{i:03d}", mate=mate) for i in range(most)]
-        floors = (
-            [self.channel(f"{FLOOR_PREFIX}-{i:03d}", bind=False) for i in range(most)]
-            if floor
-            else []
-        )
+        kinds: dict[str, list[int]] = {"ours": ids}
+        if floor:
+            for kind, prefix in (("floor", FLOOR_PREFIX), ("sdk", SDK_FLOOR_PREFIX)):
+                kinds[kind] = [self.channel(f"{prefix}-{i:03d}", bind=False) for i in range(most)]
         self.log(f"{most} channels bound to {mate} in {time.monotonic() - started:.1f}s")
         warm = self._burst(ids, "cold")
-        if floors:
-            self._burst(floors, "cold")
+        for kind in kinds.keys() - {"ours"}:
+            self._burst(kinds[kind], "cold")
         time.sleep(2.0)
         self.llm.delay = delay
         out: dict[str, dict[str, Any]] = {}
+        order = list(kinds)
         try:
             for size in sizes:
-                results, floor_results = [], []
+                results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
                 for k in range(bursts):
-                    results.append(self._burst(ids[:size], f"burst{size}-{k}"))
-                    time.sleep(2.0)  # let the previous burst's Config writes settle
-                    if floors:
-                        floor_results.append(self._burst(floors[:size], f"floor{size}-{k}"))
-                        time.sleep(1.0)
-                out[str(size)] = self._bursts_summary(mate, size, delay, results, floor_results)
+                    for kind in order[k % len(order) :] + order[: k % len(order)]:
+                        results[kind].append(self._burst(kinds[kind][:size], f"{kind}{size}-{k}"))
+                        time.sleep(2.0)  # let the previous burst's Config writes settle
+                out[str(size)] = self._bursts_summary(mate, size, delay, results)
                 out[str(size)]["cold_span_s"] = warm["span_s"]
         finally:
             self.llm.delay = 0.0
@@ -370,13 +371,10 @@ class RedBench:
 
     @staticmethod
     def _bursts_summary(
-        mate: str,
-        size: int,
-        delay: float,
-        results: list[dict[str, float]],
-        floors: list[dict[str, float]],
+        mate: str, size: int, delay: float, results: dict[str, list[dict[str, float]]]
     ) -> dict[str, Any]:
-        spans = [r["span_s"] for r in results]
+        ours = results["ours"]
+        spans = [r["span_s"] for r in ours]
         summary: dict[str, Any] = {
             "mate": mate,
             "channels": size,
@@ -384,21 +382,37 @@ class RedBench:
             "spans_s": spans,
             "ratio": statistics.median(spans) / delay,
             "ratios": [s / delay for s in spans],
-            "turn_p50_s": statistics.median(r["turn_p50_s"] for r in results),
-            "llm_received_spread_s": statistics.median(r["llm_spread_s"] for r in results),
-            "red_cpu_s_per_burst": statistics.median(r["red_cpu_s"] for r in results),
-            "gc_s_per_burst": statistics.median(r["gc_s"] for r in results),
-            "full_collections_per_burst": statistics.median(r["full_collections"] for r in results),
+            "turn_p50_s": statistics.median(r["turn_p50_s"] for r in ours),
+            "llm_received_spread_s": statistics.median(r["llm_spread_s"] for r in ours),
+            "red_cpu_s_per_burst": statistics.median(r["red_cpu_s"] for r in ours),
+            "gc_s_per_burst": statistics.median(r["gc_s"] for r in ours),
+            "full_collections_per_burst": statistics.median(r["full_collections"] for r in ours),
         }
-        if floors:
-            floor_spans = [r["span_s"] for r in floors]
+        for kind, key in (("floor", "floor"), ("sdk", "sdk_floor")):
+            if kind not in results:
+                continue
+            theirs = results[kind]
+            their_spans = [r["span_s"] for r in theirs]
             summary.update(
-                floor_spans_s=floor_spans,
-                floor_red_cpu_s_per_burst=statistics.median(r["red_cpu_s"] for r in floors),
-                floor_gc_s_per_burst=statistics.median(r["gc_s"] for r in floors),
-                to_floor=statistics.median(spans) / statistics.median(floor_spans),
-                pair_ratios=[a / b for a, b in zip(spans, floor_spans)],
+                {
+                    f"{key}_spans_s": their_spans,
+                    f"{key}_red_cpu_s_per_burst": statistics.median(r["red_cpu_s"] for r in theirs),
+                    f"{key}_gc_s_per_burst": statistics.median(r["gc_s"] for r in theirs),
+                    f"{key}_full_collections_per_burst": statistics.median(
+                        r["full_collections"] for r in theirs
+                    ),
+                    f"{key}_llm_received_spread_s": statistics.median(
+                        r["llm_spread_s"] for r in theirs
+                    ),
+                    f"to_{key}": statistics.median(spans) / statistics.median(their_spans),
+                    f"{key}_pair_ratios": [a / b for a, b in zip(spans, their_spans)],
+                }
             )
+        if "floor" in results:
+            summary["pair_ratios"] = summary.pop("floor_pair_ratios")
+            summary["sdk_floor_to_floor"] = statistics.median(
+                summary["sdk_floor_spans_s"]
+            ) / statistics.median(summary["floor_spans_s"])
         return summary
 
     def _burst(self, channel_ids: list[int], tag: str) -> dict[str, float]:

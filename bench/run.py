@@ -185,6 +185,8 @@ def figures(raw: dict[str, Any]) -> dict[str, float]:
             out[f"floor_concurrent_{c['channels']}_ratio"] = (
                 statistics.median(c["floor_spans_s"]) / c["delay_s"]
             )
+            out[f"{name}_sdk_floor"] = c["to_sdk_floor"]
+            out[f"burst_{c['channels']}_sdk_floor_to_floor"] = c["sdk_floor_to_floor"]
     if "concurrency_anthropic" in raw:
         out["concurrent_100_ratio_anthropic"] = raw["concurrency_anthropic"]["ratio"]
     if "latency" in raw:
@@ -339,8 +341,22 @@ def details(raw: dict[str, Any], out: dict[str, float]) -> list[str]:
             lines.append(
                 f"  the floor, alternating: {floor_spans} s (Red CPU "
                 f"{c['floor_red_cpu_s_per_burst']:.2f} s per burst, garbage collection "
-                f"{c['floor_gc_s_per_burst']:.2f} s); ours / floor "
+                f"{c['floor_gc_s_per_burst']:.2f} s, {c['floor_full_collections_per_burst']:g} "
+                f"full; last LLM request {c['floor_llm_received_spread_s']:.2f} s after the "
+                f"first message); ours / floor "
                 f"{c['to_floor']:.2f}, pair by pair {spread(c['pair_ratios'])}"
+            )
+        if "sdk_floor_spans_s" in c:
+            sdk_spans = ", ".join(f"{s:.2f}" for s in c["sdk_floor_spans_s"])
+            lines.append(
+                f"  the floor through the openai SDK: {sdk_spans} s (Red CPU "
+                f"{c['sdk_floor_red_cpu_s_per_burst']:.2f} s per burst, garbage collection "
+                f"{c['sdk_floor_gc_s_per_burst']:.2f} s, "
+                f"{c['sdk_floor_full_collections_per_burst']:g} full; last LLM request "
+                f"{c['sdk_floor_llm_received_spread_s']:.2f} s after the first message); it / "
+                f"the floor "
+                f"{c['sdk_floor_to_floor']:.2f}; ours / it {c['to_sdk_floor']:.2f}, pair by "
+                f"pair {spread(c['sdk_floor_pair_ratios'])}"
             )
     if "coldstart" in raw:
         c = raw["coldstart"]
