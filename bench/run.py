@@ -185,7 +185,7 @@ def figures(raw: dict[str, Any]) -> dict[str, float]:
             out[f"floor_concurrent_{c['channels']}_ratio"] = (
                 statistics.median(c["floor_spans_s"]) / c["delay_s"]
             )
-            out[f"{name}_sdk_floor"] = c["to_sdk_floor"]
+            out[f"burst_{c['channels']}_to_sdk_floor"] = c["to_sdk_floor"]
             out[f"burst_{c['channels']}_sdk_floor_to_floor"] = c["sdk_floor_to_floor"]
     if "concurrency_anthropic" in raw:
         out["concurrent_100_ratio_anthropic"] = raw["concurrency_anthropic"]["ratio"]
