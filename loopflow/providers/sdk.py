@@ -306,5 +306,7 @@ class SDKProvider(Provider, Generic[Client]):
         :class:`~loopflow.errors.UnavailableError` instead of building another."""
         self._closed = True
         if self._client is not None and self._owns_client:
-            await self._client.close()  # type: ignore[attr-defined]
-            self._client = None
+            # Let go of it first: a request while it closes is refused at once, not
+            # retried on a closed HTTP client with backoff.
+            client, self._client = self._client, None
+            await client.close()  # type: ignore[attr-defined]
