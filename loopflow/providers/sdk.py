@@ -188,8 +188,8 @@ class SDKProvider(Provider, Generic[Client]):
     def _payload(self, client: Client, body: dict[str, Any]) -> dict[str, Any]:
         """The SDK's ``post`` keyword for ``body``: its JSON bytes as ``content``, each
         message encoded once (:class:`~loopflow.providers.wire_json.BodyEncoder`), where
-        the SDK takes them; else ``body`` for the SDK to encode (lone surrogates as ``?``
-        there too: :meth:`~loopflow.providers.wire_json.BodyEncoder.sendable`)."""
+        the SDK takes them; else ``body`` for the SDK to encode (surrogates as the bytes
+        would carry them: :meth:`~loopflow.providers.wire_json.BodyEncoder.sendable`)."""
         known, takes = self._content_client
         if known is not client:
             takes = takes_content(client)
@@ -306,5 +306,7 @@ class SDKProvider(Provider, Generic[Client]):
         :class:`~loopflow.errors.UnavailableError` instead of building another."""
         self._closed = True
         if self._client is not None and self._owns_client:
-            await self._client.close()  # type: ignore[attr-defined]
-            self._client = None
+            # Let go of it first: a request while it closes is refused at once, not
+            # retried on a closed HTTP client with backoff.
+            client, self._client = self._client, None
+            await client.close()  # type: ignore[attr-defined]

@@ -54,19 +54,19 @@ class BodyEncoder:
 
     def encode(self, body: Mapping[str, Any]) -> bytes:
         """``body`` as UTF-8 JSON bytes: the same JSON value the SDK's own encoding
-        gives. A lone surrogate (which UTF-8 cannot hold: a ``\\ud800`` escape in an
-        imported file, say) is sent as ``?``, where the SDK's encoding would fail the
-        request. Raises ``ValueError`` or ``TypeError`` as ``json.dumps`` does."""
-        return self._text(body).encode(errors="replace")
+        gives. Surrogates, which UTF-8 cannot hold and the SDK's encoding fails the
+        request on, are sent as a JSON reader takes their escapes (:func:`utf8`).
+        Raises ``ValueError`` or ``TypeError`` as ``json.dumps`` does."""
+        return utf8(self._text(body))
 
     def sendable(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` for an SDK that encodes it itself: ``body`` as it is, or, when it holds
-        a lone surrogate, a copy with each one as ``?`` (as :meth:`encode` sends it)."""
+        a surrogate, a copy holding what :meth:`encode` sends instead (:func:`utf8`)."""
         text = self._text(body)
         try:
             text.encode()
         except UnicodeEncodeError:
-            copy: dict[str, Any] = json.loads(text.encode(errors="replace"))
+            copy: dict[str, Any] = json.loads(utf8(text))
             return copy
         return body
 
@@ -96,6 +96,18 @@ class BodyEncoder:
     def bytes(self) -> int:
         """What the remembered messages weigh (at most ``max_bytes``)."""
         return self._messages.weight
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8, surrogates and all: a UTF-16 pair held as two code points
+    (``"\\ud83c\\udf89"``, text built from escapes one at a time) as its one character
+    (🎉), as a JSON reader takes the pair's two escapes; a surrogate without its other
+    half (a ``\\ud800`` escape in an imported file, say) as ``?``."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        paired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        return paired.encode(errors="replace")
 
 
 def takes_content(client: Any) -> bool:

@@ -70,10 +70,21 @@ async def test_the_body_goes_out_as_json_bytes(wire, provider, llm_server, strea
     assert "Alice: héllo 🎉" in str(texts) and 'Hi "Alice"' in str(texts)
 
 
+# Text UTF-8 cannot hold as it is: a lone surrogate goes out as "?", a UTF-16 pair held as
+# two code points ("\ud83c\udf89") as its one character, as a JSON reader takes it.
+SURROGATES = [("Bob: pi\ud800ng", "Bob: pi?ng"), ("Bob: party \ud83c\udf89", "Bob: party 🎉")]
+SURROGATE_IDS = ["lone-surrogate", "surrogate-pair"]
+
+
+@pytest.mark.parametrize(("said", "seen"), SURROGATES, ids=SURROGATE_IDS)
+async def test_text_with_surrogates_goes_out_readable(wire, provider, llm_server, said, seen):
+    chunks = await collect(provider, wire.request(Message("user", said)), stream=True)
+    assert "".join(c.text for c in chunks) == f"echo: {seen}"
+    assert seen in str(llm_server.requests[0].json["messages"])
+
+
 @pytest.mark.parametrize(
-    ("said", "seen"),
-    [("Bob: ping", "Bob: ping"), ("Bob: pi\ud800ng", "Bob: pi?ng")],  # a lone surrogate
-    ids=["plain", "lone-surrogate"],
+    ("said", "seen"), [("Bob: ping", "Bob: ping"), *SURROGATES], ids=["plain", *SURROGATE_IDS]
 )
 async def test_an_sdk_that_takes_no_bytes_gets_the_body(wire, llm_server, said, seen):
     # Releases before openai 2.16 / anthropic 0.76: post(body=...) only. What UTF-8 cannot

@@ -10,7 +10,7 @@ from typing import Any
 
 import fake_llm
 import pytest
-from adapter_wires import Wire
+from adapter_wires import Wire, collect
 from fake_llm import FakeLLMServer, wait_until
 
 from loopflow import errors
@@ -216,3 +216,30 @@ async def test_a_closed_client_asks_no_more(wire, adapter, llm_server):
             pass
     assert len(llm_server.requests) == 1  # no SDK client was built again to send it
     assert client.in_flight.count == 0
+
+
+async def test_a_request_while_the_client_closes_is_refused_at_once(wire, llm_server, monkeypatch):
+    # The SDK client being closed (its HTTP client shut, its connections closing) is not
+    # handed out: the SDK would retry a request on it with backoff, then fail it as
+    # "could not be reached".
+    closed_adapter = wire.build(llm_server, timeout=10, max_retries=2)
+    transport = closed_adapter._get_client()._client._transport
+    entered, release = asyncio.Event(), asyncio.Event()
+    close = transport.aclose
+
+    async def held_close() -> None:
+        entered.set()
+        await release.wait()
+        await close()
+
+    monkeypatch.setattr(transport, "aclose", held_close)
+    closing = asyncio.create_task(closed_adapter.aclose())  # retired: a new key, grace over
+    await entered.wait()
+    try:
+        with pytest.raises(errors.UnavailableError, match="client was closed"):
+            await collect(closed_adapter, wire.request(), stream=False)
+    finally:
+        release.set()
+        await closing
+    assert not llm_server.requests
+    assert closed_adapter.in_flight.count == 0

@@ -108,6 +108,34 @@ def test_a_lone_surrogate_goes_out_as_a_question_mark():
     assert sent["system_like"] == "x?"
 
 
+@pytest.mark.parametrize("sdk_dumps", [openai_dumps, anthropic_dumps], ids=["openai", "anthropic"])
+def test_a_surrogate_pair_held_as_two_code_points_goes_out_as_its_character(sdk_dumps):
+    # "\ud83c\udf89" is 🎉 in UTF-16; Python may hold it as two code points (text built
+    # from UTF-16 escapes one at a time). A JSON reader takes the two escapes as the one
+    # character (json.dumps' ASCII escapes: what httpx < 0.28 sent for an older SDK);
+    # only an unpaired or reversed half is "?". Both ways of sending say the same.
+    pair, reversed_pair = "\ud83c\udf89", "\udf89\ud83c"
+    body = BODIES["anthropic, cache breakpoints"] | {
+        "model": f"claude-{pair}",
+        "system": [
+            {"type": "text", "text": f"Maya {pair}", "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [
+            {"role": "user", "content": f"Alice: party {pair}, lone \ud800, {reversed_pair}"},
+            {"role": "user", "content": [{"type": "text", "text": f"Bob: {pair}{pair}"}]},
+        ],
+    }
+    with pytest.raises(UnicodeEncodeError):
+        sdk_dumps(body)
+    encoder = BodyEncoder()
+    sent = json.loads(encoder.encode(body))
+    assert sent["model"] == "claude-🎉"
+    assert sent["system"][0]["text"] == "Maya 🎉"
+    assert sent["messages"][0]["content"] == "Alice: party 🎉, lone ?, ??"
+    assert sent["messages"][1]["content"][0]["text"] == "Bob: 🎉🎉"
+    assert encoder.sendable(body) == sent
+
+
 def test_each_message_is_encoded_once_across_requests(monkeypatch):
     encoded: list[Any] = []
     dumps = wire_json._dumps
