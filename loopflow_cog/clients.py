@@ -48,6 +48,7 @@ class Client(Provider):
         self.adapter = adapter
         self._counts_itself = adapter.in_flight is not None
         self.in_flight = adapter.in_flight if adapter.in_flight is not None else InFlight()
+        self._closing: asyncio.Future[None] | None = None
 
     def execute(self, request: Request, *, stream: bool = False) -> AsyncIterator[Chunk]:
         """The adapter's :meth:`~Provider.execute`, counted while it runs."""
@@ -70,12 +71,19 @@ class Client(Provider):
                 self.in_flight.end()
 
     async def aclose(self, grace: float = RETIRE_GRACE) -> None:
-        """Close the adapter once no request is in flight, or after ``grace`` seconds."""
+        """Close the adapter once no request is in flight, or after ``grace`` seconds.
+
+        Cancelling this cuts the wait, never the close once begun: an unload that cuts a
+        retirement short closes the client again, and that call waits for the close
+        under way (an HTTP client cut midway through its close stays half open, and
+        httpx never closes a client twice)."""
         try:
             await asyncio.wait_for(self.in_flight.idle(), grace)
         except asyncio.TimeoutError:
             log.warning("Closing a %s client with requests still in flight", self.adapter.name)
-        await self.adapter.aclose()
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self.adapter.aclose())
+        await asyncio.shield(self._closing)
 
 
 def provider_from_tokens(name: str, tokens: Mapping[str, str]) -> Client:
