@@ -162,6 +162,18 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f}, n={len(values)})"
 
 
+def _floor_line(c: dict[str, Any], key: str, label: str) -> str:
+    """The start of a burst's line for one floor (``key``: ``floor`` or ``sdk_floor``):
+    its spans, CPU, garbage collection and request spread."""
+    spans = ", ".join(f"{s:.2f}" for s in c[f"{key}_spans_s"])
+    return (
+        f"  {label}: {spans} s (Red CPU {c[f'{key}_red_cpu_s_per_burst']:.2f} s per burst, "
+        f"garbage collection {c[f'{key}_gc_s_per_burst']:.2f} s, "
+        f"{c[f'{key}_full_collections_per_burst']:g} full; last LLM request "
+        f"{c[f'{key}_llm_received_spread_s']:.2f} s after the first message); "
+    )
+
+
 def figures(raw: dict[str, Any]) -> dict[str, float]:
     """The JSON keys, from the raw scenario results."""
     out: dict[str, float] = {}
@@ -337,26 +349,15 @@ def details(raw: dict[str, Any], out: dict[str, float]) -> list[str]:
             f"fetch + webhook per channel) {c['cold_span_s']:.2f} s"
         )
         if "floor_spans_s" in c:
-            floor_spans = ", ".join(f"{s:.2f}" for s in c["floor_spans_s"])
             lines.append(
-                f"  the floor, alternating: {floor_spans} s (Red CPU "
-                f"{c['floor_red_cpu_s_per_burst']:.2f} s per burst, garbage collection "
-                f"{c['floor_gc_s_per_burst']:.2f} s, {c['floor_full_collections_per_burst']:g} "
-                f"full; last LLM request {c['floor_llm_received_spread_s']:.2f} s after the "
-                f"first message); ours / floor "
-                f"{c['to_floor']:.2f}, pair by pair {spread(c['pair_ratios'])}"
+                _floor_line(c, "floor", "the floor, alternating")
+                + f"ours / floor {c['to_floor']:.2f}, pair by pair {spread(c['pair_ratios'])}"
             )
         if "sdk_floor_spans_s" in c:
-            sdk_spans = ", ".join(f"{s:.2f}" for s in c["sdk_floor_spans_s"])
             lines.append(
-                f"  the floor through the openai SDK: {sdk_spans} s (Red CPU "
-                f"{c['sdk_floor_red_cpu_s_per_burst']:.2f} s per burst, garbage collection "
-                f"{c['sdk_floor_gc_s_per_burst']:.2f} s, "
-                f"{c['sdk_floor_full_collections_per_burst']:g} full; last LLM request "
-                f"{c['sdk_floor_llm_received_spread_s']:.2f} s after the first message); it / "
-                f"the floor "
-                f"{c['sdk_floor_to_floor']:.2f}; ours / it {c['to_sdk_floor']:.2f}, pair by "
-                f"pair {spread(c['sdk_floor_pair_ratios'])}"
+                _floor_line(c, "sdk_floor", "the floor through the openai SDK")
+                + f"it / the floor {c['sdk_floor_to_floor']:.2f}; ours / it "
+                f"{c['to_sdk_floor']:.2f}, pair by pair {spread(c['sdk_floor_pair_ratios'])}"
             )
     if "coldstart" in raw:
         c = raw["coldstart"]
